@@ -1,0 +1,60 @@
+//! Service order (ConnMan's rules, SPEC §3): connected before not connected,
+//! online before ready, the user's MoveBefore/MoveAfter order, preferred
+//! technologies, technology rank, then interface index for a stable tie-break.
+//! The first connected service is the default.
+
+use std::cmp::Ordering;
+
+use crate::core::model::{Model, Service};
+use crate::core::types::ServiceState;
+
+fn state_rank(s: ServiceState) -> u8 {
+    match s {
+        ServiceState::Online => 0,
+        ServiceState::Ready => 1,
+        ServiceState::Configuration | ServiceState::Association => 2,
+        _ => 3,
+    }
+}
+
+fn compare(model: &Model, a: &Service, b: &Service) -> Ordering {
+    let connected = |s: &Service| !s.state.is_connected();
+    connected(a)
+        .cmp(&connected(b))
+        .then_with(|| state_rank(a.state).cmp(&state_rank(b.state)))
+        .then_with(|| {
+            let pos = |s: &Service| model.user_order.iter().position(|id| *id == s.id);
+            match (pos(a), pos(b)) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                _ => Ordering::Equal,
+            }
+        })
+        .then_with(|| {
+            let pref = |s: &Service| {
+                model
+                    .settings
+                    .preferred
+                    .iter()
+                    .position(|t| *t == s.tech)
+                    .unwrap_or(usize::MAX)
+            };
+            pref(a).cmp(&pref(b))
+        })
+        .then_with(|| a.tech.cmp(&b.tech))
+        .then_with(|| a.ifindex.cmp(&b.ifindex))
+}
+
+/// Indices into `model.services`, in service order.
+pub fn sorted(model: &Model) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..model.services.len()).collect();
+    idx.sort_by(|&a, &b| compare(model, &model.services[a], &model.services[b]));
+    idx
+}
+
+/// Connected services in order; the first is the default service.
+pub fn connected(model: &Model) -> impl Iterator<Item = &Service> {
+    sorted(model)
+        .into_iter()
+        .map(move |i| &model.services[i])
+        .filter(|s| s.state.is_connected())
+}

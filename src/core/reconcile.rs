@@ -1,0 +1,66 @@
+//! Desired versus actual: the netlink operations that turn the kernel's
+//! owned objects into the desired ones, in an order the kernel accepts
+//! (addresses before the routes that use them; new routes before old ones
+//! go, so a default route is never missing during a change).
+
+use crate::core::netstate::{NetState, Op};
+
+/// Operations that make `current` equal to `desired`.
+pub fn diff(desired: &NetState, current: &NetState) -> Vec<Op> {
+    let mut ops = Vec::new();
+    for a in &desired.addresses {
+        if !current.addresses.contains(a) {
+            ops.push(Op::AddAddress(*a));
+        }
+    }
+    for r in &desired.routes {
+        if !current.routes.contains(r) {
+            ops.push(Op::AddRoute(*r));
+        }
+    }
+    for r in &desired.rules {
+        if !current.rules.contains(r) {
+            ops.push(Op::AddRule(*r));
+        }
+    }
+    for r in &current.rules {
+        if !desired.rules.contains(r) {
+            ops.push(Op::DelRule(*r));
+        }
+    }
+    for r in &current.routes {
+        if !desired.routes.contains(r) {
+            ops.push(Op::DelRoute(*r));
+        }
+    }
+    for a in &current.addresses {
+        if !desired.addresses.contains(a) {
+            ops.push(Op::DelAddress(*a));
+        }
+    }
+    ops
+}
+
+/// Records in `current` the effect of an operation the kernel accepted.
+pub fn record(current: &mut NetState, op: &Op) {
+    match op {
+        Op::AddAddress(a) => {
+            if !current.addresses.contains(a) {
+                current.addresses.push(*a)
+            }
+        }
+        Op::DelAddress(a) => current.addresses.retain(|x| x != a),
+        Op::AddRoute(r) => {
+            if !current.routes.contains(r) {
+                current.routes.push(*r)
+            }
+        }
+        Op::DelRoute(r) => current.routes.retain(|x| x != r),
+        Op::AddRule(r) => {
+            if !current.rules.contains(r) {
+                current.rules.push(*r)
+            }
+        }
+        Op::DelRule(r) => current.rules.retain(|x| x != r),
+    }
+}

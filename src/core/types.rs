@@ -1,0 +1,291 @@
+//! Plain domain values shared by the core, the configuration files and the
+//! D-Bus layer. No I/O here.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::caps;
+
+/// Bounded string types used across the model.
+pub type IfName = heapless::String<{ caps::MAX_IFNAME_LEN }>;
+/// A host/domain name.
+pub type Name = heapless::String<{ caps::MAX_NAME_LEN }>;
+/// A short list of server addresses (nameservers, timeservers).
+pub type ServerList = heapless::Vec<IpAddr, { caps::MAX_SERVERS }>;
+/// A short list of search domains.
+pub type DomainList = heapless::Vec<Name, { caps::MAX_SERVERS }>;
+
+/// A kind of uplink. Order of the variants is ConnMan's technology rank for
+/// the default route (ethernet > wifi > cellular > gadget).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Technology {
+    Ethernet,
+    Wifi,
+    Cellular,
+    Gadget,
+}
+
+impl Technology {
+    /// All technologies, in rank order.
+    pub const ALL: [Technology; 4] = [
+        Technology::Ethernet,
+        Technology::Wifi,
+        Technology::Cellular,
+        Technology::Gadget,
+    ];
+
+    /// The D-Bus `Type` string (also the object path element).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Technology::Ethernet => "ethernet",
+            Technology::Wifi => "wifi",
+            Technology::Cellular => "cellular",
+            Technology::Gadget => "gadget",
+        }
+    }
+
+    /// The human name ConnMan shows (`Name` property, settings group).
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Technology::Ethernet => "Wired",
+            Technology::Wifi => "WiFi",
+            Technology::Cellular => "Cellular",
+            Technology::Gadget => "Gadget",
+        }
+    }
+
+    /// Parses a D-Bus `Type` string.
+    pub fn parse(s: &str) -> Option<Technology> {
+        Technology::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl fmt::Display for Technology {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A service identifier such as `ethernet_025048000001_cable`.
+pub type ServiceId = heapless::String<64>;
+
+/// Builds the identifier of the service of a wired-like device.
+pub fn wired_service_id(tech: Technology, mac: [u8; 6]) -> ServiceId {
+    use fmt::Write;
+    let mut id = ServiceId::new();
+    let group = match tech {
+        Technology::Gadget => "usb",
+        _ => "cable",
+    };
+    // 8 + 1 + 12 + 1 + 5 chars: always fits in 64.
+    let _ = write!(
+        id,
+        "{}_{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}_{}",
+        tech.as_str(),
+        mac[0],
+        mac[1],
+        mac[2],
+        mac[3],
+        mac[4],
+        mac[5],
+        group
+    );
+    id
+}
+
+/// Service states, as ConnMan names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceState {
+    Idle,
+    Association,
+    Configuration,
+    Ready,
+    Online,
+    Disconnect,
+    Failure,
+}
+
+impl ServiceState {
+    /// The D-Bus string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceState::Idle => "idle",
+            ServiceState::Association => "association",
+            ServiceState::Configuration => "configuration",
+            ServiceState::Ready => "ready",
+            ServiceState::Online => "online",
+            ServiceState::Disconnect => "disconnect",
+            ServiceState::Failure => "failure",
+        }
+    }
+
+    /// Ready or online.
+    pub fn is_connected(self) -> bool {
+        matches!(self, ServiceState::Ready | ServiceState::Online)
+    }
+}
+
+/// An IPv4 address with its prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ipv4Net {
+    pub addr: Ipv4Addr,
+    pub prefix_len: u8,
+}
+
+impl Ipv4Net {
+    /// The network address (host bits cleared).
+    pub fn network(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) & prefix_to_mask(self.prefix_len))
+    }
+}
+
+/// `24` → `0xffffff00`.
+pub fn prefix_to_mask(prefix_len: u8) -> u32 {
+    match prefix_len {
+        0 => 0,
+        p if p >= 32 => u32::MAX,
+        p => u32::MAX << (32 - p),
+    }
+}
+
+/// `255.255.255.0` → `Some(24)`; `None` for a non-contiguous mask.
+pub fn mask_to_prefix(mask: Ipv4Addr) -> Option<u8> {
+    let m = u32::from(mask);
+    let len = m.leading_ones();
+    (m.checked_shl(len).unwrap_or(0) == 0).then_some(len as u8)
+}
+
+/// How a service gets its IPv4 address (`IPv4.Configuration` Method).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ipv4Method {
+    /// Native DHCP client; IPv4LL while no lease arrives.
+    Dhcp,
+    /// Fixed address, optional gateway.
+    Manual {
+        addr: Ipv4Net,
+        gateway: Option<Ipv4Addr>,
+    },
+    /// No IPv4.
+    Off,
+}
+
+impl Ipv4Method {
+    /// The D-Bus `Method` string of the configuration.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Ipv4Method::Dhcp => "dhcp",
+            Ipv4Method::Manual { .. } => "manual",
+            Ipv4Method::Off => "off",
+        }
+    }
+}
+
+/// How a service gets IPv6 (`IPv6.Configuration` Method). Only kernel SLAAC
+/// (`auto`) and `off` for now; manual IPv6 comes with DHCPv6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ipv6Method {
+    Auto,
+    Off,
+}
+
+impl Ipv6Method {
+    /// The D-Bus `Method` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ipv6Method::Auto => "auto",
+            Ipv6Method::Off => "off",
+        }
+    }
+}
+
+/// MPTCP endpoint use of a service's addresses (SPEC §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MptcpLink {
+    On,
+    Backup,
+    Off,
+}
+
+impl MptcpLink {
+    /// The D-Bus / settings string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MptcpLink::On => "on",
+            MptcpLink::Backup => "backup",
+            MptcpLink::Off => "off",
+        }
+    }
+
+    /// Parses `on`, `backup`, `off`.
+    pub fn parse(s: &str) -> Option<MptcpLink> {
+        match s {
+            "on" => Some(MptcpLink::On),
+            "backup" => Some(MptcpLink::Backup),
+            "off" => Some(MptcpLink::Off),
+            _ => None,
+        }
+    }
+}
+
+/// Everything about a service that the user configures and that is persisted
+/// in `<state-dir>/<service-id>/settings`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceConfig {
+    pub auto_connect: bool,
+    pub favorite: bool,
+    pub ipv4: Ipv4Method,
+    pub ipv6: Ipv6Method,
+    pub nameservers: ServerList,
+    pub timeservers: ServerList,
+    pub domains: DomainList,
+    /// `None` = follow the daemon-wide default (`-M`, main.conf).
+    pub multipath_routing: Option<bool>,
+    pub mptcp_link: MptcpLink,
+    /// Last DHCP address, for INIT-REBOOT.
+    pub dhcp_last_address: Option<Ipv4Addr>,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            auto_connect: true,
+            favorite: true,
+            ipv4: Ipv4Method::Dhcp,
+            ipv6: Ipv6Method::Auto,
+            nameservers: ServerList::new(),
+            timeservers: ServerList::new(),
+            domains: DomainList::new(),
+            multipath_routing: None,
+            mptcp_link: MptcpLink::On,
+            dhcp_last_address: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_ids_look_like_connman() {
+        let mac = [0x02, 0x48, 0x58, 0x00, 0x00, 0x01];
+        assert_eq!(
+            wired_service_id(Technology::Ethernet, mac).as_str(),
+            "ethernet_024858000001_cable"
+        );
+        assert_eq!(
+            wired_service_id(Technology::Gadget, mac).as_str(),
+            "gadget_024858000001_usb"
+        );
+    }
+
+    #[test]
+    fn masks() {
+        assert_eq!(mask_to_prefix(Ipv4Addr::new(255, 255, 255, 0)), Some(24));
+        assert_eq!(mask_to_prefix(Ipv4Addr::new(0, 0, 0, 0)), Some(0));
+        assert_eq!(mask_to_prefix(Ipv4Addr::new(255, 255, 255, 255)), Some(32));
+        assert_eq!(mask_to_prefix(Ipv4Addr::new(255, 0, 255, 0)), None);
+        assert_eq!(prefix_to_mask(24), 0xffff_ff00);
+        assert_eq!(prefix_to_mask(0), 0);
+    }
+}

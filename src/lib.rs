@@ -1,0 +1,10 @@
+//! pathman: a connection manager for constrained Linux routers.
+//!
+//! Layout: `core` is pure (model, ordering, planning, reconciliation);
+//! `wire` and `dhcp` hold protocol codecs and sans-I/O state machines;
+//! `config` reads and writes keyfiles; `edge` talks to the kernel; `dbus`
+//! serves ConnMan's API; `daemon` wires it all into one event loop; `ctl` is
+//! the command-line client.
+
+pub mod caps;
+pub mod core;
