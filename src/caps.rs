@@ -38,3 +38,56 @@ pub const RULE_BAND_STEP: u32 = 100;
 
 /// D-Bus requests a single client may have in flight before it is refused.
 pub const MAX_PENDING_CALLS_PER_CLIENT: usize = 16;
+
+/// Receive buffer of the rtnetlink event socket: big enough that a burst of
+/// events (many uplinks flapping) does not overrun it.
+pub const RTNL_EVENT_RCVBUF: usize = 1024 * 1024;
+
+// ----- DHCPv4 client and IPv4 link-local -----
+
+/// Most DNS servers kept from one lease (option 6); further ones are logged and ignored.
+pub const MAX_DNS_SERVERS: usize = MAX_SERVERS;
+/// Most NTP servers kept from one lease (option 42); further ones are logged and ignored.
+pub const MAX_NTP_SERVERS: usize = MAX_SERVERS;
+/// Longest domain name (option 15) kept; a longer one is logged and ignored (RFC 1035 limit).
+pub const MAX_DOMAIN_LEN: usize = MAX_NAME_LEN;
+/// Longest host name (option 12) kept; a longer one is logged and ignored (RFC 1035 label limit).
+pub const MAX_HOSTNAME_LEN: usize = 63;
+/// First DHCP retransmission timeout in seconds (RFC 2131 §4.1).
+pub const DHCP_RETRY_INITIAL_SECS: u64 = 4;
+/// Cap of the exponential DHCP retransmission backoff in seconds (RFC 2131 §4.1).
+pub const DHCP_RETRY_MAX_SECS: u64 = 64;
+/// Jitter applied to each DHCP retransmission, ± this many milliseconds (RFC 2131 §4.1).
+pub const DHCP_RETRY_JITTER_MS: u64 = 1000;
+/// REQUESTs sent in REQUESTING before giving the offer up and going back to INIT.
+pub const DHCP_REQUEST_RETRIES: u32 = 4;
+/// REQUESTs sent in INIT-REBOOT before forgetting the remembered address.
+pub const DHCP_REBOOT_RETRIES: u32 = 2;
+/// Shortest wait between REQUESTs in RENEWING/REBINDING in seconds (RFC 2131 §4.4.5).
+pub const DHCP_RENEW_MIN_RETRY_SECS: u64 = 60;
+/// Unanswered DISCOVERs after which IPv4 link-local is started alongside DHCP.
+pub const IPV4LL_AFTER_DISCOVERS: u32 = 3;
+/// Maximum DHCP message size we announce (option 57): an untagged Ethernet MTU.
+pub const DHCP_MAX_MESSAGE_SIZE: u16 = 1500;
+/// Receive buffer for one DHCP packet on the raw or UDP socket.
+pub const DHCP_RX_BUFFER: usize = 1536;
+/// RFC 3927 §9: initial random delay before probing, milliseconds.
+pub const IPV4LL_PROBE_WAIT_MS: u64 = 1000;
+/// RFC 3927 §9: probes sent per candidate.
+pub const IPV4LL_PROBE_NUM: u32 = 3;
+/// RFC 3927 §9: minimum delay between probes, milliseconds.
+pub const IPV4LL_PROBE_MIN_MS: u64 = 1000;
+/// RFC 3927 §9: maximum delay between probes, milliseconds.
+pub const IPV4LL_PROBE_MAX_MS: u64 = 2000;
+/// RFC 3927 §9: delay after the last probe before announcing, milliseconds.
+pub const IPV4LL_ANNOUNCE_WAIT_MS: u64 = 2000;
+/// RFC 3927 §9: announcements sent.
+pub const IPV4LL_ANNOUNCE_NUM: u32 = 2;
+/// RFC 3927 §9: delay between announcements, milliseconds.
+pub const IPV4LL_ANNOUNCE_INTERVAL_MS: u64 = 2000;
+/// RFC 3927 §9: conflicts after which attempts are rate limited.
+pub const IPV4LL_MAX_CONFLICTS: u32 = 10;
+/// RFC 3927 §9: delay between attempts once rate limited, milliseconds.
+pub const IPV4LL_RATE_LIMIT_INTERVAL_MS: u64 = 60_000;
+/// RFC 3927 §9: a second conflict within this many milliseconds gives the address up.
+pub const IPV4LL_DEFEND_INTERVAL_MS: u64 = 10_000;

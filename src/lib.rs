@@ -7,4 +7,11 @@
 //! the command-line client.
 
 pub mod caps;
+pub mod config;
 pub mod core;
+pub mod ctl;
+pub mod daemon;
+pub mod dbus;
+pub mod dhcp;
+pub mod edge;
+pub mod wire;

@@ -13,6 +13,10 @@ use crate::core::order;
 /// The kernel's main routing table.
 pub const TABLE_MAIN: u32 = 254;
 
+/// Metric of pathman's IPv6 routes: the kernel stores 0 as 1024 for IPv6,
+/// so planning 1024 keeps the plan equal to what a dump returns.
+pub const IPV6_ROUTE_METRIC: u32 = 1024;
+
 /// Rule priority bands (SPEC §4), from the configured base.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuleBands {
@@ -110,7 +114,7 @@ fn plan_multipath(svc: &Service, bands: RuleBands, st: &mut NetState) {
                 },
                 gateway: None,
                 oif: svc.ifindex,
-                metric: 0,
+                metric: IPV6_ROUTE_METRIC,
                 pref_src: None,
             };
             if !st.routes.contains(&route) {
@@ -124,7 +128,7 @@ fn plan_multipath(svc: &Service, bands: RuleBands, st: &mut NetState) {
                 dst: IpPrefix::default_for(IpAddr::V6(gw)),
                 gateway: Some(IpAddr::V6(gw)),
                 oif: svc.ifindex,
-                metric: 0,
+                metric: IPV6_ROUTE_METRIC,
                 pref_src: None,
             });
         }

@@ -1,0 +1,909 @@
+//! Persistence in ConnMan's state-dir layout (reference/connman.md §4.5), so
+//! a ConnMan `/var/lib/connman` can be copied to pathman's state dir:
+//!
+//! - `<state-dir>/settings`: `[global] OfflineMode` and one group per
+//!   technology (`[Wired]`, `[WiFi]`, `[Cellular]`, `[Gadget]`) with `Enable`;
+//! - `<state-dir>/<service-id>/settings`: group `[<service-id>]` with the
+//!   keys of [`ServiceConfig`] plus `Name` and `Modified`.
+//!
+//! Reading never fails: a missing file is "nothing stored", an unreadable or
+//! corrupt file is a [`Warning`] (logged, naming file and line) and defaults,
+//! and each bad value falls back to that field's default with a warning.
+//! Writing keeps every key and group pathman does not know (a copied ConnMan
+//! file keeps its `Passphrase`, `IPv6.privacy`, …) and is atomic: temp file in
+//! the same directory, fsync, rename, fsync of the directory. Files are mode
+//! 0600 and service directories 0700, as ConnMan's, since they may hold
+//! passphrases.
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::keyfile::{KeyFile, ValueError};
+use super::{Warning, WarningKind};
+use crate::caps;
+use crate::core::types::{
+    DomainList, Ipv4Method, Ipv4Net, Ipv6Method, MptcpLink, Name, ServerList, ServiceConfig,
+    ServiceId, Technology,
+};
+
+const SETTINGS: &str = "settings";
+const TEMP_SUFFIX: &str = ".tmp";
+const GLOBAL: &str = "global";
+
+/// A store operation that failed (only writes and removals can fail).
+#[derive(Debug)]
+pub enum StoreError {
+    /// The identifier cannot name a directory (empty, `/`, leading `.`).
+    BadServiceId(String),
+    /// A file system operation failed.
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        err: io::Error,
+    },
+    /// A value could not be put into the keyfile (bad group name).
+    Value(ValueError),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::BadServiceId(id) => write!(f, "invalid service identifier {id:?}"),
+            StoreError::Io { path, op, err } => write!(f, "{op} {}: {err}", path.display()),
+            StoreError::Value(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<ValueError> for StoreError {
+    fn from(e: ValueError) -> Self {
+        StoreError::Value(e)
+    }
+}
+
+fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |err| StoreError::Io {
+        path: path.to_path_buf(),
+        op,
+        err,
+    }
+}
+
+/// `<state-dir>/settings`: offline mode and technology power.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GlobalSettings {
+    pub offline_mode: bool,
+    /// Indexed by `tech_index`.
+    powered: [bool; 4],
+}
+
+impl Default for GlobalSettings {
+    /// Wired-like technologies on, radios off. ConnMan powers only ethernet
+    /// by default; pathman also powers gadget, a wired uplink on its boards.
+    fn default() -> Self {
+        let mut g = GlobalSettings {
+            offline_mode: false,
+            powered: [false; 4],
+        };
+        g.set_powered(Technology::Ethernet, true);
+        g.set_powered(Technology::Gadget, true);
+        g
+    }
+}
+
+fn tech_index(t: Technology) -> usize {
+    match t {
+        Technology::Ethernet => 0,
+        Technology::Wifi => 1,
+        Technology::Cellular => 2,
+        Technology::Gadget => 3,
+    }
+}
+
+impl GlobalSettings {
+    /// The persisted `Powered` of a technology.
+    pub fn powered(&self, t: Technology) -> bool {
+        self.powered[tech_index(t)]
+    }
+
+    /// Sets the persisted `Powered` of a technology.
+    pub fn set_powered(&mut self, t: Technology, on: bool) {
+        self.powered[tech_index(t)] = on;
+    }
+}
+
+/// A service's stored settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceRecord {
+    /// `Name` as stored (absent for ethernet in ConnMan files).
+    pub name: Option<String>,
+    /// `Modified` as stored (ISO 8601).
+    pub modified: Option<String>,
+    pub config: ServiceConfig,
+}
+
+/// `2024-05-01T12:00:00Z` for a time (UTC, seconds; before 1970 = epoch).
+pub fn iso8601_utc(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Writes `bytes` to `path` atomically: a temp file in the same directory
+/// (mode 0600), fsync, rename over `path`, fsync of the directory so the
+/// rename itself survives a power cut.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(TEMP_SUFFIX);
+    let tmp = dir.join(tmp_name);
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io_err(&tmp, "create"))?;
+    let written = f
+        .write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(io_err(&tmp, "write"));
+    drop(f);
+    if let Err(e) = written.and_then(|()| fs::rename(&tmp, path).map_err(io_err(path, "rename"))) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir, "fsync"))
+}
+
+/// Reads a keyfile; `Ok(None)` if absent, a warning if unreadable or corrupt.
+fn read_keyfile(path: &Path) -> Result<Option<(KeyFile, Vec<Warning>)>, Box<Warning>> {
+    let source = path.display().to_string();
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            let kind = WarningKind::Unreadable {
+                reason: e.to_string(),
+            };
+            return Err(Box::new(Warning::new(&source, None, kind).logged()));
+        }
+    };
+    KeyFile::parse_bytes(&bytes, &source)
+        .map(Some)
+        .map_err(|e| {
+            let kind = WarningKind::Corrupt {
+                reason: e.to_string(),
+            };
+            Box::new(Warning::new(&source, Some(e.line), kind).logged())
+        })
+}
+
+/// Reads values of one group, collecting warnings.
+struct Reader<'a> {
+    kf: &'a KeyFile,
+    group: &'a str,
+    source: &'a str,
+    warnings: Vec<Warning>,
+}
+
+impl Reader<'_> {
+    fn bad(&mut self, key: &str, value: &str, reason: &str) {
+        let kind = WarningKind::BadValue {
+            group: self.group.to_string(),
+            key: key.to_string(),
+            value: value.to_string(),
+            reason: reason.to_string(),
+        };
+        let w = Warning::new(self.source, self.kf.line_of(self.group, key), kind);
+        self.warnings.push(w.logged());
+    }
+
+    fn too_many(&mut self, key: &str, cap: usize) {
+        let kind = WarningKind::TooMany {
+            group: self.group.to_string(),
+            key: key.to_string(),
+            cap,
+        };
+        let w = Warning::new(self.source, self.kf.line_of(self.group, key), kind);
+        self.warnings.push(w.logged());
+    }
+
+    fn bool(&mut self, key: &str) -> Option<bool> {
+        match self.kf.get_bool(self.group, key) {
+            Ok(v) => v,
+            Err(e) => {
+                let w = e.to_warning(self.source, self.kf.line_of(self.group, key));
+                self.warnings.push(w.logged());
+                None
+            }
+        }
+    }
+
+    fn string(&self, key: &str) -> Option<String> {
+        self.kf.get_string(self.group, key)
+    }
+
+    fn parsed<T: std::str::FromStr>(&mut self, key: &str, expected: &str) -> Option<T> {
+        let s = self.string(key)?;
+        let v = s.parse().ok();
+        if v.is_none() {
+            self.bad(key, &s, expected);
+        }
+        v
+    }
+
+    fn servers(&mut self, key: &str) -> ServerList {
+        let mut out = ServerList::new();
+        for item in self.kf.get_list(self.group, key, ';').unwrap_or_default() {
+            if item.is_empty() {
+                continue;
+            }
+            match item.parse::<IpAddr>() {
+                Ok(ip) if out.contains(&ip) => {}
+                Ok(ip) => {
+                    if out.push(ip).is_err() {
+                        self.too_many(key, caps::MAX_SERVERS);
+                        break;
+                    }
+                }
+                Err(_) => self.bad(key, &item, "not an IP address, skipped"),
+            }
+        }
+        out
+    }
+
+    fn domains(&mut self, key: &str) -> DomainList {
+        let mut out = DomainList::new();
+        for item in self.kf.get_list(self.group, key, ';').unwrap_or_default() {
+            if item.is_empty() {
+                continue;
+            }
+            let Ok(name) = Name::try_from(item.as_str()) else {
+                self.bad(key, &item, "name too long, skipped");
+                continue;
+            };
+            if out.push(name).is_err() {
+                self.too_many(key, caps::MAX_SERVERS);
+                break;
+            }
+        }
+        out
+    }
+}
+
+/// Reads global settings from keyfile text (pure; see [`Store::load_global`]).
+pub fn parse_global(kf: &KeyFile, source: &str) -> (GlobalSettings, Vec<Warning>) {
+    let mut g = GlobalSettings::default();
+    let mut r = Reader {
+        kf,
+        group: GLOBAL,
+        source,
+        warnings: Vec::new(),
+    };
+    if let Some(v) = r.bool("OfflineMode") {
+        g.offline_mode = v;
+    }
+    let mut warnings = r.warnings;
+    for t in Technology::ALL {
+        let mut r = Reader {
+            kf,
+            group: t.display_name(),
+            source,
+            warnings: Vec::new(),
+        };
+        if let Some(v) = r.bool("Enable") {
+            g.set_powered(t, v);
+        }
+        warnings.append(&mut r.warnings);
+    }
+    (g, warnings)
+}
+
+/// Puts global settings into `kf`, keeping whatever else it holds.
+pub fn global_to_keyfile(kf: &mut KeyFile, g: &GlobalSettings) -> Result<(), ValueError> {
+    kf.set_bool(GLOBAL, "OfflineMode", g.offline_mode)?;
+    for t in Technology::ALL {
+        kf.set_bool(t.display_name(), "Enable", g.powered(t))?;
+    }
+    Ok(())
+}
+
+/// Reads a service record from its keyfile (pure; see [`Store::load_service`]).
+pub fn parse_service(kf: &KeyFile, id: &str, source: &str) -> (ServiceRecord, Vec<Warning>) {
+    let mut r = Reader {
+        kf,
+        group: id,
+        source,
+        warnings: Vec::new(),
+    };
+    if !kf.has_group(id) {
+        let kind = WarningKind::Corrupt {
+            reason: format!("no [{id}] group"),
+        };
+        r.warnings.push(Warning::new(source, None, kind).logged());
+    }
+    let mut c = ServiceConfig::default();
+    if let Some(v) = r.bool("AutoConnect") {
+        c.auto_connect = v;
+    }
+    if let Some(v) = r.bool("Favorite") {
+        c.favorite = v;
+    }
+    c.ipv4 = match r.string("IPv4.method").as_deref() {
+        None | Some("dhcp") => Ipv4Method::Dhcp,
+        Some("off") => Ipv4Method::Off,
+        // ConnMan's `fixed` (set by the network, e.g. cellular) is a manual
+        // address as far as persistence goes.
+        Some(m @ ("manual" | "fixed")) => {
+            let addr = r.parsed::<Ipv4Addr>("IPv4.local_address", "expected an IPv4 address");
+            let prefix = r.parsed::<u8>("IPv4.netmask_prefixlen", "expected a prefix length");
+            let gateway = r.parsed::<Ipv4Addr>("IPv4.gateway", "expected an IPv4 address");
+            match (addr, prefix) {
+                (Some(addr), Some(prefix_len)) if prefix_len <= 32 => Ipv4Method::Manual {
+                    addr: Ipv4Net { addr, prefix_len },
+                    gateway,
+                },
+                _ => {
+                    r.bad("IPv4.method", m, "manual without a valid address/prefix");
+                    Ipv4Method::Dhcp
+                }
+            }
+        }
+        Some(other) => {
+            r.bad("IPv4.method", other, "expected dhcp, manual or off");
+            Ipv4Method::Dhcp
+        }
+    };
+    c.dhcp_last_address = r.parsed::<Ipv4Addr>("IPv4.DHCP.LastAddress", "expected an IPv4 address");
+    c.ipv6 = match r.string("IPv6.method").as_deref() {
+        None | Some("auto") => Ipv6Method::Auto,
+        Some("off") => Ipv6Method::Off,
+        Some(other) => {
+            r.bad("IPv6.method", other, "expected auto or off");
+            Ipv6Method::Auto
+        }
+    };
+    c.nameservers = r.servers("Nameservers");
+    c.timeservers = r.servers("Timeservers");
+    c.domains = r.domains("Domains");
+    c.multipath_routing = r.bool("MultipathRouting");
+    if let Some(v) = r.string("MultipathTcpLink") {
+        match MptcpLink::parse(&v) {
+            Some(l) => c.mptcp_link = l,
+            None => r.bad("MultipathTcpLink", &v, "expected on, backup or off"),
+        }
+    }
+    let record = ServiceRecord {
+        name: r.string("Name"),
+        modified: r.string("Modified"),
+        config: c,
+    };
+    (record, r.warnings)
+}
+
+/// Puts a service's settings into `kf` (group `[id]`), keeping keys and
+/// groups pathman does not know, in place and in order. Known keys that do
+/// not apply (a gateway under DHCP) are removed.
+pub fn service_to_keyfile(
+    kf: &mut KeyFile,
+    id: &str,
+    name: &str,
+    c: &ServiceConfig,
+    modified: &str,
+) -> Result<(), ValueError> {
+    fn list<T: ToString>(items: &[T]) -> Option<Vec<String>> {
+        (!items.is_empty()).then(|| items.iter().map(|i| i.to_string()).collect())
+    }
+    let b = |v: bool| Some(if v { "true" } else { "false" }.to_string());
+    let (addr, prefix, gateway) = match c.ipv4 {
+        Ipv4Method::Manual { addr, gateway } => (
+            Some(addr.addr.to_string()),
+            Some(addr.prefix_len.to_string()),
+            gateway.map(|g| g.to_string()),
+        ),
+        _ => (None, None, None),
+    };
+    let scalars: [(&str, Option<String>); 12] = [
+        ("Name", (!name.is_empty()).then(|| name.to_string())),
+        ("AutoConnect", b(c.auto_connect)),
+        ("Favorite", b(c.favorite)),
+        ("Modified", Some(modified.to_string())),
+        ("IPv4.method", Some(c.ipv4.as_str().to_string())),
+        ("IPv4.netmask_prefixlen", prefix),
+        ("IPv4.local_address", addr),
+        ("IPv4.gateway", gateway),
+        (
+            "IPv4.DHCP.LastAddress",
+            c.dhcp_last_address.map(|a| a.to_string()),
+        ),
+        ("IPv6.method", Some(c.ipv6.as_str().to_string())),
+        ("MultipathRouting", c.multipath_routing.and_then(b)),
+        ("MultipathTcpLink", Some(c.mptcp_link.as_str().to_string())),
+    ];
+    kf.add_group(id)?;
+    for (key, value) in scalars {
+        match value {
+            Some(v) => kf.set_string(id, key, &v)?,
+            None => {
+                kf.remove_key(id, key);
+            }
+        }
+    }
+    let lists = [
+        ("Nameservers", list(&c.nameservers)),
+        ("Timeservers", list(&c.timeservers)),
+        ("Domains", list(&c.domains)),
+    ];
+    for (key, value) in lists {
+        match value {
+            Some(v) => kf.set_list(id, key, &v, ';')?,
+            None => {
+                kf.remove_key(id, key);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// True if `id` can safely name a directory under the state dir.
+fn valid_service_id(id: &str) -> bool {
+    !id.is_empty()
+        && !id.starts_with('.')
+        && !id
+            .chars()
+            .any(|c| c == '/' || c == '[' || c == ']' || c.is_control())
+}
+
+/// The state directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    /// A store rooted at `dir` (`--state-dir`); nothing is touched yet.
+    pub fn new(dir: impl Into<PathBuf>) -> Store {
+        Store { dir: dir.into() }
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn service_dir(&self, id: &str) -> Result<PathBuf, StoreError> {
+        if valid_service_id(id) {
+            Ok(self.dir.join(id))
+        } else {
+            Err(StoreError::BadServiceId(id.to_string()))
+        }
+    }
+
+    fn ensure_dir(dir: &Path) -> Result<(), StoreError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io_err(dir, "create directory"))
+    }
+
+    /// Global settings; defaults when absent, unreadable or corrupt.
+    pub fn load_global(&self) -> (GlobalSettings, Vec<Warning>) {
+        let path = self.dir.join(SETTINGS);
+        match read_keyfile(&path) {
+            Ok(Some((kf, mut warnings))) => {
+                let (g, mut w) = parse_global(&kf, &path.display().to_string());
+                warnings.append(&mut w);
+                (g, warnings)
+            }
+            Ok(None) => (GlobalSettings::default(), Vec::new()),
+            Err(w) => (GlobalSettings::default(), vec![*w]),
+        }
+    }
+
+    /// Writes global settings, keeping other keys of the existing file.
+    pub fn save_global(&self, g: &GlobalSettings) -> Result<(), StoreError> {
+        Store::ensure_dir(&self.dir)?;
+        let path = self.dir.join(SETTINGS);
+        let mut kf = match read_keyfile(&path) {
+            Ok(Some((kf, _))) => kf,
+            _ => KeyFile::new(),
+        };
+        global_to_keyfile(&mut kf, g)?;
+        write_atomic(&path, kf.to_string().as_bytes())
+    }
+
+    /// A service's stored settings: `None` if nothing is stored (or the id
+    /// cannot be a directory name); defaults with a warning if the file is
+    /// unreadable or corrupt.
+    pub fn load_service(&self, id: &str) -> (Option<ServiceRecord>, Vec<Warning>) {
+        let Ok(dir) = self.service_dir(id) else {
+            return (None, Vec::new());
+        };
+        let path = dir.join(SETTINGS);
+        let source = path.display().to_string();
+        match read_keyfile(&path) {
+            Ok(Some((kf, mut warnings))) => {
+                let (rec, mut w) = parse_service(&kf, id, &source);
+                warnings.append(&mut w);
+                (Some(rec), warnings)
+            }
+            Ok(None) => (None, Vec::new()),
+            Err(w) => {
+                let rec = ServiceRecord {
+                    name: None,
+                    modified: None,
+                    config: ServiceConfig::default(),
+                };
+                (Some(rec), vec![*w])
+            }
+        }
+    }
+
+    /// Writes a service's settings with `Modified` = `now`, keeping keys
+    /// pathman does not know from the existing file (if it parses).
+    pub fn save_service(
+        &self,
+        id: &str,
+        name: &str,
+        config: &ServiceConfig,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        let dir = self.service_dir(id)?;
+        Store::ensure_dir(&dir)?;
+        let path = dir.join(SETTINGS);
+        let mut kf = match read_keyfile(&path) {
+            Ok(Some((kf, _))) => kf,
+            _ => KeyFile::new(),
+        };
+        service_to_keyfile(&mut kf, id, name, config, &iso8601_utc(now))?;
+        write_atomic(&path, kf.to_string().as_bytes())
+    }
+
+    /// Removes a service's directory (settings and statistics), as ConnMan
+    /// does when a service is removed. Nothing stored is not an error.
+    pub fn remove_service(&self, id: &str) -> Result<(), StoreError> {
+        let dir = self.service_dir(id)?;
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(StoreError::Io {
+                path: dir,
+                op: "remove",
+                err: e,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Identifiers of all services with a settings file.
+    pub fn service_ids(&self) -> (Vec<ServiceId>, Vec<Warning>) {
+        let mut ids = Vec::new();
+        let mut warnings = Vec::new();
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return (ids, warnings),
+            Err(e) => {
+                let kind = WarningKind::Unreadable {
+                    reason: e.to_string(),
+                };
+                let w = Warning::new(&self.dir.display().to_string(), None, kind);
+                return (ids, vec![w.logged()]);
+            }
+        };
+        for entry in entries.flatten() {
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if !valid_service_id(&name) || !entry.path().join(SETTINGS).is_file() {
+                continue;
+            }
+            match ServiceId::try_from(name.as_str()) {
+                Ok(id) => ids.push(id),
+                Err(_) => {
+                    let kind = WarningKind::BadValue {
+                        group: String::new(),
+                        key: "service identifier".to_string(),
+                        value: name.clone(),
+                        reason: "too long, skipped".to_string(),
+                    };
+                    let w = Warning::new(&entry.path().display().to_string(), None, kind);
+                    warnings.push(w.logged());
+                }
+            }
+        }
+        ids.sort();
+        (ids, warnings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    /// A unique temp dir, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new() -> TempDir {
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let p = std::env::temp_dir().join(format!(
+                "pathman-store-test-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = fs::remove_dir_all(&p);
+            fs::create_dir_all(&p).unwrap();
+            TempDir(p)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const ID: &str = "ethernet_024858000001_cable";
+
+    #[test]
+    fn iso8601() {
+        assert_eq!(iso8601_utc(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::from_secs(951_827_696); // leap day 2000
+        assert_eq!(iso8601_utc(t), "2000-02-29T12:34:56Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_735_689_599);
+        assert_eq!(iso8601_utc(t), "2024-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn global_round_trip_keeps_unknown_keys() {
+        let tmp = TempDir::new();
+        let store = Store::new(&tmp.0);
+        let (g, w) = store.load_global();
+        assert_eq!(g, GlobalSettings::default());
+        assert!(w.is_empty());
+        assert!(g.powered(Technology::Ethernet) && !g.powered(Technology::Wifi));
+
+        fs::write(
+            tmp.0.join("settings"),
+            "[global]\nOfflineMode=false\nTimeUpdates=auto\n\n[WiFi]\nEnable=true\nTethering=false\n\n[Bluetooth]\nEnable=false\n",
+        )
+        .unwrap();
+        let (mut g, w) = store.load_global();
+        assert!(w.is_empty());
+        assert!(g.powered(Technology::Wifi));
+        g.offline_mode = true;
+        g.set_powered(Technology::Gadget, false);
+        store.save_global(&g).unwrap();
+        let text = fs::read_to_string(tmp.0.join("settings")).unwrap();
+        assert!(text.contains("TimeUpdates=auto") && text.contains("[Bluetooth]"));
+        assert!(text.contains("Tethering=false"));
+        assert_eq!(store.load_global(), (g, Vec::new()));
+        assert!(!tmp.0.join("settings.tmp").exists());
+    }
+
+    fn full_config() -> ServiceConfig {
+        let mut c = ServiceConfig {
+            auto_connect: false,
+            favorite: false,
+            ipv4: Ipv4Method::Manual {
+                addr: Ipv4Net {
+                    addr: Ipv4Addr::new(192, 0, 2, 10),
+                    prefix_len: 24,
+                },
+                gateway: Some(Ipv4Addr::new(192, 0, 2, 1)),
+            },
+            ipv6: Ipv6Method::Off,
+            multipath_routing: Some(false),
+            mptcp_link: MptcpLink::Backup,
+            dhcp_last_address: Some(Ipv4Addr::new(192, 0, 2, 77)),
+            ..ServiceConfig::default()
+        };
+        c.nameservers.push("192.0.2.53".parse().unwrap()).unwrap();
+        c.nameservers.push("2001:db8::53".parse().unwrap()).unwrap();
+        c.timeservers.push("192.0.2.123".parse().unwrap()).unwrap();
+        c.domains
+            .push(Name::try_from("lab.example").unwrap())
+            .unwrap();
+        c.domains
+            .push(Name::try_from("example.org").unwrap())
+            .unwrap();
+        c
+    }
+
+    #[test]
+    fn service_round_trip_every_field() {
+        let tmp = TempDir::new();
+        let store = Store::new(&tmp.0);
+        assert_eq!(store.load_service(ID), (None, Vec::new()));
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        for c in [ServiceConfig::default(), full_config()] {
+            store.save_service(ID, "Wired", &c, now).unwrap();
+            let (rec, w) = store.load_service(ID);
+            assert!(w.is_empty(), "{w:?}");
+            let rec = rec.unwrap();
+            assert_eq!(rec.config, c);
+            assert_eq!(rec.name.as_deref(), Some("Wired"));
+            assert_eq!(rec.modified.as_deref(), Some("2023-11-14T22:13:20Z"));
+        }
+        // Back to DHCP: the manual address keys go away.
+        let mut c = full_config();
+        c.ipv4 = Ipv4Method::Dhcp;
+        c.multipath_routing = Some(true);
+        store.save_service(ID, "Wired", &c, now).unwrap();
+        let text = fs::read_to_string(tmp.0.join(ID).join("settings")).unwrap();
+        assert!(!text.contains("IPv4.gateway") && !text.contains("IPv4.local_address"));
+        assert!(text.contains("MultipathRouting=true"));
+        assert!(text.contains("Nameservers=192.0.2.53;2001:db8::53;"));
+        assert_eq!(store.load_service(ID).0.unwrap().config, c);
+        assert_eq!(
+            store.service_ids().0.as_slice(),
+            [ServiceId::try_from(ID).unwrap()]
+        );
+    }
+
+    #[test]
+    fn connman_file_keeps_extra_keys() {
+        let tmp = TempDir::new();
+        let id = "wifi_024858000001_686f6d65_managed_psk";
+        let dir = tmp.0.join(id);
+        fs::create_dir_all(&dir).unwrap();
+        let original = format!(
+            "[{id}]\nName=home\nSSID=686f6d65\nFrequency=2412\nFavorite=true\nAutoConnect=true\n\
+             Modified=2024-03-01T10:20:30.123456Z\nPassphrase=s3cr\\\\et\nIPv4.method=dhcp\n\
+             IPv4.DHCP.LastAddress=192.168.1.23\nIPv6.method=auto\nIPv6.privacy=disabled\n\
+             Nameservers=1.1.1.1;ntp.example;\nTimeservers=pool.ntp.org;\nmDNS=false\n\
+             MultipathRouting=true\nMultipathTcpLink=backup\n"
+        );
+        fs::write(dir.join("settings"), &original).unwrap();
+        fs::write(dir.join("data"), "stats").unwrap();
+        let store = Store::new(&tmp.0);
+        let (rec, w) = store.load_service(id);
+        let rec = rec.unwrap();
+        assert_eq!(rec.name.as_deref(), Some("home"));
+        assert_eq!(
+            rec.config.dhcp_last_address,
+            Some(Ipv4Addr::new(192, 168, 1, 23))
+        );
+        assert_eq!(rec.config.multipath_routing, Some(true));
+        assert_eq!(rec.config.mptcp_link, MptcpLink::Backup);
+        assert_eq!(rec.config.nameservers.len(), 1);
+        // Hostname timeservers cannot be kept in a ServerList: warned, not silent.
+        assert!(rec.config.timeservers.is_empty());
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].to_string().contains(":13:"), "{}", w[0]);
+
+        store
+            .save_service(id, "home", &rec.config, SystemTime::now())
+            .unwrap();
+        let text = fs::read_to_string(dir.join("settings")).unwrap();
+        for kept in [
+            "SSID=686f6d65",
+            "Frequency=2412",
+            "Passphrase=s3cr\\\\et",
+            "IPv6.privacy=disabled",
+            "mDNS=false",
+        ] {
+            assert!(text.contains(kept), "{kept} lost:\n{text}");
+        }
+        // Order of the known keys is kept in place.
+        assert!(text.starts_with(&format!("[{id}]\nName=home\nSSID=")));
+
+        store.remove_service(id).unwrap();
+        assert!(!dir.exists());
+        store.remove_service(id).unwrap();
+        assert!(store.remove_service("../etc").is_err());
+        assert!(store
+            .save_service("", "x", &rec.config, SystemTime::now())
+            .is_err());
+    }
+
+    #[test]
+    fn corrupt_and_bad_values() {
+        let tmp = TempDir::new();
+        let dir = tmp.0.join(ID);
+        fs::create_dir_all(&dir).unwrap();
+        let store = Store::new(&tmp.0);
+
+        fs::write(
+            dir.join("settings"),
+            "[x]\nAutoConnect=true\n<<<garbage>>>\n",
+        )
+        .unwrap();
+        let (rec, w) = store.load_service(ID);
+        assert_eq!(rec.unwrap().config, ServiceConfig::default());
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].line, Some(3));
+        assert!(w[0].to_string().contains("settings:3:"), "{}", w[0]);
+
+        fs::write(
+            dir.join("settings"),
+            format!(
+                "[{ID}]\nAutoConnect=perhaps\nFavorite=false\nIPv4.method=manual\nIPv4.local_address=300.1.1.1\n\
+                 IPv6.method=6to4\nMultipathTcpLink=sometimes\nDomains=a.example;\n"
+            ),
+        )
+        .unwrap();
+        let (rec, w) = store.load_service(ID);
+        let c = rec.unwrap().config;
+        assert!(c.auto_connect && !c.favorite);
+        assert_eq!(c.ipv4, Ipv4Method::Dhcp);
+        assert_eq!(c.ipv6, Ipv6Method::Auto);
+        assert_eq!(c.mptcp_link, MptcpLink::On);
+        assert_eq!(c.domains.len(), 1);
+        assert_eq!(w.len(), 5, "{w:?}");
+
+        // A corrupt file is replaced on the next save.
+        fs::write(dir.join("settings"), b"\xff\xfe").unwrap();
+        store
+            .save_service(ID, "", &full_config(), SystemTime::now())
+            .unwrap();
+        assert_eq!(store.load_service(ID).0.unwrap().config, full_config());
+
+        fs::write(tmp.0.join("settings"), "OfflineMode=true\n").unwrap();
+        let (g, w) = store.load_global();
+        assert_eq!(g, GlobalSettings::default());
+        assert_eq!(w.len(), 1);
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let source = "settings";
+            let (kf, _) = KeyFile::parse_bytes(&bytes, source).unwrap_or_default();
+            let (rec, _) = parse_service(&kf, ID, source);
+            let _ = rec.config;
+            let _ = parse_global(&kf, source);
+        }
+
+        #[test]
+        fn keyfile_like_settings_never_panic(
+            lines in proptest::collection::vec(
+                prop_oneof![
+                    Just(format!("[{ID}]")),
+                    "(AutoConnect|Favorite|IPv4\\.method|IPv4\\.local_address|IPv4\\.netmask_prefixlen|IPv4\\.gateway|IPv6\\.method|Nameservers|Timeservers|Domains|MultipathRouting|MultipathTcpLink|IPv4\\.DHCP\\.LastAddress)=[a-z0-9.:;\\\\ ]{0,40}",
+                    any::<String>(),
+                ],
+                0..20)
+        ) {
+            let text = lines.join("\n");
+            let (kf, _) = KeyFile::parse(&text, "settings").unwrap_or_default();
+            let (rec, _) = parse_service(&kf, ID, "settings");
+            let mut out = KeyFile::new();
+            service_to_keyfile(&mut out, ID, "n", &rec.config, "m").unwrap();
+            let (back, w) = parse_service(&out, ID, "settings");
+            prop_assert!(w.is_empty());
+            prop_assert_eq!(back.config, rec.config);
+        }
+    }
+}

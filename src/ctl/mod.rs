@@ -1,0 +1,203 @@
+//! pathmanctl: the command-line client, speaking connmanctl's commands and output formats
+//! (SPEC §10) to pathman over `net.connman`.
+//!
+//! Everything runs on one `smol::LocalExecutor` on the calling thread: the command, zbus's
+//! executor ticker, the monitor tasks and, in interactive mode, the stdin reader.
+
+pub mod commands;
+pub mod format;
+pub mod monitor;
+
+use std::cell::RefCell;
+use std::io::{IsTerminal, Write};
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+
+use smol::{Async, LocalExecutor};
+use zbus::Connection;
+
+use crate::dbus::bus;
+use commands::{Command, CtlError, ParseError, USAGE};
+use monitor::{Monitor, Sink};
+
+/// Runs pathmanctl with `args` (without the program name); no arguments means interactive
+/// mode. Returns the process exit code: 0 on success, 1 on any error.
+pub fn main(args: &[String]) -> i32 {
+    // 'static: everything spawned on it owns its data, and the executor outlives the run.
+    let ex: LocalExecutor<'static> = LocalExecutor::new();
+    smol::block_on(ex.run(run(&ex, args)))
+}
+
+async fn run(ex: &LocalExecutor<'static>, args: &[String]) -> i32 {
+    // A command line that cannot be parsed, and help, need no bus.
+    let one_shot = if args.is_empty() {
+        None
+    } else {
+        match commands::parse(args) {
+            Ok(Command::Help) => return print_usage(&mut std::io::stdout()),
+            Ok(Command::Exit) => return 0,
+            Ok(cmd) => Some(cmd),
+            Err(e) => {
+                report(format_args!("{e}"));
+                if matches!(e, ParseError::UnknownCommand(_)) {
+                    print_usage(&mut std::io::stderr());
+                }
+                return 1;
+            }
+        }
+    };
+    let conn = match bus::connect_system().await {
+        Ok(conn) => conn,
+        Err(e) => {
+            report(format_args!("{}", CtlError::Connect(e)));
+            return 1;
+        }
+    };
+    let _ticker = bus::spawn_ticker(ex, &conn);
+    let sink: Sink = Rc::new(RefCell::new(std::io::stdout()));
+    let mut monitor = Monitor::new(ex, &conn, sink);
+    match one_shot {
+        Some(cmd) => match run_one_shot(&conn, &mut monitor, &cmd).await {
+            Ok(()) => 0,
+            Err(e) => {
+                report(format_args!("{e}"));
+                1
+            }
+        },
+        None => interactive(&conn, &mut monitor).await,
+    }
+}
+
+/// Writes one error line to stderr. A closed stderr is ignored: there is nobody left to tell,
+/// and the exit code still says it failed.
+fn report(args: std::fmt::Arguments<'_>) {
+    let mut err = std::io::stderr();
+    let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
+}
+
+fn print_usage(out: &mut dyn Write) -> i32 {
+    match out.write_all(USAGE.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        Err(_) => 1,
+    }
+}
+
+async fn run_one_shot(
+    conn: &Connection,
+    monitor: &mut Monitor<'_>,
+    cmd: &Command,
+) -> Result<(), CtlError> {
+    match cmd {
+        Command::Bus(c) => commands::execute(conn, c, &mut std::io::stdout()).await,
+        // A fresh process has nothing to stop.
+        Command::Monitor { on: false, .. } => Ok(()),
+        Command::Monitor { scope, on: true } => {
+            monitor.set(*scope, true).await?;
+            monitor.wait().await
+        }
+        Command::Help | Command::Exit => Ok(()),
+    }
+}
+
+/// The interactive loop: one command per line until `exit`, `quit` or end of input.
+async fn interactive(conn: &Connection, monitor: &mut Monitor<'_>) -> i32 {
+    let prompt = std::io::stdin().is_terminal();
+    let mut input = LineReader::new();
+    loop {
+        if prompt {
+            let mut out = std::io::stdout();
+            if out
+                .write_all(b"pathmanctl> ")
+                .and_then(|()| out.flush())
+                .is_err()
+            {
+                return 1;
+            }
+        }
+        let line = match input.next_line().await {
+            Ok(Some(line)) => line,
+            Ok(None) => return 0,
+            Err(e) => {
+                report(format_args!("Error: cannot read input: {e}"));
+                return 1;
+            }
+        };
+        let words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+        if words.is_empty() {
+            continue;
+        }
+        let result = match commands::parse(&words) {
+            Ok(Command::Exit) => return 0,
+            Ok(Command::Help) => {
+                print_usage(&mut std::io::stdout());
+                Ok(())
+            }
+            Ok(Command::Monitor { scope, on }) => monitor.set(scope, on).await,
+            Ok(Command::Bus(c)) => commands::execute(conn, &c, &mut std::io::stdout()).await,
+            Err(e) => Err(CtlError::Parse(e)),
+        };
+        if let Err(e) = result {
+            report(format_args!("{e}"));
+        }
+    }
+}
+
+/// Lines from stdin without blocking the executor, so monitor output keeps flowing while the
+/// user types. Reads go straight to fd 0 (no std buffering) so readiness and data agree.
+struct LineReader {
+    /// `None` when stdin cannot be polled (a regular file): then reads block, which for a file
+    /// is instantaneous.
+    source: Option<Async<std::io::Stdin>>,
+    pending: Vec<u8>,
+    eof: bool,
+}
+
+impl LineReader {
+    fn new() -> Self {
+        // new_nonblocking leaves O_NONBLOCK off: stdin is shared with the parent shell, which
+        // must not find its terminal switched to non-blocking mode after we exit.
+        Self {
+            source: Async::new_nonblocking(std::io::stdin()).ok(),
+            pending: Vec::new(),
+            eof: false,
+        }
+    }
+
+    async fn next_line(&mut self) -> std::io::Result<Option<String>> {
+        loop {
+            if let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
+                let rest = self.pending.split_off(end + 1);
+                let line = std::mem::replace(&mut self.pending, rest);
+                return Ok(Some(String::from_utf8_lossy(&line).trim_end().to_owned()));
+            }
+            if self.eof {
+                if self.pending.is_empty() {
+                    return Ok(None);
+                }
+                let line = std::mem::take(&mut self.pending);
+                return Ok(Some(String::from_utf8_lossy(&line).trim_end().to_owned()));
+            }
+            if let Some(source) = &self.source {
+                source.readable().await?;
+            }
+            let mut chunk = [0u8; 4096];
+            let fd = std::io::stdin().as_raw_fd();
+            // SAFETY: `chunk` is a valid writable buffer of the length passed; fd 0 stays open
+            // for the life of the process.
+            let n = unsafe { libc::read(fd, chunk.as_mut_ptr().cast(), chunk.len()) };
+            if n < 0 {
+                let err = std::io::Error::last_os_error();
+                match err.kind() {
+                    std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock => continue,
+                    _ => return Err(err),
+                }
+            }
+            let n = n.unsigned_abs();
+            if n == 0 {
+                self.eof = true;
+            } else {
+                self.pending.extend_from_slice(&chunk[..n]);
+            }
+        }
+    }
+}

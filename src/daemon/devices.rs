@@ -1,0 +1,90 @@
+//! Which kernel links pathman manages and as what technology (SPEC §2):
+//! loopback and non-Ethernet link types are ignored, so are blacklisted
+//! prefixes, links not named by `-i` (when given) or named by `-I`, and the
+//! board config's `Ignore`; the technology comes from the board config or
+//! sysfs DEVTYPE.
+
+use std::net::Ipv6Addr;
+
+use crate::config::board::Board;
+use crate::config::main_conf::MainConf;
+use crate::core::model::{Ipv6Assigned, LinkSeen};
+use crate::edge::rtnl::Link;
+use crate::edge::sysfs;
+
+use super::options::Options;
+
+const ARPHRD_ETHER: u16 = 1;
+
+/// The kernel's IPv6 state of one managed interface.
+#[derive(Debug, Clone)]
+pub struct Ipv6View {
+    pub ifindex: u32,
+    pub addrs: Vec<Ipv6Assigned>,
+    pub gateway: Option<Ipv6Addr>,
+}
+
+/// The device filter.
+#[derive(Debug)]
+pub struct Devices {
+    only: Vec<String>,
+    never: Vec<String>,
+    blacklist: Vec<String>,
+    board: Option<Board>,
+}
+
+impl Devices {
+    /// A filter from the command line, main.conf and the board config.
+    pub fn new(opts: &Options, conf: &MainConf, board: Option<Board>) -> Devices {
+        Devices {
+            only: opts.devices.clone(),
+            never: opts.no_devices.clone(),
+            blacklist: conf.network_interface_blacklist.clone(),
+            board,
+        }
+    }
+
+    /// The link as the model sees it, or `None` when pathman leaves it alone.
+    pub fn classify(&self, link: &Link) -> Option<LinkSeen> {
+        let name = link.name.as_str();
+        if link.loopback || link.arphrd != ARPHRD_ETHER {
+            return None;
+        }
+        let mac = link.mac?;
+        if !self.only.is_empty() && !self.only.iter().any(|n| n == name) {
+            return None;
+        }
+        if self.never.iter().any(|n| n == name) {
+            return None;
+        }
+        if self.only.is_empty()
+            && self
+                .blacklist
+                .iter()
+                .any(|p| !p.is_empty() && name.starts_with(p.as_str()))
+        {
+            return None;
+        }
+        let from_board = match &self.board {
+            Some(board) => {
+                if !board.is_managed(name) {
+                    return None;
+                }
+                board.technology_of(name)
+            }
+            None => None,
+        };
+        let tech = match from_board {
+            Some(t) => t,
+            None => sysfs::technology_of(name)?,
+        };
+        Some(LinkSeen {
+            ifindex: link.ifindex,
+            name: link.name.clone(),
+            mac,
+            tech,
+            up: link.up,
+            carrier: link.carrier,
+        })
+    }
+}

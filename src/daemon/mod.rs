@@ -1,0 +1,312 @@
+//! The event loop: one `smol::LocalExecutor` on the main thread. Events from
+//! the kernel (rtnetlink), the DHCP drivers, the D-Bus connection and signals
+//! feed the pure model; after each event the loop settles: it applies the
+//! difference between the planned and the actual kernel state, carries out
+//! the model's actions, rewrites resolv.conf and emits D-Bus signals.
+
+mod devices;
+pub mod logging;
+pub mod options;
+mod settle;
+
+use std::path::PathBuf;
+
+use smol::channel::Sender;
+use smol::stream::StreamExt;
+use smol::LocalExecutor;
+
+use crate::config::store::Store;
+use crate::core::model::{Model, ModelSettings};
+use crate::core::netstate::NetState;
+use crate::core::types::{MptcpLink, Technology};
+use crate::dbus::server::{self, Access, Snapshot};
+use crate::dhcp::driver::{DhcpEvent, DhcpHandle};
+use crate::edge::rtnl::{Events, KernelEvent, Rtnl};
+use devices::Devices;
+
+/// What wakes the loop up.
+enum Wake {
+    Kernel(Result<(), crate::edge::rtnl::RtnlError>),
+    Dhcp(Box<DhcpEvent>),
+    Bus(BusEvent),
+    Signal(i32),
+}
+
+/// Events from the D-Bus task.
+pub enum BusEvent {
+    Connected(zbus::Connection),
+    Call(zbus::Message),
+    Lost,
+}
+
+/// Runs `pathman daemon ARGS`; returns the exit code.
+pub fn main(args: &[String]) -> i32 {
+    let opts = match options::parse(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("pathman daemon: {e}\n{}", options::USAGE);
+            return 2;
+        }
+    };
+    if opts.help {
+        println!("{}", options::USAGE);
+        return 0;
+    }
+    if opts.version {
+        println!("pathman {}", env!("CARGO_PKG_VERSION"));
+        return 0;
+    }
+    logging::init(opts.debug.as_deref());
+    let signals = match signals::Signals::block() {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("cannot set up signal handling: {e}");
+            return 1;
+        }
+    };
+    // The executor lives as long as the process; leaking it gives the
+    // 'static lifetime spawned local tasks need without an Rc dance.
+    let ex: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
+    smol::block_on(ex.run(run(ex, opts, signals)))
+}
+
+mod signals {
+    //! SIGTERM/SIGINT/SIGHUP through a signalfd, so they arrive as events.
+    use nix::sys::signal::{SigSet, Signal};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    use smol::Async;
+
+    /// A signalfd for the signals that stop the daemon.
+    pub struct Signals(Async<SignalFd>);
+
+    impl Signals {
+        /// Blocks the signals and opens the fd (before any thread exists, so
+        /// every later thread inherits the mask).
+        pub fn block() -> nix::Result<Signals> {
+            let mut set = SigSet::empty();
+            set.add(Signal::SIGTERM);
+            set.add(Signal::SIGINT);
+            set.add(Signal::SIGHUP);
+            set.thread_block()?;
+            let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
+            Async::new(fd)
+                .map(Signals)
+                .map_err(|e| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+        }
+
+        /// Waits for the next signal number.
+        pub async fn next(&self) -> i32 {
+            // read_signal says "nothing yet" with Ok(None); the reactor waits
+            // only on WouldBlock.
+            let read = |fd: &SignalFd| match fd.read_signal() {
+                Ok(Some(info)) => Ok(info.ssi_signo as i32),
+                Ok(None) => Err(std::io::ErrorKind::WouldBlock.into()),
+                Err(e) => Err(std::io::Error::from(e)),
+            };
+            match self.0.read_with(read).await {
+                Ok(signo) => signo,
+                Err(e) => {
+                    log::error!("signalfd: {e}");
+                    libc::SIGTERM
+                }
+            }
+        }
+    }
+}
+
+async fn run(
+    ex: &'static LocalExecutor<'static>,
+    opts: options::Options,
+    signals: signals::Signals,
+) -> i32 {
+    let (conf, board, _warnings) = match crate::config::load(&opts.config, opts.board.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            log::error!("board config: {e}");
+            return 1;
+        }
+    };
+    let store = Store::new(opts.state_dir.clone());
+    let (global, _warnings) = store.load_global();
+    let powered: Vec<_> = Technology::ALL
+        .into_iter()
+        .map(|t| (t, global.powered(t)))
+        .collect();
+    let mut preferred = heapless::Vec::new();
+    for t in &conf.preferred_technologies {
+        let _ = preferred.push(*t);
+    }
+    let settings = ModelSettings {
+        multipath_default: opts.mpath_routing || conf.multipath_routing,
+        preferred,
+        rule_priority_base: conf.rule_priority_base,
+    };
+    let model = Model::new(settings, global.offline_mode, &powered);
+    let resolv_path = conf.resolv_conf.path(&opts.run_dir);
+    let default_mptcp_link = conf.default_mptcp_link;
+
+    // Subscribe before dumping so no change falls between dump and events.
+    let mut events = match Events::open() {
+        Ok(e) => e,
+        Err(e) => {
+            log::error!("rtnetlink events: {e}");
+            return 1;
+        }
+    };
+    let rtnl = match Rtnl::open() {
+        Ok(r) => r,
+        Err(e) => {
+            log::error!("rtnetlink: {e}");
+            return 1;
+        }
+    };
+    let (dhcp_tx, dhcp_rx) = smol::channel::unbounded::<DhcpEvent>();
+    let (bus_tx, bus_rx) = smol::channel::unbounded::<BusEvent>();
+    ex.spawn(bus_task(ex, bus_tx)).detach();
+
+    let mut d = Daemon {
+        ex,
+        model,
+        kernel: NetState::default(),
+        rtnl,
+        devices: Devices::new(&opts, &conf, board),
+        dhcp: Vec::new(),
+        ipv6: Vec::new(),
+        store,
+        default_mptcp_link,
+        resolv_path,
+        resolv_written: None,
+        bus: None,
+        access: Access::new(conf.admin_group.clone()),
+        snapshot: Snapshot::default(),
+        dhcp_tx,
+    };
+    if let Err(e) = d.resync().await {
+        log::error!("initial kernel dump failed: {e}");
+        return 1;
+    }
+    log::info!("pathman {} started", env!("CARGO_PKG_VERSION"));
+    d.settle().await;
+
+    let mut kernel_events = Vec::new();
+    loop {
+        let wake = {
+            let kernel = async { Wake::Kernel(events.next(&mut kernel_events).await) };
+            let dhcp = async {
+                match dhcp_rx.recv().await {
+                    Ok(ev) => Wake::Dhcp(Box::new(ev)),
+                    Err(_) => std::future::pending().await,
+                }
+            };
+            let bus = async {
+                match bus_rx.recv().await {
+                    Ok(ev) => Wake::Bus(ev),
+                    Err(_) => std::future::pending().await,
+                }
+            };
+            let sig = async { Wake::Signal(signals.next().await) };
+            smol::future::or(kernel, smol::future::or(dhcp, smol::future::or(bus, sig))).await
+        };
+        match wake {
+            Wake::Kernel(Ok(())) => {
+                let mut resync = false;
+                for ev in kernel_events.drain(..) {
+                    resync |= matches!(ev, KernelEvent::Overrun);
+                    d.on_kernel(ev);
+                }
+                if resync {
+                    log::warn!("rtnetlink events were lost; re-reading the kernel state");
+                    if let Err(e) = d.resync().await {
+                        log::error!("kernel dump failed: {e}");
+                    }
+                }
+            }
+            Wake::Kernel(Err(e)) => log::warn!("rtnetlink events: {e}"),
+            Wake::Dhcp(ev) => d.on_dhcp(*ev),
+            Wake::Bus(BusEvent::Connected(conn)) => {
+                d.snapshot = Snapshot::default();
+                d.bus = Some(conn);
+            }
+            Wake::Bus(BusEvent::Lost) => d.bus = None,
+            Wake::Bus(BusEvent::Call(msg)) => {
+                if let Some(conn) = d.bus.clone() {
+                    server::handle(&conn, &mut d.model, &mut d.access, &msg).await;
+                }
+            }
+            Wake::Signal(sig) => {
+                log::info!("signal {sig}: removing what pathman installed and exiting");
+                d.shutdown().await;
+                return 0;
+            }
+        }
+        d.settle().await;
+    }
+}
+
+/// Connects to the system bus, owns `net.connman`, and forwards method calls;
+/// reconnects when the bus goes away.
+async fn bus_task(ex: &'static LocalExecutor<'static>, tx: Sender<BusEvent>) {
+    let mut delay_ms = 100;
+    loop {
+        match crate::dbus::bus::connect_system().await {
+            Ok(conn) => {
+                let ticker = crate::dbus::bus::spawn_ticker(ex, &conn);
+                let mut stream = zbus::MessageStream::from(&conn);
+                match conn.request_name(crate::dbus::names::BUS_NAME).await {
+                    Ok(()) => {
+                        log::info!(
+                            "dbus: serving {} on the system bus",
+                            crate::dbus::names::BUS_NAME
+                        );
+                        delay_ms = 100;
+                        if tx.send(BusEvent::Connected(conn.clone())).await.is_err() {
+                            return;
+                        }
+                        while let Some(msg) = stream.next().await {
+                            match msg {
+                                Ok(m) if m.message_type() == zbus::message::Type::MethodCall => {
+                                    if tx.send(BusEvent::Call(m)).await.is_err() {
+                                        return;
+                                    }
+                                }
+                                Ok(_) => {}
+                                Err(e) => log::debug!("dbus: bad message: {e}"),
+                            }
+                        }
+                        log::warn!("dbus: connection to the system bus lost");
+                        let _ = tx.send(BusEvent::Lost).await;
+                    }
+                    Err(e) => log::warn!("dbus: cannot own {}: {e}", crate::dbus::names::BUS_NAME),
+                }
+                drop(ticker);
+            }
+            Err(e) => log::debug!("dbus: system bus not reachable: {e}"),
+        }
+        smol::Timer::after(std::time::Duration::from_millis(delay_ms)).await;
+        delay_ms = (delay_ms * 2).min(5000);
+    }
+}
+
+/// Everything the loop owns.
+struct Daemon {
+    ex: &'static LocalExecutor<'static>,
+    model: Model,
+    /// What pathman owns in the kernel, as far as it knows.
+    kernel: NetState,
+    rtnl: Rtnl,
+    devices: Devices,
+    /// Running DHCP clients by ifindex.
+    dhcp: Vec<(u32, DhcpHandle)>,
+    /// The kernel's IPv6 view of managed interfaces (SLAAC results).
+    ipv6: Vec<devices::Ipv6View>,
+    store: Store,
+    /// MultipathTcpLink of services without a saved setting.
+    default_mptcp_link: MptcpLink,
+    /// `None` when main.conf disables resolv.conf (`/dev/null`).
+    resolv_path: Option<PathBuf>,
+    resolv_written: Option<String>,
+    bus: Option<zbus::Connection>,
+    access: Access,
+    snapshot: Snapshot,
+    dhcp_tx: Sender<DhcpEvent>,
+}

@@ -1,0 +1,392 @@
+//! What the loop does with each event, and the settle step after it.
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use crate::config::store::{write_atomic, GlobalSettings};
+use crate::core::model::{Action, ConfigSource, DhcpConfig, Ipv6Assigned};
+use crate::core::netstate::{NetState, Op};
+use crate::core::types::{MptcpLink, Name, ServerList, ServiceConfig, ServiceId};
+use crate::core::{plan, reconcile};
+use crate::dhcp::client::Lease;
+use crate::dhcp::driver::{self, DhcpEvent, DhcpEventKind};
+use crate::edge::rtnl::{KernelEvent, RtnlError};
+use crate::edge::sysfs;
+use std::time::SystemTime;
+
+use super::devices::Ipv6View;
+use super::Daemon;
+
+/// RTPROT_RA: routes the kernel learned from router advertisements.
+const RTPROT_RA: u8 = 9;
+
+/// Service configurations come from the state directory.
+struct StoreConfigs<'a> {
+    store: &'a crate::config::store::Store,
+    default_mptcp_link: MptcpLink,
+}
+
+impl ConfigSource for StoreConfigs<'_> {
+    fn load(&mut self, id: &ServiceId) -> ServiceConfig {
+        // Warnings were logged where they arose; a bad file yields defaults.
+        match self.store.load_service(id).0 {
+            Some(record) => record.config,
+            None => ServiceConfig {
+                mptcp_link: self.default_mptcp_link,
+                ..ServiceConfig::default()
+            },
+        }
+    }
+}
+
+fn dhcp_config(lease: &Lease) -> DhcpConfig {
+    let mut nameservers = ServerList::new();
+    for a in &lease.dns_servers {
+        let _ = nameservers.push(IpAddr::V4(*a));
+    }
+    let mut timeservers = ServerList::new();
+    for a in &lease.ntp_servers {
+        let _ = timeservers.push(IpAddr::V4(*a));
+    }
+    let mut domains = heapless::Vec::new();
+    if let Ok(d) = Name::try_from(lease.domain_name.as_str()) {
+        if !d.is_empty() {
+            let _ = domains.push(d);
+        }
+    }
+    DhcpConfig {
+        net: crate::core::types::Ipv4Net {
+            addr: lease.address,
+            prefix_len: lease.prefix_len,
+        },
+        gateway: lease.router,
+        nameservers,
+        timeservers,
+        domains,
+    }
+}
+
+impl Daemon {
+    /// Reads links and pathman's own kernel objects afresh (start, overrun).
+    pub(super) async fn resync(&mut self) -> Result<(), RtnlError> {
+        let links = self.rtnl.dump_links().await?;
+        let addrs = self.rtnl.dump_addresses().await?;
+        let routes = self.rtnl.dump_routes().await?;
+        let rules = self.rtnl.dump_rules().await?;
+        let own = crate::caps::RT_PROTO_PATHMAN;
+        self.kernel = NetState {
+            addresses: addrs
+                .iter()
+                .filter(|a| a.proto == own)
+                .map(|a| crate::core::netstate::AddressSpec {
+                    ifindex: a.ifindex,
+                    addr: a.addr,
+                    prefix_len: a.prefix_len,
+                })
+                .collect(),
+            routes: routes
+                .iter()
+                .filter(|r| r.proto == own)
+                .map(|r| r.spec)
+                .collect(),
+            rules: rules
+                .iter()
+                .filter(|r| r.proto == own)
+                .map(|r| r.spec)
+                .collect(),
+        };
+        let present: Vec<u32> = links.iter().map(|l| l.ifindex).collect();
+        let gone: Vec<u32> = self
+            .model
+            .devices
+            .iter()
+            .map(|d| d.ifindex)
+            .filter(|i| !present.contains(i))
+            .collect();
+        for ifindex in gone {
+            self.model.link_removed(ifindex);
+        }
+        for link in links {
+            self.on_kernel(KernelEvent::Link(link));
+        }
+        self.ipv6.clear();
+        for a in addrs {
+            self.on_kernel(KernelEvent::AddrAdded(a));
+        }
+        for r in routes {
+            self.on_kernel(KernelEvent::RouteAdded(r));
+        }
+        Ok(())
+    }
+
+    /// Feeds one kernel event to the model and to the owned-object mirror.
+    pub(super) fn on_kernel(&mut self, ev: KernelEvent) {
+        let own = crate::caps::RT_PROTO_PATHMAN;
+        match ev {
+            KernelEvent::Link(link) => match self.devices.classify(&link) {
+                Some(seen) => {
+                    let mut configs = StoreConfigs {
+                        store: &self.store,
+                        default_mptcp_link: self.default_mptcp_link,
+                    };
+                    self.model.link_changed(seen, &mut configs);
+                }
+                None => {
+                    if self.model.devices.iter().any(|d| d.ifindex == link.ifindex) {
+                        self.model.link_removed(link.ifindex);
+                    }
+                }
+            },
+            KernelEvent::LinkRemoved(ifindex) => {
+                self.model.link_removed(ifindex);
+                self.ipv6.retain(|v| v.ifindex != ifindex);
+                self.kernel.addresses.retain(|a| a.ifindex != ifindex);
+                self.kernel.routes.retain(|r| r.oif != ifindex);
+            }
+            KernelEvent::AddrAdded(a) | KernelEvent::AddrRemoved(a) if a.proto == own => {
+                if matches!(ev, KernelEvent::AddrRemoved(_)) {
+                    reconcile::record(
+                        &mut self.kernel,
+                        &Op::DelAddress(crate::core::netstate::AddressSpec {
+                            ifindex: a.ifindex,
+                            addr: a.addr,
+                            prefix_len: a.prefix_len,
+                        }),
+                    );
+                }
+            }
+            KernelEvent::AddrAdded(a) => {
+                if let IpAddr::V6(v6) = a.addr {
+                    let usable = a.scope == 0 && !a.tentative;
+                    let view = self.ipv6_view(a.ifindex);
+                    view.addrs.retain(|x| x.addr != v6);
+                    if usable {
+                        view.addrs.push(Ipv6Assigned {
+                            addr: v6,
+                            prefix_len: a.prefix_len,
+                        });
+                    }
+                    self.push_ipv6(a.ifindex);
+                }
+            }
+            KernelEvent::AddrRemoved(a) => {
+                if let IpAddr::V6(v6) = a.addr {
+                    self.ipv6_view(a.ifindex).addrs.retain(|x| x.addr != v6);
+                    self.push_ipv6(a.ifindex);
+                }
+            }
+            KernelEvent::RouteAdded(r) | KernelEvent::RouteRemoved(r)
+                if r.proto == RTPROT_RA && r.spec.dst.len == 0 && r.spec.dst.is_ipv6() =>
+            {
+                let gw = match (&ev, r.spec.gateway) {
+                    (KernelEvent::RouteAdded(_), Some(IpAddr::V6(g))) => Some(g),
+                    _ => None,
+                };
+                self.ipv6_view(r.spec.oif).gateway = gw;
+                self.push_ipv6(r.spec.oif);
+            }
+            KernelEvent::RouteRemoved(r) if r.proto == own => {
+                reconcile::record(&mut self.kernel, &Op::DelRoute(r.spec));
+            }
+            KernelEvent::RuleRemoved(r) if r.proto == own => {
+                reconcile::record(&mut self.kernel, &Op::DelRule(r.spec));
+            }
+            _ => {}
+        }
+    }
+
+    fn ipv6_view(&mut self, ifindex: u32) -> &mut Ipv6View {
+        if let Some(i) = self.ipv6.iter().position(|v| v.ifindex == ifindex) {
+            return &mut self.ipv6[i];
+        }
+        self.ipv6.push(Ipv6View {
+            ifindex,
+            addrs: Vec::new(),
+            gateway: None,
+        });
+        let last = self.ipv6.len() - 1;
+        &mut self.ipv6[last]
+    }
+
+    fn push_ipv6(&mut self, ifindex: u32) {
+        let (addrs, gw): (Vec<Ipv6Assigned>, Option<Ipv6Addr>) =
+            match self.ipv6.iter().find(|v| v.ifindex == ifindex) {
+                Some(v) => (v.addrs.clone(), v.gateway),
+                None => (Vec::new(), None),
+            };
+        self.model.ipv6_changed(ifindex, &addrs, gw);
+    }
+
+    /// Feeds one DHCP event to the model.
+    pub(super) fn on_dhcp(&mut self, ev: DhcpEvent) {
+        match ev.kind {
+            DhcpEventKind::Bound(lease) | DhcpEventKind::Renewed(lease) => {
+                self.model.dhcp_bound(ev.ifindex, dhcp_config(&lease))
+            }
+            DhcpEventKind::Lost => self.model.dhcp_lost(ev.ifindex),
+            DhcpEventKind::LinkLocal(addr) => self.model.link_local_claimed(ev.ifindex, addr),
+            DhcpEventKind::LinkLocalLost => self.model.link_local_lost(ev.ifindex),
+        }
+    }
+
+    /// Brings the kernel, the files and D-Bus clients in line with the model.
+    pub(super) async fn settle(&mut self) {
+        // Kernel first: failover speed is measured from the link event to
+        // the route change, so nothing slower may come before it.
+        self.reconcile().await;
+        let actions = self.model.take_actions();
+        let had_actions = !actions.is_empty();
+        for action in actions {
+            self.act(action).await;
+        }
+        if had_actions {
+            // Actions (a manual address, a stopped client) may change the plan.
+            self.reconcile().await;
+        }
+        self.write_resolv_conf();
+        if let Some(conn) = self.bus.clone() {
+            self.snapshot.emit_changes(&conn, &self.model).await;
+        }
+    }
+
+    async fn reconcile(&mut self) {
+        let desired = plan::desired(&self.model);
+        let ops = reconcile::diff(&desired, &self.kernel);
+        if ops.is_empty() {
+            return;
+        }
+        let results = self.rtnl.apply(&ops).await;
+        for (op, res) in ops.iter().zip(results) {
+            match res {
+                Ok(()) => {
+                    log::debug!("kernel: {op:?}");
+                    reconcile::record(&mut self.kernel, op);
+                }
+                Err(e) => log::warn!("{}: {e} ({op:?})", self.about(op)),
+            }
+        }
+    }
+
+    /// Names the interface/service an operation is about, for log lines.
+    fn about(&self, op: &Op) -> String {
+        let ifindex = match op {
+            Op::AddAddress(a) | Op::DelAddress(a) => Some(a.ifindex),
+            Op::AddRoute(r) | Op::DelRoute(r) => Some(r.oif),
+            Op::AddRule(r) | Op::DelRule(r) => self
+                .model
+                .services
+                .iter()
+                .find(|s| plan::service_table(s.ifindex) == r.table)
+                .map(|s| s.ifindex),
+        };
+        match ifindex.and_then(|i| self.model.services.iter().find(|s| s.ifindex == i)) {
+            Some(s) => format!("{} {}", s.ifname, s.id),
+            None => {
+                match ifindex.and_then(|i| self.model.devices.iter().find(|d| d.ifindex == i)) {
+                    Some(d) => d.name.to_string(),
+                    None => "kernel".to_string(),
+                }
+            }
+        }
+    }
+
+    async fn act(&mut self, action: Action) {
+        match action {
+            Action::SetLinkUp { ifindex, up } => {
+                if let Err(e) = self.rtnl.set_link_up(ifindex, up).await {
+                    log::warn!(
+                        "ifindex {ifindex}: cannot set link {}: {e}",
+                        if up { "up" } else { "down" }
+                    );
+                }
+            }
+            Action::SetIpv6 { ifname, enabled } => {
+                if let Err(e) = sysfs::set_ipv6_autoconf(&ifname, enabled) {
+                    log::warn!(
+                        "{ifname}: cannot {} IPv6 autoconfiguration: {e}",
+                        if enabled { "enable" } else { "disable" }
+                    );
+                }
+            }
+            Action::StartDhcp {
+                ifindex,
+                ifname,
+                mac,
+                remembered,
+            } => {
+                self.stop_dhcp(ifindex, false);
+                let handle = driver::spawn(
+                    self.ex,
+                    ifindex,
+                    &ifname,
+                    mac,
+                    remembered,
+                    self.dhcp_tx.clone(),
+                );
+                self.dhcp.push((ifindex, handle));
+            }
+            Action::StopDhcp { ifindex, release } => self.stop_dhcp(ifindex, release),
+            Action::SaveService(id) => {
+                if let Some(svc) = self.model.service(&id) {
+                    let name = svc.tech.display_name();
+                    if let Err(e) =
+                        self.store
+                            .save_service(&id, name, &svc.config, SystemTime::now())
+                    {
+                        log::warn!("{} {id}: settings not saved: {e}", svc.ifname);
+                    }
+                }
+            }
+            Action::ForgetService(id) => {
+                if let Err(e) = self.store.remove_service(&id) {
+                    log::warn!("{id}: settings not removed: {e}");
+                }
+            }
+            Action::SaveGlobal => {
+                let mut global = GlobalSettings::default();
+                global.offline_mode = self.model.offline;
+                for t in &self.model.techs {
+                    global.set_powered(t.tech, t.powered);
+                }
+                if let Err(e) = self.store.save_global(&global) {
+                    log::warn!("global settings not saved: {e}");
+                }
+            }
+        }
+    }
+
+    fn stop_dhcp(&mut self, ifindex: u32, release: bool) {
+        if let Some(pos) = self.dhcp.iter().position(|(i, _)| *i == ifindex) {
+            let (_, handle) = self.dhcp.swap_remove(pos);
+            // RELEASE goes out in the background; the loop does not wait for it.
+            self.ex.spawn(handle.stop(release)).detach();
+        }
+    }
+
+    fn write_resolv_conf(&mut self) {
+        let Some(path) = self.resolv_path.clone() else {
+            return;
+        };
+        let text = plan::resolv_conf(&self.model);
+        if self.resolv_written.as_deref() == Some(text.as_str()) {
+            return;
+        }
+        match write_atomic(&path, text.as_bytes()) {
+            Ok(()) => self.resolv_written = Some(text),
+            Err(e) => log::warn!("resolv.conf {}: {e}", path.display()),
+        }
+    }
+
+    /// Stops every client and removes everything pathman installed.
+    pub(super) async fn shutdown(&mut self) {
+        for (_, handle) in self.dhcp.drain(..) {
+            handle.stop(false).await;
+        }
+        let ops = reconcile::diff(&NetState::default(), &self.kernel);
+        let results = self.rtnl.apply(&ops).await;
+        for (op, res) in ops.iter().zip(results) {
+            if let Err(e) = res {
+                log::warn!("{}: {e} ({op:?})", self.about(op));
+            }
+        }
+    }
+}

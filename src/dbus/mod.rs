@@ -1,0 +1,8 @@
+//! The D-Bus edge: the system bus connection, ConnMan's names, the
+//! property views, request handling and the server loop.
+
+pub mod bus;
+pub mod names;
+pub mod props;
+pub mod request;
+pub mod server;

@@ -1,0 +1,532 @@
+//! ConnMan's D-Bus methods mapped onto the model (iwd style: a thin layer;
+//! every decision is the model's). Pure: a decoded call in, an [`Answer`] or
+//! a ConnMan error out. The server does the I/O.
+
+use std::net::Ipv4Addr;
+
+use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
+
+use crate::core::model::{Model, RequestError};
+use crate::core::order;
+use crate::core::types::{
+    mask_to_prefix, Ipv4Method, Ipv4Net, Ipv6Method, MptcpLink, Name, ServiceConfig, Technology,
+};
+use crate::dbus::names;
+use crate::dbus::props::{self, Props};
+
+/// Which object a call addresses.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Manager,
+    Technology(Technology),
+    Service(String),
+}
+
+impl Target {
+    /// Resolves an object path; `None` for paths pathman does not serve.
+    pub fn from_path(path: &str) -> Option<Target> {
+        if path == "/" {
+            return Some(Target::Manager);
+        }
+        if let Some(t) = path.strip_prefix("/net/connman/technology/") {
+            return Technology::parse(t).map(Target::Technology);
+        }
+        path.strip_prefix("/net/connman/service/")
+            .filter(|id| !id.is_empty())
+            .map(|id| Target::Service(id.to_string()))
+    }
+}
+
+/// A successful answer, serialised by the server.
+#[derive(Debug)]
+pub enum Answer {
+    Empty,
+    Props(Props),
+    /// `a(oa{sv})` for GetTechnologies/GetServices.
+    Objects(Vec<(OwnedObjectPath, Props)>),
+    /// `as` (GetTetheringClients).
+    Strings(Vec<String>),
+}
+
+/// A ConnMan error: `net.connman.Error.<name>` plus a message saying what was wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallError {
+    pub name: &'static str,
+    pub message: String,
+}
+
+impl CallError {
+    pub fn new(name: &'static str, message: impl Into<String>) -> CallError {
+        CallError {
+            name,
+            message: message.into(),
+        }
+    }
+    fn invalid(message: impl Into<String>) -> CallError {
+        CallError::new("InvalidArguments", message)
+    }
+}
+
+impl From<RequestError> for CallError {
+    fn from(e: RequestError) -> CallError {
+        CallError::new(e.dbus_name(), e.to_string())
+    }
+}
+
+/// The arguments of a call, already type-checked by the server.
+#[derive(Debug)]
+pub enum Args {
+    None,
+    /// `(s, v)` — SetProperty.
+    Property(String, OwnedValue),
+    /// `(s)` — ClearProperty.
+    Name(String),
+    /// `(o)` — MoveBefore/MoveAfter, agents.
+    Path(String),
+}
+
+/// True for calls that change something (need root or AdminGroup).
+pub fn is_mutating(member: &str) -> bool {
+    matches!(
+        member,
+        "SetProperty"
+            | "ClearProperty"
+            | "Connect"
+            | "Disconnect"
+            | "Remove"
+            | "MoveBefore"
+            | "MoveAfter"
+            | "ResetCounters"
+    )
+}
+
+/// The signature each method expects, for the server's type check.
+pub fn expected_signature(member: &str) -> Option<&'static str> {
+    Some(match member {
+        "SetProperty" => "sv",
+        "ClearProperty" => "s",
+        "MoveBefore" | "MoveAfter" | "RegisterAgent" | "UnregisterAgent" => "o",
+        "GetProperties"
+        | "GetTechnologies"
+        | "GetServices"
+        | "GetPeers"
+        | "GetTetheringClients"
+        | "Connect"
+        | "Disconnect"
+        | "Remove"
+        | "ResetCounters"
+        | "Scan" => "",
+        _ => return None,
+    })
+}
+
+/// Executes one call against the model.
+pub fn call(
+    model: &mut Model,
+    target: &Target,
+    iface: &str,
+    member: &str,
+    args: Args,
+) -> Result<Answer, CallError> {
+    match (target, iface, member) {
+        (Target::Manager, "net.connman.Manager", _) => manager(model, member, args),
+        (Target::Technology(t), "net.connman.Technology", _) => technology(model, *t, member, args),
+        (Target::Service(id), "net.connman.Service", _) => service(model, id, member, args),
+        _ => Err(CallError::new(
+            "NotImplemented",
+            format!("no method {iface}.{member} on this object"),
+        )),
+    }
+}
+
+fn manager(model: &mut Model, member: &str, args: Args) -> Result<Answer, CallError> {
+    match member {
+        "GetProperties" => Ok(Answer::Props(props::manager(model))),
+        "SetProperty" => {
+            let Args::Property(name, value) = args else {
+                return Err(CallError::invalid("SetProperty needs (s, v)"));
+            };
+            match name.as_str() {
+                "OfflineMode" => {
+                    let on = bool_of(&value, &name)?;
+                    model.set_offline(on);
+                    Ok(Answer::Empty)
+                }
+                // Deprecated no-op in ConnMan; accepted for compatibility.
+                "SessionMode" => bool_of(&value, &name).map(|_| Answer::Empty),
+                _ => Err(CallError::new(
+                    "InvalidProperty",
+                    format!("Manager property {name} is not writable or unknown"),
+                )),
+            }
+        }
+        "GetTechnologies" => Ok(Answer::Objects(
+            model
+                .present_techs()
+                .map(|t| {
+                    (
+                        object_path(&names::technology_path(t.as_str())),
+                        props::technology(model, t),
+                    )
+                })
+                .collect(),
+        )),
+        "GetServices" => Ok(Answer::Objects(
+            order::sorted(model)
+                .into_iter()
+                .map(|i| {
+                    let s = &model.services[i];
+                    (
+                        object_path(&names::service_path(&s.id)),
+                        props::service(model, s),
+                    )
+                })
+                .collect(),
+        )),
+        "GetPeers" => Ok(Answer::Objects(Vec::new())),
+        "GetTetheringClients" => Ok(Answer::Strings(Vec::new())),
+        // Wired services never ask for input; an agent is accepted and unused.
+        "RegisterAgent" | "UnregisterAgent" => Ok(Answer::Empty),
+        _ => Err(CallError::new(
+            "NotImplemented",
+            format!("net.connman.Manager.{member} is not implemented"),
+        )),
+    }
+}
+
+fn technology(
+    model: &mut Model,
+    tech: Technology,
+    member: &str,
+    args: Args,
+) -> Result<Answer, CallError> {
+    if !model.present_techs().any(|t| t == tech) {
+        return Err(CallError::new(
+            "NotFound",
+            format!("technology {tech} has no device"),
+        ));
+    }
+    match member {
+        "GetProperties" => Ok(Answer::Props(props::technology(model, tech))),
+        "SetProperty" => {
+            let Args::Property(name, value) = args else {
+                return Err(CallError::invalid("SetProperty needs (s, v)"));
+            };
+            match name.as_str() {
+                "Powered" => {
+                    let on = bool_of(&value, &name)?;
+                    model.set_powered(tech, on)?;
+                    Ok(Answer::Empty)
+                }
+                "Tethering" => Err(CallError::new(
+                    "NotSupported",
+                    "tethering is not supported yet",
+                )),
+                _ => Err(CallError::new(
+                    "InvalidProperty",
+                    format!("Technology property {name} is not writable or unknown"),
+                )),
+            }
+        }
+        "Scan" => Err(CallError::new(
+            "NotSupported",
+            format!("{tech} cannot scan"),
+        )),
+        _ => Err(CallError::new(
+            "NotImplemented",
+            format!("net.connman.Technology.{member} is not implemented"),
+        )),
+    }
+}
+
+fn service(model: &mut Model, id: &str, member: &str, args: Args) -> Result<Answer, CallError> {
+    let Some(svc) = model.service(id) else {
+        return Err(CallError::new(
+            "NotFound",
+            format!("service {id} not found"),
+        ));
+    };
+    match member {
+        "GetProperties" => Ok(Answer::Props(props::service(model, svc))),
+        "SetProperty" => {
+            let Args::Property(name, value) = args else {
+                return Err(CallError::invalid("SetProperty needs (s, v)"));
+            };
+            let mut cfg = svc.config.clone();
+            set_service_property(&mut cfg, &name, &value)?;
+            model.configure(id, cfg)?;
+            Ok(Answer::Empty)
+        }
+        "ClearProperty" => {
+            let Args::Name(name) = args else {
+                return Err(CallError::invalid("ClearProperty needs (s)"));
+            };
+            if name != "Error" {
+                return Err(CallError::new(
+                    "InvalidProperty",
+                    format!("only Error can be cleared, not {name}"),
+                ));
+            }
+            Ok(Answer::Empty)
+        }
+        "Connect" => model.connect(id).map(|_| Answer::Empty).map_err(Into::into),
+        "Disconnect" => model
+            .disconnect(id)
+            .map(|_| Answer::Empty)
+            .map_err(Into::into),
+        "Remove" => model.remove(id).map(|_| Answer::Empty).map_err(Into::into),
+        "MoveBefore" | "MoveAfter" => {
+            let Args::Path(target) = args else {
+                return Err(CallError::invalid(format!("{member} needs (o)")));
+            };
+            let Some(Target::Service(other)) = Target::from_path(&target) else {
+                return Err(CallError::invalid(format!(
+                    "{target} is not a service path"
+                )));
+            };
+            model.move_service(id, &other, member == "MoveBefore")?;
+            Ok(Answer::Empty)
+        }
+        "ResetCounters" => Ok(Answer::Empty),
+        _ => Err(CallError::new(
+            "NotImplemented",
+            format!("net.connman.Service.{member} is not implemented"),
+        )),
+    }
+}
+
+fn object_path(p: &str) -> OwnedObjectPath {
+    // Our paths are built from validated ids; fall back to "/" rather than panic.
+    OwnedObjectPath::try_from(p.to_string())
+        .unwrap_or_else(|_| OwnedObjectPath::try_from("/").expect("'/' is a valid object path"))
+}
+
+fn bool_of(v: &OwnedValue, name: &str) -> Result<bool, CallError> {
+    match &**v {
+        Value::Bool(b) => Ok(*b),
+        other => Err(CallError::invalid(format!(
+            "{name} must be a boolean (b), got {}",
+            other.value_signature()
+        ))),
+    }
+}
+
+fn str_of<'a>(v: &'a Value<'_>, name: &str) -> Result<&'a str, CallError> {
+    match v {
+        Value::Str(s) => Ok(s.as_str()),
+        other => Err(CallError::invalid(format!(
+            "{name} must be a string (s), got {}",
+            other.value_signature()
+        ))),
+    }
+}
+
+fn string_list(v: &Value<'_>, name: &str) -> Result<Vec<String>, CallError> {
+    let Value::Array(a) = v else {
+        return Err(CallError::invalid(format!(
+            "{name} must be a string list (as), got {}",
+            v.value_signature()
+        )));
+    };
+    a.iter()
+        .map(|e| str_of(e, name).map(str::to_string))
+        .collect()
+}
+
+/// The `(key, value)` entries of an `a{sv}`.
+fn dict_entries<'a>(
+    v: &'a Value<'a>,
+    name: &str,
+) -> Result<Vec<(String, &'a Value<'a>)>, CallError> {
+    let Value::Dict(d) = v else {
+        return Err(CallError::invalid(format!(
+            "{name} must be a dictionary (a{{sv}}), got {}",
+            v.value_signature()
+        )));
+    };
+    let mut out = Vec::new();
+    for (k, val) in d.iter() {
+        let key = str_of(k, name)?.to_string();
+        // Entries of a{sv} arrive wrapped in a variant.
+        let inner = match val {
+            Value::Value(inner) => &**inner,
+            other => other,
+        };
+        out.push((key, inner));
+    }
+    Ok(out)
+}
+
+fn ipv4_addr(v: &Value<'_>, key: &str) -> Result<Ipv4Addr, CallError> {
+    let s = str_of(v, key)?;
+    s.parse().map_err(|_| {
+        CallError::invalid(format!(
+            "IPv4.Configuration: {key} '{s}' is not an IPv4 address"
+        ))
+    })
+}
+
+/// Applies one writable Service property to a configuration (validating it whole).
+pub fn set_service_property(
+    cfg: &mut ServiceConfig,
+    name: &str,
+    value: &Value<'_>,
+) -> Result<(), CallError> {
+    let value = match value {
+        Value::Value(inner) => &**inner,
+        other => other,
+    };
+    match name {
+        "AutoConnect" => {
+            let Value::Bool(b) = value else {
+                return Err(CallError::invalid("AutoConnect must be a boolean (b)"));
+            };
+            cfg.auto_connect = *b;
+        }
+        "MultipathRouting" => {
+            let Value::Bool(b) = value else {
+                return Err(CallError::invalid("MultipathRouting must be a boolean (b)"));
+            };
+            cfg.multipath_routing = Some(*b);
+        }
+        "MultipathTcpLink" => {
+            let s = str_of(value, name)?;
+            cfg.mptcp_link = MptcpLink::parse(s).ok_or_else(|| {
+                CallError::invalid(format!(
+                    "MultipathTcpLink must be on, backup or off, not '{s}'"
+                ))
+            })?;
+        }
+        "Nameservers.Configuration" => {
+            cfg.nameservers = props::parse_servers(&string_list(value, name)?, name)
+                .map_err(CallError::invalid)?;
+        }
+        "Timeservers.Configuration" => {
+            cfg.timeservers = props::parse_servers(&string_list(value, name)?, name)
+                .map_err(CallError::invalid)?;
+        }
+        "Domains.Configuration" => {
+            let mut out = heapless::Vec::new();
+            for d in string_list(value, name)?.iter().filter(|d| !d.is_empty()) {
+                if !d
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+                {
+                    return Err(CallError::invalid(format!(
+                        "{name}: '{d}' is not a domain name"
+                    )));
+                }
+                let n = Name::try_from(d.as_str())
+                    .map_err(|_| CallError::invalid(format!("{name}: '{d}' is too long")))?;
+                out.push(n).map_err(|_| {
+                    CallError::invalid(format!("{name}: too many domains (caps::MAX_SERVERS)"))
+                })?;
+            }
+            cfg.domains = out;
+        }
+        "IPv4.Configuration" => cfg.ipv4 = parse_ipv4_config(value)?,
+        "IPv6.Configuration" => {
+            let entries = dict_entries(value, name)?;
+            let method = entries
+                .iter()
+                .find(|(k, _)| k == "Method")
+                .map(|(_, v)| str_of(v, "Method"))
+                .transpose()?
+                .ok_or_else(|| CallError::invalid("IPv6.Configuration needs a Method"))?;
+            cfg.ipv6 = match method {
+                "auto" => Ipv6Method::Auto,
+                "off" => Ipv6Method::Off,
+                "manual" | "6to4" => {
+                    return Err(CallError::new(
+                        "NotSupported",
+                        format!("IPv6 method {method} is not supported yet"),
+                    ))
+                }
+                other => {
+                    return Err(CallError::invalid(format!(
+                        "IPv6.Configuration: unknown Method '{other}'"
+                    )))
+                }
+            };
+        }
+        "Proxy.Configuration" | "mDNS.Configuration" => {
+            return Err(CallError::new(
+                "NotSupported",
+                format!("{name} is not supported"),
+            ));
+        }
+        _ => {
+            return Err(CallError::new(
+                "InvalidProperty",
+                format!("Service property {name} is not writable or unknown"),
+            ))
+        }
+    }
+    Ok(())
+}
+
+fn parse_ipv4_config(value: &Value<'_>) -> Result<Ipv4Method, CallError> {
+    let entries = dict_entries(value, "IPv4.Configuration")?;
+    let get = |key: &str| entries.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
+    for (k, _) in &entries {
+        if !matches!(k.as_str(), "Method" | "Address" | "Netmask" | "Gateway") {
+            return Err(CallError::invalid(format!(
+                "IPv4.Configuration: unknown key {k}"
+            )));
+        }
+    }
+    let method = get("Method")
+        .map(|v| str_of(v, "Method"))
+        .transpose()?
+        .ok_or_else(|| CallError::invalid("IPv4.Configuration needs a Method"))?;
+    match method {
+        "dhcp" => Ok(Ipv4Method::Dhcp),
+        "off" => Ok(Ipv4Method::Off),
+        "manual" => {
+            let addr = get("Address")
+                .map(|v| ipv4_addr(v, "Address"))
+                .transpose()?
+                .ok_or_else(|| CallError::invalid("IPv4.Configuration: manual needs an Address"))?;
+            let mask = get("Netmask")
+                .map(|v| ipv4_addr(v, "Netmask"))
+                .transpose()?
+                .unwrap_or(Ipv4Addr::new(255, 255, 255, 0));
+            let prefix_len = mask_to_prefix(mask).ok_or_else(|| {
+                CallError::invalid(format!(
+                    "IPv4.Configuration: Netmask {mask} is not contiguous"
+                ))
+            })?;
+            if addr.is_unspecified()
+                || addr.is_broadcast()
+                || addr.is_multicast()
+                || prefix_len == 0
+            {
+                return Err(CallError::invalid(format!(
+                    "IPv4.Configuration: {addr}/{prefix_len} is not a usable host address"
+                )));
+            }
+            let gateway = match get("Gateway") {
+                None => None,
+                Some(v) => {
+                    let gw = ipv4_addr(v, "Gateway")?;
+                    if gw.is_unspecified() {
+                        None
+                    } else {
+                        Some(gw)
+                    }
+                }
+            };
+            Ok(Ipv4Method::Manual {
+                addr: Ipv4Net { addr, prefix_len },
+                gateway,
+            })
+        }
+        "auto" | "fixed" => Err(CallError::new(
+            "NotSupported",
+            format!("IPv4 method {method} cannot be set; use dhcp (IPv4LL is automatic)"),
+        )),
+        other => Err(CallError::invalid(format!(
+            "IPv4.Configuration: unknown Method '{other}'"
+        ))),
+    }
+}

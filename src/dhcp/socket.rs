@@ -1,0 +1,439 @@
+//! The I/O edge of the DHCP client and IPv4LL: packet and UDP sockets wrapped in
+//! `smol::Async`. No protocol logic here.
+
+use core::fmt;
+use smol::Async;
+use std::io;
+use std::mem::{size_of, size_of_val, zeroed};
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// Errors at the socket edge: the syscall that failed and the OS error.
+#[derive(Debug)]
+pub enum Error {
+    /// A syscall failed.
+    Sys {
+        /// Which operation.
+        op: &'static str,
+        /// The OS error.
+        err: io::Error,
+    },
+    /// The interface index or name does not fit the kernel's types.
+    BadInterface,
+    /// The kernel accepted fewer bytes than the packet has.
+    ShortSend(usize),
+    /// The leased address is not (yet) configured on the interface.
+    AddressNotConfigured(Ipv4Addr),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Sys { op, err } => write!(f, "{op}: {err}"),
+            Error::BadInterface => write!(f, "bad interface index or name"),
+            Error::ShortSend(n) => write!(f, "short send ({n} bytes)"),
+            Error::AddressNotConfigured(a) => write!(f, "{a} is not configured on the interface"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn sys(op: &'static str) -> impl FnOnce(io::Error) -> Error {
+    move |err| Error::Sys { op, err }
+}
+
+fn check(op: &'static str, rc: libc::c_int) -> Result<libc::c_int, Error> {
+    if rc < 0 {
+        return Err(Error::Sys {
+            op,
+            err: io::Error::last_os_error(),
+        });
+    }
+    Ok(rc)
+}
+
+fn setsockopt<T>(fd: RawFd, level: i32, name: i32, val: &T, op: &'static str) -> Result<(), Error> {
+    // SAFETY: `val` is a live reference of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (val as *const T).cast(),
+            size_of::<T>() as libc::socklen_t,
+        )
+    };
+    check(op, rc).map(|_| ())
+}
+
+fn packet_socket(protocol: u16) -> Result<OwnedFd, Error> {
+    // SAFETY: plain syscall; the fd is owned below.
+    let fd = check("socket(AF_PACKET)", unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            i32::from(protocol.to_be()),
+        )
+    })?;
+    // SAFETY: `fd` was just returned by socket() and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn sockaddr_ll(ifindex: u32, protocol: u16, broadcast: bool) -> Result<libc::sockaddr_ll, Error> {
+    // SAFETY: sockaddr_ll is plain data; all-zero is valid.
+    let mut a: libc::sockaddr_ll = unsafe { zeroed() };
+    a.sll_family = libc::AF_PACKET as u16;
+    a.sll_protocol = protocol.to_be();
+    a.sll_ifindex = i32::try_from(ifindex).map_err(|_| Error::BadInterface)?;
+    if broadcast {
+        a.sll_halen = 6;
+        a.sll_addr[..6].fill(0xff);
+    }
+    Ok(a)
+}
+
+fn bind_ll(fd: RawFd, ifindex: u32, protocol: u16) -> Result<(), Error> {
+    let a = sockaddr_ll(ifindex, protocol, false)?;
+    // SAFETY: `a` is a valid sockaddr_ll of the size passed.
+    let rc = unsafe {
+        libc::bind(
+            fd,
+            (&a as *const libc::sockaddr_ll).cast(),
+            size_of_val(&a) as libc::socklen_t,
+        )
+    };
+    check("bind(AF_PACKET)", rc).map(|_| ())
+}
+
+fn send_ll(fd: RawFd, ifindex: u32, protocol: u16, data: &[u8]) -> io::Result<usize> {
+    let a = sockaddr_ll(ifindex, protocol, true)
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `data` and `a` are live for the call, sizes match.
+    let n = unsafe {
+        libc::sendto(
+            fd,
+            data.as_ptr().cast(),
+            data.len(),
+            0,
+            (&a as *const libc::sockaddr_ll).cast(),
+            size_of_val(&a) as libc::socklen_t,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+const ETH_P_IP: u16 = libc::ETH_P_IP as u16;
+const ETH_P_ARP: u16 = libc::ETH_P_ARP as u16;
+
+const fn stmt(code: u16, k: u32) -> libc::sock_filter {
+    libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+const fn jump(code: u16, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+    libc::sock_filter { code, jt, jf, k }
+}
+
+// Classic BPF over the IPv4 header (SOCK_DGRAM sockets see no link header): accept
+// UDP, unfragmented, to port 68; drop everything else in the kernel.
+const BPF_LD_B_ABS: u16 = (libc::BPF_LD | libc::BPF_B | libc::BPF_ABS) as u16;
+const BPF_LD_H_ABS: u16 = (libc::BPF_LD | libc::BPF_H | libc::BPF_ABS) as u16;
+const BPF_LD_H_IND: u16 = (libc::BPF_LD | libc::BPF_H | libc::BPF_IND) as u16;
+const BPF_LDX_B_MSH: u16 = (libc::BPF_LDX | libc::BPF_B | libc::BPF_MSH) as u16;
+const BPF_JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+const BPF_JSET_K: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
+const BPF_RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+
+const DHCP_CLIENT_FILTER: [libc::sock_filter; 9] = [
+    stmt(BPF_LD_B_ABS, 9),
+    jump(BPF_JEQ_K, libc::IPPROTO_UDP as u32, 0, 6),
+    stmt(BPF_LD_H_ABS, 6),
+    jump(BPF_JSET_K, 0x3fff, 4, 0),
+    stmt(BPF_LDX_B_MSH, 0),
+    stmt(BPF_LD_H_IND, 2),
+    jump(BPF_JEQ_K, 68, 0, 1),
+    stmt(BPF_RET_K, 0xffff),
+    stmt(BPF_RET_K, 0),
+];
+
+/// One received frame on the raw socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawRecv {
+    /// Bytes of IPv4 packet in the buffer.
+    pub len: usize,
+    /// The kernel left the UDP checksum unfinished (`TP_STATUS_CSUMNOTREADY`): do not verify.
+    pub csum_not_ready: bool,
+}
+
+/// `AF_PACKET`/`SOCK_DGRAM`/`ETH_P_IP` socket for DHCP before an address exists.
+#[derive(Debug)]
+pub struct RawSocket {
+    fd: Async<OwnedFd>,
+    ifindex: u32,
+}
+
+impl RawSocket {
+    /// Opens the socket on `ifindex` with the DHCP-client BPF filter and `PACKET_AUXDATA`.
+    pub fn open(ifindex: u32) -> Result<Self, Error> {
+        // Protocol 0 receives nothing until bind, so no unfiltered packet is queued.
+        let fd = packet_socket(0)?;
+        let raw = fd.as_raw_fd();
+        let prog = libc::sock_fprog {
+            len: DHCP_CLIENT_FILTER.len() as u16,
+            filter: DHCP_CLIENT_FILTER.as_ptr().cast_mut(),
+        };
+        setsockopt(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            &prog,
+            "SO_ATTACH_FILTER",
+        )?;
+        let one: libc::c_int = 1;
+        setsockopt(
+            raw,
+            libc::SOL_PACKET,
+            libc::PACKET_AUXDATA,
+            &one,
+            "PACKET_AUXDATA",
+        )?;
+        bind_ll(raw, ifindex, ETH_P_IP)?;
+        let fd = Async::new(fd).map_err(sys("Async::new"))?;
+        Ok(RawSocket { fd, ifindex })
+    }
+
+    /// Receives one IPv4 packet into `buf`.
+    pub async fn recv(&self, buf: &mut [u8]) -> Result<RawRecv, Error> {
+        self.fd
+            .read_with(|fd| recv_aux(fd.as_raw_fd(), buf))
+            .await
+            .map_err(sys("recvmsg(AF_PACKET)"))
+    }
+
+    /// Sends one IPv4 packet (headers included) to the Ethernet broadcast address.
+    pub async fn send(&self, packet: &[u8]) -> Result<(), Error> {
+        let n = self
+            .fd
+            .write_with(|fd| send_ll(fd.as_raw_fd(), self.ifindex, ETH_P_IP, packet))
+            .await
+            .map_err(sys("sendto(AF_PACKET)"))?;
+        if n != packet.len() {
+            return Err(Error::ShortSend(n));
+        }
+        Ok(())
+    }
+}
+
+fn recv_aux(fd: RawFd, buf: &mut [u8]) -> io::Result<RawRecv> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // u64 array keeps the control buffer aligned for cmsghdr.
+    let mut control = [0u64; 16];
+    // SAFETY: msghdr is plain data; all-zero is valid.
+    let mut msg: libc::msghdr = unsafe { zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = size_of_val(&control) as _;
+    // SAFETY: msg points at live buffers of the sizes given.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut csum_not_ready = false;
+    // SAFETY: the kernel filled msg_control/msg_controllen; the CMSG macros stay inside it.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            let h = &*c;
+            let need = libc::CMSG_LEN(size_of::<libc::tpacket_auxdata>() as u32) as usize;
+            if h.cmsg_level == libc::SOL_PACKET
+                && h.cmsg_type == libc::PACKET_AUXDATA
+                && h.cmsg_len as usize >= need
+            {
+                let aux: libc::tpacket_auxdata =
+                    std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                csum_not_ready = aux.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0;
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    if msg.msg_flags & libc::MSG_TRUNC != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "packet truncated",
+        ));
+    }
+    Ok(RawRecv {
+        len: n as usize,
+        csum_not_ready,
+    })
+}
+
+/// UDP socket on the leased address, port 68, bound to the interface: renewals and RELEASE.
+#[derive(Debug)]
+pub struct UdpSock {
+    sock: Async<UdpSocket>,
+    addr: Ipv4Addr,
+}
+
+impl UdpSock {
+    /// Binds `addr:68` on `ifname`; fails until the address is configured in the kernel.
+    pub fn open(ifname: &str, addr: Ipv4Addr) -> Result<Self, Error> {
+        // bind() alone is no proof: in a namespace without a local routing table yet, Linux
+        // accepts any address, so look the address up on the interface.
+        let configured = nix::ifaddrs::getifaddrs()
+            .map_err(|e| Error::Sys {
+                op: "getifaddrs",
+                err: e.into(),
+            })?
+            .any(|ifa| {
+                ifa.interface_name == ifname
+                    && ifa
+                        .address
+                        .as_ref()
+                        .and_then(|a| a.as_sockaddr_in())
+                        .is_some_and(|sin| sin.ip() == addr)
+            });
+        if !configured {
+            return Err(Error::AddressNotConfigured(addr));
+        }
+        // SAFETY: plain syscall; the fd is owned right after.
+        let fd = check("socket(AF_INET)", unsafe {
+            libc::socket(
+                libc::AF_INET,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                0,
+            )
+        })?;
+        // SAFETY: `fd` is fresh and owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let raw = fd.as_raw_fd();
+        let one: libc::c_int = 1;
+        setsockopt(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            &one,
+            "SO_REUSEADDR",
+        )?;
+        let mut name = [0u8; libc::IFNAMSIZ];
+        if ifname.is_empty() || ifname.len() >= name.len() {
+            return Err(Error::BadInterface);
+        }
+        name[..ifname.len()].copy_from_slice(ifname.as_bytes());
+        setsockopt(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_BINDTODEVICE,
+            &name,
+            "SO_BINDTODEVICE",
+        )?;
+        bind_in(raw, SocketAddrV4::new(addr, 68))?;
+        let sock = UdpSocket::from(fd);
+        let sock = Async::new(sock).map_err(sys("Async::new"))?;
+        Ok(UdpSock { sock, addr })
+    }
+
+    /// The address the socket is bound to.
+    pub fn addr(&self) -> Ipv4Addr {
+        self.addr
+    }
+
+    /// Receives one DHCP payload.
+    pub async fn recv(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let (n, _) = self
+            .sock
+            .recv_from(buf)
+            .await
+            .map_err(sys("recvfrom(UDP)"))?;
+        Ok(n)
+    }
+
+    /// Sends one DHCP payload to `dst:67`.
+    pub async fn send(&self, payload: &[u8], dst: Ipv4Addr) -> Result<(), Error> {
+        let n = self
+            .sock
+            .send_to(payload, SocketAddrV4::new(dst, 67))
+            .await
+            .map_err(sys("sendto(UDP)"))?;
+        if n != payload.len() {
+            return Err(Error::ShortSend(n));
+        }
+        Ok(())
+    }
+}
+
+/// std has no bind on an existing socket (needed after SO_BINDTODEVICE), so bind via libc.
+fn bind_in(fd: RawFd, addr: SocketAddrV4) -> Result<(), Error> {
+    // SAFETY: sockaddr_in is plain data; all-zero is valid.
+    let mut sa: libc::sockaddr_in = unsafe { zeroed() };
+    sa.sin_family = libc::AF_INET as libc::sa_family_t;
+    sa.sin_port = addr.port().to_be();
+    sa.sin_addr.s_addr = u32::from(*addr.ip()).to_be();
+    // SAFETY: `sa` is a valid sockaddr_in of the size passed.
+    let rc = unsafe {
+        libc::bind(
+            fd,
+            (&sa as *const libc::sockaddr_in).cast(),
+            size_of_val(&sa) as libc::socklen_t,
+        )
+    };
+    check("bind(UDP)", rc).map(|_| ())
+}
+
+/// `AF_PACKET`/`SOCK_DGRAM`/`ETH_P_ARP` socket for IPv4 link-local probing.
+#[derive(Debug)]
+pub struct ArpSocket {
+    fd: Async<OwnedFd>,
+    ifindex: u32,
+}
+
+impl ArpSocket {
+    /// Opens the socket on `ifindex`.
+    pub fn open(ifindex: u32) -> Result<Self, Error> {
+        let fd = packet_socket(0)?;
+        bind_ll(fd.as_raw_fd(), ifindex, ETH_P_ARP)?;
+        let fd = Async::new(fd).map_err(sys("Async::new"))?;
+        Ok(ArpSocket { fd, ifindex })
+    }
+
+    /// Receives one ARP packet.
+    pub async fn recv(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        self.fd
+            .read_with(|fd| {
+                // SAFETY: `buf` is live and writable for its length.
+                let n =
+                    unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+                if n < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(n as usize)
+            })
+            .await
+            .map_err(sys("recv(ARP)"))
+    }
+
+    /// Sends one ARP packet to the Ethernet broadcast address.
+    pub async fn send(&self, packet: &[u8]) -> Result<(), Error> {
+        let n = self
+            .fd
+            .write_with(|fd| send_ll(fd.as_raw_fd(), self.ifindex, ETH_P_ARP, packet))
+            .await
+            .map_err(sys("sendto(ARP)"))?;
+        if n != packet.len() {
+            return Err(Error::ShortSend(n));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,493 @@
+//! The rtnetlink edge: dumps of links, addresses, routes and rules, batched
+//! changes with per-op acks, and the multicast event stream. Everything goes
+//! through typed netlink-packet-route messages; the daemon never runs `ip`.
+
+mod decode;
+mod encode;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::AsRawFd;
+
+use netlink_packet_core::{
+    DoneBuffer, ErrorBuffer, NetlinkBuffer, NetlinkMessage, NetlinkPayload, NLMSG_DONE,
+    NLMSG_ERROR, NLM_F_DUMP_INTR,
+};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
+use smol::Async;
+
+use crate::caps;
+use crate::core::netstate::{Op, RouteSpec, RuleSpec};
+use crate::core::types::IfName;
+
+pub use decode::{decode_address, decode_event, decode_link, decode_route, decode_rule};
+use encode::{DumpKind, Scratch};
+
+/// Receive buffer size. The kernel caps dump datagrams at 32 KiB
+/// (`netlink_dump`), and a single link message stays far below that.
+const RX_BUF_LEN: usize = 32 * 1024;
+/// A failed netlink operation: what was attempted and the kernel's errno.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtnlError {
+    /// The operation, e.g. `"add route"`, `"dump rules"`.
+    pub op: &'static str,
+    /// Positive errno (`libc::EEXIST`, …).
+    pub errno: i32,
+}
+
+impl RtnlError {
+    fn io(op: &'static str, e: &io::Error) -> RtnlError {
+        RtnlError {
+            op,
+            errno: e.raw_os_error().unwrap_or(libc::EIO),
+        }
+    }
+}
+
+impl fmt::Display for RtnlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "netlink {} failed: {}",
+            self.op,
+            io::Error::from_raw_os_error(self.errno)
+        )
+    }
+}
+
+impl std::error::Error for RtnlError {}
+
+/// A kernel interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub ifindex: u32,
+    pub name: IfName,
+    /// Hardware address when it is a 6-byte MAC.
+    pub mac: Option<[u8; 6]>,
+    /// IFF_UP: administratively up.
+    pub up: bool,
+    /// IFF_LOWER_UP: carrier.
+    pub carrier: bool,
+    /// IFF_LOOPBACK.
+    pub loopback: bool,
+    /// ARPHRD_* link type.
+    pub arphrd: u16,
+    pub mtu: u32,
+}
+
+/// An interface address as the kernel reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddrEntry {
+    pub ifindex: u32,
+    pub addr: IpAddr,
+    pub prefix_len: u8,
+    /// IFA_PROTO; 0 when absent. Pathman's addresses carry `RT_PROTO_PATHMAN`.
+    pub proto: u8,
+    /// IPv6 duplicate address detection still running.
+    pub tentative: bool,
+    /// RT_SCOPE_* of the address.
+    pub scope: u8,
+    /// No lifetime (static, not SLAAC/DHCP-with-lifetime).
+    pub permanent: bool,
+}
+
+/// A route as the kernel reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelRoute {
+    pub spec: RouteSpec,
+    /// RTPROT_*; pathman's routes carry `RT_PROTO_PATHMAN`.
+    pub proto: u8,
+    /// RTN_UNICAST (not local, broadcast, unreachable…).
+    pub kind_unicast: bool,
+}
+
+/// A policy rule as the kernel reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelRule {
+    pub spec: RuleSpec,
+    /// FRA_PROTOCOL; pathman's rules carry `RT_PROTO_PATHMAN`.
+    pub proto: u8,
+}
+
+/// A change the kernel announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KernelEvent {
+    /// A link appeared or changed (flags, carrier, name, MTU…).
+    Link(Link),
+    /// The link with this ifindex is gone.
+    LinkRemoved(u32),
+    AddrAdded(AddrEntry),
+    AddrRemoved(AddrEntry),
+    RouteAdded(KernelRoute),
+    RouteRemoved(KernelRoute),
+    RuleAdded(KernelRule),
+    RuleRemoved(KernelRule),
+    /// ENOBUFS: events were lost; the caller re-dumps everything.
+    Overrun,
+}
+
+fn op_name(op: &Op) -> &'static str {
+    match op {
+        Op::AddAddress(_) => "add address",
+        Op::DelAddress(_) => "delete address",
+        Op::AddRoute(_) => "add route",
+        Op::DelRoute(_) => "delete route",
+        Op::AddRule(_) => "add rule",
+        Op::DelRule(_) => "delete rule",
+    }
+}
+
+/// Errors that mean "already as wanted": the reconciler may repeat itself
+/// (after a restart or an overrun) without failing.
+fn already_done(op: &Op, errno: i32) -> bool {
+    match op {
+        Op::AddAddress(_) | Op::AddRoute(_) | Op::AddRule(_) => errno == libc::EEXIST,
+        // EADDRNOTAVAIL: what address deletes say for a missing address;
+        // ENODEV: the interface is gone, and with it its addresses and routes.
+        Op::DelAddress(_) | Op::DelRoute(_) | Op::DelRule(_) => matches!(
+            errno,
+            libc::ENOENT | libc::ESRCH | libc::EADDRNOTAVAIL | libc::ENODEV
+        ),
+    }
+}
+
+/// Opens a NETLINK_ROUTE socket, registered with the smol reactor.
+fn open_socket(op: &'static str) -> Result<Socket, RtnlError> {
+    let mut sock = Socket::new(NETLINK_ROUTE).map_err(|e| RtnlError::io(op, &e))?;
+    sock.bind_auto().map_err(|e| RtnlError::io(op, &e))?;
+    Ok(sock)
+}
+
+/// Reads one datagram into `rx`. MSG_TRUNC makes the kernel report the
+/// real length, so a datagram larger than the buffer is an error, not a
+/// silently cut message.
+async fn recv_datagram(sock: &Async<Socket>, rx: &mut [u8]) -> io::Result<usize> {
+    let n = sock
+        .read_with(|s| {
+            let mut buf: &mut [u8] = rx;
+            s.recv(&mut buf, libc::MSG_TRUNC)
+        })
+        .await?;
+    if n > rx.len() {
+        log::warn!("rtnl: {n}-byte datagram exceeds the {RX_BUF_LEN}-byte buffer");
+        return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
+    }
+    Ok(n)
+}
+
+/// Request socket: dumps and changes. One request batch at a time
+/// (`&mut self`); replies are matched to requests by sequence number.
+pub struct Rtnl {
+    sock: Async<Socket>,
+    seq: u32,
+    tx: Vec<u8>,
+    rx: Vec<u8>,
+    scratch: Scratch,
+}
+
+impl Rtnl {
+    /// Opens the request socket in the network namespace of the calling thread.
+    pub fn open() -> Result<Rtnl, RtnlError> {
+        const OP: &str = "open request socket";
+        let sock = open_socket(OP)?;
+        // Acks then carry only the request header, not the whole request.
+        if let Err(e) = sock.set_cap_ack(true) {
+            log::debug!("rtnl: NETLINK_CAP_ACK unavailable: {e}");
+        }
+        Ok(Rtnl {
+            sock: Async::new(sock).map_err(|e| RtnlError::io(OP, &e))?,
+            seq: 1,
+            tx: Vec::with_capacity(4096),
+            rx: vec![0; RX_BUF_LEN],
+            scratch: Scratch::default(),
+        })
+    }
+
+    /// Reserves `n` consecutive sequence numbers and returns the first.
+    fn take_seq(&mut self, n: usize) -> u32 {
+        let first = self.seq;
+        self.seq = self.seq.wrapping_add(n as u32);
+        first
+    }
+
+    /// The one request/ack helper: sends everything in `tx` (requests with
+    /// sequence numbers `first..first + status.len()`) in one datagram and
+    /// reads replies until each request has its ack, error or NLMSG_DONE.
+    /// `status[i]` becomes `Some(errno)` (0 = success); data messages of a
+    /// dump go to `on_data`. Returns whether a dump was interrupted
+    /// (NLM_F_DUMP_INTR). Replies to other sequence numbers (left over
+    /// from a cancelled call) are skipped.
+    async fn exchange(
+        &mut self,
+        first: u32,
+        status: &mut [Option<i32>],
+        on_data: &mut dyn FnMut(&RouteNetlinkMessage),
+    ) -> io::Result<bool> {
+        let Rtnl { sock, tx, rx, .. } = self;
+        let sent = sock.write_with(|s| s.send(tx, 0)).await?;
+        if sent != tx.len() {
+            return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
+        }
+        let mut pending = status.len();
+        let mut interrupted = false;
+        while pending > 0 {
+            let n = recv_datagram(sock, rx).await?;
+            for msg in decode::messages(&rx[..n]) {
+                let idx = msg.sequence_number().wrapping_sub(first) as usize;
+                let Some(slot) = status.get_mut(idx) else {
+                    log::debug!(
+                        "rtnl: skipping reply to stale seq {}",
+                        msg.sequence_number()
+                    );
+                    continue;
+                };
+                if msg.flags() & NLM_F_DUMP_INTR != 0 {
+                    interrupted = true;
+                }
+                let done = match msg.message_type() {
+                    NLMSG_ERROR => Some(match ErrorBuffer::new_checked(msg.payload()) {
+                        Ok(e) => e.code().map_or(0, |c| -c.get()),
+                        Err(_) => libc::EIO,
+                    }),
+                    // Old kernels may send a DONE without the error code.
+                    NLMSG_DONE => {
+                        Some(DoneBuffer::new_checked(msg.payload()).map_or(0, |d| -d.code()))
+                    }
+                    _ => {
+                        deliver(msg, on_data);
+                        None
+                    }
+                };
+                if let (Some(errno), None) = (done, *slot) {
+                    *slot = Some(errno);
+                    pending -= 1;
+                }
+            }
+        }
+        Ok(interrupted)
+    }
+
+    /// Dumps one kind of object, retrying once if the kernel says the dump
+    /// was interrupted by a concurrent change.
+    async fn dump<T>(
+        &mut self,
+        op: &'static str,
+        kind: DumpKind,
+        decode: fn(&RouteNetlinkMessage) -> Option<T>,
+    ) -> Result<Vec<T>, RtnlError> {
+        let mut out = Vec::new();
+        for _ in 0..2 {
+            out.clear();
+            self.tx.clear();
+            let seq = self.take_seq(1);
+            encode::push_dump(&mut self.tx, seq, kind);
+            let mut status = [None];
+            let interrupted = self
+                .exchange(seq, &mut status, &mut |m| out.extend(decode(m)))
+                .await
+                .map_err(|e| RtnlError::io(op, &e))?;
+            match status[0] {
+                Some(0) | None if !interrupted => return Ok(out),
+                Some(0) | None => log::debug!("rtnl: {op} interrupted, retrying"),
+                Some(errno) => return Err(RtnlError { op, errno }),
+            }
+        }
+        Err(RtnlError {
+            op,
+            errno: libc::EINTR,
+        })
+    }
+
+    /// All links.
+    pub async fn dump_links(&mut self) -> Result<Vec<Link>, RtnlError> {
+        self.dump("dump links", DumpKind::Links, |m| match m {
+            RouteNetlinkMessage::NewLink(l) => decode_link(l),
+            _ => None,
+        })
+        .await
+    }
+
+    /// All IPv4 and IPv6 addresses of all links.
+    pub async fn dump_addresses(&mut self) -> Result<Vec<AddrEntry>, RtnlError> {
+        self.dump("dump addresses", DumpKind::Addresses, |m| match m {
+            RouteNetlinkMessage::NewAddress(a) => decode_address(a),
+            _ => None,
+        })
+        .await
+    }
+
+    /// All IPv4 and IPv6 routes of all tables (local and broadcast too:
+    /// filter on `kind_unicast` / `proto`).
+    pub async fn dump_routes(&mut self) -> Result<Vec<KernelRoute>, RtnlError> {
+        self.dump("dump routes", DumpKind::Routes, |m| match m {
+            RouteNetlinkMessage::NewRoute(r) => decode_route(r),
+            _ => None,
+        })
+        .await
+    }
+
+    /// All IPv4 and IPv6 policy rules.
+    pub async fn dump_rules(&mut self) -> Result<Vec<KernelRule>, RtnlError> {
+        self.dump("dump rules", DumpKind::Rules, |m| match m {
+            RouteNetlinkMessage::NewRule(r) => decode_rule(r),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Sends all ops in ONE datagram (each acked under its own sequence
+    /// number), then collects the acks; returns one result per op, in
+    /// order. The kernel applies each op on its own: a failed op does not
+    /// stop the ones after it. EEXIST on add and ENOENT/ESRCH (and the
+    /// equivalents listed in `already_done`) on delete count as success.
+    pub async fn apply(&mut self, ops: &[Op]) -> Vec<Result<(), RtnlError>> {
+        if ops.is_empty() {
+            return Vec::new();
+        }
+        self.tx.clear();
+        let first = self.take_seq(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            encode::push_op(
+                &mut self.tx,
+                first.wrapping_add(i as u32),
+                op,
+                &mut self.scratch,
+            );
+        }
+        let mut status = vec![None; ops.len()];
+        let io_errno = match self.exchange(first, &mut status, &mut |_| {}).await {
+            Ok(_) => libc::EIO,
+            Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
+        };
+        ops.iter()
+            .zip(status)
+            .map(|(op, st)| match st {
+                Some(0) => Ok(()),
+                Some(errno) if already_done(op, errno) => Ok(()),
+                Some(errno) => Err(RtnlError {
+                    op: op_name(op),
+                    errno,
+                }),
+                None => Err(RtnlError {
+                    op: op_name(op),
+                    errno: io_errno,
+                }),
+            })
+            .collect()
+    }
+
+    /// Sets or clears IFF_UP of a link, leaving its other flags alone.
+    pub async fn set_link_up(&mut self, ifindex: u32, up: bool) -> Result<(), RtnlError> {
+        const OP: &str = "set link up/down";
+        self.tx.clear();
+        let seq = self.take_seq(1);
+        encode::push_set_link_up(&mut self.tx, seq, ifindex, up);
+        let mut status = [None];
+        self.exchange(seq, &mut status, &mut |_| {})
+            .await
+            .map_err(|e| RtnlError::io(OP, &e))?;
+        match status[0] {
+            Some(0) => Ok(()),
+            Some(errno) => Err(RtnlError { op: OP, errno }),
+            None => Err(RtnlError {
+                op: OP,
+                errno: libc::EIO,
+            }),
+        }
+    }
+}
+
+/// Parses one data message and hands it on; garbled or unknown messages
+/// are skipped.
+fn deliver(msg: NetlinkBuffer<&[u8]>, on_data: &mut dyn FnMut(&RouteNetlinkMessage)) {
+    let kind = msg.message_type();
+    match NetlinkMessage::<RouteNetlinkMessage>::deserialize(msg.into_inner()) {
+        Ok(NetlinkMessage {
+            payload: NetlinkPayload::InnerMessage(m),
+            ..
+        }) => on_data(&m),
+        Ok(_) => {}
+        Err(e) => log::debug!("rtnl: skipping undecodable message type {kind}: {e}"),
+    }
+}
+
+/// Multicast socket for link, address, route and rule changes (IPv4 and IPv6).
+pub struct Events {
+    sock: Async<Socket>,
+    rx: Vec<u8>,
+}
+
+impl Events {
+    /// Opens the event socket in the network namespace of the calling
+    /// thread and joins the groups.
+    pub fn open() -> Result<Events, RtnlError> {
+        const OP: &str = "open event socket";
+        let sock = open_socket(OP)?;
+        for group in [
+            libc::RTNLGRP_LINK,
+            libc::RTNLGRP_IPV4_IFADDR,
+            libc::RTNLGRP_IPV6_IFADDR,
+            libc::RTNLGRP_IPV4_ROUTE,
+            libc::RTNLGRP_IPV6_ROUTE,
+            libc::RTNLGRP_IPV4_RULE,
+            libc::RTNLGRP_IPV6_RULE,
+        ] {
+            sock.add_membership(group)
+                .map_err(|e| RtnlError::io(OP, &e))?;
+        }
+        set_rcvbuf(&sock, caps::RTNL_EVENT_RCVBUF);
+        Ok(Events {
+            sock: Async::new(sock).map_err(|e| RtnlError::io(OP, &e))?,
+            rx: vec![0; RX_BUF_LEN],
+        })
+    }
+
+    /// Waits for the next datagram and appends an event for every message
+    /// in it that pathman cares about (possibly none). ENOBUFS becomes
+    /// [`KernelEvent::Overrun`].
+    pub async fn next(&mut self, out: &mut Vec<KernelEvent>) -> Result<(), RtnlError> {
+        let n = match recv_datagram(&self.sock, &mut self.rx).await {
+            Ok(n) => n,
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                out.push(KernelEvent::Overrun);
+                return Ok(());
+            }
+            // A cut-off datagram lost events just as an overrun does.
+            Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
+                out.push(KernelEvent::Overrun);
+                return Ok(());
+            }
+            Err(e) => return Err(RtnlError::io("receive events", &e)),
+        };
+        for msg in decode::messages(&self.rx[..n]) {
+            deliver(msg, &mut |m| out.extend(decode_event(m)));
+        }
+        Ok(())
+    }
+}
+
+/// Grows the kernel receive buffer. SO_RCVBUFFORCE (root/CAP_NET_ADMIN)
+/// passes `net.core.rmem_max`; without the capability fall back to the
+/// capped SO_RCVBUF.
+fn set_rcvbuf(sock: &Socket, size: usize) {
+    let val = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
+    // SAFETY: setsockopt on an owned, open fd with a c_int option value.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&val as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        if let Err(e) = sock.set_rx_buf_sz(size) {
+            log::warn!("rtnl: cannot grow event socket buffer: {e}");
+        }
+    }
+}

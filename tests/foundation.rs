@@ -1,0 +1,504 @@
+//! The foundation issue, end to end: pathman in a network namespace against
+//! dnsmasq upstreams and a real dbus-daemon; every check looks at the kernel
+//! (addresses, routes, rules), the written resolv.conf, or what Debian's own
+//! connmanctl prints.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::*;
+
+const T: Duration = Duration::from_secs(15);
+
+fn up(n: usize, daemon_args: &[&str]) -> Lab {
+    let lab = Lab::up(n, &[]);
+    lab.start_bus();
+    lab.start_daemon(daemon_args);
+    lab.wait_name("net.connman", T);
+    lab
+}
+
+fn default_routes(lab: &Lab) -> Vec<String> {
+    routes(lab, "main")
+        .into_iter()
+        .filter(|r| r.starts_with("default"))
+        .collect()
+}
+
+/// Everything pathman owns in the kernel, as text, for before/after comparisons.
+fn owned_state(lab: &Lab) -> BTreeSet<String> {
+    let mut s = BTreeSet::new();
+    for fam in ["-4", "-6"] {
+        for l in lab
+            .exec_ok(&["ip", fam, "route", "show", "table", "all", "proto", "196"])
+            .lines()
+        {
+            s.insert(format!("route {l}"));
+        }
+        for l in lab.exec_ok(&["ip", fam, "rule", "show"]).lines() {
+            if l.contains("proto 196") {
+                s.insert(format!("rule {l}"));
+            }
+        }
+    }
+    for k in 1..=lab.n {
+        for a in addrs4(lab, lab.ifname(k)) {
+            s.insert(format!("addr {} {a}", lab.ifname(k)));
+        }
+    }
+    s
+}
+
+fn all_ready(lab: &Lab, n: usize) -> bool {
+    (1..=n).all(|k| !addrs4(lab, lab.ifname(k)).is_empty()) && default_routes(lab).len() == n
+}
+
+#[test]
+fn three_uplinks_come_up_with_ordered_default_routes_and_resolv_conf() {
+    let lab = up(3, &[]);
+    lab.wait_for(T, "3 uplinks with an address and a default route", || {
+        all_ready(&lab, 3)
+    });
+
+    for k in 1..=3 {
+        let a = addrs4(&lab, lab.ifname(k));
+        assert_eq!(a.len(), 1, "one DHCP address on {}: {a:?}", lab.ifname(k));
+        assert!(
+            a[0].starts_with(&format!("198.18.{k}.1")) && a[0].ends_with("/24"),
+            "{a:?}"
+        );
+    }
+    // Metric 0 for the first service, growing metrics for the others, all ours.
+    let d = default_routes(&lab);
+    assert!(
+        d[0].starts_with("default via 198.18.1.1 dev eth0 proto 196"),
+        "{d:?}"
+    );
+    assert!(
+        !d[0].contains("metric"),
+        "default service has metric 0: {d:?}"
+    );
+    assert!(
+        d[1].contains("via 198.18.2.1 dev eth1") && d[1].contains("metric 1024"),
+        "{d:?}"
+    );
+    assert!(
+        d[2].contains("via 198.18.3.1 dev eth2") && d[2].contains("metric 2048"),
+        "{d:?}"
+    );
+
+    let resolv = lab.resolv_conf();
+    assert!(resolv.contains("nameserver 198.18.1.1"), "{resolv}");
+    assert!(resolv.contains("search up1.lab.test"), "{resolv}");
+    assert!(
+        !resolv.contains("198.18.2.1"),
+        "only the default service's servers: {resolv}"
+    );
+
+    // pathmanctl and Debian's connmanctl see the same three ready services.
+    lab.wait_for(T, "3 ready services in pathman ctl", || {
+        ready_services(&lab) == 3
+    });
+    let cm = lab.exec_ok(&["connmanctl", "services"]);
+    let ready: Vec<&str> = cm.lines().filter(|l| l.starts_with("*AR")).collect();
+    assert_eq!(ready.len(), 3, "connmanctl services:\n{cm}");
+    assert!(cm.contains("ethernet_02504d000001_cable"), "{cm}");
+    let state = lab.exec_ok(&["connmanctl", "state"]);
+    assert!(state.contains("State = ready"), "{state}");
+    let techs = lab.exec_ok(&["connmanctl", "technologies"]);
+    assert!(
+        techs.contains("/net/connman/technology/ethernet") && techs.contains("Powered = True"),
+        "{techs}"
+    );
+    let one = lab.exec_ok(&["connmanctl", "services", "ethernet_02504d000001_cable"]);
+    assert!(one.contains("Interface=eth0"), "{one}");
+    assert!(one.contains("Gateway=198.18.1.1"), "{one}");
+
+    // IPv6 by kernel SLAAC, reported in Service.IPv6.
+    lab.wait_for(T, "SLAAC address on eth0", || {
+        !addrs6(&lab, "eth0").is_empty()
+    });
+    lab.wait_for(T, "IPv6 reported by the service", || {
+        let one = lab.exec_ok(&["connmanctl", "services", "ethernet_02504d000001_cable"]);
+        one.contains("IPv6 = [ Method=auto Address=fd18:1:")
+    });
+
+    // Single-threaded: main + async-io's reactor at most.
+    let pid = lab.daemon_pid().expect("daemon pid");
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .count();
+    assert!(tasks <= 2, "pathman runs {tasks} threads");
+}
+
+#[test]
+fn carrier_loss_removes_everything_and_every_flap_recovers() {
+    let lab = up(2, &[]);
+    lab.wait_for(T, "2 uplinks ready", || all_ready(&lab, 2));
+    for round in 0..3 {
+        lab.link(1, false);
+        lab.wait_for(T, "eth0's address and routes gone", || {
+            addrs4(&lab, "eth0").is_empty() && default_routes(&lab).len() == 1
+        });
+        let d = default_routes(&lab);
+        assert!(
+            d[0].contains("dev eth1") && !d[0].contains("metric"),
+            "round {round}: eth1 is now the default: {d:?}"
+        );
+        lab.link(1, true);
+        lab.wait_for(T, "eth0 back with the default route", || {
+            let d = default_routes(&lab);
+            d.len() == 2 && d[0].contains("dev eth0") && !d[0].contains("metric")
+        });
+    }
+}
+
+#[test]
+fn sigkill_and_restart_converge_without_duplicates() {
+    let lab = up(3, &["--mpathrouting"]);
+    lab.wait_for(T, "3 uplinks ready", || all_ready(&lab, 3));
+    lab.wait_for(T, "3 source rules", || {
+        rules(&lab)
+            .iter()
+            .filter(|r| r.contains("proto 196"))
+            .count()
+            == 3
+    });
+    let before = owned_state(&lab);
+    lab.kill_daemon();
+    // A crashed pathman leaves its objects; the next one must adopt or clean them.
+    assert_eq!(owned_state(&lab), before);
+    lab.start_daemon(&["--mpathrouting"]);
+    lab.wait_name("net.connman", T);
+    lab.wait_for(T, "same kernel state after restart", || {
+        owned_state(&lab) == before
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(owned_state(&lab), before, "stable, no duplicates");
+    let r = rules(&lab);
+    let uniq: BTreeSet<&String> = r.iter().collect();
+    assert_eq!(uniq.len(), r.len(), "duplicate rules: {r:?}");
+
+    // SIGTERM removes everything pathman installed.
+    lab.stop_daemon();
+    assert!(lab
+        .exec_ok(&["ip", "route", "show", "table", "all", "proto", "196"])
+        .trim()
+        .is_empty());
+    assert!(!lab.exec_ok(&["ip", "rule"]).contains("proto 196"));
+    assert!(addrs4(&lab, "eth0").is_empty());
+}
+
+#[test]
+fn multipath_routing_builds_source_tables() {
+    let lab = up(3, &["-M"]);
+    lab.wait_for(T, "3 uplinks ready", || all_ready(&lab, 3));
+    for k in 1..=3 {
+        let dev = lab.ifname(k).to_string();
+        let table = 255 + ifindex(&lab, &dev);
+        let addr = addrs4(&lab, &dev)[0].split('/').next().unwrap().to_string();
+        let want = format!("31300:\tfrom {addr} lookup {table} proto 196");
+        lab.wait_for(T, &want, || rules(&lab).contains(&want));
+        let t = routes(&lab, &table.to_string());
+        assert!(
+            t.iter()
+                .any(|r| r.starts_with(&format!("default via 198.18.{k}.1 dev {dev}"))),
+            "{t:?}"
+        );
+        assert!(
+            t.iter()
+                .any(|r| r.starts_with(&format!("198.18.{k}.0/24 dev {dev}"))),
+            "{t:?}"
+        );
+    }
+    // Turning it off for one service removes its rule and table.
+    let id = "ethernet_02504d000002_cable";
+    let table = (255 + ifindex(&lab, "eth1")).to_string();
+    lab.exec_ok(&["connmanctl", "config", id, "--mpath_routing", "no"]);
+    lab.wait_for(T, "rule and table of eth1 gone", || {
+        routes(&lab, &table).is_empty()
+            && !rules(&lab)
+                .iter()
+                .any(|r| r.contains(&format!("lookup {table}")))
+    });
+}
+
+#[test]
+fn connmanctl_configures_services() {
+    let lab = up(2, &[]);
+    lab.wait_for(T, "2 uplinks ready", || all_ready(&lab, 2));
+    let id = "ethernet_02504d000001_cable";
+
+    lab.exec_ok(&[
+        "connmanctl",
+        "config",
+        id,
+        "--ipv4",
+        "manual",
+        "10.9.8.7",
+        "255.255.255.0",
+        "10.9.8.1",
+    ]);
+    lab.wait_for(T, "manual address on eth0", || {
+        addrs4(&lab, "eth0") == vec!["10.9.8.7/24".to_string()]
+    });
+    lab.wait_for(T, "manual gateway is the default", || {
+        default_routes(&lab)
+            .iter()
+            .any(|r| r.starts_with("default via 10.9.8.1 dev eth0"))
+    });
+    let settings = std::fs::read_to_string(lab.state_dir().join(id).join("settings")).unwrap();
+    assert!(
+        settings.contains("IPv4.method=manual") && settings.contains("IPv4.local_address=10.9.8.7"),
+        "{settings}"
+    );
+
+    lab.exec_ok(&[
+        "connmanctl",
+        "config",
+        id,
+        "--nameservers",
+        "192.0.2.53",
+        "192.0.2.54",
+    ]);
+    lab.wait_for(T, "configured nameservers first", || {
+        lab.resolv_conf()
+            .contains("nameserver 192.0.2.53\nnameserver 192.0.2.54")
+    });
+
+    lab.exec_ok(&["connmanctl", "config", id, "--ipv4", "dhcp"]);
+    lab.wait_for(T, "DHCP address back on eth0", || {
+        addrs4(&lab, "eth0")
+            .iter()
+            .any(|a| a.starts_with("198.18.1."))
+    });
+
+    let out = lab.exec_ok(&["connmanctl", "disconnect", id]);
+    assert!(out.contains("Disconnected"), "{out}");
+    lab.wait_for(T, "eth0 unconfigured", || addrs4(&lab, "eth0").is_empty());
+    lab.exec_ok(&["connmanctl", "connect", id]);
+    lab.wait_for(T, "eth0 configured again", || {
+        !addrs4(&lab, "eth0").is_empty()
+    });
+
+    let out = lab.exec_ok(&["connmanctl", "disable", "ethernet"]);
+    assert!(out.contains("Disabled ethernet"), "{out}");
+    lab.wait_for(T, "links down, nothing configured", || {
+        default_routes(&lab).is_empty()
+            && !lab.exec_ok(&["ip", "link", "show", "eth0"]).contains(",UP")
+    });
+    lab.exec_ok(&["connmanctl", "enable", "ethernet"]);
+    lab.wait_for(T, "both uplinks back", || all_ready(&lab, 2));
+}
+
+#[test]
+fn bad_dbus_calls_get_connman_errors_and_change_nothing() {
+    let lab = up(1, &[]);
+    lab.wait_for(T, "uplink ready", || all_ready(&lab, 1));
+    let before = owned_state(&lab);
+    let path = "/net/connman/service/ethernet_02504d000001_cable";
+    let call = |args: &[&str]| {
+        let mut cmd = vec!["busctl", "--system", "call", "net.connman"];
+        cmd.extend_from_slice(args);
+        let out = lab.exec(&cmd);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                path,
+                "net.connman.Service",
+                "SetProperty",
+                "sv",
+                "AutoConnect",
+                "s",
+                "yes",
+            ],
+            "boolean",
+        ),
+        (
+            vec![
+                path,
+                "net.connman.Service",
+                "SetProperty",
+                "sv",
+                "Bogus",
+                "b",
+                "true",
+            ],
+            "Bogus",
+        ),
+        (
+            vec![
+                path,
+                "net.connman.Service",
+                "SetProperty",
+                "s",
+                "AutoConnect",
+            ],
+            "takes (sv)",
+        ),
+        (
+            vec![
+                path,
+                "net.connman.Service",
+                "SetProperty",
+                "sv",
+                "IPv4.Configuration",
+                "a{sv}",
+                "3",
+                "Method",
+                "s",
+                "manual",
+                "Address",
+                "s",
+                "10.1.1.1",
+                "Netmask",
+                "s",
+                "255.0.255.0",
+            ],
+            "not contiguous",
+        ),
+        (
+            vec![
+                path,
+                "net.connman.Service",
+                "SetProperty",
+                "sv",
+                "IPv4.Configuration",
+                "a{sv}",
+                "2",
+                "Method",
+                "s",
+                "manual",
+                "Address",
+                "s",
+                "300.1.1.1",
+            ],
+            "not an IPv4 address",
+        ),
+        (
+            vec![
+                path,
+                "net.connman.Service",
+                "SetProperty",
+                "sv",
+                "Nameservers.Configuration",
+                "as",
+                "1",
+                "x.y",
+            ],
+            "not an IP address",
+        ),
+        (
+            vec![
+                path,
+                "net.connman.Service",
+                "SetProperty",
+                "sv",
+                "MultipathTcpLink",
+                "s",
+                "maybe",
+            ],
+            "on, backup or off",
+        ),
+        (
+            vec![
+                "/net/connman/service/nope",
+                "net.connman.Service",
+                "Connect",
+            ],
+            "not found",
+        ),
+        (
+            vec![
+                "/",
+                "net.connman.Manager",
+                "SetProperty",
+                "sv",
+                "State",
+                "s",
+                "online",
+            ],
+            "not writable",
+        ),
+    ];
+    for (args, want) in cases {
+        let (ok, err) = call(&args);
+        assert!(!ok, "{args:?} should fail");
+        assert!(
+            err.contains(want),
+            "{args:?}: error should mention '{want}': {err}"
+        );
+    }
+    // Non-root callers may read but not change.
+    let out = lab.exec(&[
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "busctl",
+        "--system",
+        "call",
+        "net.connman",
+        path,
+        "net.connman.Service",
+        "Disconnect",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("root or the admin group"));
+    let out = lab.exec(&[
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "busctl",
+        "--system",
+        "call",
+        "net.connman",
+        "/",
+        "net.connman.Manager",
+        "GetServices",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    assert_eq!(owned_state(&lab), before, "nothing changed");
+    assert!(lab.daemon_pid().is_some(), "daemon still running");
+}
+
+#[test]
+fn corrupt_state_files_are_replaced_not_fatal() {
+    let lab = Lab::up(1, &[]);
+    lab.start_bus();
+    let id = "ethernet_02504d000001_cable";
+    let dir = lab.state_dir().join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("settings"),
+        b"\xff\xfe[garbage\nIPv4.method=\x00\n",
+    )
+    .unwrap();
+    std::fs::write(
+        lab.state_dir().join("settings"),
+        b"[global\nOfflineMode=perhaps\n",
+    )
+    .unwrap();
+    lab.start_daemon(&[]);
+    lab.wait_name("net.connman", T);
+    lab.wait_for(T, "uplink ready despite corrupt state", || {
+        all_ready(&lab, 1)
+    });
+    assert!(
+        lab.daemon_log().contains("settings"),
+        "the corrupt file is reported"
+    );
+}

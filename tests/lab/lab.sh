@@ -1,0 +1,555 @@
+#!/bin/bash
+# tests/lab/lab.sh - pathman's network-namespace test lab (the only one: Rust integration
+# tests, tests/demo.sh and tests/bench/* all use it).
+#
+# Usage: lab.sh COMMAND ID [ARGS...]        (root; ID = short [A-Za-z0-9] string, unique
+#                                           per lab, e.g. t<pid>x<counter>)
+#   up ID N [--rate RATE] [--no-ipv6] [--inet] [--ntp] [--ifnames a,b,c]
+#                     build lab ID with N upstreams (an old lab ID is torn down first)
+#   down ID [--save DIR]   stop everything, delete namespaces and state (copy logs and
+#                     configs to DIR first with --save); safe to call twice
+#   link ID K down|up|wan-down|wan-up   carrier loss/return on the DUT link of upstream K
+#                     (wan-*: the upstream's own internet link, needs --inet)
+#   dhcp ID K stop|start   stop/restart upstream K's dnsmasq (DHCP, RA, DNS)
+#   bus ID start|stop|address   the lab's private D-Bus system bus
+#   exec ID CMD...    run CMD in the DUT netns (DBUS_SYSTEM_BUS_ADDRESS = lab bus)
+#   exec-up ID K CMD...   run CMD in upstream K's netns
+#   daemon ID start|stop|kill|pid [ARGS...]   pathman in the DUT sandbox ($PATHMAN,
+#                     default <repo>/target/release/pathman); start restarts a running one
+#   connman ID start|stop|kill|pid [ARGS...]  Debian's connmand the same way (fresh
+#                     /var/lib/connman on every start unless CM_KEEP_STATE=1)
+#   reset ID          daemons must be stopped: DUT interfaces down and flushed, DUT routes,
+#                     rules, nftables and MPTCP endpoints cleared, daemon state removed
+#                     ("first boot" again; used by benchmarks between cold starts)
+#   wait-name ID NAME [SECONDS]   wait until NAME is owned on the lab bus (default 10 s)
+#   resolv ID         print the resolv.conf the daemon wrote (its private /etc/resolv.conf)
+#   info ID           namespaces, interfaces, state dir, bus address, pids
+#   ifname ID K | ns ID dut|inet|K | dir ID   print one name / path
+#   list              ids of existing labs;   gc   tear down labs whose owner is dead
+#
+# Topology (K = 1..N):
+#   pm-ID-dut: <ifname K> (default eth{K-1}, MAC 02:50:4d:00:00:0K, left DOWN)
+#        <veth> pm-ID-upK: down0 198.18.K.1/24 fd18:K::1/64, dnsmasq DHCPv4 .100-.199 1h
+#               (router, DNS, NTP = 198.18.K.1, domain upK.lab.test) + RA/SLAAC (+DHCPv6),
+#               TX checksum offload off; optional tbf rate; --ntp: chronyd -x server
+#   --inet: pm-ID-upK wan0 198.19.K.2 fd19:K::2 <veth> pm-ID-inet upK 198.19.K.1 fd19:K::1,
+#           pm-ID-inet lo 198.19.0.1/32 fd19::1/128 with an HTTP responder on :80
+#           (server.lab.test, ipv4.connman.net, ipv6.connman.net resolve to it)
+# All state under /tmp/pm-lab/ID (PM_LAB_ROOT overrides /tmp/pm-lab). Every process the lab
+# starts has CAP_SYS_TIME removed from its bounding set. Nothing outside the lab's own
+# namespaces is changed (the daemon sandbox uses private mount/UTS namespaces and a
+# copy-on-write /etc whose changes land in /tmp/pm-lab/ID/etc/upper).
+set -euo pipefail
+
+LAB_DIR=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
+REPO=$(cd "$LAB_DIR/../.." && pwd)
+ROOT=${PM_LAB_ROOT:-/tmp/pm-lab}
+if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=python3; fi
+
+log() { printf '[lab %s] %s\n' "$(date +%H:%M:%S.%3N)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+usage() { sed -n '2,40p' "$0"; exit "${1:-1}"; }
+
+# ------------------------------------------------------------------ names and state
+set_id() {
+    ID=${1:-}
+    [[ $ID =~ ^[A-Za-z0-9]{1,24}$ ]] || die "bad lab id '$ID' (want 1-24 chars [A-Za-z0-9])"
+    S=$ROOT/$ID
+    DUT=pm-$ID-dut
+    INET=pm-$ID-inet
+    ADDR=unix:path=$S/bus.sock
+}
+up_ns() { echo "pm-$ID-up$1"; }
+ns_exists() { [ -e "/run/netns/$1" ]; }
+lab_nss() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^pm-$ID-(dut|inet|up[0-9]+)\$" || true; }
+need_lab() { if ! ns_exists "$DUT" || [ ! -f "$S/n" ]; then die "lab $ID is not up"; fi; }
+lab_n() { cat "$S/n"; }
+ifname_of() { sed -n "${1}p" "$S/ifnames"; }
+ifnames_csv() { paste -sd, "$S/ifnames"; }
+check_k() { if ! [[ $1 =~ ^[0-9]+$ ]] || [ "$1" -lt 1 ] || [ "$1" -gt "$(lab_n)" ]; then die "no upstream $1 in lab $ID"; fi; }
+
+# ------------------------------------------------------------------ processes
+# alive PID: exists and is not a zombie
+alive() {
+    local st
+    st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+pid_of() { local f=$S/pids/$1.pid; [ -f "$f" ] && cat "$f"; }
+running() { local p; p=$(pid_of "$1") && alive "$p"; }
+
+# spawn NAME NETNS LOGFILE CMD...: background, all fds detached, CAP_SYS_TIME dropped
+spawn() {
+    local name=$1 ns=$2 logf=$3; shift 3
+    mkdir -p "$S/pids"
+    ip netns exec "$ns" setpriv --bounding-set -sys_time -- "$@" </dev/null >"$logf" 2>&1 &
+    echo $! >"$S/pids/$name.pid"
+}
+
+# stop NAME [SIG]: TERM (or SIG), then KILL after 3 s; by recorded PID only
+stop() {
+    local name=$1 sig=${2:-TERM} pid
+    pid=$(pid_of "$name") || return 0
+    if alive "$pid"; then
+        kill "-$sig" "$pid" 2>/dev/null || true
+        for _ in $(seq 30); do alive "$pid" || break; sleep 0.1; done
+        if alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+        for _ in $(seq 20); do alive "$pid" || break; sleep 0.05; done
+    fi
+    rm -f "$S/pids/$name.pid"
+}
+
+wait_until() {   # wait_until SECONDS CMD...  (poll every 50 ms)
+    local end=$(( $(date +%s%N) + $1 * 1000000000 )); shift
+    until "$@" >/dev/null 2>&1; do
+        [ "$(date +%s%N)" -lt "$end" ] || return 1
+        sleep 0.05
+    done
+}
+
+# ------------------------------------------------------------------ up
+tbf() {   # tbf NS DEV RATE: rate limit with ~10 ms of burst, at least 16 KiB
+    local r=${3,,} bits
+    case "$r" in
+        *gbit) bits=$(( ${r%gbit} * 1000000000 )) ;;
+        *mbit) bits=$(( ${r%mbit} * 1000000 )) ;;
+        *kbit) bits=$(( ${r%kbit} * 1000 )) ;;
+        *bit)  bits=${r%bit} ;;
+        *) die "rate must look like 20mbit / 500kbit / 1gbit" ;;
+    esac
+    local b=$(( bits / 8 / 100 )); [ $b -ge 16384 ] || b=16384
+    tc -n "$1" qdisc replace dev "$2" root tbf rate "$3" burst "$b" latency 50ms
+}
+
+mkns() {   # a lab namespace: lo up, no DAD on the lab's own router addresses
+    ip netns add "$1"
+    ip -n "$1" link set lo up
+    ip netns exec "$1" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+}
+
+write_dnsmasq_conf() {   # K IPV6 -> $S/upK/dnsmasq.conf
+    local k=$1 ipv6=$2 d=$S/up$1
+    {
+        echo "# pathman lab $ID, upstream $k"
+        echo "interface=down0"
+        echo "bind-dynamic"
+        echo "no-resolv"
+        echo "no-hosts"
+        echo "no-poll"
+        echo "user=root"
+        echo "group=root"
+        echo "pid-file=$d/dnsmasq.pid"
+        echo "log-dhcp"
+        echo "log-queries"
+        echo "log-facility=$d/dnsmasq.log"
+        echo "dhcp-leasefile=$d/dnsmasq.leases"
+        echo "dhcp-authoritative"
+        echo "no-ping"
+        echo "dhcp-range=198.18.$k.100,198.18.$k.199,255.255.255.0,1h"
+        echo "dhcp-option=option:router,198.18.$k.1"
+        echo "dhcp-option=option:dns-server,198.18.$k.1"
+        echo "dhcp-option=option:ntp-server,198.18.$k.1"
+        echo "domain=up$k.lab.test"
+        echo "address=/up$k.lab.test/198.18.$k.1"
+        echo "address=/server.lab.test/198.19.0.1"
+        echo "address=/ipv4.connman.net/198.19.0.1"
+        if [ "$ipv6" = 1 ]; then
+            echo "enable-ra"
+            echo "ra-param=down0,10,600"
+            echo "dhcp-range=fd18:$k::100,fd18:$k::1ff,slaac,64,1h"
+            echo "dhcp-option=option6:dns-server,[fd18:$k::1]"
+            echo "dhcp-option=option6:sntp-server,[fd18:$k::1]"
+            echo "address=/server.lab.test/fd19::1"
+            echo "address=/ipv6.connman.net/fd19::1"
+        fi
+    } >"$d/dnsmasq.conf"
+}
+
+start_dnsmasq() {   # K
+    local d=$S/up$1
+    spawn "dnsmasq-up$1" "$(up_ns "$1")" "$d/dnsmasq.stderr" \
+        dnsmasq --keep-in-foreground --conf-file="$d/dnsmasq.conf"
+}
+
+dhcp_listening() { ip netns exec "$(up_ns "$1")" ss -Hlun 'sport = :67' | grep -q .; }
+
+up_failed() {
+    local rc=$?
+    if [ $rc -ne 0 ]; then log "up $ID failed (rc=$rc), cleaning up"; cmd_down >/dev/null 2>&1 || true; fi
+}
+
+cmd_up() {
+    local n="" rate="" ipv6=1 inet=0 ntp=0 ifn_csv="" k
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --rate)    rate=${2:?--rate needs a value}; shift ;;
+            --no-ipv6) ipv6=0 ;;
+            --inet)    inet=1 ;;
+            --ntp)     ntp=1 ;;
+            --ifnames) ifn_csv=${2:?--ifnames needs a list}; shift ;;
+            [0-9]*)    n=$1 ;;
+            *)         die "up: unknown argument '$1'" ;;
+        esac
+        shift
+    done
+    if ! [[ $n =~ ^[0-9]+$ ]] || [ "$n" -lt 1 ] || [ "$n" -gt 9 ]; then die "up: N must be 1..9"; fi
+    local -a ifn=()
+    if [ -n "$ifn_csv" ]; then IFS=, read -r -a ifn <<<"$ifn_csv"; fi
+    for ((k = ${#ifn[@]}; k < n; k++)); do ifn[k]=eth$k; done
+    for ((k = 0; k < n; k++)); do
+        [[ ${ifn[k]} =~ ^[A-Za-z][A-Za-z0-9_.-]{0,14}$ ]] || die "bad interface name '${ifn[k]}'"
+    done
+
+    # idempotent: an old lab with this id goes first
+    if ns_exists "$DUT" || [ -d "$S" ] || [ -n "$(lab_nss)" ]; then cmd_down; fi
+    trap up_failed EXIT
+
+    mkdir -p "$S/pids" "$S/state" "$S/run" "$S/etc/upper" "$S/etc/work"
+    echo "$n" >"$S/n"
+    printf '%s\n' "${ifn[@]:0:n}" >"$S/ifnames"
+    printf 'ipv6=%s\ninet=%s\nntp=%s\nrate=%s\n' "$ipv6" "$inet" "$ntp" "$rate" >"$S/opts"
+    echo "${PM_LAB_OWNER:-$PPID}" >"$S/owner"
+    echo "# pathman lab $ID: the DUT's private resolv.conf" >"$S/etc/upper/resolv.conf"
+
+    ip netns add "$DUT"                 # the DUT keeps kernel defaults
+    ip -n "$DUT" link set lo up
+    if [ $inet = 1 ]; then
+        mkns "$INET"
+        ip -n "$INET" addr add 198.19.0.1/32 dev lo
+        if [ $ipv6 = 1 ]; then ip -n "$INET" addr add fd19::1/128 dev lo; fi
+    fi
+    for ((k = 1; k <= n; k++)); do
+        local up d
+        up=$(up_ns $k); d=$S/up$k; mkdir -p "$d"
+        mkns "$up"
+        ip netns exec "$up" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+        ip -n "$DUT" link add "${ifn[k-1]}" address "$(printf '02:50:4d:00:00:%02x' $k)" \
+            type veth peer name down0 address "$(printf '02:50:4d:01:00:%02x' $k)" netns "$up"
+        ip -n "$up" addr add "198.18.$k.1/24" dev down0
+        if [ $ipv6 = 1 ]; then ip -n "$up" addr add "fd18:$k::1/64" dev down0 nodad; fi
+        ip -n "$up" link set down0 up
+        ip netns exec "$up" "$PY" "$LAB_DIR/probe.py" txcsum down0 off >/dev/null \
+            || die "could not turn TX checksum offload off on $up/down0"
+        if [ -n "$rate" ]; then tbf "$up" down0 "$rate"; fi
+        if [ $inet = 1 ]; then
+            ip -n "$INET" link add "up$k" type veth peer name wan0 netns "$up"
+            ip -n "$up" addr add "198.19.$k.2/24" dev wan0
+            ip -n "$INET" addr add "198.19.$k.1/24" dev "up$k"
+            ip -n "$up" link set wan0 up
+            ip -n "$INET" link set "up$k" up
+            ip -n "$up" route add default via "198.19.$k.1"
+            ip -n "$INET" route add "198.18.$k.0/24" via "198.19.$k.2"
+            if [ $ipv6 = 1 ]; then
+                ip -n "$up" addr add "fd19:$k::2/64" dev wan0 nodad
+                ip -n "$INET" addr add "fd19:$k::1/64" dev "up$k" nodad
+                ip -n "$up" -6 route add default via "fd19:$k::1"
+                ip -n "$INET" -6 route add "fd18:$k::/64" via "fd19:$k::2"
+            fi
+            if [ -n "$rate" ]; then tbf "$up" wan0 "$rate"; fi
+        fi
+        write_dnsmasq_conf $k $ipv6
+        start_dnsmasq $k
+        if [ $ntp = 1 ]; then
+            {
+                echo "local stratum 10"
+                echo "allow 198.18.$k.0/24"
+                if [ $ipv6 = 1 ]; then echo "allow fd18:$k::/64"; fi
+                echo "cmdport 0"
+                echo "bindcmdaddress /"
+                echo "pidfile $d/chronyd.pid"
+            } >"$d/chrony.conf"
+            spawn "chronyd-up$k" "$up" "$d/chronyd.log" chronyd -x -d -u root -f "$d/chrony.conf"
+        fi
+    done
+    if [ $inet = 1 ]; then
+        spawn http-inet "$INET" "$S/http-inet.log" "$PY" "$LAB_DIR/http-responder.py" --port 80
+    fi
+
+    for ((k = 1; k <= n; k++)); do
+        wait_until 10 dhcp_listening $k || die "dnsmasq of upstream $k did not start: $(tail -3 "$S/up$k/dnsmasq.stderr")"
+    done
+    if [ $inet = 1 ]; then
+        wait_until 10 sh -c "ip netns exec $INET ss -Hltn 'sport = :80' | grep -q ." \
+            || die "HTTP responder did not start: $(tail -3 "$S/http-inet.log")"
+    fi
+    trap - EXIT
+    log "lab $ID up: DUT $DUT (${ifn[*]:0:n}), upstreams $(up_ns 1)..$(up_ns "$n")$([ $inet = 1 ] && echo ", $INET"), state $S"
+}
+
+# ------------------------------------------------------------------ down
+cmd_down() {
+    local save="" f name ns pid
+    if [ "${1:-}" = --save ]; then save=${2:?--save needs a directory}; fi
+    if [ -n "$save" ] && [ -d "$S" ]; then
+        mkdir -p "$save"
+        (cd "$S" && find . -type f \( -name '*.log' -o -name '*.conf' -o -name '*.stderr' \
+            -o -name '*.leases' -o -name 'resolv.conf' -o -name 'settings' \) -print0 \
+            | xargs -0r cp --parents -t "$save") 2>/dev/null || true
+    fi
+    # 1. what we recorded: daemons first (they may still want to talk to dnsmasq/bus)
+    if [ -d "$S/pids" ]; then
+        for name in pathman connmand; do stop "$name"; done
+        for f in "$S"/pids/*.pid; do
+            [ -e "$f" ] || continue
+            stop "$(basename "$f" .pid)"
+        done
+    fi
+    # 2. anything else left in our namespaces
+    local nss; nss=$(lab_nss)
+    for sig in TERM KILL; do
+        for ns in $nss; do
+            for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "-$sig" "$pid" 2>/dev/null || true; done
+        done
+        [ -z "$nss" ] || [ $sig = KILL ] || sleep 0.3
+    done
+    # 3. namespaces (their veths go with them)
+    for ns in $nss; do ip netns del "$ns" 2>/dev/null || true; done
+    # 4. state
+    rm -rf "$S"
+    if [ -n "$(lab_nss)" ]; then die "namespaces left behind: $(lab_nss | xargs)"; fi
+    return 0
+}
+
+# ------------------------------------------------------------------ faults
+cmd_link() {
+    need_lab; check_k "${1:-}"
+    local up; up=$(up_ns "$1")
+    case "${2:-}" in
+        down)     ip -n "$up" link set down0 down ;;
+        up)       ip -n "$up" link set down0 up ;;
+        wan-down) ns_exists "$INET" || die "lab $ID has no --inet"; ip -n "$up" link set wan0 down ;;
+        wan-up)   ns_exists "$INET" || die "lab $ID has no --inet"; ip -n "$up" link set wan0 up
+                  ip -n "$up" route replace default via "198.19.$1.1"
+                  ip -n "$up" -6 route replace default via "fd19:$1::1" 2>/dev/null || true ;;
+        *)        die "link: want down|up|wan-down|wan-up" ;;
+    esac
+}
+
+cmd_dhcp() {
+    need_lab; check_k "${1:-}"
+    case "${2:-}" in
+        stop)  stop "dnsmasq-up$1" ;;
+        start) if ! running "dnsmasq-up$1"; then
+                   start_dnsmasq "$1"
+                   wait_until 10 dhcp_listening "$1" || die "dnsmasq of upstream $1 did not start"
+               fi ;;
+        *)     die "dhcp: want stop|start" ;;
+    esac
+}
+
+# ------------------------------------------------------------------ D-Bus
+bus_conf() {
+    local policy=$REPO/board-configs/dbus/pathman.conf
+    cat <<XML
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<!-- pathman lab $ID: private system bus. The project's policy file is included; the
+     default policy after it lets root own any name and everyone call methods (tests). -->
+<busconfig>
+  <type>system</type>
+  <listen>$ADDR</listen>
+  <auth>EXTERNAL</auth>
+  <include ignore_missing="yes">$policy</include>
+  <policy context="default">
+    <allow user="*"/>
+    <allow send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus"/>
+  </policy>
+  <policy user="root">
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow eavesdrop="true"/>
+    <allow send_type="method_call" eavesdrop="true"/>
+  </policy>
+</busconfig>
+XML
+}
+
+cmd_bus() {
+    case "${1:-}" in
+        start)
+            need_lab
+            if ! running dbus; then
+                rm -f "$S/bus.sock"
+                bus_conf >"$S/bus.conf"
+                spawn dbus "$DUT" "$S/dbus.log" dbus-daemon --config-file="$S/bus.conf" --nofork --nopidfile --nosyslog
+                wait_until 5 test -S "$S/bus.sock" || die "dbus-daemon did not start: $(tail -3 "$S/dbus.log")"
+            fi
+            echo "$ADDR" ;;
+        stop)    stop dbus; rm -f "$S/bus.sock" ;;
+        address) echo "$ADDR" ;;
+        *)       die "bus: want start|stop|address" ;;
+    esac
+}
+
+has_name() {
+    dbus-send --bus="$ADDR" --print-reply=literal --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+        org.freedesktop.DBus.NameHasOwner "string:$1" 2>/dev/null | grep -q true
+}
+cmd_wait_name() {
+    [ -n "${1:-}" ] || die "wait-name: NAME missing"
+    wait_until "${2:-10}" has_name "$1" || die "$1 not on the lab bus after ${2:-10} s"
+}
+
+# ------------------------------------------------------------------ commands in the lab
+cmd_exec() {
+    need_lab; [ $# -ge 1 ] || die "exec: command missing"
+    exec ip netns exec "$DUT" unshare --uts -- setpriv --bounding-set -sys_time -- \
+        env DBUS_SYSTEM_BUS_ADDRESS="$ADDR" "$@"
+}
+cmd_exec_up() {
+    need_lab; check_k "${1:-}"; local up; up=$(up_ns "$1"); shift
+    [ $# -ge 1 ] || die "exec-up: command missing"
+    exec ip netns exec "$up" setpriv --bounding-set -sys_time -- "$@"
+}
+
+# sandbox NAME LOG PREP CMD...: run CMD in the DUT netns with private mount + UTS
+# namespaces, copy-on-write /etc (upper: $S/etc/upper, pre-seeded with a private
+# resolv.conf), PREP (shell, run after the /etc overlay), CAP_SYS_TIME dropped, the lab
+# bus. Same PID all the way (ip -> unshare -> bash -> setpriv -> env -> CMD).
+sandbox() {
+    local name=$1 logf=$2 prep=$3; shift 3
+    local inner="set -e; mount -t overlay pm-lab-etc -o 'lowerdir=/etc,upperdir=$S/etc/upper,workdir=$S/etc/work' /etc; $prep"
+    inner+=" exec setpriv --bounding-set -sys_time -- env DBUS_SYSTEM_BUS_ADDRESS='$ADDR' RUST_BACKTRACE=1 \"\$@\""
+    mkdir -p "$S/pids" "$S/etc/upper" "$S/etc/work"
+    [ -e "$S/etc/upper/resolv.conf" ] || echo "# pathman lab $ID: the DUT's private resolv.conf" >"$S/etc/upper/resolv.conf"
+    printf '=== %s start %s: %s\n' "$name" "$(date '+%F %T.%3N')" "$*" >>"$logf"
+    date +%s%N >"$S/$name.t0"
+    ip netns exec "$DUT" unshare --mount --uts --propagation private -- \
+        /bin/bash -c "$inner" "pm-lab-$name" "$@" </dev/null >>"$logf" 2>&1 &
+    echo $! >"$S/pids/$name.pid"
+}
+
+daemon_ctl() {   # NAME ACTION [ARGS...] for pathman and connmand
+    local name=$1 action=${2:-}; shift 2 || true
+    case "$action" in
+        start)
+            need_lab
+            if running "$name"; then log "$name already running in lab $ID: restarting"; stop "$name"; fi
+            if [ "$name" = pathman ]; then start_pathman "$@"; else start_connmand "$@"; fi
+            sleep 0.05
+            alive "$(pid_of "$name")" || die "$name exited at once: $(tail -5 "$S/$name.log")"
+            log "$name started in $DUT (pid $(pid_of "$name")), log $S/$name.log" ;;
+        stop) stop "$name" ;;
+        kill) stop "$name" KILL ;;
+        pid)  running "$name" || die "$name is not running"; pid_of "$name" ;;
+        *)    die "daemon/connman: want start|stop|kill|pid" ;;
+    esac
+}
+
+start_pathman() {
+    local bin=${PATHMAN:-$REPO/target/release/pathman}
+    [ -x "$bin" ] || die "no pathman binary at $bin (build it, or set PATHMAN)"
+    bin=$(readlink -f "$bin")
+    mkdir -p "$S/state" "$S/run"
+    sandbox pathman "$S/pathman.log" "" \
+        "$bin" daemon --state-dir "$S/state" --run-dir "$S/run" -i "$(ifnames_csv)" "$@"
+}
+
+start_connmand() {
+    local c=$S/connman
+    command -v connmand >/dev/null || die "connmand is not installed"
+    if [ "${CM_KEEP_STATE:-0}" != 1 ] || [ ! -d "$c/varlib" ]; then
+        rm -rf "$c/varlib"; mkdir -p "$c/varlib/session_policy_local"
+        # 1.41: clock updates are Clock properties kept in settings [global], not main.conf
+        # keys; off, so connmand never tries to set the clock (CAP_SYS_TIME is gone anyway)
+        printf '[global]\nTimeUpdates=manual\nTimezoneUpdates=manual\nOfflineMode=false\n' >"$c/varlib/settings"
+    fi
+    [ -f "$c/main.conf" ] || {
+        printf '[General]\nAllowHostnameUpdates=false\nAllowDomainnameUpdates=false\n'
+        printf 'FallbackTimeservers=\nUseGatewaysAsTimeservers=false\nEnableOnlineCheck=true\n'
+    } >"$c/main.conf"
+    # private /run and /var/lib (tmpfs) with connman's dirs, /var/lib/connman = $c/varlib
+    local prep="mount -t tmpfs -o mode=0755 pm-lab-run /run; mount -t tmpfs -o mode=0755 pm-lab-varlib /var/lib;"
+    prep+=" mkdir -p /run/connman /var/lib/connman /var/lib/connman-vpn; mount --bind '$c/varlib' /var/lib/connman;"
+    sandbox connmand "$S/connmand.log" "$prep" connmand -n -r -c "$c/main.conf" -i "$(ifnames_csv)" "$@"
+}
+
+cmd_reset() {
+    need_lab
+    if running pathman || running connmand; then die "reset: stop the daemon first"; fi
+    local ifn
+    while read -r ifn; do
+        ip -n "$DUT" addr flush dev "$ifn" 2>/dev/null || true
+        ip -n "$DUT" link set "$ifn" down
+    done <"$S/ifnames"
+    ip -n "$DUT" -4 route flush table all 2>/dev/null || true
+    ip -n "$DUT" -6 route flush table all 2>/dev/null || true
+    ip -n "$DUT" link set lo down; ip -n "$DUT" link set lo up    # restores lo's local routes
+    local fam prio
+    for fam in -4 -6; do
+        for prio in $(ip -n "$DUT" "$fam" rule show | awk -F: '{print $1}' | grep -vxE '0|32766|32767' || true); do
+            ip -n "$DUT" "$fam" rule del priority "$prio" 2>/dev/null || true
+        done
+    done
+    ip netns exec "$DUT" nft flush ruleset 2>/dev/null || true
+    ip -n "$DUT" mptcp endpoint flush 2>/dev/null || true
+    rm -rf "${S:?}/state" "${S:?}/run" "${S:?}/connman/varlib" "${S:?}/etc"
+    mkdir -p "$S/state" "$S/run" "$S/etc/upper" "$S/etc/work"
+    echo "# pathman lab $ID: the DUT's private resolv.conf" >"$S/etc/upper/resolv.conf"
+}
+
+cmd_resolv() { cat "$S/etc/upper/resolv.conf"; }
+
+cmd_info() {
+    need_lab
+    echo "lab $ID: state $S, bus $ADDR"
+    echo "namespaces: $(lab_nss | xargs)"
+    local k; for ((k = 1; k <= $(lab_n); k++)); do
+        echo "upstream $k: $(up_ns $k) down0 198.18.$k.1/24 <-> $DUT $(ifname_of $k)"
+    done
+    for f in "$S"/pids/*.pid; do [ -e "$f" ] && echo "pid $(basename "$f" .pid) $(cat "$f")"; done
+    return 0
+}
+
+cmd_list() {
+    { ls "$ROOT" 2>/dev/null; ip netns list 2>/dev/null | awk '{print $1}' | sed -nE 's/^pm-([A-Za-z0-9]+)-(dut|inet|up[0-9]+)$/\1/p'; } | sort -u
+}
+
+cmd_gc() {
+    local id owner
+    for id in $(cmd_list); do
+        owner=$(cat "$ROOT/$id/owner" 2>/dev/null || echo 0)
+        if [ "$owner" = 0 ] || ! alive "$owner"; then
+            log "gc: tearing down lab $id (owner $owner gone)"
+            (set_id "$id"; cmd_down) || true
+        fi
+    done
+}
+
+# ------------------------------------------------------------------ main
+[ $# -ge 1 ] || usage
+CMD=$1; shift
+case "$CMD" in -h|--help|help) usage 0 ;; esac
+[ "$(id -u)" = 0 ] || die "must run as root"
+case "$CMD" in
+    list) cmd_list; exit 0 ;;
+    gc)   cmd_gc; exit 0 ;;
+esac
+set_id "${1:-}"; shift
+case "$CMD" in
+    up)        cmd_up "$@" ;;
+    down)      cmd_down "$@" ;;
+    link)      cmd_link "$@" ;;
+    dhcp)      cmd_dhcp "$@" ;;
+    bus)       cmd_bus "$@" ;;
+    exec)      cmd_exec "$@" ;;
+    exec-up)   cmd_exec_up "$@" ;;
+    daemon)    daemon_ctl pathman "$@" ;;
+    connman)   daemon_ctl connmand "$@" ;;
+    reset)     cmd_reset ;;
+    wait-name) cmd_wait_name "$@" ;;
+    resolv)    cmd_resolv ;;
+    info)      cmd_info ;;
+    ifname)    need_lab; check_k "${1:-}"; ifname_of "$1" ;;
+    ns)        case "${1:-}" in dut) echo "$DUT" ;; inet) echo "$INET" ;; *) up_ns "${1:?}" ;; esac ;;
+    dir)       echo "$S" ;;
+    *)         usage ;;
+esac

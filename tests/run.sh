@@ -1,0 +1,113 @@
+#!/bin/bash
+# tests/run.sh - the project's test command (README): installs what is missing on a fresh
+# Debian machine, then runs, from the repository root:
+#   cargo fmt --check
+#   cargo clippy --all-targets -- -D warnings
+#   cargo build --release
+#   cargo test --release -- --test-threads=2     (integration tests build network-namespace
+#                                                labs with tests/lab/lab.sh; they need root)
+# and exits non-zero when any step fails. Needs root (re-executes itself with sudo when
+# available). Options:
+#   --no-install   do not install missing Debian packages
+#   --quick        skip fmt and clippy
+#   -- ARGS        passed to `cargo test` before its `--` (e.g. -- --test lab_selftest)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+LAB=$HERE/lab/lab.sh
+INSTALL=1; QUICK=0; TEST_ARGS=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --no-install) INSTALL=0 ;;
+        --quick)      QUICK=1 ;;
+        --)           shift; TEST_ARGS=("$@"); break ;;
+        -h|--help)    sed -n '2,15p' "$0"; exit 0 ;;
+        *)            echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+say() { printf '\n=== %s\n' "$*"; }
+
+# ------------------------------------------------------------------ root
+if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null; then
+        say "not root: re-running with sudo"
+        exec sudo --preserve-env=PATH,CARGO_HOME,RUSTUP_HOME,CARGO_TARGET_DIR "$0" "$@"
+    fi
+    echo "run.sh: the lab tests need root (network namespaces) and sudo is not available" >&2
+    exit 1
+fi
+
+# ------------------------------------------------------------------ packages
+PKGS=(dnsmasq dbus nftables iproute2 chrony iperf3 mptcpd tcpdump connman python3 procps util-linux)
+TOOLS=(dnsmasq dbus-daemon dbus-send busctl nft ip tc ss chronyd iperf3 mptcpize tcpdump connmand python3 ps setpriv unshare)
+missing_tools() {
+    local t
+    for t in "${TOOLS[@]}"; do
+        command -v "$t" >/dev/null || [ -x "/usr/sbin/$t" ] || [ -x "/sbin/$t" ] || echo "$t"
+    done
+}
+if [ -n "$(missing_tools)" ]; then
+    if [ $INSTALL = 0 ]; then
+        echo "run.sh: missing tools: $(missing_tools | xargs) (run without --no-install)" >&2; exit 1
+    fi
+    say "installing: ${PKGS[*]} (missing: $(missing_tools | xargs))"
+    command -v apt-get >/dev/null || { echo "run.sh: no apt-get; install ${PKGS[*]} by hand" >&2; exit 1; }
+    # Installing connman/dnsmasq/chrony must not start their services on this machine.
+    ADDED_POLICY=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\n# added by pathman tests/run.sh for the duration of apt-get install\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        ADDED_POLICY=/usr/sbin/policy-rc.d
+    fi
+    remove_policy() { if [ -n "$ADDED_POLICY" ]; then rm -f "$ADDED_POLICY"; fi; }
+    trap remove_policy EXIT
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${PKGS[@]}"
+    remove_policy; trap - EXIT
+    if [ -n "$(missing_tools)" ]; then
+        echo "run.sh: still missing after install: $(missing_tools | xargs)" >&2; exit 1
+    fi
+fi
+
+# ------------------------------------------------------------------ Rust toolchain
+command -v cargo >/dev/null || { echo "run.sh: cargo not found (install Rust with rustup)" >&2; exit 1; }
+if [ $QUICK = 0 ] && command -v rustup >/dev/null; then
+    cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+    cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+fi
+
+# ------------------------------------------------------------------ steps
+cd "$REPO"
+"$LAB" gc || true            # labs left by an earlier run that was killed
+BEFORE=$("$LAB" list)
+FAILED=()
+step() {   # step NAME CMD...
+    say "$1"; shift
+    if "$@"; then return 0; fi
+    FAILED+=("$*"); return 1
+}
+if [ $QUICK = 0 ]; then
+    step "format" cargo fmt --check || true
+    step "clippy" cargo clippy --all-targets -- -D warnings || true
+fi
+if step "build" cargo build --release; then
+    step "tests" cargo test --release "${TEST_ARGS[@]}" -- --test-threads=2 || true
+fi
+
+# no lab may outlive the run
+LEFT=$(comm -13 <(echo "$BEFORE" | sort) <("$LAB" list | sort) | xargs)
+if [ -n "$LEFT" ]; then
+    FAILED+=("labs left behind: $LEFT")
+    "$LAB" gc || true
+fi
+
+say "summary"
+if [ ${#FAILED[@]} -eq 0 ]; then
+    echo "all steps passed"
+    exit 0
+fi
+printf 'FAILED: %s\n' "${FAILED[@]}"
+exit 1
