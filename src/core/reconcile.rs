@@ -3,7 +3,7 @@
 //! (addresses before the routes that use them; new routes before old ones
 //! go, so a default route is never missing during a change).
 
-use crate::core::netstate::{NetState, Op};
+use crate::core::netstate::{NetState, Op, RouteSpec};
 
 /// Operations that make `current` equal to `desired`.
 pub fn diff(desired: &NetState, current: &NetState) -> Vec<Op> {
@@ -51,9 +51,9 @@ pub fn record(current: &mut NetState, op: &Op) {
         }
         Op::DelAddress(a) => current.addresses.retain(|x| x != a),
         Op::AddRoute(r) => {
-            if !current.routes.contains(r) {
-                current.routes.push(*r)
-            }
+            // Route adds replace the kernel's route with the same key.
+            current.routes.retain(|x| !same_route_key(x, r));
+            current.routes.push(*r)
         }
         Op::DelRoute(r) => current.routes.retain(|x| x != r),
         Op::AddRule(r) => {
@@ -63,4 +63,10 @@ pub fn record(current: &mut NetState, op: &Op) {
         }
         Op::DelRule(r) => current.rules.retain(|x| x != r),
     }
+}
+
+/// The kernel's identity of a route: an add with NLM_F_REPLACE replaces the
+/// route with the same table, destination, metric (and family).
+fn same_route_key(a: &RouteSpec, b: &RouteSpec) -> bool {
+    a.table == b.table && a.dst == b.dst && a.metric == b.metric
 }

@@ -205,3 +205,22 @@ fn powering_off_removes_services_and_downs_links() {
     assert!(m.set_powered(Technology::Ethernet, false).is_err());
     assert!(desired(&m).addresses.is_empty());
 }
+
+#[test]
+fn a_route_taking_a_metric_another_uplink_holds_replaces_it() {
+    // eth2 (ifindex 5) gets its lease before eth1 (4): eth2's default first
+    // sits at 1024, then eth1 takes 1024 and eth2 moves to 2048.
+    let mut m = Model::new(ModelSettings::default(), false, &[]);
+    for i in 3..=5 {
+        m.link_changed(link(i, true), &mut Defaults);
+    }
+    let mut kernel = NetState::default();
+    for i in [3u32, 5, 4] {
+        m.dhcp_bound(i, lease(i as u8 - 2));
+        for op in diff(&desired(&m), &kernel) {
+            record(&mut kernel, &op);
+        }
+    }
+    assert_eq!(default_routes(&kernel), vec![(3, 0), (4, 1024), (5, 2048)]);
+    assert!(diff(&desired(&m), &kernel).is_empty());
+}

@@ -169,7 +169,12 @@ async fn decode_and_call(
         CallError::new("NotImplemented", format!("unknown method {iface}.{member}"))
     })?;
     let body = msg.body();
-    let got = body.signature().to_string();
+    // zbus renders a multi-argument body as one structure: "(sv)".
+    let full = body.signature().to_string();
+    let got = match full.strip_prefix('(').and_then(|s| s.strip_suffix(')')) {
+        Some(inner) => inner.to_string(),
+        None => full,
+    };
     if got != expected {
         return Err(CallError::new(
             "InvalidArguments",

@@ -283,9 +283,9 @@ impl Lab {
         std::fs::read_to_string(self.dir.join("pathman.log")).unwrap_or_default()
     }
 
-    /// The daemon's private /etc/resolv.conf (what it wrote there).
+    /// The resolv.conf pathman wrote (default path: `<run-dir>/resolv.conf`).
     pub fn resolv_conf(&self) -> String {
-        std::fs::read_to_string(self.dir.join("etc/upper/resolv.conf")).unwrap_or_default()
+        std::fs::read_to_string(self.run_dir().join("resolv.conf")).unwrap_or_default()
     }
 
     /// `--state-dir` given to the daemon.

@@ -496,7 +496,7 @@ cmd_reset() {
     echo "# pathman lab $ID: the DUT's private resolv.conf" >"$S/etc/upper/resolv.conf"
 }
 
-cmd_resolv() { cat "$S/etc/upper/resolv.conf"; }
+cmd_resolv() { if [ -f "$S/run/resolv.conf" ]; then cat "$S/run/resolv.conf"; else cat "$S/etc/upper/resolv.conf"; fi; }
 
 cmd_info() {
     need_lab

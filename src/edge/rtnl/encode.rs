@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
-    NLM_F_REQUEST,
+    NLM_F_REPLACE, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{
     AddressAttribute, AddressMessage, AddressProtocol, AddressScope,
@@ -42,13 +42,16 @@ pub(super) enum DumpKind {
     Rules,
 }
 
-/// Flags of a change request: every change is acknowledged; adds fail with
-/// EEXIST instead of silently replacing something pathman did not expect.
+/// Flags of a change request: every change is acknowledged. Address and
+/// rule adds fail with EEXIST instead of silently replacing something. Route
+/// adds replace: the kernel keys IPv4 routes by (table, dst, metric), so a
+/// new default route at a metric another uplink's route still holds must take
+/// its place in one step (that is how the default moves on failover); the
+/// reconciler's mirror records the replacement.
 fn change_flags(op: &Op) -> u16 {
     match op {
-        Op::AddAddress(_) | Op::AddRoute(_) | Op::AddRule(_) => {
-            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
-        }
+        Op::AddRoute(_) => NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+        Op::AddAddress(_) | Op::AddRule(_) => NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
         Op::DelAddress(_) | Op::DelRoute(_) | Op::DelRule(_) => NLM_F_REQUEST | NLM_F_ACK,
     }
 }
