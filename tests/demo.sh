@@ -27,6 +27,8 @@ while [ $# -gt 0 ]; do
 done
 [ "$(id -u)" = 0 ] || { echo "demo.sh: needs root (network namespaces); try: sudo $0" >&2; exit 1; }
 
+"$HERE/lab/install-deps.sh"
+
 export PATHMAN=${PATHMAN:-$REPO/target/release/pathman}
 if [ $BUILD = 1 ]; then
     (cd "$REPO" && cargo build --release)

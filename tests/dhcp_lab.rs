@@ -1,6 +1,7 @@
 //! End-to-end: dnsmasq in one network namespace, our driver in another, a veth pair between
 //! them with TX checksum offload left on (so the kernel hands us unfinished UDP checksums).
-//! Needs root and dnsmasq; skipped with a message otherwise.
+//! Needs root and dnsmasq; fails with a clear message otherwise (a test
+//! that cannot run must not pass).
 
 use pathman::dhcp::driver::{spawn, DhcpEvent, DhcpEventKind};
 use smol::future::FutureExt;
@@ -149,10 +150,8 @@ fn usable() -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     let dnsmasq = Command::new("dnsmasq").arg("--version").output().is_ok();
-    if !(root && dnsmasq) {
-        eprintln!("dhcp_lab skipped: needs root and dnsmasq");
-    }
-    root && dnsmasq
+    assert!(root && dnsmasq, "dhcp_lab needs root and dnsmasq (tests/run.sh installs it)");
+    true
 }
 
 /// Runs the driver in `ns` on a thread of its own until `Bound`, lets the closure act on the

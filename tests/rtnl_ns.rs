@@ -234,10 +234,7 @@ fn assert_all_ok(what: &str, results: &[Result<(), pathman::edge::rtnl::RtnlErro
 
 #[test]
 fn rtnl_against_kernel_in_netns() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
-        return;
-    }
+    assert!(is_root(), "needs root for network namespaces");
     let ns = Netns::new();
     ns.ip(&["link", "add", "va", "type", "veth", "peer", "name", "vb"]);
     ns.ip(&["link", "set", "vb", "up"]);
@@ -501,10 +498,7 @@ async fn scenario(ns: &Netns) {
 /// every key but belongs to another protocol stays.
 #[test]
 fn deletes_leave_foreign_routes_alone() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
-        return;
-    }
+    assert!(is_root(), "needs root for network namespaces");
     let ns = Netns::new();
     ns.ip(&["link", "add", "va", "type", "veth", "peer", "name", "vb"]);
     ns.ip(&["link", "set", "va", "up"]);
