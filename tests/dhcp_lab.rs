@@ -150,7 +150,10 @@ fn usable() -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     let dnsmasq = Command::new("dnsmasq").arg("--version").output().is_ok();
-    assert!(root && dnsmasq, "dhcp_lab needs root and dnsmasq (tests/run.sh installs it)");
+    assert!(
+        root && dnsmasq,
+        "dhcp_lab needs root and dnsmasq (tests/run.sh installs it)"
+    );
     true
 }
 
