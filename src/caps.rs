@@ -91,3 +91,13 @@ pub const IPV4LL_MAX_CONFLICTS: u32 = 10;
 pub const IPV4LL_RATE_LIMIT_INTERVAL_MS: u64 = 60_000;
 /// RFC 3927 §9: a second conflict within this many milliseconds gives the address up.
 pub const IPV4LL_DEFEND_INTERVAL_MS: u64 = 10_000;
+
+// ----- MPTCP path manager -----
+
+/// MPTCP endpoints the in-kernel path manager keeps per netns
+/// (`MPTCP_PM_ADDR_MAX` in `net/mptcp/pm_kernel.c`; one more ADD_ADDR gets
+/// `-ERANGE`). The endpoint planner never plans past it.
+pub const MPTCP_MAX_ENDPOINTS: usize = 8;
+/// Largest `subflows` / `add_addr_accepted` limit the kernel accepts
+/// (`MPTCP_PM_ADDR_MAX`); larger values are refused before asking it.
+pub const MPTCP_MAX_LIMIT: u32 = 8;

@@ -2,6 +2,7 @@
 //! here touches a socket, a file or a clock.
 
 pub mod model;
+pub mod mptcp;
 pub mod netstate;
 pub mod order;
 pub mod plan;

@@ -7,8 +7,10 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use crate::caps;
 use crate::core::model::{Model, Service};
+use crate::core::mptcp::{DesiredEndpoint, EndpointFlags};
 use crate::core::netstate::{AddressSpec, IpPrefix, NetState, RouteSpec, RuleSpec};
 use crate::core::order;
+use crate::core::types::MptcpLink;
 
 /// The kernel's main routing table.
 pub const TABLE_MAIN: u32 = 254;
@@ -185,4 +187,30 @@ pub fn default_gateway(model: &Model) -> Option<Ipv4Addr> {
         .next()
         .and_then(|s| s.ipv4.as_ref())
         .and_then(|a| a.gateway)
+}
+
+/// MPTCP endpoints (SPEC §4): for each address of a connected service with
+/// MultipathRouting on, `subflow` (MultipathTcpLink=on) or `subflow backup`
+/// (backup), plus main.conf's extra flags (`signal`, `fullmesh`); none for
+/// `off`. Default service first, so the cap keeps the most preferred.
+pub fn endpoints(model: &Model, extra: EndpointFlags) -> Vec<DesiredEndpoint> {
+    let mut out = Vec::new();
+    for svc in order::connected(model) {
+        if !svc.multipath(model.settings.multipath_default) {
+            continue;
+        }
+        let flags = match svc.config.mptcp_link {
+            MptcpLink::Off => continue,
+            MptcpLink::On => EndpointFlags::SUBFLOW,
+            MptcpLink::Backup => EndpointFlags::SUBFLOW | EndpointFlags::BACKUP,
+        };
+        for addr in Model::addresses(svc) {
+            out.push(DesiredEndpoint {
+                addr,
+                ifindex: svc.ifindex,
+                flags: flags | extra,
+            });
+        }
+    }
+    out
 }

@@ -17,10 +17,12 @@ use smol::LocalExecutor;
 
 use crate::config::store::Store;
 use crate::core::model::{Model, ModelSettings};
+use crate::core::mptcp::{DesiredEndpoint, EndpointFlags, Limits};
 use crate::core::netstate::NetState;
 use crate::core::types::{MptcpLink, Technology};
 use crate::dbus::server::{self, Access, Snapshot};
 use crate::dhcp::driver::{DhcpEvent, DhcpHandle};
+use crate::edge::mptcp::Mptcp;
 use crate::edge::rtnl::{Events, KernelEvent, Rtnl};
 use devices::Devices;
 
@@ -71,7 +73,8 @@ pub fn main(args: &[String]) -> i32 {
 }
 
 mod signals {
-    //! SIGTERM/SIGINT/SIGHUP through a signalfd, so they arrive as events.
+    //! SIGTERM/SIGINT/SIGHUP (stop) and SIGUSR1 (debug dump) through a
+    //! signalfd, so they arrive as events.
     use nix::sys::signal::{SigSet, Signal};
     use nix::sys::signalfd::{SfdFlags, SignalFd};
     use smol::Async;
@@ -87,6 +90,7 @@ mod signals {
             set.add(Signal::SIGTERM);
             set.add(Signal::SIGINT);
             set.add(Signal::SIGHUP);
+            set.add(Signal::SIGUSR1);
             set.thread_block()?;
             let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
             Async::new(fd)
@@ -160,6 +164,17 @@ async fn run(
             return 1;
         }
     };
+    let mptcp = match Mptcp::open().await {
+        Ok(m) => m,
+        Err(e) => {
+            log::warn!("mptcp: path manager not usable, no endpoints will be managed: {e}");
+            None
+        }
+    };
+    let flags = conf.mptcp_endpoint_flags;
+    let mptcp_extra = EndpointFlags::NONE
+        .with(EndpointFlags::SIGNAL, flags.signal)
+        .with(EndpointFlags::FULLMESH, flags.fullmesh);
     let (dhcp_tx, dhcp_rx) = smol::channel::unbounded::<DhcpEvent>();
     let (bus_tx, bus_rx) = smol::channel::unbounded::<BusEvent>();
     ex.spawn(bus_task(ex, bus_tx)).detach();
@@ -180,6 +195,11 @@ async fn run(
         access: Access::new(conf.admin_group.clone()),
         snapshot: Snapshot::default(),
         dhcp_tx,
+        mptcp,
+        mptcp_extra,
+        mptcp_manage_limits: conf.mptcp_manage_limits,
+        endpoints_applied: None,
+        limits_applied: None,
     };
     if let Err(e) = d.resync().await {
         log::error!("initial kernel dump failed: {e}");
@@ -233,6 +253,7 @@ async fn run(
                     server::handle(&conn, &mut d.model, &mut d.access, &msg).await;
                 }
             }
+            Wake::Signal(libc::SIGUSR1) => d.dump().await,
             Wake::Signal(sig) => {
                 log::info!("signal {sig}: removing what pathman installed and exiting");
                 d.shutdown().await;
@@ -309,4 +330,12 @@ struct Daemon {
     access: Access,
     snapshot: Snapshot,
     dhcp_tx: Sender<DhcpEvent>,
+    /// The MPTCP path manager; `None` when the kernel has none (or it is off).
+    mptcp: Option<Mptcp>,
+    /// main.conf MptcpEndpointFlags, added to every endpoint.
+    mptcp_extra: EndpointFlags,
+    mptcp_manage_limits: bool,
+    /// The endpoints last planned; `None` forces a fresh look at the kernel.
+    endpoints_applied: Option<Vec<DesiredEndpoint>>,
+    limits_applied: Option<Limits>,
 }

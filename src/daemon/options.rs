@@ -56,7 +56,7 @@ Usage: pathman daemon [OPTIONS]   (also: pathmand [OPTIONS])
   -c, --config FILE       main.conf (default /etc/pathman/main.conf)
       --state-dir DIR     persistent state (default /var/lib/pathman)
       --run-dir DIR       runtime files, resolv.conf (default /run/pathman)
-  -i, --device LIST       manage only these interfaces (comma separated)
+  -i, --device LIST       manage only these interfaces (comma separated; the last -i wins)
   -I, --nodevice LIST     never manage these interfaces
   -M, --mpathrouting      MultipathRouting on by default for every service
   -d, --debug[=MODULES]   debug logging, optionally only for modules (e.g. dhcp,core)
@@ -96,8 +96,8 @@ pub fn parse(args: &[String]) -> Result<Options, UsageError> {
             "-c" | "--config" => o.config = PathBuf::from(value(flag)?),
             "--state-dir" => o.state_dir = PathBuf::from(value(flag)?),
             "--run-dir" => o.run_dir = PathBuf::from(value(flag)?),
-            "-i" | "--device" => o.devices.extend(list(&value(flag)?)),
-            "-I" | "--nodevice" => o.no_devices.extend(list(&value(flag)?)),
+            "-i" | "--device" => o.devices = list(&value(flag)?),
+            "-I" | "--nodevice" => o.no_devices = list(&value(flag)?),
             "-M" | "--mpathrouting" => o.mpath_routing = true,
             "-d" | "--debug" => o.debug = Some(inline.clone().unwrap_or_default()),
             "-n" | "--nodaemon" => {}

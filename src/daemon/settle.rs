@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use crate::config::store::{write_atomic, GlobalSettings};
 use crate::core::model::{Action, ConfigSource, DhcpConfig, Ipv6Assigned};
+use crate::core::mptcp::{limits_for, plan as mptcp_plan, DesiredEndpoint, EndpointOp};
 use crate::core::netstate::{NetState, Op};
 use crate::core::types::{MptcpLink, Name, ServerList, ServiceConfig, ServiceId};
 use crate::core::{plan, reconcile};
@@ -73,6 +74,8 @@ impl Daemon {
         let routes = self.rtnl.dump_routes().await?;
         let rules = self.rtnl.dump_rules().await?;
         let own = crate::caps::RT_PROTO_PATHMAN;
+        // Look at the kernel's endpoints afresh too (leftovers of a crash).
+        self.endpoints_applied = None;
         self.kernel = NetState {
             addresses: addrs
                 .iter()
@@ -248,13 +251,60 @@ impl Daemon {
         }
     }
 
+    /// Applies the plan in phases: first what adds and the main table's
+    /// default routes (failover speed is measured there), then MPTCP
+    /// endpoint deletes (an endpoint goes before its address and table),
+    /// then the remaining deletes, then new endpoints (after their address
+    /// and table exist) and the limits.
     async fn reconcile(&mut self) {
         let desired = plan::desired(&self.model);
         let ops = reconcile::diff(&desired, &self.kernel);
+        let endpoints = plan::endpoints(&self.model, self.mptcp_extra);
+        let endpoints_changed =
+            self.mptcp.is_some() && self.endpoints_applied.as_ref() != Some(&endpoints);
+        if ops.is_empty() && !endpoints_changed {
+            return;
+        }
+        let (early, late): (Vec<Op>, Vec<Op>) =
+            ops.into_iter().partition(|op| !takes_state_away(op));
+        self.apply(&early).await;
+        if !endpoints_changed {
+            self.apply(&late).await;
+            return;
+        }
+        let ep_ops = self.plan_endpoints(&endpoints).await;
+        let (dels, rest): (Vec<EndpointOp>, Vec<EndpointOp>) = ep_ops
+            .into_iter()
+            .partition(|o| matches!(o, EndpointOp::Del { .. }));
+        self.apply_endpoints(&dels).await;
+        self.apply(&late).await;
+        self.apply_endpoints(&rest).await;
+        self.endpoints_applied = Some(endpoints.clone());
+        if self.mptcp_manage_limits {
+            let limits = limits_for(endpoints.len());
+            if self.limits_applied != Some(limits) {
+                if let Some(m) = self.mptcp.as_mut() {
+                    match m.set_limits(limits).await {
+                        Ok(()) => {
+                            log::info!(
+                                "mptcp: limits subflows {} add_addr_accepted {}",
+                                limits.subflows,
+                                limits.add_addr_accepted
+                            );
+                            self.limits_applied = Some(limits);
+                        }
+                        Err(e) => log::warn!("mptcp: {e}"),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn apply(&mut self, ops: &[Op]) {
         if ops.is_empty() {
             return;
         }
-        let results = self.rtnl.apply(&ops).await;
+        let results = self.rtnl.apply(ops).await;
         for (op, res) in ops.iter().zip(results) {
             match res {
                 Ok(()) => {
@@ -263,6 +313,109 @@ impl Daemon {
                 }
                 Err(e) => log::warn!("{}: {e} ({op:?})", self.about(op)),
             }
+        }
+    }
+
+    /// The endpoint changes from what the kernel has now.
+    async fn plan_endpoints(&mut self, desired: &[DesiredEndpoint]) -> Vec<EndpointOp> {
+        let managed: Vec<u32> = self.model.devices.iter().map(|d| d.ifindex).collect();
+        let Some(m) = self.mptcp.as_mut() else {
+            return Vec::new();
+        };
+        match m.endpoints().await {
+            Ok(current) => mptcp_plan(desired, &current, &managed),
+            Err(e) => {
+                log::warn!("mptcp: {e}");
+                Vec::new()
+            }
+        }
+    }
+
+    async fn apply_endpoints(&mut self, ops: &[EndpointOp]) {
+        for op in ops {
+            let Some(m) = self.mptcp.as_mut() else { return };
+            let res = m.apply(*op).await;
+            let who = match op {
+                EndpointOp::Add { addr, ifindex, .. } => self
+                    .model
+                    .services
+                    .iter()
+                    .find(|s| s.ifindex == *ifindex)
+                    .map(|s| format!("{} {} {addr}", s.ifname, s.id))
+                    .unwrap_or_else(|| addr.to_string()),
+                EndpointOp::Del { id } | EndpointOp::SetFlags { id, .. } => {
+                    format!("endpoint {id}")
+                }
+            };
+            match res {
+                Ok(_) => log::info!("mptcp: {who}: {op:?}"),
+                // The service keeps working without that endpoint.
+                Err(e) => log::warn!("mptcp: {who}: {e}"),
+            }
+        }
+    }
+
+    /// SIGUSR1: logs everything pathman owns in the kernel.
+    pub(super) async fn dump(&mut self) {
+        log::info!(
+            "dump: {} services, {} devices",
+            self.model.services.len(),
+            self.model.devices.len()
+        );
+        for a in &self.kernel.addresses {
+            log::info!(
+                "dump: address {}/{} ifindex {}",
+                a.addr,
+                a.prefix_len,
+                a.ifindex
+            );
+        }
+        for r in &self.kernel.routes {
+            let via = r.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
+            log::info!(
+                "dump: route table {} {}/{}{via} oif {} metric {}",
+                r.table,
+                r.dst.addr,
+                r.dst.len,
+                r.oif,
+                r.metric
+            );
+        }
+        for r in &self.kernel.rules {
+            let from = r
+                .src
+                .map(|p| format!(" from {}/{}", p.addr, p.len))
+                .unwrap_or_default();
+            let mark = r
+                .fwmark
+                .map(|m| format!(" fwmark {m:#x}"))
+                .unwrap_or_default();
+            log::info!("dump: rule {}:{from}{mark} lookup {}", r.priority, r.table);
+        }
+        if let Some(m) = self.mptcp.as_mut() {
+            match m.endpoints().await {
+                Ok(eps) => {
+                    for ep in eps {
+                        log::info!(
+                            "dump: mptcp endpoint id {} {} ifindex {:?} flags {}",
+                            ep.id,
+                            ep.addr,
+                            ep.ifindex,
+                            ep.flags
+                        );
+                    }
+                }
+                Err(e) => log::warn!("dump: mptcp: {e}"),
+            }
+            if let Ok(l) = m.limits().await {
+                log::info!(
+                    "dump: mptcp limits subflows {} add_addr_accepted {}",
+                    l.subflows,
+                    l.add_addr_accepted
+                );
+            }
+        } else {
+            log::info!("dump: mptcp not available");
         }
     }
 
@@ -381,6 +534,8 @@ impl Daemon {
         for (_, handle) in self.dhcp.drain(..) {
             handle.stop(false).await;
         }
+        let ep_ops = self.plan_endpoints(&[]).await;
+        self.apply_endpoints(&ep_ops).await;
         let ops = reconcile::diff(&NetState::default(), &self.kernel);
         let results = self.rtnl.apply(&ops).await;
         for (op, res) in ops.iter().zip(results) {
@@ -388,5 +543,15 @@ impl Daemon {
                 log::warn!("{}: {e} ({op:?})", self.about(op));
             }
         }
+    }
+}
+
+/// Operations that take away an address, a rule or a service-table route:
+/// they wait until the MPTCP endpoints that use them are gone.
+fn takes_state_away(op: &Op) -> bool {
+    match op {
+        Op::DelAddress(_) | Op::DelRule(_) => true,
+        Op::DelRoute(r) => r.table != plan::TABLE_MAIN,
+        _ => false,
     }
 }

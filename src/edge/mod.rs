@@ -1,4 +1,6 @@
-//! The kernel edges: rtnetlink and the sysfs/procfs bits.
+//! The kernel edges: rtnetlink, the MPTCP path manager (generic netlink)
+//! and the sysfs/procfs bits.
 
+pub mod mptcp;
 pub mod rtnl;
 pub mod sysfs;

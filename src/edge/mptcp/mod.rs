@@ -1,0 +1,399 @@
+//! The MPTCP path-manager edge: endpoints and limits of the in-kernel path
+//! manager over generic netlink (`mptcp_pm`). What to change is decided by
+//! [`crate::core::mptcp::plan`]; this module only carries it out.
+
+mod wire;
+
+use std::fmt;
+use std::io;
+
+use netlink_packet_core::{
+    DoneBuffer, Emitable, ErrorBuffer, NetlinkBuffer, NetlinkMessage, NetlinkPayload,
+    ParseableParametrized, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR,
+    NLM_F_REQUEST,
+};
+use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
+use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
+use netlink_packet_generic::{GenlFamily, GenlHeader, GenlMessage};
+use netlink_sys::{protocols::NETLINK_GENERIC, Socket};
+use smol::Async;
+
+use crate::caps::MPTCP_MAX_LIMIT;
+pub use crate::core::mptcp::{Endpoint, EndpointFlags, EndpointOp, Limits};
+use wire::PmMessage;
+
+/// Per-netns switch; missing when the kernel has no MPTCP at all.
+const ENABLED_SYSCTL: &str = "/proc/sys/net/mptcp/enabled";
+/// Receive buffer size: the kernel caps dump datagrams at 32 KiB, and eight
+/// endpoints take well under 1 KiB.
+const RX_BUF_LEN: usize = 32 * 1024;
+
+/// A failed path-manager operation: what was attempted and the errno.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MptcpError {
+    /// The operation, e.g. `"add endpoint"`, `"set limits"`.
+    pub op: &'static str,
+    /// Positive errno (`libc::ERANGE`, …).
+    pub errno: i32,
+}
+
+impl MptcpError {
+    fn io(op: &'static str, e: &io::Error) -> MptcpError {
+        MptcpError {
+            op,
+            errno: e.raw_os_error().unwrap_or(libc::EIO),
+        }
+    }
+}
+
+impl fmt::Display for MptcpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "mptcp {} failed: {}",
+            self.op,
+            io::Error::from_raw_os_error(self.errno)
+        )
+    }
+}
+
+impl std::error::Error for MptcpError {}
+
+/// A generic netlink socket bound to the `mptcp_pm` family of the network
+/// namespace the calling thread was in at [`Mptcp::open`]. One request at a
+/// time (`&mut self`); replies are matched by sequence number.
+pub struct Mptcp {
+    sock: Async<Socket>,
+    family_id: u16,
+    seq: u32,
+    tx: Vec<u8>,
+    rx: Vec<u8>,
+}
+
+impl Mptcp {
+    /// Opens the socket and resolves the family id. `None` when MPTCP is
+    /// unusable here: the sysctl is missing or 0, or the kernel has no
+    /// `mptcp_pm` family. Says why at info level.
+    pub async fn open() -> Result<Option<Mptcp>, MptcpError> {
+        const OP: &str = "open";
+        match std::fs::read_to_string(ENABLED_SYSCTL) {
+            Err(e) => {
+                log::info!("mptcp: {ENABLED_SYSCTL}: {e}; no MPTCP in this kernel, leaving endpoints alone");
+                return Ok(None);
+            }
+            Ok(s) if s.trim() == "0" => {
+                log::info!("mptcp: net.mptcp.enabled is 0, leaving endpoints alone");
+                return Ok(None);
+            }
+            Ok(_) => {}
+        }
+        let mut sock = Socket::new(NETLINK_GENERIC).map_err(|e| MptcpError::io(OP, &e))?;
+        sock.bind_auto().map_err(|e| MptcpError::io(OP, &e))?;
+        // Acks then carry only the request header, not the whole request.
+        if let Err(e) = sock.set_cap_ack(true) {
+            log::debug!("mptcp: NETLINK_CAP_ACK unavailable: {e}");
+        }
+        let mut pm = Mptcp {
+            sock: Async::new(sock).map_err(|e| MptcpError::io(OP, &e))?,
+            family_id: 0,
+            seq: 1,
+            tx: Vec::with_capacity(256),
+            rx: vec![0; RX_BUF_LEN],
+        };
+        let ask = GenlCtrl {
+            cmd: GenlCtrlCmd::GetFamily,
+            nlas: vec![GenlCtrlAttrs::FamilyName(wire::FAMILY_NAME.into())],
+        };
+        let mut id = None;
+        let res = pm
+            .request("resolve family", ask, NLM_F_ACK, &mut |m: GenlCtrl| {
+                for a in m.nlas {
+                    if let GenlCtrlAttrs::FamilyId(v) = a {
+                        id = Some(v);
+                    }
+                }
+            })
+            .await;
+        match (res, id) {
+            (Ok(_), Some(id)) => {
+                pm.family_id = id;
+                Ok(Some(pm))
+            }
+            (Err(e), _) if e.errno == libc::ENOENT => {
+                log::info!(
+                    "mptcp: no {} genl family, leaving endpoints alone",
+                    wire::FAMILY_NAME
+                );
+                Ok(None)
+            }
+            (Err(e), _) => Err(e),
+            (Ok(_), None) => Err(MptcpError {
+                op: "resolve family",
+                errno: libc::EPROTO,
+            }),
+        }
+    }
+
+    /// All endpoints (GET_ADDR dump), retried once if a concurrent change
+    /// interrupted the dump.
+    pub async fn endpoints(&mut self) -> Result<Vec<Endpoint>, MptcpError> {
+        const OP: &str = "dump endpoints";
+        let mut out = Vec::new();
+        for _ in 0..2 {
+            out.clear();
+            let interrupted = self
+                .request(
+                    OP,
+                    PmMessage::get_addrs(),
+                    NLM_F_DUMP,
+                    &mut |m: PmMessage| match m.endpoint() {
+                        Some(ep) => out.push(ep),
+                        None => {
+                            log::debug!("mptcp: skipping endpoint without id or address: {m:?}")
+                        }
+                    },
+                )
+                .await?;
+            if !interrupted {
+                return Ok(out);
+            }
+            log::debug!("mptcp: {OP} interrupted, retrying");
+        }
+        Err(MptcpError {
+            op: OP,
+            errno: libc::EINTR,
+        })
+    }
+
+    /// Adds an endpoint bound to `ifindex`; the kernel picks the id.
+    /// Returns that id.
+    pub async fn add(
+        &mut self,
+        addr: std::net::IpAddr,
+        ifindex: u32,
+        flags: EndpointFlags,
+    ) -> Result<u8, MptcpError> {
+        self.add_with_id(0, addr, ifindex, flags).await
+    }
+
+    /// Adds an endpoint with the given id (0: the kernel picks) and returns
+    /// the id it got. The kernel does not echo the id, so a picked id is
+    /// read back with a dump.
+    pub async fn add_with_id(
+        &mut self,
+        id: u8,
+        addr: std::net::IpAddr,
+        ifindex: u32,
+        flags: EndpointFlags,
+    ) -> Result<u8, MptcpError> {
+        const OP: &str = "add endpoint";
+        let msg = PmMessage::add_addr(id, addr, ifindex, flags);
+        self.request(OP, msg, NLM_F_ACK, &mut |_| {}).await?;
+        if id != 0 {
+            return Ok(id);
+        }
+        let eps = self.endpoints().await?;
+        eps.iter()
+            .find(|e| e.addr == addr)
+            .map(|e| e.id)
+            // Someone deleted it between our add and our dump.
+            .ok_or(MptcpError {
+                op: OP,
+                errno: libc::ENOENT,
+            })
+    }
+
+    /// Deletes the endpoint with this id. Id 0 names the initial subflow's
+    /// address, not an endpoint, and is refused.
+    pub async fn del(&mut self, id: u8) -> Result<(), MptcpError> {
+        const OP: &str = "delete endpoint";
+        if id == 0 {
+            return Err(MptcpError {
+                op: OP,
+                errno: libc::EINVAL,
+            });
+        }
+        self.request(OP, PmMessage::del_addr(id), NLM_F_ACK, &mut |_| {})
+            .await
+            .map(drop)
+    }
+
+    /// Sets backup/fullmesh of the endpoint with this id; the kernel sends
+    /// MP_PRIO on live connections when backup changes. Other bits are
+    /// ignored by the kernel.
+    pub async fn set_flags(&mut self, id: u8, flags: EndpointFlags) -> Result<(), MptcpError> {
+        self.request(
+            "set endpoint flags",
+            PmMessage::set_flags(id, flags),
+            NLM_F_ACK,
+            &mut |_| {},
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Applies one planned op; returns the new id for an add.
+    pub async fn apply(&mut self, op: EndpointOp) -> Result<Option<u8>, MptcpError> {
+        match op {
+            EndpointOp::Add {
+                addr,
+                ifindex,
+                flags,
+            } => self.add(addr, ifindex, flags).await.map(Some),
+            EndpointOp::Del { id } => self.del(id).await.map(|_| None),
+            EndpointOp::SetFlags { id, flags } => self.set_flags(id, flags).await.map(|_| None),
+        }
+    }
+
+    /// The per-netns limits.
+    pub async fn limits(&mut self) -> Result<Limits, MptcpError> {
+        const OP: &str = "get limits";
+        let mut out = None;
+        self.request(
+            OP,
+            PmMessage::get_limits(),
+            NLM_F_ACK,
+            &mut |m: PmMessage| out = out.or(m.limits()),
+        )
+        .await?;
+        out.ok_or(MptcpError {
+            op: OP,
+            errno: libc::EPROTO,
+        })
+    }
+
+    /// Sets the per-netns limits. Values above the kernel's maximum are
+    /// refused here (EINVAL, as the kernel would).
+    pub async fn set_limits(&mut self, l: Limits) -> Result<(), MptcpError> {
+        const OP: &str = "set limits";
+        if l.subflows > MPTCP_MAX_LIMIT || l.add_addr_accepted > MPTCP_MAX_LIMIT {
+            return Err(MptcpError {
+                op: OP,
+                errno: libc::EINVAL,
+            });
+        }
+        self.request(OP, PmMessage::set_limits(l), NLM_F_ACK, &mut |_| {})
+            .await
+            .map(drop)
+    }
+
+    /// The one request/ack helper: sends one request (`flags` adds
+    /// NLM_F_ACK or NLM_F_DUMP to NLM_F_REQUEST) and reads replies until its
+    /// ack, error or NLMSG_DONE; data replies go to `on_data`. Returns
+    /// whether a dump was interrupted (NLM_F_DUMP_INTR). Replies to other
+    /// sequence numbers (left over from a cancelled call) are skipped.
+    async fn request<F>(
+        &mut self,
+        op: &'static str,
+        payload: F,
+        flags: u16,
+        on_data: &mut dyn FnMut(F),
+    ) -> Result<bool, MptcpError>
+    where
+        F: GenlFamily + Emitable + ParseableParametrized<[u8], GenlHeader> + fmt::Debug,
+    {
+        let seq = self.seq;
+        self.seq = self.seq.wrapping_add(1);
+        let mut genl = GenlMessage::from_payload(payload);
+        genl.set_resolved_family_id(self.family_id);
+        let mut nl = NetlinkMessage::from(genl);
+        nl.header.flags = NLM_F_REQUEST | flags;
+        nl.header.sequence_number = seq;
+        nl.finalize();
+        self.tx.clear();
+        self.tx.resize(nl.buffer_len(), 0);
+        nl.serialize(&mut self.tx);
+
+        let Mptcp { sock, tx, rx, .. } = self;
+        let sent = sock
+            .write_with(|s| s.send(tx, 0))
+            .await
+            .map_err(|e| MptcpError::io(op, &e))?;
+        if sent != tx.len() {
+            return Err(MptcpError {
+                op,
+                errno: libc::EMSGSIZE,
+            });
+        }
+        let mut interrupted = false;
+        loop {
+            let n = recv_datagram(sock, rx)
+                .await
+                .map_err(|e| MptcpError::io(op, &e))?;
+            for msg in messages(&rx[..n]) {
+                if msg.sequence_number() != seq {
+                    log::debug!(
+                        "mptcp: skipping reply to stale seq {}",
+                        msg.sequence_number()
+                    );
+                    continue;
+                }
+                interrupted |= msg.flags() & NLM_F_DUMP_INTR != 0;
+                let errno = match msg.message_type() {
+                    NLMSG_ERROR => match ErrorBuffer::new_checked(msg.payload()) {
+                        Ok(e) => e.code().map_or(0, |c| -c.get()),
+                        Err(_) => libc::EIO,
+                    },
+                    NLMSG_DONE => DoneBuffer::new_checked(msg.payload()).map_or(0, |d| -d.code()),
+                    kind => {
+                        match NetlinkMessage::<GenlMessage<F>>::deserialize(msg.into_inner()) {
+                            Ok(NetlinkMessage {
+                                payload: NetlinkPayload::InnerMessage(m),
+                                ..
+                            }) => on_data(m.payload),
+                            Ok(_) => {}
+                            Err(e) => {
+                                log::debug!("mptcp: skipping undecodable message type {kind}: {e}")
+                            }
+                        }
+                        continue;
+                    }
+                };
+                return match errno {
+                    0 => Ok(interrupted),
+                    errno => Err(MptcpError { op, errno }),
+                };
+            }
+        }
+    }
+}
+
+/// Reads one datagram into `rx`. MSG_TRUNC makes the kernel report the real
+/// length, so a datagram larger than the buffer is an error, not a silently
+/// cut message.
+async fn recv_datagram(sock: &Async<Socket>, rx: &mut [u8]) -> io::Result<usize> {
+    let n = sock
+        .read_with(|s| {
+            let mut buf: &mut [u8] = rx;
+            s.recv(&mut buf, libc::MSG_TRUNC)
+        })
+        .await?;
+    if n > rx.len() {
+        log::warn!("mptcp: {n}-byte datagram exceeds the {RX_BUF_LEN}-byte buffer");
+        return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
+    }
+    Ok(n)
+}
+
+/// Splits one datagram into its netlink messages. Stops at the first
+/// header whose length does not fit: nothing after it can be found.
+fn messages(datagram: &[u8]) -> impl Iterator<Item = NetlinkBuffer<&[u8]>> {
+    let mut rest = datagram;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        match NetlinkBuffer::new_checked(rest) {
+            Ok(buf) => {
+                let len = buf.length() as usize;
+                let (msg, tail) = rest.split_at(len);
+                rest = tail.get(len.next_multiple_of(4) - len..).unwrap_or(&[]);
+                Some(NetlinkBuffer::new(msg))
+            }
+            Err(e) => {
+                log::debug!("mptcp: garbled netlink header, dropping rest of datagram: {e}");
+                None
+            }
+        }
+    })
+}

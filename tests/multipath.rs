@@ -1,0 +1,301 @@
+//! Multipath routing and MPTCP endpoints (SPEC §4), end to end in the lab:
+//! per-uplink tables and source rules, endpoints in the kernel's path
+//! manager that follow the services, and a single MPTCP connection that
+//! really uses both uplinks.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+const T: Duration = Duration::from_secs(15);
+
+fn endpoints(lab: &Lab) -> Vec<String> {
+    lab.exec_ok(&["ip", "mptcp", "endpoint", "show"])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn endpoint_of<'a>(eps: &'a [String], addr: &str) -> Option<&'a String> {
+    eps.iter().find(|e| e.starts_with(&format!("{addr} ")))
+}
+
+fn v4(lab: &Lab, dev: &str) -> String {
+    addrs4(lab, dev)
+        .first()
+        .and_then(|a| a.split('/').next())
+        .map(str::to_owned)
+        .unwrap_or_default()
+}
+
+/// Bytes received + sent on a DUT interface.
+fn bytes(lab: &Lab, dev: &str) -> u64 {
+    let read = |what: &str| -> u64 {
+        lab.exec_ok(&["cat", &format!("/sys/class/net/{dev}/statistics/{what}")])
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    };
+    read("rx_bytes") + read("tx_bytes")
+}
+
+fn nstat(lab: &Lab, counter: &str) -> u64 {
+    lab.exec_ok(&["nstat", "-az", counter])
+        .lines()
+        .find(|l| l.starts_with(counter))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn endpoints_follow_services_flags_and_carrier() {
+    let lab = Lab::up(3, &[]);
+    lab.start_bus();
+    // eth2 is not managed: an endpoint there is someone else's.
+    lab.exec_ok(&["ip", "link", "set", "eth2", "up"]);
+    lab.exec_ok(&["ip", "addr", "add", "192.0.2.9/24", "dev", "eth2"]);
+    lab.exec_ok(&[
+        "ip",
+        "mptcp",
+        "endpoint",
+        "add",
+        "192.0.2.9",
+        "dev",
+        "eth2",
+        "signal",
+    ]);
+    // A leftover of a crashed pathman on a managed interface.
+    lab.exec_ok(&[
+        "ip",
+        "mptcp",
+        "endpoint",
+        "add",
+        "10.99.0.1",
+        "dev",
+        "eth1",
+        "subflow",
+    ]);
+    lab.start_daemon(&["-M", "-i", "eth0,eth1"]);
+    lab.wait_name("net.connman", T);
+    lab.wait_for(T, "IPv4 on eth0 and eth1", || {
+        !v4(&lab, "eth0").is_empty() && !v4(&lab, "eth1").is_empty()
+    });
+    let (a0, a1) = (v4(&lab, "eth0"), v4(&lab, "eth1"));
+    lab.wait_for(T, "subflow endpoints for both uplinks", || {
+        let eps = endpoints(&lab);
+        endpoint_of(&eps, &a0).is_some_and(|e| e.contains("subflow") && e.contains("dev eth0"))
+            && endpoint_of(&eps, &a1)
+                .is_some_and(|e| e.contains("subflow") && e.contains("dev eth1"))
+    });
+    let eps = endpoints(&lab);
+    assert!(
+        endpoint_of(&eps, "10.99.0.1").is_none(),
+        "leftover removed: {eps:?}"
+    );
+    assert!(
+        endpoint_of(&eps, "192.0.2.9").is_some(),
+        "unmanaged endpoint kept: {eps:?}"
+    );
+    // Limits follow the number of endpoints (v4 + SLAAC v6 of two uplinks).
+    lab.wait_for(T, "v6 endpoints too", || endpoints(&lab).len() == 5);
+    let limits = lab.exec_ok(&["ip", "mptcp", "limits", "show"]);
+    assert!(
+        limits.contains("subflows 4") && limits.contains("add_addr_accepted 4"),
+        "{limits}"
+    );
+
+    // backup: same endpoint id, backup flag (SET_FLAGS, not a re-add).
+    let id_of = |eps: &[String], a: &str| {
+        endpoint_of(eps, a)
+            .and_then(|e| e.split(" id ").nth(1))
+            .and_then(|r| r.split(' ').next())
+            .map(str::to_owned)
+    };
+    let id1 = id_of(&endpoints(&lab), &a1);
+    let sid = "ethernet_02504d000002_cable";
+    let out = lab.ctl(&["config", sid, "--mpath_tcp_link", "backup"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lab.wait_for(T, "backup flag on eth1's endpoint", || {
+        endpoint_of(&endpoints(&lab), &a1).is_some_and(|e| e.contains("backup"))
+    });
+    assert_eq!(id_of(&endpoints(&lab), &a1), id1, "flags changed in place");
+    let shown = String::from_utf8_lossy(&lab.ctl(&["services", sid]).stdout).to_string();
+    assert!(
+        shown.contains("MultipathTcpLink = backup") && shown.contains("MultipathRouting = True"),
+        "{shown}"
+    );
+    let settings = std::fs::read_to_string(lab.state_dir().join(sid).join("settings")).unwrap();
+    assert!(settings.contains("MultipathTcpLink=backup"), "{settings}");
+
+    // off: no endpoint for that service; routing stays.
+    lab.ctl(&["config", sid, "--mpath_tcp_link", "off"]);
+    lab.wait_for(T, "eth1's endpoints gone", || {
+        !endpoints(&lab).iter().any(|e| e.contains("dev eth1"))
+    });
+    assert!(rules(&lab)
+        .iter()
+        .any(|r| r.contains(&format!("from {a1} lookup"))));
+
+    // Carrier loss: endpoint, rule and table of eth0 go; they return with it.
+    let table0 = (255 + ifindex(&lab, "eth0")).to_string();
+    lab.link(1, false);
+    lab.wait_for(T, "eth0's endpoint, rule and table gone", || {
+        endpoint_of(&endpoints(&lab), &a0).is_none()
+            && routes(&lab, &table0).is_empty()
+            && !rules(&lab)
+                .iter()
+                .any(|r| r.contains(&format!("lookup {table0}")))
+    });
+    lab.link(1, true);
+    lab.wait_for(T, "eth0's endpoint, rule and table back", || {
+        let a = v4(&lab, "eth0");
+        !a.is_empty()
+            && endpoint_of(&endpoints(&lab), &a).is_some()
+            && routes(&lab, &table0)
+                .iter()
+                .any(|r| r.starts_with("default via 198.18.1.1"))
+            && rules(&lab)
+                .iter()
+                .any(|r| r.contains(&format!("from {a} lookup {table0}")))
+    });
+
+    // Bad values change nothing.
+    let out = lab.exec(&[
+        "busctl",
+        "--system",
+        "call",
+        "net.connman",
+        &format!("/net/connman/service/{sid}"),
+        "net.connman.Service",
+        "SetProperty",
+        "sv",
+        "MultipathRouting",
+        "s",
+        "yes",
+    ]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("boolean"));
+    lab.stop_daemon();
+    let eps = endpoints(&lab);
+    assert_eq!(
+        eps.len(),
+        1,
+        "only the unmanaged endpoint is left after SIGTERM: {eps:?}"
+    );
+}
+
+#[test]
+fn one_mptcp_connection_uses_both_uplinks_and_survives_losing_one() {
+    let lab = Lab::up(2, &["--inet", "--rate", "20mbit"]);
+    lab.start_bus();
+    lab.start_daemon(&["--mpathrouting"]);
+    lab.wait_name("net.connman", T);
+    lab.wait_for(T, "two endpoints", || {
+        let eps = endpoints(&lab);
+        eps.iter().any(|e| e.contains("dev eth0")) && eps.iter().any(|e| e.contains("dev eth1"))
+    });
+    let inet = lab.ns("inet");
+    let mut server = std::process::Command::new("ip")
+        .args([
+            "netns", "exec", &inet, "mptcpize", "run", "iperf3", "-s", "-p", "5201",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("iperf3 server");
+    std::thread::sleep(Duration::from_millis(500));
+    let run = |secs: &str| {
+        lab.exec(&[
+            "mptcpize",
+            "run",
+            "iperf3",
+            "-c",
+            "198.19.0.1",
+            "-p",
+            "5201",
+            "-t",
+            secs,
+        ])
+    };
+
+    let (b0, b1) = (bytes(&lab, "eth0"), bytes(&lab, "eth1"));
+    let joins = nstat(&lab, "MPTcpExtMPJoinSynAckRx");
+    let out = run("3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (d0, d1) = (bytes(&lab, "eth0") - b0, bytes(&lab, "eth1") - b1);
+    assert!(
+        nstat(&lab, "MPTcpExtMPJoinSynAckRx") > joins,
+        "a second subflow joined"
+    );
+    assert!(
+        d0 > 2_000_000 && d1 > 2_000_000,
+        "traffic on both uplinks: eth0 {d0} B, eth1 {d1} B"
+    );
+
+    // Lose eth0 mid-transfer: the connection carries on over eth1.
+    let handle = {
+        let id = lab.id.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1500));
+            lab_sh_ok(&["link", &id, "1", "down"]);
+        })
+    };
+    let b1 = bytes(&lab, "eth1");
+    let out = run("4");
+    handle.join().unwrap();
+    assert!(
+        out.status.success(),
+        "transfer survived: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        bytes(&lab, "eth1") - b1 > 4_000_000,
+        "eth1 carried the rest"
+    );
+
+    // eth0 returns: table, rule and endpoint come back and a new subflow joins there.
+    lab.link(1, true);
+    lab.wait_for(T, "eth0 endpoint back", || {
+        endpoints(&lab).iter().any(|e| e.contains("dev eth0"))
+    });
+    let b0 = bytes(&lab, "eth0");
+    let joins = nstat(&lab, "MPTcpExtMPJoinSynAckRx");
+    let out = run("2");
+    assert!(out.status.success());
+    assert!(nstat(&lab, "MPTcpExtMPJoinSynAckRx") > joins);
+    assert!(bytes(&lab, "eth0") - b0 > 1_000_000, "eth0 used again");
+
+    // backup: traffic stays on the first path while it works.
+    lab.ctl(&[
+        "config",
+        "ethernet_02504d000002_cable",
+        "--mpath_tcp_link",
+        "backup",
+    ]);
+    lab.wait_for(T, "backup endpoint", || {
+        endpoints(&lab)
+            .iter()
+            .any(|e| e.contains("dev eth1") && e.contains("backup"))
+    });
+    let (b0, b1) = (bytes(&lab, "eth0"), bytes(&lab, "eth1"));
+    let out = run("3");
+    assert!(out.status.success());
+    let (d0, d1) = (bytes(&lab, "eth0") - b0, bytes(&lab, "eth1") - b1);
+    assert!(
+        d1 * 10 < d0,
+        "backup path idle while the first works: eth0 {d0} B, eth1 {d1} B"
+    );
+
+    let _ = server.kill();
+    let _ = server.wait();
+}
