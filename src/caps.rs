@@ -22,9 +22,12 @@ pub const MAX_IFNAME_LEN: usize = 15;
 
 /// Metric of the default service's default route in `main`.
 pub const DEFAULT_ROUTE_METRIC: u32 = 0;
-/// Metric step between the default routes of the other connected services:
-/// the n-th service in order gets `n * DEFAULT_ROUTE_METRIC_STEP`.
-pub const DEFAULT_ROUTE_METRIC_STEP: u32 = 1024;
+/// Base of the default routes' metrics of the other connected services: a
+/// service's fallback default route has `FALLBACK_ROUTE_METRIC_BASE + ifindex`.
+/// Stable per interface, so an uplink coming or going does not renumber the
+/// others' routes (no churn); the kernel fails over to the lowest at once and
+/// pathman then gives the new default service metric 0.
+pub const FALLBACK_ROUTE_METRIC_BASE: u32 = 1024;
 
 /// First routing table of per-service multipath tables: table = base + ifindex (SPEC §4).
 pub const SERVICE_TABLE_BASE: u32 = 255;

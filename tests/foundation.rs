@@ -70,7 +70,7 @@ fn three_uplinks_come_up_with_ordered_default_routes_and_resolv_conf() {
             "{a:?}"
         );
     }
-    // Metric 0 for the first service, growing metrics for the others, all ours.
+    // Metric 0 for the first service, 1024 + ifindex for the others, all ours.
     let d = default_routes(&lab);
     assert!(
         d[0].starts_with("default via 198.18.1.1 dev eth0 proto 196"),
@@ -81,11 +81,11 @@ fn three_uplinks_come_up_with_ordered_default_routes_and_resolv_conf() {
         "default service has metric 0: {d:?}"
     );
     assert!(
-        d[1].contains("via 198.18.2.1 dev eth1") && d[1].contains("metric 1024"),
+        d[1].contains("via 198.18.2.1 dev eth1") && d[1].contains("metric 1027"),
         "{d:?}"
     );
     assert!(
-        d[2].contains("via 198.18.3.1 dev eth2") && d[2].contains("metric 2048"),
+        d[2].contains("via 198.18.3.1 dev eth2") && d[2].contains("metric 1028"),
         "{d:?}"
     );
 

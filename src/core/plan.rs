@@ -48,7 +48,11 @@ pub fn desired(model: &Model) -> NetState {
     let mut st = NetState::default();
     let bands = RuleBands::from_base(model.settings.rule_priority_base);
     for (rank, svc) in order::connected(model).enumerate() {
-        let metric = caps::DEFAULT_ROUTE_METRIC + rank as u32 * caps::DEFAULT_ROUTE_METRIC_STEP;
+        let metric = if rank == 0 {
+            caps::DEFAULT_ROUTE_METRIC
+        } else {
+            caps::FALLBACK_ROUTE_METRIC_BASE + svc.ifindex
+        };
         plan_ipv4(svc, metric, &mut st);
         if svc.multipath(model.settings.multipath_default) {
             plan_multipath(svc, bands, &mut st);

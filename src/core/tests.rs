@@ -81,7 +81,7 @@ fn carrier_brings_services_to_ready_with_ordered_default_routes() {
     assert!(m.services.iter().all(|s| s.state == ServiceState::Ready));
     let st = desired(&m);
     assert_eq!(st.addresses.len(), 3);
-    assert_eq!(default_routes(&st), vec![(3, 0), (4, 1024), (5, 2048)]);
+    assert_eq!(default_routes(&st), vec![(3, 0), (4, 1028), (5, 1029)]);
     assert!(st.rules.is_empty());
     assert_eq!(
         resolv_conf(&m),
@@ -118,7 +118,7 @@ fn carrier_loss_of_default_fails_over_make_before_break() {
     for op in &ops {
         record(&mut kernel, op);
     }
-    assert_eq!(default_routes(&kernel), vec![(4, 0), (5, 1024)]);
+    assert_eq!(default_routes(&kernel), vec![(4, 0), (5, 1029)]);
     assert!(diff(&desired(&m), &kernel).is_empty());
 }
 
@@ -208,8 +208,8 @@ fn powering_off_removes_services_and_downs_links() {
 
 #[test]
 fn a_route_taking_a_metric_another_uplink_holds_replaces_it() {
-    // eth2 (ifindex 5) gets its lease before eth1 (4): eth2's default first
-    // sits at 1024, then eth1 takes 1024 and eth2 moves to 2048.
+    // eth2 (ifindex 5) gets its lease before eth1 (4): uplinks that come and
+    // go never renumber the others' routes.
     let mut m = Model::new(ModelSettings::default(), false, &[]);
     for i in 3..=5 {
         m.link_changed(link(i, true), &mut Defaults);
@@ -221,6 +221,6 @@ fn a_route_taking_a_metric_another_uplink_holds_replaces_it() {
             record(&mut kernel, &op);
         }
     }
-    assert_eq!(default_routes(&kernel), vec![(3, 0), (4, 1024), (5, 2048)]);
+    assert_eq!(default_routes(&kernel), vec![(3, 0), (4, 1028), (5, 1029)]);
     assert!(diff(&desired(&m), &kernel).is_empty());
 }
