@@ -104,3 +104,19 @@ pub const MPTCP_MAX_ENDPOINTS: usize = 8;
 /// Largest `subflows` / `add_addr_accepted` limit the kernel accepts
 /// (`MPTCP_PM_ADDR_MAX`); larger values are refused before asking it.
 pub const MPTCP_MAX_LIMIT: u32 = 8;
+
+// ----- Sessions -----
+
+/// Flow selectors one session may carry (`FlowSelectors` setting, SPEC §5).
+pub const MAX_SELECTORS_PER_SESSION: usize = 64;
+/// Flow selectors over all sessions together (each becomes one nftables rule).
+pub const MAX_SELECTORS_TOTAL: usize = 1024;
+/// Longest flow selector text accepted. The longest meaningful one (two
+/// bracketed IPv6 addresses with prefixes, `udplite`, two port ranges) is
+/// about 140 characters.
+pub const MAX_SELECTOR_LEN: usize = 256;
+/// Sessions at once (marks and tables 0x10000 + 0 .. 0x10000 + MAX_SESSIONS - 1).
+pub const MAX_SESSIONS: usize = 64;
+/// Sessions one D-Bus connection may own; a client that floods CreateSession
+/// gets a clear error past this.
+pub const MAX_SESSIONS_PER_CLIENT: usize = 16;

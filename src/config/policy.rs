@@ -34,15 +34,7 @@ pub enum PolicyId {
     Selinux(String),
 }
 
-/// `ConnectionType` of a policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ConnectionType {
-    /// The user's own choice applies.
-    #[default]
-    Any,
-    Local,
-    Internet,
-}
+pub use crate::core::session_policy::ConnectionType;
 
 /// `RoamingPolicy` (stored; ConnMan never acts on it either).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

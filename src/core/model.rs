@@ -6,6 +6,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::caps;
+use crate::core::session::Session;
+use crate::core::session_policy::PolicyRule;
 use crate::core::types::{
     wired_service_id, DomainList, IfName, Ipv4Method, Ipv4Net, Ipv6Method, ServerList,
     ServiceConfig, ServiceId, ServiceState, Technology,
@@ -215,6 +217,10 @@ pub struct Model {
     pub services: heapless::Vec<Service, { caps::MAX_SERVICES }>,
     /// Service ids in the order the user arranged with MoveBefore/MoveAfter.
     pub user_order: heapless::Vec<ServiceId, { caps::MAX_SERVICES }>,
+    /// Clients' sessions (SPEC §5).
+    pub sessions: heapless::Vec<Session, { caps::MAX_SESSIONS }>,
+    /// Session policy rules from `<state-dir>/session_policy_local/*.policy`.
+    pub policies: Vec<PolicyRule>,
     actions: Vec<Action>,
 }
 
@@ -237,6 +243,8 @@ impl Model {
             devices: heapless::Vec::new(),
             services: heapless::Vec::new(),
             user_order: heapless::Vec::new(),
+            sessions: heapless::Vec::new(),
+            policies: Vec::new(),
             actions: Vec::new(),
         }
     }

@@ -10,6 +10,7 @@ use crate::core::model::{Model, Service};
 use crate::core::mptcp::{DesiredEndpoint, EndpointFlags};
 use crate::core::netstate::{AddressSpec, IpPrefix, NetState, RouteSpec, RuleSpec};
 use crate::core::order;
+use crate::core::session;
 use crate::core::types::MptcpLink;
 
 /// The kernel's main routing table.
@@ -58,6 +59,7 @@ pub fn desired(model: &Model) -> NetState {
             plan_multipath(svc, bands, &mut st);
         }
     }
+    session::plan(model, &model.sessions, &model.policies, bands, &mut st);
     st.addresses.sort();
     st.routes.sort();
     st.rules.sort();

@@ -7,6 +7,7 @@
 mod devices;
 pub mod logging;
 pub mod options;
+mod policies;
 mod settle;
 
 use std::path::PathBuf;
@@ -32,12 +33,16 @@ enum Wake {
     Dhcp(Box<DhcpEvent>),
     Bus(BusEvent),
     Signal(i32),
+    /// A session policy file changed.
+    Policies,
 }
 
 /// Events from the D-Bus task.
 pub enum BusEvent {
     Connected(zbus::Connection),
     Call(zbus::Message),
+    /// A client left the bus: its sessions die with it.
+    NameGone(String),
     Lost,
 }
 
@@ -145,7 +150,10 @@ async fn run(
         preferred,
         rule_priority_base: conf.rule_priority_base,
     };
-    let model = Model::new(settings, global.offline_mode, &powered);
+    let mut model = Model::new(settings, global.offline_mode, &powered);
+    let policy_dir = policies::dir(&opts.state_dir);
+    model.policies = policies::load(&policy_dir);
+    let policy_watch = policies::Watch::new(&policy_dir);
     let resolv_path = conf.resolv_conf.path(&opts.run_dir);
     let default_mptcp_link = conf.default_mptcp_link;
 
@@ -225,7 +233,20 @@ async fn run(
                 }
             };
             let sig = async { Wake::Signal(signals.next().await) };
-            smol::future::or(kernel, smol::future::or(dhcp, smol::future::or(bus, sig))).await
+            let policy = async {
+                match &policy_watch {
+                    Some(w) => {
+                        w.changed().await;
+                        Wake::Policies
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            smol::future::or(
+                kernel,
+                smol::future::or(dhcp, smol::future::or(bus, smol::future::or(sig, policy))),
+            )
+            .await
         };
         match wake {
             Wake::Kernel(Ok(())) => {
@@ -248,6 +269,15 @@ async fn run(
                 d.bus = Some(conn);
             }
             Wake::Bus(BusEvent::Lost) => d.bus = None,
+            Wake::Bus(BusEvent::NameGone(name)) => {
+                crate::dbus::session::drop_owner(&mut d.model, &name);
+                d.access.forget(&name);
+            }
+            Wake::Policies => {
+                // Let an editor finish writing the other files of a batch.
+                smol::Timer::after(std::time::Duration::from_millis(50)).await;
+                d.model.policies = policies::load(&policy_dir);
+            }
             Wake::Bus(BusEvent::Call(msg)) => {
                 if let Some(conn) = d.bus.clone() {
                     server::handle(&conn, &mut d.model, &mut d.access, &msg).await;
@@ -273,6 +303,19 @@ async fn bus_task(ex: &'static LocalExecutor<'static>, tx: Sender<BusEvent>) {
             Ok(conn) => {
                 let ticker = crate::dbus::bus::spawn_ticker(ex, &conn);
                 let mut stream = zbus::MessageStream::from(&conn);
+                // Sessions die with their owner's connection.
+                let watch_owners = conn
+                    .call_method(
+                        Some("org.freedesktop.DBus"),
+                        "/org/freedesktop/DBus",
+                        Some("org.freedesktop.DBus"),
+                        "AddMatch",
+                        &("type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged'",),
+                    )
+                    .await;
+                if let Err(e) = watch_owners {
+                    log::warn!("dbus: cannot watch clients leaving: {e}");
+                }
                 match conn.request_name(crate::dbus::names::BUS_NAME).await {
                     Ok(()) => {
                         log::info!(
@@ -288,6 +331,18 @@ async fn bus_task(ex: &'static LocalExecutor<'static>, tx: Sender<BusEvent>) {
                                 Ok(m) if m.message_type() == zbus::message::Type::MethodCall => {
                                     if tx.send(BusEvent::Call(m)).await.is_err() {
                                         return;
+                                    }
+                                }
+                                Ok(m) if is_name_owner_changed(&m) => {
+                                    if let Ok((name, _old, new)) =
+                                        m.body().deserialize::<(String, String, String)>()
+                                    {
+                                        if new.is_empty()
+                                            && name.starts_with(':')
+                                            && tx.send(BusEvent::NameGone(name)).await.is_err()
+                                        {
+                                            return;
+                                        }
                                     }
                                 }
                                 Ok(_) => {}
@@ -306,6 +361,14 @@ async fn bus_task(ex: &'static LocalExecutor<'static>, tx: Sender<BusEvent>) {
         smol::Timer::after(std::time::Duration::from_millis(delay_ms)).await;
         delay_ms = (delay_ms * 2).min(5000);
     }
+}
+
+fn is_name_owner_changed(m: &zbus::Message) -> bool {
+    let h = m.header();
+    m.message_type() == zbus::message::Type::Signal
+        && h.member().is_some_and(|n| n.as_str() == "NameOwnerChanged")
+        && h.interface()
+            .is_some_and(|i| i.as_str() == "org.freedesktop.DBus")
 }
 
 /// Everything the loop owns.

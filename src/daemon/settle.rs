@@ -536,6 +536,10 @@ impl Daemon {
 
     /// Stops every client and removes everything pathman installed.
     pub(super) async fn shutdown(&mut self) {
+        if let Some(conn) = self.bus.clone() {
+            self.snapshot.release_sessions(&conn).await;
+        }
+        self.model.sessions.clear();
         for (_, handle) in self.dhcp.drain(..) {
             handle.stop(false).await;
         }

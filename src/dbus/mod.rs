@@ -6,3 +6,4 @@ pub mod names;
 pub mod props;
 pub mod request;
 pub mod server;
+pub mod session;

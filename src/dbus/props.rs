@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use zbus::zvariant::{OwnedValue, Value};
 
 use crate::core::model::{Ipv4Source, Model, Service};
+use crate::core::session::{self, Session};
 use crate::core::types::{prefix_to_mask, Ipv4Method, ServerList, Technology};
 
 /// Property name → value, in a stable order.
@@ -195,6 +196,68 @@ pub fn service(model: &Model, svc: &Service) -> Props {
         ),
     ]);
     p
+}
+
+/// A session's settings, as `Update` reports them (SPEC §5).
+pub fn session(model: &Model, s: &Session) -> Props {
+    let v = session::view(model, s, &model.policies);
+    let svc = v.service;
+    vec![
+        ("State", owned(Value::from(v.state()))),
+        (
+            "Name",
+            owned(Value::from(
+                svc.map(|x| x.tech.display_name()).unwrap_or(""),
+            )),
+        ),
+        (
+            "Bearer",
+            owned(Value::from(svc.map(|x| x.tech.as_str()).unwrap_or(""))),
+        ),
+        (
+            "Interface",
+            owned(Value::from(
+                svc.map(|x| x.ifname.to_string()).unwrap_or_default(),
+            )),
+        ),
+        ("IPv4", owned(svc.map(ipv4).unwrap_or_else(|| dict(vec![])))),
+        ("IPv6", owned(svc.map(ipv6).unwrap_or_else(|| dict(vec![])))),
+        (
+            "AllowedBearers",
+            owned(strings(
+                s.user
+                    .allowed_bearers
+                    .iter()
+                    .map(|t| t.as_str().to_string()),
+            )),
+        ),
+        (
+            "ConnectionType",
+            owned(Value::from(s.user.connection_type.as_str())),
+        ),
+        (
+            "AllowedInterface",
+            owned(Value::from(
+                s.user
+                    .allowed_interface
+                    .clone()
+                    .unwrap_or_else(|| "*".to_string()),
+            )),
+        ),
+        ("SourceIPRule", owned(Value::from(s.user.source_ip_rule))),
+        (
+            "ContextIdentifier",
+            owned(Value::from(s.user.context_identifier.clone())),
+        ),
+        (
+            "MultipathRoutedServices",
+            owned(strings(v.mpath.iter().map(|x| x.id.to_string()))),
+        ),
+        (
+            "FlowSelectors",
+            owned(strings(s.flows.iter().map(|f| f.to_string()))),
+        ),
+    ]
 }
 
 /// Parses a list of server addresses from `as` (Nameservers/Timeservers.Configuration).

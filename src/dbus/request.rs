@@ -13,6 +13,7 @@ use crate::core::types::{
 };
 use crate::dbus::names;
 use crate::dbus::props::{self, Props};
+use crate::dbus::session::{self, Caller};
 
 /// Which object a call addresses.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +21,7 @@ pub enum Target {
     Manager,
     Technology(Technology),
     Service(String),
+    Session(String),
 }
 
 impl Target {
@@ -30,6 +32,9 @@ impl Target {
         }
         if let Some(t) = path.strip_prefix("/net/connman/technology/") {
             return Technology::parse(t).map(Target::Technology);
+        }
+        if path.starts_with(names::SESSION_PATH_PREFIX) {
+            return Some(Target::Session(path.to_string()));
         }
         path.strip_prefix("/net/connman/service/")
             .filter(|id| !id.is_empty())
@@ -46,6 +51,10 @@ pub enum Answer {
     Objects(Vec<(OwnedObjectPath, Props)>),
     /// `as` (GetTetheringClients).
     Strings(Vec<String>),
+    /// `o` (CreateSession).
+    Path(OwnedObjectPath),
+    /// `ao` (GetSessions).
+    Paths(Vec<OwnedObjectPath>),
 }
 
 /// A ConnMan error: `net.connman.Error.<name>` plus a message saying what was wrong.
@@ -62,7 +71,7 @@ impl CallError {
             message: message.into(),
         }
     }
-    fn invalid(message: impl Into<String>) -> CallError {
+    pub(crate) fn invalid(message: impl Into<String>) -> CallError {
         CallError::new("InvalidArguments", message)
     }
 }
@@ -81,8 +90,10 @@ pub enum Args {
     Property(String, OwnedValue),
     /// `(s)` — ClearProperty.
     Name(String),
-    /// `(o)` — MoveBefore/MoveAfter, agents.
+    /// `(o)` — MoveBefore/MoveAfter, agents, DestroySession.
     Path(String),
+    /// `(a{sv}o)` — CreateSession.
+    Create(std::collections::HashMap<String, OwnedValue>, String),
 }
 
 /// True for calls that change something (need root or AdminGroup).
@@ -103,7 +114,10 @@ pub fn is_mutating(member: &str) -> bool {
 /// The signature each method expects, for the server's type check.
 pub fn expected_signature(member: &str) -> Option<&'static str> {
     Some(match member {
-        "SetProperty" => "sv",
+        "SetProperty" | "Change" => "sv",
+        "CreateSession" => "a{sv}o",
+        "DestroySession" => "o",
+        "GetSessions" | "Destroy" => "",
         "ClearProperty" => "s",
         "MoveBefore" | "MoveAfter" | "RegisterAgent" | "UnregisterAgent" => "o",
         "GetProperties"
@@ -127,11 +141,20 @@ pub fn call(
     iface: &str,
     member: &str,
     args: Args,
+    caller: &Caller,
 ) -> Result<Answer, CallError> {
     match (target, iface, member) {
-        (Target::Manager, "net.connman.Manager", _) => manager(model, member, args),
         (Target::Technology(t), "net.connman.Technology", _) => technology(model, *t, member, args),
         (Target::Service(id), "net.connman.Service", _) => service(model, id, member, args),
+        (Target::Session(path), "net.connman.Session", _) => {
+            session_call(model, path, member, args, caller)
+        }
+        (
+            Target::Manager,
+            "net.connman.Manager",
+            "CreateSession" | "DestroySession" | "GetSessions",
+        ) => manager_sessions(model, member, args, caller),
+        (Target::Manager, "net.connman.Manager", _) => manager(model, member, args),
         _ => Err(CallError::new(
             "NotImplemented",
             format!("no method {iface}.{member} on this object"),
@@ -192,6 +215,54 @@ fn manager(model: &mut Model, member: &str, args: Args) -> Result<Answer, CallEr
             format!("net.connman.Manager.{member} is not implemented"),
         )),
     }
+}
+
+fn manager_sessions(
+    model: &mut Model,
+    member: &str,
+    args: Args,
+    caller: &Caller,
+) -> Result<Answer, CallError> {
+    match (member, args) {
+        ("CreateSession", Args::Create(settings, notifier)) => {
+            let path = session::create(model, caller, &settings, &notifier)?;
+            Ok(Answer::Path(object_path(&path)))
+        }
+        ("DestroySession", Args::Path(path)) => {
+            session::destroy(model, &caller.name, &path)?;
+            Ok(Answer::Empty)
+        }
+        ("GetSessions", _) => Ok(Answer::Paths(
+            model
+                .sessions
+                .iter()
+                .map(|s| object_path(&s.path))
+                .collect(),
+        )),
+        (m, _) => Err(CallError::invalid(format!("bad arguments for {m}"))),
+    }
+}
+
+fn session_call(
+    model: &mut Model,
+    path: &str,
+    member: &str,
+    args: Args,
+    caller: &Caller,
+) -> Result<Answer, CallError> {
+    match (member, args) {
+        ("Connect", _) => session::set_active(model, &caller.name, path, true),
+        ("Disconnect", _) => session::set_active(model, &caller.name, path, false),
+        ("Destroy", _) => session::destroy(model, &caller.name, path),
+        ("Change", Args::Property(key, value)) => {
+            session::change(model, &caller.name, path, &key, &value)
+        }
+        (m, _) => Err(CallError::new(
+            "NotImplemented",
+            format!("net.connman.Session.{m} is not implemented"),
+        )),
+    }
+    .map(|_| Answer::Empty)
 }
 
 fn technology(

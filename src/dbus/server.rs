@@ -16,13 +16,14 @@ use crate::core::types::Technology;
 use crate::dbus::names;
 use crate::dbus::props::{self, Props};
 use crate::dbus::request::{self, Answer, Args, CallError, Target};
+use crate::dbus::session::Caller;
 
 /// Who may change things: root, or members of main.conf's AdminGroup.
 #[derive(Debug, Default)]
 pub struct Access {
     pub admin_group: Option<String>,
     /// uid by unique bus name (unique names are never reused).
-    cache: HashMap<String, bool>,
+    cache: HashMap<String, u32>,
 }
 
 impl Access {
@@ -34,11 +35,12 @@ impl Access {
         }
     }
 
-    async fn allowed(&mut self, conn: &Connection, sender: &str) -> bool {
-        if let Some(ok) = self.cache.get(sender) {
-            return *ok;
+    /// The caller's uid, asked from the bus once per connection.
+    pub async fn uid(&mut self, conn: &Connection, sender: &str) -> Option<u32> {
+        if let Some(uid) = self.cache.get(sender) {
+            return Some(*uid);
         }
-        let uid = match conn
+        match conn
             .call_method(
                 Some("org.freedesktop.DBus"),
                 "/org/freedesktop/DBus",
@@ -49,18 +51,43 @@ impl Access {
             .await
             .and_then(|m| m.body().deserialize::<u32>())
         {
-            Ok(uid) => uid,
+            Ok(uid) => {
+                if self.cache.len() >= 64 {
+                    self.cache.clear();
+                }
+                self.cache.insert(sender.to_string(), uid);
+                Some(uid)
+            }
             Err(e) => {
                 log::warn!("dbus: cannot learn the uid of {sender}: {e}");
-                return false;
+                None
             }
-        };
-        let ok = uid == 0 || self.in_admin_group(uid);
-        if self.cache.len() >= 64 {
-            self.cache.clear();
         }
-        self.cache.insert(sender.to_string(), ok);
-        ok
+    }
+
+    async fn allowed(&mut self, conn: &Connection, sender: &str) -> bool {
+        match self.uid(conn, sender).await {
+            Some(uid) => uid == 0 || self.in_admin_group(uid),
+            None => false,
+        }
+    }
+
+    /// Forgets a connection that left the bus.
+    pub fn forget(&mut self, sender: &str) {
+        self.cache.remove(sender);
+    }
+
+    /// The groups of a uid (primary and supplementary), for session policies.
+    pub fn groups(uid: u32) -> Vec<u32> {
+        let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) else {
+            return Vec::new();
+        };
+        let Ok(name) = std::ffi::CString::new(user.name.as_str()) else {
+            return vec![user.gid.as_raw()];
+        };
+        nix::unistd::getgrouplist(&name, user.gid)
+            .map(|gs| gs.into_iter().map(|g| g.as_raw()).collect())
+            .unwrap_or_else(|_| vec![user.gid.as_raw()])
     }
 
     fn in_admin_group(&self, uid: u32) -> bool {
@@ -120,7 +147,11 @@ pub async fn handle(
     let result = decode_and_call(conn, model, access, msg, &path, &iface, &member, &sender).await;
     let (mutated, sent) = match result {
         Ok(answer) => {
-            let mutated = request::is_mutating(&member);
+            let mutated = request::is_mutating(&member)
+                || matches!(
+                    member.as_str(),
+                    "CreateSession" | "DestroySession" | "Change" | "Destroy"
+                );
             let sent = match answer {
                 Answer::Empty => conn.reply(&header, &()).await,
                 Answer::Props(p) => conn.reply(&header, &as_map(&p)).await,
@@ -130,6 +161,8 @@ pub async fn handle(
                     conn.reply(&header, &body).await
                 }
                 Answer::Strings(list) => conn.reply(&header, &list).await,
+                Answer::Path(p) => conn.reply(&header, &p).await,
+                Answer::Paths(list) => conn.reply(&header, &list).await,
             };
             (mutated, sent)
         }
@@ -192,6 +225,12 @@ async fn decode_and_call(
             body.deserialize::<String>()
                 .map_err(|e| CallError::new("InvalidArguments", e.to_string()))?,
         ),
+        "a{sv}o" => {
+            let (settings, notifier): (HashMap<String, OwnedValue>, OwnedObjectPath) = body
+                .deserialize()
+                .map_err(|e| CallError::new("InvalidArguments", e.to_string()))?;
+            Args::Create(settings, notifier.as_str().to_string())
+        }
         "o" => Args::Path(
             body.deserialize::<OwnedObjectPath>()
                 .map_err(|e| CallError::new("InvalidArguments", e.to_string()))?
@@ -200,13 +239,34 @@ async fn decode_and_call(
         ),
         _ => Args::None,
     };
-    if request::is_mutating(member) && !access.allowed(conn, sender).await {
+    // Sessions belong to their creator (checked by the session code); the
+    // rest of the API changes the machine and needs root or the admin group.
+    let session_call = matches!(target, Target::Session(_))
+        || matches!(member, "CreateSession" | "DestroySession" | "GetSessions");
+    if !session_call && request::is_mutating(member) && !access.allowed(conn, sender).await {
         return Err(CallError::new(
             "PermissionDenied",
             format!("{member} needs root or the admin group"),
         ));
     }
-    request::call(model, &target, iface, member, args)
+    let uid = if member == "CreateSession" {
+        access
+            .uid(conn, sender)
+            .await
+            .ok_or_else(|| CallError::new("PermissionDenied", "cannot tell who is calling"))?
+    } else {
+        0
+    };
+    let caller = Caller {
+        name: sender.to_string(),
+        uid,
+        gids: if member == "CreateSession" {
+            Access::groups(uid)
+        } else {
+            Vec::new()
+        },
+    };
+    request::call(model, &target, iface, member, args, &caller)
 }
 
 fn as_map(p: &Props) -> HashMap<&str, &OwnedValue> {
@@ -252,6 +312,10 @@ fn introspect(model: &Model, path: &str) -> String {
                 "ResetCounters",
             ][..],
         )),
+        Some(Target::Session(_)) => Some((
+            "net.connman.Session",
+            &["Connect", "Disconnect", "Change", "Destroy"][..],
+        )),
         None => None,
     };
     if let Some((name, methods)) = iface {
@@ -286,6 +350,8 @@ pub struct Snapshot {
     techs: Vec<(Technology, Props)>,
     /// Services in order with their properties.
     services: Vec<(String, Props)>,
+    /// Sessions: path, owner, notifier and the settings last sent.
+    sessions: Vec<(String, String, String, Props)>,
 }
 
 impl Snapshot {
@@ -403,6 +469,77 @@ impl Snapshot {
             .await;
         }
         self.services = services;
+        self.emit_session_changes(conn, model).await;
+    }
+
+    /// SessionAdded/SessionRemoved, and `Update` to each session's notifier:
+    /// everything the first time, then only what changed.
+    async fn emit_session_changes(&mut self, conn: &Connection, model: &Model) {
+        let mut next = Vec::with_capacity(model.sessions.len());
+        for s in &model.sessions {
+            let p = props::session(model, s);
+            let old = self.sessions.iter().find(|(path, ..)| *path == s.path);
+            let update: Vec<(&str, &OwnedValue)> = match old {
+                None => {
+                    emit(
+                        conn,
+                        "/",
+                        names::MANAGER_INTERFACE,
+                        "SessionAdded",
+                        &(object_path(&s.path),),
+                    )
+                    .await;
+                    p.iter().map(|(k, v)| (*k, v)).collect()
+                }
+                Some((.., old_props)) => changed(old_props, &p).collect(),
+            };
+            if !update.is_empty() {
+                let body: HashMap<&str, &OwnedValue> = update.into_iter().collect();
+                notify(conn, &s.owner, &s.notifier, "Update", &(body,)).await;
+            }
+            next.push((s.path.clone(), s.owner.clone(), s.notifier.clone(), p));
+        }
+        for (path, ..) in &self.sessions {
+            if !model.sessions.iter().any(|s| s.path == *path) {
+                emit(
+                    conn,
+                    "/",
+                    names::MANAGER_INTERFACE,
+                    "SessionRemoved",
+                    &(object_path(path),),
+                )
+                .await;
+            }
+        }
+        self.sessions = next;
+    }
+
+    /// Tells every session's client that the daemon drops it (shutdown).
+    pub async fn release_sessions(&mut self, conn: &Connection) {
+        for (_, owner, notifier, _) in self.sessions.drain(..) {
+            notify(conn, &owner, &notifier, "Release", &()).await;
+        }
+    }
+}
+
+/// A method call to a client's notifier that expects no reply, so a slow or
+/// gone client never holds the loop up.
+async fn notify<B>(conn: &Connection, owner: &str, path: &str, member: &str, body: &B)
+where
+    B: zbus::export::serde::Serialize + zbus::zvariant::DynamicType,
+{
+    let msg = zbus::Message::method_call(path, member)
+        .and_then(|b| b.destination(owner))
+        .and_then(|b| b.interface(names::NOTIFICATION_INTERFACE))
+        .and_then(|b| b.with_flags(zbus::message::Flags::NoReplyExpected))
+        .and_then(|b| b.build(body));
+    match msg {
+        Ok(m) => {
+            if let Err(e) = conn.send(&m).await {
+                log::debug!("dbus: {member} to {owner} {path} failed: {e}");
+            }
+        }
+        Err(e) => log::warn!("dbus: cannot build {member} for {owner} {path}: {e}"),
     }
 }
 

@@ -1,0 +1,245 @@
+//! Sessions (SPEC §5) as plain data: which service a session rides, which
+//! other services it may use (MultipathRoutedServices), its state, and what
+//! that means for the kernel: a table and a `fwmark` rule per session,
+//! source+mark rules for its multipath services, and the nftables marks
+//! (policy uid/gid, SourceIPRule, flow selectors) with the SNAT that keeps
+//! re-routed traffic answerable.
+
+use std::net::IpAddr;
+
+use crate::caps;
+use crate::core::firewall::{MarkRule, Match, Ruleset, SnatRule};
+use crate::core::flow::FlowSelector;
+use crate::core::model::{Model, Service};
+use crate::core::netstate::{IpPrefix, NetState, RouteSpec, RuleSpec};
+use crate::core::order;
+use crate::core::plan::{service_table, RuleBands, IPV6_ROUTE_METRIC};
+use crate::core::session_policy::{
+    effective, find_policy, ConnectionType, Effective, PolicyRule, UserSettings,
+};
+use crate::core::types::{ServiceId, ServiceState};
+
+/// One client's session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    /// n: the session's mark and table are `SESSION_MARK_BASE + n`.
+    pub index: u32,
+    /// Unique bus name of the creator; only it may change or destroy the session.
+    pub owner: String,
+    /// The creator's uid and groups, for policy matching.
+    pub owner_uid: u32,
+    pub owner_gids: Vec<u32>,
+    /// The session's object path.
+    pub path: String,
+    /// The creator's `net.connman.Notification` object.
+    pub notifier: String,
+    pub user: UserSettings,
+    pub flows: heapless::Vec<FlowSelector, { caps::MAX_SELECTORS_PER_SESSION }>,
+    /// `None`: filled automatically; `Some`: the client's list.
+    pub mpath_requested: Option<Vec<ServiceId>>,
+    /// Connect was called (and not Disconnect).
+    pub active: bool,
+}
+
+impl Session {
+    /// The session's firewall mark, which is also its routing table.
+    pub fn mark(&self) -> u32 {
+        caps::SESSION_MARK_BASE + self.index
+    }
+}
+
+/// What a session amounts to right now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct View<'a> {
+    pub eff: Effective,
+    pub service: Option<&'a Service>,
+    pub mpath: Vec<&'a Service>,
+}
+
+impl View<'_> {
+    /// `State` of the session: disconnected, connected or online.
+    pub fn state(&self) -> &'static str {
+        match self.service.map(|s| s.state) {
+            Some(ServiceState::Online) => "online",
+            Some(ServiceState::Ready) => "connected",
+            _ => "disconnected",
+        }
+    }
+}
+
+fn matches(eff: &Effective, svc: &Service) -> bool {
+    let type_ok = match eff.connection_type {
+        // ConnMan: an internet session needs an online service.
+        ConnectionType::Internet => svc.state == ServiceState::Online,
+        ConnectionType::Local | ConnectionType::Any => svc.state.is_connected(),
+    };
+    let iface_ok = match eff.allowed_interface.as_deref() {
+        None | Some("*") => true,
+        Some(name) => svc.ifname.as_str() == name,
+    };
+    type_ok && iface_ok && eff.allowed_bearers.contains(&svc.tech)
+}
+
+/// Computes a session's view: its service is the first connected service
+/// matching AllowedBearers in preference order (service order within a
+/// bearer), AllowedInterface and ConnectionType.
+pub fn view<'a>(model: &'a Model, session: &Session, policies: &[PolicyRule]) -> View<'a> {
+    let policy = find_policy(policies, session.owner_uid, &session.owner_gids);
+    let eff = effective(&session.user, policy);
+    let connected: Vec<&Service> = order::connected(model).collect();
+    let service = eff.allowed_bearers.iter().find_map(|tech| {
+        connected
+            .iter()
+            .copied()
+            .find(|s| s.tech == *tech && matches(&eff, s))
+    });
+    let multipath_default = model.settings.multipath_default;
+    let mpath = match (&session.mpath_requested, service) {
+        (_, None) => Vec::new(),
+        (None, Some(own)) => connected
+            .iter()
+            .copied()
+            .filter(|s| s.id != own.id && s.multipath(multipath_default) && matches(&eff, s))
+            .collect(),
+        (Some(ids), Some(own)) => ids
+            .iter()
+            .filter_map(|id| connected.iter().copied().find(|s| s.id == *id))
+            .filter(|s| s.id != own.id && s.multipath(multipath_default))
+            .collect(),
+    };
+    View {
+        eff,
+        service,
+        mpath,
+    }
+}
+
+fn addrs_of(svc: &Service) -> Vec<IpAddr> {
+    Model::addresses(svc).collect()
+}
+
+/// Adds the sessions' routes and rules to the desired kernel state.
+pub fn plan(
+    model: &Model,
+    sessions: &[Session],
+    policies: &[PolicyRule],
+    bands: RuleBands,
+    st: &mut NetState,
+) {
+    for session in sessions {
+        let v = view(model, session, policies);
+        let Some(svc) = v.service else { continue };
+        let mark = session.mark();
+        if let Some(a) = &svc.ipv4 {
+            let src = IpAddr::V4(a.net.addr);
+            st.routes.push(RouteSpec {
+                table: mark,
+                dst: IpPrefix {
+                    addr: IpAddr::V4(a.net.network()),
+                    len: a.net.prefix_len,
+                },
+                gateway: None,
+                oif: svc.ifindex,
+                metric: 0,
+                pref_src: Some(src),
+            });
+            st.routes.push(RouteSpec {
+                table: mark,
+                dst: IpPrefix::default_for(src),
+                gateway: a.gateway.map(IpAddr::V4),
+                oif: svc.ifindex,
+                metric: 0,
+                pref_src: Some(src),
+            });
+        }
+        if let (Some(gw), false) = (svc.ipv6_gateway, svc.ipv6.is_empty()) {
+            st.routes.push(RouteSpec {
+                table: mark,
+                dst: IpPrefix::default_for(IpAddr::V6(gw)),
+                gateway: Some(IpAddr::V6(gw)),
+                oif: svc.ifindex,
+                metric: IPV6_ROUTE_METRIC,
+                pref_src: None,
+            });
+        }
+        for ipv6 in [false, true] {
+            st.rules.push(RuleSpec {
+                ipv6,
+                priority: bands.session_default,
+                src: None,
+                fwmark: Some(mark),
+                table: mark,
+            });
+        }
+        for other in &v.mpath {
+            for addr in addrs_of(other) {
+                st.rules.push(RuleSpec {
+                    ipv6: addr.is_ipv6(),
+                    priority: bands.session_multipath,
+                    src: Some(IpPrefix {
+                        addr,
+                        len: if addr.is_ipv6() { 128 } else { 32 },
+                    }),
+                    fwmark: Some(mark),
+                    table: service_table(other.ifindex),
+                });
+            }
+        }
+    }
+}
+
+/// The nftables marking and SNAT for all sessions.
+pub fn ruleset(model: &Model, sessions: &[Session], policies: &[PolicyRule]) -> Ruleset {
+    let mut rs = Ruleset::default();
+    for session in sessions {
+        let v = view(model, session, policies);
+        let Some(svc) = v.service else { continue };
+        let mark = session.mark();
+        if let Some(uid) = v.eff.policy_uid {
+            rs.marks.push(MarkRule {
+                mark,
+                m: Match::Uid(uid),
+            });
+        }
+        if let Some(gid) = v.eff.policy_gid {
+            rs.marks.push(MarkRule {
+                mark,
+                m: Match::Gid(gid),
+            });
+        }
+        if v.eff.source_ip_rule {
+            for addr in addrs_of(svc) {
+                rs.marks.push(MarkRule {
+                    mark,
+                    m: Match::Saddr(addr),
+                });
+            }
+        }
+        for f in &session.flows {
+            rs.marks.push(MarkRule {
+                mark,
+                m: Match::Flow(f.to_match()),
+            });
+        }
+        if let Some(a) = &svc.ipv4 {
+            rs.snat.push(SnatRule {
+                mark,
+                oif: svc.ifindex,
+                addr: IpAddr::V4(a.net.addr),
+            });
+        }
+        if let Some(a) = svc.ipv6.first() {
+            rs.snat.push(SnatRule {
+                mark,
+                oif: svc.ifindex,
+                addr: IpAddr::V6(a.addr),
+            });
+        }
+    }
+    rs
+}
+
+/// The lowest free session index, or `None` when every mark is taken.
+pub fn free_index(sessions: &[Session]) -> Option<u32> {
+    (0..caps::MAX_SESSIONS as u32).find(|n| !sessions.iter().any(|s| s.index == *n))
+}

@@ -1,0 +1,133 @@
+//! Session policy files (`<state-dir>/session_policy_local/*.policy`):
+//! loaded into resolved rules (user and group names to ids), and watched
+//! with inotify so an edit takes effect without a restart.
+
+use std::path::{Path, PathBuf};
+
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use smol::Async;
+
+use crate::config::policy::{is_policy_file_name, load_policy_file, PolicyId};
+use crate::core::session_policy::{parse_bearers, PolicyRule};
+
+/// The policy directory under a state directory.
+pub fn dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("session_policy_local")
+}
+
+/// Reads every policy file; a broken file or an unknown user/group is
+/// reported and skipped, never fatal.
+pub fn load(dir: &Path) -> Vec<PolicyRule> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_str().is_some_and(is_policy_file_name))
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let mut rules = Vec::new();
+    for file in files {
+        let policies = match load_policy_file(&file) {
+            Ok(p) => p,
+            Err(e) => {
+                log::warn!("session policy: {e}");
+                continue;
+            }
+        };
+        for p in policies {
+            let (uid, gid) = match &p.id {
+                PolicyId::User(name) => match nix::unistd::User::from_name(name) {
+                    Ok(Some(u)) => (Some(u.uid.as_raw()), None),
+                    _ => {
+                        log::warn!(
+                            "session policy {}: {}: no user {name}",
+                            file.display(),
+                            p.name
+                        );
+                        continue;
+                    }
+                },
+                PolicyId::Group(name) => match nix::unistd::Group::from_name(name) {
+                    Ok(Some(g)) => (None, Some(g.gid.as_raw())),
+                    _ => {
+                        log::warn!(
+                            "session policy {}: {}: no group {name}",
+                            file.display(),
+                            p.name
+                        );
+                        continue;
+                    }
+                },
+                PolicyId::Selinux(_) => {
+                    log::warn!(
+                        "session policy {}: {}: SELinux identities are not supported",
+                        file.display(),
+                        p.name
+                    );
+                    continue;
+                }
+            };
+            let allowed_bearers = match &p.allowed_bearers {
+                None => None,
+                Some(list) => match parse_bearers(list) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        log::warn!("session policy {}: {}: {e}", file.display(), p.name);
+                        continue;
+                    }
+                },
+            };
+            rules.push(PolicyRule {
+                uid,
+                gid,
+                allowed_bearers,
+                connection_type: Some(p.connection_type),
+            });
+        }
+    }
+    log::info!(
+        "session policy: {} rule(s) from {}",
+        rules.len(),
+        dir.display()
+    );
+    rules
+}
+
+/// Wakes up when something in the policy directory changes.
+pub struct Watch(Async<Inotify>);
+
+impl Watch {
+    /// Watches `dir` (created if missing).
+    pub fn new(dir: &Path) -> Option<Watch> {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            log::warn!("session policy: cannot create {}: {e}", dir.display());
+            return None;
+        }
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok()?;
+        let mask = AddWatchFlags::IN_CLOSE_WRITE
+            | AddWatchFlags::IN_MOVED_TO
+            | AddWatchFlags::IN_MOVED_FROM
+            | AddWatchFlags::IN_DELETE
+            | AddWatchFlags::IN_CREATE;
+        if let Err(e) = inotify.add_watch(dir, mask) {
+            log::warn!("session policy: cannot watch {}: {e}", dir.display());
+            return None;
+        }
+        Async::new(inotify).ok().map(Watch)
+    }
+
+    /// Waits until the directory changed.
+    pub async fn changed(&self) {
+        let read = |i: &Inotify| match i.read_events() {
+            Ok(events) if !events.is_empty() => Ok(()),
+            Ok(_) => Err(std::io::ErrorKind::WouldBlock.into()),
+            Err(e) => Err(std::io::Error::from(e)),
+        };
+        if let Err(e) = self.0.read_with(read).await {
+            log::warn!("session policy: inotify: {e}");
+            std::future::pending::<()>().await;
+        }
+    }
+}
