@@ -120,3 +120,15 @@ pub const MAX_SESSIONS: usize = 64;
 /// Sessions one D-Bus connection may own; a client that floods CreateSession
 /// gets a clear error past this.
 pub const MAX_SESSIONS_PER_CLIENT: usize = 16;
+
+// ----- nftables -----
+
+/// Mark rules (uid/gid/source-address/flow selectors of all sessions) in one
+/// ruleset: every selector plus a uid, a gid and two source addresses per
+/// session; a bigger ruleset is refused before anything is sent.
+pub const MAX_MARK_RULES: usize = MAX_SELECTORS_TOTAL + 4 * MAX_SESSIONS;
+/// SNAT rules (one per session and family) in one ruleset.
+pub const MAX_SNAT_RULES: usize = 2 * MAX_SESSIONS;
+/// Mark rules of one shape at which they go into one map lookup instead of
+/// one rule each: below it, plain rules are as cheap and easier to read.
+pub const NFT_MAP_MIN_ELEMENTS: usize = 4;

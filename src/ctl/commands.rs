@@ -11,6 +11,7 @@ use zbus::zvariant::{ObjectPath, OwnedObjectPath, Value};
 use zbus::Connection;
 
 use super::format::{self, ObjectEntry, Properties};
+use super::session::{self, CreateOptions};
 use crate::dbus::names;
 
 /// The help text, in connmanctl's layout.
@@ -37,6 +38,17 @@ config          <service>             Change service configuration (several opti
    --mpath_routing   yes|no           Per-uplink source routing table
    --mpath_tcp_link  on|backup|off    Use this uplink for MPTCP subflows
    --remove                           Remove (forget) the service
+session         create [options]      Create a session, print its Updates, change it from stdin
+   --bearers         <type1> [<type2>] [...]
+   --type            local|internet|any
+   --ifname          <interface>
+   --srciprule       yes|no
+   --ctxid           <context identifier>
+   --flows           <selector1> [<selector2>] [...]
+   --mpath-services  <service1> [<service2>] [...]
+   --connect                          Connect the session once created
+session         list                  List the sessions
+session         destroy <path>        Destroy a session
 monitor         [off]                 Print signals as they arrive
    --services        [off]            Only services
    --tech            [off]            Only technologies
@@ -58,6 +70,8 @@ pub enum Command {
         /// `false` for `monitor … off`.
         on: bool,
     },
+    /// `session create`: create a session and stay with it until it ends.
+    Session(CreateOptions),
     /// Print [`USAGE`].
     Help,
     /// Leave interactive mode.
@@ -102,6 +116,10 @@ pub enum BusCommand {
         /// The options, at least one.
         options: Vec<ConfigOption>,
     },
+    /// `session list`: Manager.GetSessions.
+    SessionList,
+    /// `session destroy PATH`: Manager.DestroySession.
+    SessionDestroy(OwnedObjectPath),
 }
 
 /// A service identifier (`ethernet_024858000001_cable`): one valid object-path element.
@@ -378,7 +396,7 @@ impl core::fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-fn bad(word: &str, reason: impl Into<String>) -> ParseError {
+pub(super) fn bad(word: &str, reason: impl Into<String>) -> ParseError {
     ParseError::BadArguments {
         word: word.to_owned(),
         reason: reason.into(),
@@ -447,6 +465,7 @@ pub fn parse(args: &[String]) -> Result<Command, ParseError> {
         }
         "config" => parse_config(&rest),
         "monitor" => parse_monitor(&rest),
+        "session" => parse_session(&rest),
         "help" => Ok(Command::Help),
         "exit" | "quit" => Ok(Command::Exit),
         _ => Err(ParseError::UnknownCommand(cmd.to_owned())),
@@ -466,7 +485,7 @@ fn service_id(word: &str, id: &str) -> Result<ServiceId, ParseError> {
 }
 
 /// connmanctl's boolean words.
-fn parse_bool(word: &str) -> Option<bool> {
+pub(super) fn parse_bool(word: &str) -> Option<bool> {
     const NO: [&str; 7] = ["no", "false", "off", "disable", "n", "f", "0"];
     const YES: [&str; 7] = ["yes", "true", "on", "enable", "y", "t", "1"];
     if NO.iter().any(|w| w.eq_ignore_ascii_case(word)) {
@@ -495,7 +514,7 @@ fn config_option_name(word: &str) -> Option<&'static str> {
     })
 }
 
-fn is_option_word(word: &str) -> bool {
+pub(super) fn is_option_word(word: &str) -> bool {
     word.starts_with('-') && word.len() > 1 && !word[1..].starts_with(|c: char| c.is_ascii_digit())
 }
 
@@ -642,6 +661,19 @@ fn parse_monitor(rest: &[&str]) -> Result<Command, ParseError> {
     Ok(Command::Monitor { scope, on })
 }
 
+fn parse_session(rest: &[&str]) -> Result<Command, ParseError> {
+    match rest {
+        ["create", options @ ..] => session::parse_create(options).map(Command::Session),
+        ["list"] => Ok(Command::Bus(BusCommand::SessionList)),
+        ["list", ..] => Err(bad("session list", "Too many arguments")),
+        ["destroy", path] => ObjectPath::try_from(*path)
+            .map(|p| Command::Bus(BusCommand::SessionDestroy(p.into())))
+            .map_err(|_| bad("session destroy", format!("Invalid object path '{path}'"))),
+        ["destroy", ..] => Err(bad("session destroy", "Expected one session path")),
+        _ => Err(bad("session", "Expected create, list or destroy")),
+    }
+}
+
 /// A failed command, displayed the way connmanctl reports it.
 #[derive(Debug)]
 pub enum CtlError {
@@ -703,13 +735,15 @@ impl From<std::io::Error> for CtlError {
 }
 
 /// Why a call failed, before it is given a context.
-enum CallError {
+pub(super) enum CallError {
+    /// Nobody owns `net.connman`.
     NotRunning,
+    /// Any other failure, humanised.
     Failed(String),
 }
 
 impl CallError {
-    fn in_context(self, context: impl Into<String>) -> CtlError {
+    pub(super) fn in_context(self, context: impl Into<String>) -> CtlError {
         match self {
             Self::NotRunning => CtlError::NotRunning,
             Self::Failed(reason) => CtlError::Call {
@@ -750,7 +784,7 @@ fn classify(e: zbus::Error) -> CallError {
 pub const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Calls `member` on pathman and decodes the reply as `R`.
-async fn call<B, R>(
+pub(super) async fn call<B, R>(
     conn: &Connection,
     path: &str,
     interface: &str,
@@ -929,6 +963,32 @@ pub async fn execute(
             if !failures.is_empty() {
                 return Err(CtlError::Config(failures));
             }
+        }
+        BusCommand::SessionList => {
+            let sessions: Vec<OwnedObjectPath> = call(
+                conn,
+                names::MANAGER_PATH,
+                names::MANAGER_INTERFACE,
+                "GetSessions",
+                &(),
+            )
+            .await
+            .map_err(|e| e.in_context(""))?;
+            for path in &sessions {
+                writeln!(out, "{}", path.as_str())?;
+            }
+        }
+        BusCommand::SessionDestroy(path) => {
+            call::<_, ()>(
+                conn,
+                names::MANAGER_PATH,
+                names::MANAGER_INTERFACE,
+                "DestroySession",
+                &(path,),
+            )
+            .await
+            .map_err(|e| e.in_context(path.as_str()))?;
+            writeln!(out, "Destroyed session {}", path.as_str())?;
         }
     }
     out.flush()?;
@@ -1215,6 +1275,41 @@ mod tests {
         );
         assert!(p("monitor --bogus off").is_err());
         assert!(p("monitor sideways").is_err());
+    }
+
+    #[test]
+    fn session_commands() {
+        assert_eq!(p("session list"), Ok(Command::Bus(BusCommand::SessionList)));
+        let Ok(Command::Bus(BusCommand::SessionDestroy(path))) = p("session destroy /sessions/3")
+        else {
+            panic!("session destroy");
+        };
+        assert_eq!(path.as_str(), "/sessions/3");
+        assert!(matches!(
+            p("session create --bearers ethernet --connect"),
+            Ok(Command::Session(session::CreateOptions {
+                connect: true,
+                ..
+            }))
+        ));
+        assert_eq!(
+            p("session create").map(|_| ()),
+            Ok(()),
+            "no options: the daemon's defaults"
+        );
+        let err = |line: &str| p(line).map_err(|e| e.to_string()).err();
+        assert_eq!(
+            err("session destroy sessions/3"),
+            Some("Error 'session destroy': Invalid object path 'sessions/3'".into())
+        );
+        assert!(err("session destroy").is_some());
+        assert!(err("session list now").is_some());
+        assert!(err("session").is_some());
+        assert!(err("session on").is_some());
+        assert_eq!(
+            err("session create --bogus"),
+            Some("Error '--bogus': Unknown option".into())
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! dictionaries as arrays of `Key=value` entries, structs as `{ a b }`, booleans as
 //! `True`/`False`. ConnMan prints keys in the order the daemon sent them; a `HashMap` has no
 //! order, so keys are sorted alphabetically (nested dictionaries are already sorted by zvariant).
-//! The seed's session `Update` layout (`[ a b ]`, `{ K=v K=v }`) is available as [`Style::Seed`].
+//! The seed's session `Update` layout (`[ a b ]`, `{ K=v K=v }`, `true`) is available as
+//! [`Style::Seed`].
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -32,7 +33,8 @@ pub const MONITOR_OBJECT_WIDTH: usize = 20;
 pub enum Style {
     /// connmanctl: `[ a, b ]`, `[ K=v, K=v ]`, `[  ]` when empty, structs `{ a b }`.
     Connmanctl,
-    /// The seed's session `Update` layout: `[ a b ]`, `{ K=v K=v }`, `[ ]` / `{ }` when empty.
+    /// The seed's session `Update` layout: `[ a b ]`, `{ K=v K=v }`, `[ ]` / `{ }` when empty,
+    /// booleans `true`/`false`.
     Seed,
 }
 
@@ -51,7 +53,13 @@ pub fn value_styled(v: &Value<'_>, style: Style) -> String {
 fn write_value(out: &mut String, v: &Value<'_>, style: Style) {
     match v {
         Value::U8(x) => push_display(out, x),
-        Value::Bool(b) => out.push_str(if *b { "True" } else { "False" }),
+        // connmanctl capitalises booleans; the seed's Update output does not.
+        Value::Bool(b) => out.push_str(match (style, *b) {
+            (Style::Connmanctl, true) => "True",
+            (Style::Connmanctl, false) => "False",
+            (Style::Seed, true) => "true",
+            (Style::Seed, false) => "false",
+        }),
         Value::I16(x) => push_display(out, x),
         Value::U16(x) => push_display(out, x),
         Value::I32(x) => push_display(out, x),
@@ -510,7 +518,7 @@ mod tests {
         );
         assert_eq!(
             properties_styled(&p, " ", Style::Seed),
-            " OfflineMode = False\n SessionMode = False\n State = online\n"
+            " OfflineMode = false\n SessionMode = false\n State = online\n"
         );
         assert_eq!(properties(&Properties::new()), "");
     }

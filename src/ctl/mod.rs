@@ -2,11 +2,13 @@
 //! (SPEC §10) to pathman over `net.connman`.
 //!
 //! Everything runs on one `smol::LocalExecutor` on the calling thread: the command, zbus's
-//! executor ticker, the monitor tasks and, in interactive mode, the stdin reader.
+//! executor ticker, the monitor tasks, a session's notifier and, in interactive mode or with a
+//! session, the stdin reader.
 
 pub mod commands;
 pub mod format;
 pub mod monitor;
+pub mod session;
 
 use std::cell::RefCell;
 use std::io::{IsTerminal, Write};
@@ -57,14 +59,14 @@ async fn run(ex: &LocalExecutor<'static>, args: &[String]) -> i32 {
     let sink: Sink = Rc::new(RefCell::new(std::io::stdout()));
     let mut monitor = Monitor::new(ex, &conn, sink);
     match one_shot {
-        Some(cmd) => match run_one_shot(&conn, &mut monitor, &cmd).await {
+        Some(cmd) => match run_one_shot(ex, &conn, &mut monitor, &cmd).await {
             Ok(()) => 0,
             Err(e) => {
                 report(format_args!("{e}"));
                 1
             }
         },
-        None => interactive(&conn, &mut monitor).await,
+        None => interactive(ex, &conn, &mut monitor).await,
     }
 }
 
@@ -83,6 +85,7 @@ fn print_usage(out: &mut dyn Write) -> i32 {
 }
 
 async fn run_one_shot(
+    ex: &LocalExecutor<'static>,
     conn: &Connection,
     monitor: &mut Monitor<'_>,
     cmd: &Command,
@@ -95,12 +98,22 @@ async fn run_one_shot(
             monitor.set(*scope, true).await?;
             monitor.wait().await
         }
+        Command::Session(options) => {
+            let mut input = LineReader::new();
+            let prompt = std::io::stdin().is_terminal();
+            let out: Sink = Rc::new(RefCell::new(std::io::stdout()));
+            session::run(ex, conn, options, input.lines(), out, prompt).await
+        }
         Command::Help | Command::Exit => Ok(()),
     }
 }
 
 /// The interactive loop: one command per line until `exit`, `quit` or end of input.
-async fn interactive(conn: &Connection, monitor: &mut Monitor<'_>) -> i32 {
+async fn interactive(
+    ex: &LocalExecutor<'static>,
+    conn: &Connection,
+    monitor: &mut Monitor<'_>,
+) -> i32 {
     let prompt = std::io::stdin().is_terminal();
     let mut input = LineReader::new();
     loop {
@@ -134,6 +147,11 @@ async fn interactive(conn: &Connection, monitor: &mut Monitor<'_>) -> i32 {
             }
             Ok(Command::Monitor { scope, on }) => monitor.set(scope, on).await,
             Ok(Command::Bus(c)) => commands::execute(conn, &c, &mut std::io::stdout()).await,
+            // The session reads the following lines until it ends, then the prompt is back.
+            Ok(Command::Session(options)) => {
+                let out: Sink = Rc::new(RefCell::new(std::io::stdout()));
+                session::run(ex, conn, &options, input.lines(), out, prompt).await
+            }
             Err(e) => Err(CtlError::Parse(e)),
         };
         if let Err(e) = result {
@@ -161,6 +179,17 @@ impl LineReader {
             pending: Vec::new(),
             eof: false,
         }
+    }
+
+    /// The remaining lines as a stream; it ends at end of input.
+    fn lines(&mut self) -> impl smol::stream::Stream<Item = std::io::Result<String>> + '_ {
+        smol::stream::unfold(self, |reader| async move {
+            reader
+                .next_line()
+                .await
+                .transpose()
+                .map(|line| (line, reader))
+        })
     }
 
     async fn next_line(&mut self) -> std::io::Result<Option<String>> {

@@ -179,6 +179,13 @@ async fn run(
             None
         }
     };
+    let nft = match crate::edge::nft::open() {
+        Ok(n) => Some(n),
+        Err(e) => {
+            log::warn!("nftables: not usable, sessions will not be marked: {e}");
+            None
+        }
+    };
     let flags = conf.mptcp_endpoint_flags;
     let mptcp_extra = EndpointFlags::NONE
         .with(EndpointFlags::SIGNAL, flags.signal)
@@ -208,6 +215,8 @@ async fn run(
         mptcp_manage_limits: conf.mptcp_manage_limits,
         endpoints_applied: None,
         limits_applied: None,
+        nft,
+        ruleset_applied: None,
     };
     if let Err(e) = d.resync().await {
         log::error!("initial kernel dump failed: {e}");
@@ -401,4 +410,9 @@ struct Daemon {
     /// The endpoints last planned; `None` forces a fresh look at the kernel.
     endpoints_applied: Option<Vec<DesiredEndpoint>>,
     limits_applied: Option<Limits>,
+    /// nftables (session marks and SNAT); `None` when the kernel has none.
+    nft: Option<crate::edge::nft::Nft>,
+    /// The ruleset last applied; `None` forces a replace (start: removes what
+    /// a crashed pathman left).
+    ruleset_applied: Option<crate::core::firewall::Ruleset>,
 }

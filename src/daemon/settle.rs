@@ -7,7 +7,7 @@ use crate::core::model::{Action, ConfigSource, DhcpConfig, Ipv6Assigned};
 use crate::core::mptcp::{limits_for, plan as mptcp_plan, DesiredEndpoint, EndpointOp};
 use crate::core::netstate::{NetState, Op};
 use crate::core::types::{MptcpLink, Name, ServerList, ServiceConfig, ServiceId};
-use crate::core::{plan, reconcile};
+use crate::core::{plan, reconcile, session};
 use crate::dhcp::client::Lease;
 use crate::dhcp::driver::{self, DhcpEvent, DhcpEventKind};
 use crate::edge::rtnl::{KernelEvent, RtnlError};
@@ -236,6 +236,7 @@ impl Daemon {
         // Kernel first: failover speed is measured from the link event to
         // the route change, so nothing slower may come before it.
         self.reconcile().await;
+        self.apply_firewall().await;
         let actions = self.model.take_actions();
         let had_actions = !actions.is_empty();
         for action in actions {
@@ -317,6 +318,36 @@ impl Daemon {
                     reconcile::record(&mut self.kernel, op);
                 }
                 Err(e) => log::warn!("{}: {e} ({op:?})", self.about(op)),
+            }
+        }
+    }
+
+    /// Replaces pathman's nftables table when the sessions' marking changed
+    /// (one atomic batch), or removes it when no session needs one.
+    async fn apply_firewall(&mut self) {
+        let rs = session::ruleset(&self.model, &self.model.sessions, &self.model.policies);
+        if self.ruleset_applied.as_ref() == Some(&rs) {
+            return;
+        }
+        let Some(nft) = self.nft.as_mut() else { return };
+        let res = if rs.marks.is_empty() && rs.snat.is_empty() {
+            nft.remove().await
+        } else {
+            nft.replace(&rs).await
+        };
+        match res {
+            Ok(()) => {
+                log::debug!(
+                    "nftables: {} mark rules, {} snat rules",
+                    rs.marks.len(),
+                    rs.snat.len()
+                );
+                self.ruleset_applied = Some(rs);
+            }
+            Err(e) => {
+                log::warn!("nftables: {e}");
+                // Do not retry the same ruleset on every event.
+                self.ruleset_applied = Some(rs);
             }
         }
     }
@@ -545,6 +576,11 @@ impl Daemon {
         }
         let ep_ops = self.plan_endpoints(&[]).await;
         self.apply_endpoints(&ep_ops).await;
+        if let Some(nft) = self.nft.as_mut() {
+            if let Err(e) = nft.remove().await {
+                log::warn!("nftables: {e}");
+            }
+        }
         let ops = reconcile::diff(&NetState::default(), &self.kernel);
         let results = self.rtnl.apply(&ops).await;
         for (op, res) in ops.iter().zip(results) {

@@ -1,6 +1,8 @@
-//! The kernel edges: rtnetlink, the MPTCP path manager (generic netlink)
+//! The kernel edges: rtnetlink, the MPTCP path manager (generic netlink),
+//! nftables (nfnetlink)
 //! and the sysfs/procfs bits.
 
 pub mod mptcp;
+pub mod nft;
 pub mod rtnl;
 pub mod sysfs;
