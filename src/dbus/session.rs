@@ -301,3 +301,69 @@ pub fn drop_owner(model: &mut Model, owner: &str) -> usize {
     }
     n
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::ModelSettings;
+
+    fn caller(name: &str) -> Caller {
+        Caller {
+            name: name.to_string(),
+            uid: 1000,
+            gids: vec![1000],
+        }
+    }
+
+    #[test]
+    fn one_client_cannot_flood_create_session() {
+        let mut m = Model::new(ModelSettings::default(), false, &[]);
+        let none = HashMap::new();
+        for i in 0..caps::MAX_SESSIONS_PER_CLIENT {
+            create(&mut m, &caller(":1.5"), &none, &format!("/n{i}")).unwrap();
+        }
+        let err = create(&mut m, &caller(":1.5"), &none, "/more").unwrap_err();
+        assert!(err.message.contains("MAX_SESSIONS_PER_CLIENT"), "{err:?}");
+        // Another client still gets one, with the lowest free mark.
+        let p = create(&mut m, &caller(":1.6"), &none, "/n").unwrap();
+        assert_eq!(p, "/sessions/_1_6/n");
+        assert_eq!(
+            m.sessions.last().unwrap().mark(),
+            0x10000 + caps::MAX_SESSIONS_PER_CLIENT as u32
+        );
+        assert_eq!(drop_owner(&mut m, ":1.5"), caps::MAX_SESSIONS_PER_CLIENT);
+        let p = create(&mut m, &caller(":1.7"), &none, "/n").unwrap();
+        assert_eq!(
+            m.sessions.iter().find(|s| s.path == p).unwrap().mark(),
+            0x10000,
+            "marks are reused"
+        );
+    }
+
+    #[test]
+    fn only_the_owner_may_change_or_destroy() {
+        let mut m = Model::new(ModelSettings::default(), false, &[]);
+        let p = create(&mut m, &caller(":1.5"), &HashMap::new(), "/n").unwrap();
+        let v = Value::from(true);
+        assert_eq!(
+            change(&mut m, ":1.9", &p, "SourceIPRule", &v)
+                .unwrap_err()
+                .name,
+            "PermissionDenied"
+        );
+        assert_eq!(
+            destroy(&mut m, ":1.9", &p).unwrap_err().name,
+            "PermissionDenied"
+        );
+        change(&mut m, ":1.5", &p, "SourceIPRule", &v).unwrap();
+        assert!(m.sessions[0].user.source_ip_rule);
+        let bad = Value::from(vec!["*-*-udp-1".to_string(), "*-*-bogus".to_string()]);
+        assert!(change(&mut m, ":1.5", &p, "FlowSelectors", &bad).is_err());
+        assert!(
+            m.sessions[0].flows.is_empty(),
+            "a bad list is rejected whole"
+        );
+        destroy(&mut m, ":1.5", &p).unwrap();
+        assert!(m.sessions.is_empty());
+    }
+}
