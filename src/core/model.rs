@@ -217,8 +217,9 @@ pub struct Model {
     pub services: heapless::Vec<Service, { caps::MAX_SERVICES }>,
     /// Service ids in the order the user arranged with MoveBefore/MoveAfter.
     pub user_order: heapless::Vec<ServiceId, { caps::MAX_SERVICES }>,
-    /// Clients' sessions (SPEC §5).
-    pub sessions: heapless::Vec<Session, { caps::MAX_SESSIONS }>,
+    /// Clients' sessions (SPEC §5), bounded in number; each boxed so the
+    /// model stays small enough to live on the stack of the event loop.
+    pub sessions: heapless::Vec<Box<Session>, { caps::MAX_SESSIONS }>,
     /// Session policy rules from `<state-dir>/session_policy_local/*.policy`.
     pub policies: Vec<PolicyRule>,
     actions: Vec<Action>,

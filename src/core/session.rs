@@ -121,7 +121,7 @@ fn addrs_of(svc: &Service) -> Vec<IpAddr> {
 /// Adds the sessions' routes and rules to the desired kernel state.
 pub fn plan(
     model: &Model,
-    sessions: &[Session],
+    sessions: &[Box<Session>],
     policies: &[PolicyRule],
     bands: RuleBands,
     st: &mut NetState,
@@ -189,7 +189,7 @@ pub fn plan(
 }
 
 /// The nftables marking and SNAT for all sessions.
-pub fn ruleset(model: &Model, sessions: &[Session], policies: &[PolicyRule]) -> Ruleset {
+pub fn ruleset(model: &Model, sessions: &[Box<Session>], policies: &[PolicyRule]) -> Ruleset {
     let mut rs = Ruleset::default();
     for session in sessions {
         let v = view(model, session, policies);
@@ -240,6 +240,6 @@ pub fn ruleset(model: &Model, sessions: &[Session], policies: &[PolicyRule]) -> 
 }
 
 /// The lowest free session index, or `None` when every mark is taken.
-pub fn free_index(sessions: &[Session]) -> Option<u32> {
+pub fn free_index(sessions: &[Box<Session>]) -> Option<u32> {
     (0..caps::MAX_SESSIONS as u32).find(|n| !sessions.iter().any(|s| s.index == *n))
 }

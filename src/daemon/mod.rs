@@ -74,7 +74,9 @@ pub fn main(args: &[String]) -> i32 {
     // The executor lives as long as the process; leaking it gives the
     // 'static lifetime spawned local tasks need without an Rc dance.
     let ex: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
-    smol::block_on(ex.run(run(ex, opts, signals)))
+    // The loop's future is large (it holds every awaited step); on the heap it
+    // does not inflate the main thread's stack.
+    smol::block_on(ex.run(Box::pin(run(ex, opts, signals))))
 }
 
 mod signals {
@@ -194,7 +196,8 @@ async fn run(
     let (bus_tx, bus_rx) = smol::channel::unbounded::<BusEvent>();
     ex.spawn(bus_task(ex, bus_tx)).detach();
 
-    let mut d = Daemon {
+    // Boxed: the daemon's state is large and the loop's future lives on the stack.
+    let mut d = Box::new(Daemon {
         ex,
         model,
         kernel: NetState::default(),
@@ -217,7 +220,7 @@ async fn run(
         limits_applied: None,
         nft,
         ruleset_applied: None,
-    };
+    });
     if let Err(e) = d.resync().await {
         log::error!("initial kernel dump failed: {e}");
         return 1;

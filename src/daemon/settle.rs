@@ -233,6 +233,12 @@ impl Daemon {
 
     /// Brings the kernel, the files and D-Bus clients in line with the model.
     pub(super) async fn settle(&mut self) {
+        let started = std::time::Instant::now();
+        self.settle_inner().await;
+        log::debug!("settle: {} us", started.elapsed().as_micros());
+    }
+
+    async fn settle_inner(&mut self) {
         // Kernel first: failover speed is measured from the link event to
         // the route change, so nothing slower may come before it.
         self.reconcile().await;

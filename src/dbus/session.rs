@@ -231,7 +231,7 @@ pub fn create(
     );
     model
         .sessions
-        .push(s)
+        .push(Box::new(s))
         .map_err(|_| CallError::new("Failed", "no room for another session"))?;
     Ok(path)
 }
@@ -268,11 +268,11 @@ pub fn change(
     value: &Value<'_>,
 ) -> Result<(), CallError> {
     let i = owned_index(model, caller, path)?;
-    let mut s = model.sessions[i].clone();
+    let mut s = (*model.sessions[i]).clone();
     apply(model, &mut s, key, value)?;
     check_total(model, &s)?;
     log::info!("session {path}: {key} changed");
-    model.sessions[i] = s;
+    *model.sessions[i] = s;
     Ok(())
 }
 
