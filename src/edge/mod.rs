@@ -3,6 +3,7 @@
 //! and the sysfs/procfs bits.
 
 pub mod mptcp;
+pub mod netlink;
 pub mod nft;
 pub mod rtnl;
 pub mod sysfs;

@@ -4,13 +4,13 @@
 
 mod wire;
 
+use crate::edge::netlink::{messages, recv_datagram};
 use std::fmt;
 use std::io;
 
 use netlink_packet_core::{
-    DoneBuffer, Emitable, ErrorBuffer, NetlinkBuffer, NetlinkMessage, NetlinkPayload,
-    ParseableParametrized, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR,
-    NLM_F_REQUEST,
+    DoneBuffer, Emitable, ErrorBuffer, NetlinkMessage, NetlinkPayload, ParseableParametrized,
+    NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
 };
 use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
 use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
@@ -317,10 +317,10 @@ impl Mptcp {
         }
         let mut interrupted = false;
         loop {
-            let n = recv_datagram(sock, rx)
+            let n = recv_datagram("mptcp", sock, rx)
                 .await
                 .map_err(|e| MptcpError::io(op, &e))?;
-            for msg in messages(&rx[..n]) {
+            for msg in messages("mptcp", &rx[..n]) {
                 if msg.sequence_number() != seq {
                     log::debug!(
                         "mptcp: skipping reply to stale seq {}",
@@ -356,44 +356,4 @@ impl Mptcp {
             }
         }
     }
-}
-
-/// Reads one datagram into `rx`. MSG_TRUNC makes the kernel report the real
-/// length, so a datagram larger than the buffer is an error, not a silently
-/// cut message.
-async fn recv_datagram(sock: &Async<Socket>, rx: &mut [u8]) -> io::Result<usize> {
-    let n = sock
-        .read_with(|s| {
-            let mut buf: &mut [u8] = rx;
-            s.recv(&mut buf, libc::MSG_TRUNC)
-        })
-        .await?;
-    if n > rx.len() {
-        log::warn!("mptcp: {n}-byte datagram exceeds the {RX_BUF_LEN}-byte buffer");
-        return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
-    }
-    Ok(n)
-}
-
-/// Splits one datagram into its netlink messages. Stops at the first
-/// header whose length does not fit: nothing after it can be found.
-fn messages(datagram: &[u8]) -> impl Iterator<Item = NetlinkBuffer<&[u8]>> {
-    let mut rest = datagram;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        match NetlinkBuffer::new_checked(rest) {
-            Ok(buf) => {
-                let len = buf.length() as usize;
-                let (msg, tail) = rest.split_at(len);
-                rest = tail.get(len.next_multiple_of(4) - len..).unwrap_or(&[]);
-                Some(NetlinkBuffer::new(msg))
-            }
-            Err(e) => {
-                log::debug!("mptcp: garbled netlink header, dropping rest of datagram: {e}");
-                None
-            }
-        }
-    })
 }

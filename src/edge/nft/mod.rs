@@ -9,11 +9,12 @@ mod lower;
 #[cfg(test)]
 mod tests;
 
+use crate::edge::netlink::messages;
 use std::fmt;
 use std::io;
 use std::os::fd::AsRawFd;
 
-use netlink_packet_core::{ErrorBuffer, NetlinkBuffer, NLMSG_ERROR};
+use netlink_packet_core::{ErrorBuffer, NLMSG_ERROR};
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket};
 use smol::Async;
 
@@ -161,7 +162,7 @@ impl Nft {
                     errno: libc::EMSGSIZE,
                 });
             }
-            for msg in messages(&rx[..n]) {
+            for msg in messages("nft", &rx[..n]) {
                 let seq = msg.sequence_number();
                 // Content messages are first+1 ..= end-1; first is BatchBegin,
                 // on which the kernel reports batch-wide failures.
@@ -277,27 +278,4 @@ fn ext_ack_msg(payload: &[u8]) -> Option<String> {
         rest = rest.get(len.next_multiple_of(4)..).unwrap_or(&[]);
     }
     None
-}
-
-/// Splits one datagram into its netlink messages. Stops at the first
-/// header whose length does not fit: nothing after it can be found.
-fn messages(datagram: &[u8]) -> impl Iterator<Item = NetlinkBuffer<&[u8]>> {
-    let mut rest = datagram;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        match NetlinkBuffer::new_checked(rest) {
-            Ok(buf) => {
-                let len = buf.length() as usize;
-                let (msg, tail) = rest.split_at(len);
-                rest = tail.get(len.next_multiple_of(4) - len..).unwrap_or(&[]);
-                Some(NetlinkBuffer::new(msg))
-            }
-            Err(e) => {
-                log::debug!("nft: garbled netlink header, dropping rest of datagram: {e}");
-                None
-            }
-        }
-    })
 }

@@ -1,12 +1,12 @@
 //! Pure tests of the encoder: batch framing and the byte layout of a few
 //! expressions (checked against what `nft --debug=netlink` emits).
 
+use crate::edge::netlink::messages;
 use netlink_packet_core::{Emitable, NLM_F_ACK};
 use netlink_packet_netfilter::nftables::{Operator, Register};
 
 use super::encode::{cmp, load, replace_batch, NFNL_SUBSYS_NFTABLES};
 use super::lower::Field;
-use super::messages;
 use crate::core::firewall::{Family, FlowMatch, MarkRule, Match, Ruleset, SnatRule};
 
 fn bytes(e: &impl Emitable) -> Vec<u8> {
@@ -44,7 +44,7 @@ fn sample() -> Ruleset {
 #[test]
 fn batch_is_framed_by_begin_and_end() {
     let b = replace_batch(&sample(), 100);
-    let msgs: Vec<_> = messages(&b.buf).collect();
+    let msgs: Vec<_> = messages("nft", &b.buf).collect();
     // begin, 3 table ops, 2 chains, map + elements + map rule, range rule, snat rule, end
     assert_eq!(msgs.len(), 2 + b.ops.len());
     assert_eq!(b.ops.len(), 10, "{:?}", b.ops);

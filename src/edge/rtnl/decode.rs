@@ -3,7 +3,6 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use netlink_packet_core::NetlinkBuffer;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
@@ -13,29 +12,6 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use super::{AddrEntry, KernelEvent, KernelRoute, KernelRule, Link};
 use crate::core::netstate::{IpPrefix, RouteSpec, RuleSpec};
 use crate::core::types::IfName;
-
-/// Splits one received datagram into its netlink messages. Stops at the
-/// first header whose length does not fit: nothing after it can be found.
-pub(super) fn messages(datagram: &[u8]) -> impl Iterator<Item = NetlinkBuffer<&[u8]>> {
-    let mut rest = datagram;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        match NetlinkBuffer::new_checked(rest) {
-            Ok(buf) => {
-                let len = buf.length() as usize;
-                let (msg, tail) = rest.split_at(len);
-                rest = tail.get(len.next_multiple_of(4) - len..).unwrap_or(&[]);
-                Some(NetlinkBuffer::new(msg))
-            }
-            Err(e) => {
-                log::debug!("rtnl: garbled netlink header, dropping rest of datagram: {e}");
-                None
-            }
-        }
-    })
-}
 
 fn is_inet(family: AddressFamily) -> Option<bool> {
     match family {

@@ -7,6 +7,7 @@ mod encode;
 #[cfg(test)]
 mod tests;
 
+use crate::edge::netlink::{messages, recv_datagram};
 use std::fmt;
 use std::io;
 use std::net::IpAddr;
@@ -162,23 +163,6 @@ fn open_socket(op: &'static str) -> Result<Socket, RtnlError> {
     Ok(sock)
 }
 
-/// Reads one datagram into `rx`. MSG_TRUNC makes the kernel report the
-/// real length, so a datagram larger than the buffer is an error, not a
-/// silently cut message.
-async fn recv_datagram(sock: &Async<Socket>, rx: &mut [u8]) -> io::Result<usize> {
-    let n = sock
-        .read_with(|s| {
-            let mut buf: &mut [u8] = rx;
-            s.recv(&mut buf, libc::MSG_TRUNC)
-        })
-        .await?;
-    if n > rx.len() {
-        log::warn!("rtnl: {n}-byte datagram exceeds the {RX_BUF_LEN}-byte buffer");
-        return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
-    }
-    Ok(n)
-}
-
 /// Request socket: dumps and changes. One request batch at a time
 /// (`&mut self`); replies are matched to requests by sequence number.
 pub struct Rtnl {
@@ -235,8 +219,8 @@ impl Rtnl {
         let mut pending = status.len();
         let mut interrupted = false;
         while pending > 0 {
-            let n = recv_datagram(sock, rx).await?;
-            for msg in decode::messages(&rx[..n]) {
+            let n = recv_datagram("rtnl", sock, rx).await?;
+            for msg in messages("rtnl", &rx[..n]) {
                 let idx = msg.sequence_number().wrapping_sub(first) as usize;
                 let Some(slot) = status.get_mut(idx) else {
                     log::debug!(
@@ -450,7 +434,7 @@ impl Events {
     /// in it that pathman cares about (possibly none). ENOBUFS becomes
     /// [`KernelEvent::Overrun`].
     pub async fn next(&mut self, out: &mut Vec<KernelEvent>) -> Result<(), RtnlError> {
-        let n = match recv_datagram(&self.sock, &mut self.rx).await {
+        let n = match recv_datagram("rtnl", &self.sock, &mut self.rx).await {
             Ok(n) => n,
             Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                 out.push(KernelEvent::Overrun);
@@ -463,7 +447,7 @@ impl Events {
             }
             Err(e) => return Err(RtnlError::io("receive events", &e)),
         };
-        for msg in decode::messages(&self.rx[..n]) {
+        for msg in messages("rtnl", &self.rx[..n]) {
             deliver(msg, &mut |m| out.extend(decode_event(m)));
         }
         Ok(())

@@ -1,6 +1,7 @@
 //! Pure encode/decode tests: requests are built, serialized, parsed back
 //! with netlink-packet-route and decoded again.
 
+use crate::edge::netlink::messages;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL};
@@ -10,7 +11,7 @@ use netlink_packet_route::rule::RuleAttribute;
 use netlink_packet_route::RouteNetlinkMessage;
 use proptest::prelude::*;
 
-use super::decode::{self, decode_address, decode_route, decode_rule};
+use super::decode::{decode_address, decode_route, decode_rule};
 use super::encode::{push_op, Scratch};
 use crate::caps::RT_PROTO_PATHMAN;
 use crate::core::netstate::{AddressSpec, IpPrefix, Op, RouteSpec, RuleSpec};
@@ -22,7 +23,7 @@ fn round_trip(ops: &[Op]) -> Vec<NetlinkMessage<RouteNetlinkMessage>> {
     for (i, op) in ops.iter().enumerate() {
         push_op(&mut tx, 100 + i as u32, op, &mut scratch);
     }
-    let msgs: Vec<_> = decode::messages(&tx)
+    let msgs: Vec<_> = messages("rtnl", &tx)
         .map(|b| NetlinkMessage::deserialize(b.into_inner()).unwrap())
         .collect();
     assert_eq!(msgs.len(), ops.len());
@@ -143,8 +144,8 @@ fn garbled_datagram_tail_is_dropped_without_panic() {
     push_op(&mut tx, 1, &Op::AddAddress(spec), &mut Scratch::default());
     // A header whose length field runs past the end of the datagram.
     tx.extend_from_slice(&[0xff, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
-    assert_eq!(decode::messages(&tx).count(), 1);
-    assert_eq!(decode::messages(&tx[..7]).count(), 0);
+    assert_eq!(messages("rtnl", &tx).count(), 1);
+    assert_eq!(messages("rtnl", &tx[..7]).count(), 0);
 }
 
 fn ip_strategy(v6: bool) -> BoxedStrategy<IpAddr> {
@@ -251,7 +252,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-        for b in decode::messages(&bytes) {
+        for b in messages("rtnl", &bytes) {
             if let Ok(NetlinkMessage { payload: NetlinkPayload::InnerMessage(m), .. }) =
                 NetlinkMessage::<RouteNetlinkMessage>::deserialize(b.into_inner())
             {
