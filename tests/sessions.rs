@@ -493,3 +493,21 @@ fn bad_session_requests_are_refused_whole() {
     assert_eq!(out.trim(), "ao 0", "nothing was created");
     assert!(!rules(&lab).iter().any(|r| r.contains("fwmark")));
 }
+
+#[test]
+fn a_restarted_daemon_removes_what_a_crashed_one_left_for_sessions() {
+    let lab = lab_up(2, &[]);
+    let c = Client::start(&lab, &[], &["--flows", "*-*-udp-*-5353"]);
+    c.wait_output(&lab, "session up", |o| o.contains(" State = connected"));
+    lab.wait_for(T, "marks in place", || nft_table(&lab).contains("5353"));
+    lab.kill_daemon();
+    assert!(nft_table(&lab).contains("5353"), "a crash leaves the table");
+    lab.start_daemon(&["--mpathrouting"]);
+    lab.wait_name("net.connman", T);
+    // Sessions do not survive the daemon; everything they had goes.
+    lab.wait_for(T, "session leftovers removed", || {
+        let (rules, tables, nft) = session_objects(&lab);
+        rules.is_empty() && tables.is_empty() && nft.is_empty()
+    });
+    drop(c);
+}

@@ -242,7 +242,6 @@ impl Daemon {
         // Kernel first: failover speed is measured from the link event to
         // the route change, so nothing slower may come before it.
         self.reconcile().await;
-        self.apply_firewall().await;
         let actions = self.model.take_actions();
         let had_actions = !actions.is_empty();
         for action in actions {
@@ -252,6 +251,9 @@ impl Daemon {
             // Actions (a manual address, a stopped client) may change the plan.
             self.reconcile().await;
         }
+        // After routes and rules (marks must find their tables), and after the
+        // actions (bringing links up and starting DHCP matter more at start).
+        self.apply_firewall().await;
         self.write_resolv_conf();
         if let Some(conn) = self.bus.clone() {
             self.snapshot.emit_changes(&conn, &self.model).await;
@@ -337,7 +339,11 @@ impl Daemon {
         }
         let Some(nft) = self.nft.as_mut() else { return };
         let res = if rs.marks.is_empty() && rs.snat.is_empty() {
-            nft.remove().await
+            // Nothing to remove unless a table is there (start, after a crash).
+            match nft.exists().await {
+                Ok(false) => Ok(()),
+                _ => nft.remove().await,
+            }
         } else {
             nft.replace(&rs).await
         };

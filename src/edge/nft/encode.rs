@@ -135,6 +135,23 @@ fn table() -> TableMessage {
     }
 }
 
+/// A lone GETTABLE request for pathman's table (no batch: a read is not a
+/// transaction), for [`super::Nft::exists`].
+pub fn get_table(seq: u32) -> Vec<u8> {
+    let mut b = Batch {
+        buf: Vec::with_capacity(64),
+        first_seq: seq,
+        ops: Vec::new(),
+    };
+    b.emit(
+        NfTablesMessage::GetTable(table()),
+        NLM_F_REQUEST | NLM_F_ACK,
+        seq,
+        0,
+    );
+    b.buf
+}
+
 /// The batch for [`super::Nft::remove`]: delete the table.
 pub fn remove_batch(first_seq: u32) -> Batch {
     let mut b = Batch::begin(first_seq);

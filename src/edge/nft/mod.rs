@@ -9,7 +9,7 @@ mod lower;
 #[cfg(test)]
 mod tests;
 
-use crate::edge::netlink::messages;
+use crate::edge::netlink::{messages, recv_datagram};
 use std::fmt;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -120,6 +120,47 @@ impl Nft {
                 ..
             }) => Ok(()),
             r => r,
+        }
+    }
+
+    /// Does pathman's table exist? A plain read, far cheaper than a
+    /// transaction, so a clean start does not pay for removing nothing.
+    pub async fn exists(&mut self) -> Result<bool, NftError> {
+        let seq = self.seq;
+        self.seq = seq.wrapping_add(1);
+        let req = encode::get_table(seq);
+        self.sock
+            .write_with(|s| s.send(&req, 0))
+            .await
+            .map_err(|e| NftError::io("get table", &e))?;
+        let mut found = false;
+        loop {
+            let n = recv_datagram("nft", &self.sock, &mut self.rx)
+                .await
+                .map_err(|e| NftError::io("get table", &e))?;
+            for msg in messages("nft", &self.rx[..n]) {
+                if msg.sequence_number() != seq {
+                    continue;
+                }
+                if msg.message_type() != NLMSG_ERROR {
+                    found = true;
+                    continue;
+                }
+                return match ErrorBuffer::new_checked(msg.payload()) {
+                    Ok(e) => match e.code().map_or(0, |c| -c.get()) {
+                        0 => Ok(found),
+                        libc::ENOENT => Ok(false),
+                        errno => Err(NftError::Kernel {
+                            op: "get table",
+                            errno,
+                        }),
+                    },
+                    Err(_) => Err(NftError::Kernel {
+                        op: "get table",
+                        errno: libc::EIO,
+                    }),
+                };
+            }
         }
     }
 
