@@ -507,3 +507,29 @@ fn corrupt_state_files_are_replaced_not_fatal() {
         "the corrupt file is reported"
     );
 }
+
+#[test]
+fn board_config_classifies_a_gadget_port() {
+    let lab = Lab::up(2, &[]);
+    let board = lab.dir.join("board.conf");
+    std::fs::write(
+        &board,
+        "[Board]\nName=test\n[Interfaces]\nManage=eth0,eth1\n[Interface eth1]\nTechnology=gadget\n",
+    )
+    .unwrap();
+    lab.start_bus();
+    lab.start_daemon(&["--board", board.to_str().unwrap()]);
+    lab.wait_name("net.connman", T);
+    lab.wait_for(T, "both uplinks ready", || all_ready(&lab, 2));
+    let out = lab.exec_ok(&["connmanctl", "services"]);
+    assert!(out.contains("gadget_02504d000002_usb"), "{out}");
+    assert!(out.contains("ethernet_02504d000001_cable"), "{out}");
+    let techs = lab.exec_ok(&["connmanctl", "technologies"]);
+    assert!(techs.contains("/net/connman/technology/gadget"), "{techs}");
+    // Ethernet ranks above gadget: eth0 holds the default route.
+    let d = default_routes(&lab);
+    assert!(
+        d[0].contains("dev eth0") && !d[0].contains("metric"),
+        "{d:?}"
+    );
+}

@@ -166,6 +166,18 @@ fn endpoints_follow_services_flags_and_carrier() {
                 .any(|r| r.contains(&format!("from {a} lookup {table0}")))
     });
 
+    // SIGUSR1: the debug dump lists what pathman owns.
+    let pid = lab.daemon_pid().expect("pid").to_string();
+    lab.exec_ok(&["kill", "-USR1", &pid]);
+    lab.wait_for(T, "debug dump", || {
+        let log = lab.daemon_log();
+        log.contains(&format!("dump: rule 31300: from {a1}/32 lookup"))
+            && log.contains("dump: mptcp endpoint")
+            && log.contains(&format!(
+                "dump: route table {table0} 0.0.0.0/0 via 198.18.1.1"
+            ))
+    });
+
     // Bad values change nothing.
     let out = lab.exec(&[
         "busctl",

@@ -307,6 +307,10 @@ fn flow_selectors_steer_real_traffic_with_replies() {
 #[test]
 fn uid_policy_steers_a_users_traffic() {
     let lab = Lab::up(2, &["--inet"]);
+    lab.start_bus();
+    lab.start_daemon(&["--mpathrouting"]);
+    lab.wait_name("net.connman", T);
+    // Written while the daemon runs: policy files are reloaded on change.
     let dir = lab.state_dir().join("session_policy_local");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
@@ -314,9 +318,9 @@ fn uid_policy_steers_a_users_traffic() {
         "[policy_nobody]\nuid = nobody\nAllowedBearers = ethernet\n",
     )
     .unwrap();
-    lab.start_bus();
-    lab.start_daemon(&["--mpathrouting"]);
-    lab.wait_name("net.connman", T);
+    lab.wait_for(T, "policy reloaded", || {
+        lab.daemon_log().contains("session policy: 1 rule(s)")
+    });
     lab.wait_for(T, "uplinks", || {
         !v4(&lab, "eth0").is_empty() && !v4(&lab, "eth1").is_empty()
     });
