@@ -8,13 +8,13 @@
 #   shows `pathman ctl services`, the DUT's addresses, rules, routes and the resolv.conf
 #   pathman wrote, then tears everything down.
 # Options: --no-build, --keep (leave the lab running; prints how to remove it), -- ARGS
-# (extra daemon arguments, e.g. -- --mpathrouting).
+# (daemon arguments instead of the default --mpathrouting).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 LAB=$HERE/lab/lab.sh
-BUILD=1; KEEP=0; DARGS=()
+BUILD=1; KEEP=0; DARGS=(--mpathrouting)
 while [ $# -gt 0 ]; do
     case "$1" in
         --no-build) BUILD=0 ;;
@@ -65,14 +65,18 @@ until [ "$(ready)" -ge $N ]; do
 done
 echo "all $N services ready after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 
+# IPv6 (SLAAC) takes a router advertisement; give the tables a moment to fill.
+sleep 2
 show "$PATHMAN" ctl services
-show ip -4 addr
+show ip -4 -br addr
 show ip rule
 show ip route
-show ip -6 route
-printf '\n\033[1m$ cat /etc/resolv.conf   # as pathman wrote it (the DUT'"'"'s private copy)\033[0m\n'
-"$LAB" resolv "$ID"
-if [ -s "$("$LAB" dir "$ID")/run/resolv.conf" ]; then
-    printf '\n\033[1m$ cat <run-dir>/resolv.conf\033[0m\n'
-    cat "$("$LAB" dir "$ID")/run/resolv.conf"
-fi
+for k in $(seq "$N"); do
+    ifn=$("$LAB" ifname "$ID" "$k")
+    # Each uplink's own table: 255 + its ifindex.
+    show ip route show table $((255 + $("$LAB" exec "$ID" cat "/sys/class/net/$ifn/ifindex")))
+done
+show ip mptcp endpoint show
+show ip mptcp limits show
+printf '\n\033[1m$ cat <run-dir>/resolv.conf   # written by pathman\033[0m\n'
+cat "$("$LAB" dir "$ID")/run/resolv.conf"
