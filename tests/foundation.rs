@@ -502,10 +502,20 @@ fn corrupt_state_files_are_replaced_not_fatal() {
     lab.wait_for(T, "uplink ready despite corrupt state", || {
         all_ready(&lab, 1)
     });
+    // Both corrupt files are named in a warning and replaced by defaults.
+    let log = lab.daemon_log();
+    let id_file = format!("{id}/settings:");
     assert!(
-        lab.daemon_log().contains("settings"),
-        "the corrupt file is reported"
+        log.lines()
+            .any(|l| l.starts_with("WARN") && l.contains(&id_file) && l.contains("using defaults")),
+        "{log}"
     );
+    assert!(log.contains("state/settings:"), "{log}");
+    // The service works with defaults (DHCP) and its settings are written anew.
+    lab.exec_ok(&["connmanctl", "config", id, "--autoconnect", "yes"]);
+    lab.wait_for(T, "settings rewritten", || {
+        std::fs::read_to_string(dir.join("settings")).is_ok_and(|s| s.contains("AutoConnect=true"))
+    });
 }
 
 #[test]
@@ -532,4 +542,37 @@ fn board_config_classifies_a_gadget_port() {
         d[0].contains("dev eth0") && !d[0].contains("metric"),
         "{d:?}"
     );
+}
+
+#[test]
+fn link_local_address_when_no_dhcp_server_answers() {
+    let lab = Lab::up(1, &["--no-ipv6"]);
+    lab.dhcp(1, false);
+    lab.start_bus();
+    lab.start_daemon(&[]);
+    lab.wait_name("net.connman", T);
+    // IPv4LL starts after three unanswered DISCOVERs (4 s + 8 s of backoff),
+    // then probes and announces per RFC 3927.
+    lab.wait_for(
+        Duration::from_secs(45),
+        "a 169.254/16 address on eth0",
+        || {
+            // The kernel gives 169.254/16 link scope, so look at every scope.
+            let a = lab.exec_ok(&["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
+            a.contains("inet 169.254.") && a.contains("/16")
+        },
+    );
+    let one = lab.exec_ok(&["connmanctl", "services", "ethernet_02504d000001_cable"]);
+    assert!(
+        one.contains("Method=auto") && one.contains("Address=169.254."),
+        "{one}"
+    );
+    assert!(one.contains("State = ready"), "{one}");
+    let d = default_routes(&lab);
+    assert_eq!(
+        d.len(),
+        1,
+        "a device default route on the link-local service: {d:?}"
+    );
+    assert!(d[0].starts_with("default dev eth0"), "{d:?}");
 }
