@@ -576,3 +576,40 @@ fn link_local_address_when_no_dhcp_server_answers() {
     );
     assert!(d[0].starts_with("default dev eth0"), "{d:?}");
 }
+
+#[test]
+fn connmanctl_monitor_sees_services_come_and_go() {
+    let lab = up(2, &[]);
+    lab.wait_for(T, "2 uplinks ready", || all_ready(&lab, 2));
+    let id = lab.id.clone();
+    let monitor = std::thread::spawn(move || {
+        lab_sh(&[
+            "exec",
+            &id,
+            "timeout",
+            "6",
+            "stdbuf",
+            "-oL",
+            "connmanctl",
+            "monitor",
+        ])
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    lab.link(2, false);
+    lab.wait_for(T, "eth1 unconfigured", || addrs4(&lab, "eth1").is_empty());
+    lab.link(2, true);
+    lab.wait_for(T, "eth1 back", || all_ready(&lab, 2));
+    let out = String::from_utf8_lossy(&monitor.join().unwrap().stdout).to_string();
+    assert!(
+        out.contains("removed                  /net/connman/service/ethernet_02504d000002_cable"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Service      ethernet_02504d000002_cable State = ready"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ethernet_02504d000002_cable IPv4 = [ Address=198.18.2."),
+        "{out}"
+    );
+}
