@@ -3,11 +3,13 @@
 //! One test function on purpose: the bus address is process-global state
 //! (`DBUS_SYSTEM_BUS_ADDRESS`), so the steps run in sequence on one bus.
 
+#[path = "common/private_bus.rs"]
+mod private_bus;
+use private_bus::PrivateBus;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Child, Command as Process, Stdio};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,72 +23,6 @@ use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
 use zbus::Connection;
 
 type Props = HashMap<String, OwnedValue>;
-
-/// A private dbus-daemon, killed and cleaned up on drop.
-struct PrivateBus {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl PrivateBus {
-    fn start() -> PrivateBus {
-        let dir = std::env::temp_dir().join(format!("pathman-ctl-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create bus dir");
-        let socket = dir.join("bus_socket");
-        let config = dir.join("bus.conf");
-        std::fs::write(
-            &config,
-            format!(
-                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path={}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-"#,
-                socket.display()
-            ),
-        )
-        .expect("write bus config");
-        let child = Process::new("dbus-daemon")
-            .arg(format!("--config-file={}", config.display()))
-            .args(["--nofork", "--nopidfile", "--nosyslog"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("dbus-daemon must be installed");
-        let guard = PrivateBus { child, dir };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !socket.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "dbus-daemon did not create its socket"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::env::set_var(
-            bus::SYSTEM_BUS_ADDRESS_ENV,
-            format!("unix:path={}", socket.display()),
-        );
-        guard
-    }
-}
-
-impl Drop for PrivateBus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 #[derive(Debug, zbus::DBusError)]
 #[zbus(prefix = "net.connman.Error")]
@@ -314,7 +250,7 @@ async fn wait_for(buf: &Shared, needle: &str) -> String {
 
 #[test]
 fn pathmanctl_against_a_fake_daemon() {
-    let _bus = PrivateBus::start();
+    let _bus = PrivateBus::start("ctl-test");
     let ex: LocalExecutor<'static> = LocalExecutor::new();
     smol::block_on(ex.run(async {
         let client = bus::connect_system().await.expect("client connects");
