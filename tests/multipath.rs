@@ -314,3 +314,74 @@ fn one_mptcp_connection_uses_both_uplinks_and_survives_losing_one() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[test]
+fn endpoint_cap_refusal_reaches_the_caller_and_the_service_keeps_working() {
+    let lab = Lab::up(2, &["--no-ipv6"]);
+    lab.start_bus();
+    // Someone else's endpoints fill the kernel's 8 slots (eth1 is not managed).
+    for i in 1..=8 {
+        let a = format!("192.0.2.{i}");
+        lab.exec_ok(&[
+            "ip", "mptcp", "endpoint", "add", &a, "dev", "eth1", "signal",
+        ]);
+    }
+    lab.start_daemon(&["-M", "-i", "eth0"]);
+    lab.wait_name("net.connman", T);
+    lab.wait_for(T, "eth0 ready with its table", || {
+        let a = v4(&lab, "eth0");
+        !a.is_empty()
+            && rules(&lab)
+                .iter()
+                .any(|r| r.contains(&format!("from {a} lookup")))
+    });
+    let a0 = v4(&lab, "eth0");
+    assert!(
+        endpoint_of(&endpoints(&lab), &a0).is_none(),
+        "no room for eth0's endpoint"
+    );
+    assert_eq!(endpoints(&lab).len(), 8, "the others' endpoints untouched");
+    let out = lab.exec(&[
+        "busctl",
+        "--system",
+        "call",
+        "net.connman",
+        "/net/connman/service/ethernet_02504d000001_cable",
+        "net.connman.Service",
+        "SetProperty",
+        "sv",
+        "MultipathTcpLink",
+        "s",
+        "backup",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "the caller hears of the refusal");
+    assert!(
+        err.contains(&a0) && err.contains("at most 8 endpoints"),
+        "{err}"
+    );
+    assert!(
+        lab.daemon_log().contains(&format!("not adding {a0}")),
+        "logged"
+    );
+    // The service keeps working: default route and source routing stay.
+    assert!(routes(&lab, "main")
+        .iter()
+        .any(|r| r.starts_with("default via 198.18.1.1")));
+    // Room again: the endpoint arrives with the next change.
+    lab.exec_ok(&["ip", "mptcp", "endpoint", "delete", "id", "1"]);
+    let out = lab.ctl(&[
+        "config",
+        "ethernet_02504d000001_cable",
+        "--mpath_tcp_link",
+        "on",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    lab.wait_for(T, "eth0's endpoint", || {
+        endpoint_of(&endpoints(&lab), &a0).is_some()
+    });
+}

@@ -217,6 +217,7 @@ async fn run(
         mptcp_extra,
         mptcp_manage_limits: conf.mptcp_manage_limits,
         endpoints_applied: None,
+        endpoints_missing: Vec::new(),
         limits_applied: None,
         nft,
         ruleset_applied: None,
@@ -229,6 +230,7 @@ async fn run(
     d.settle().await;
 
     let mut kernel_events = Vec::new();
+    let mut deferred = None;
     loop {
         let wake = {
             let kernel = async { Wake::Kernel(events.next(&mut kernel_events).await) };
@@ -292,7 +294,7 @@ async fn run(
             }
             Wake::Bus(BusEvent::Call(msg)) => {
                 if let Some(conn) = d.bus.clone() {
-                    server::handle(&conn, &mut d.model, &mut d.access, &msg).await;
+                    deferred = server::handle(&conn, &mut d.model, &mut d.access, &msg).await;
                 }
             }
             Wake::Signal(libc::SIGUSR1) => d.dump().await,
@@ -303,6 +305,10 @@ async fn run(
             }
         }
         d.settle().await;
+        if let (Some(def), Some(conn)) = (deferred.take(), d.bus.clone()) {
+            let failure = d.endpoint_failure(&def.service);
+            server::finish(&conn, def, failure).await;
+        }
     }
 }
 
@@ -412,6 +418,9 @@ struct Daemon {
     mptcp_manage_limits: bool,
     /// The endpoints last planned; `None` forces a fresh look at the kernel.
     endpoints_applied: Option<Vec<DesiredEndpoint>>,
+    /// Wanted endpoints the kernel does not have after the last change
+    /// (endpoint cap reached, refused): (ifindex, address).
+    endpoints_missing: Vec<(u32, std::net::IpAddr)>,
     limits_applied: Option<Limits>,
     /// nftables (session marks and SNAT); `None` when the kernel has none.
     nft: Option<crate::edge::nft::Nft>,

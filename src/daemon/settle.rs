@@ -292,6 +292,7 @@ impl Daemon {
         self.apply_endpoints(&dels).await;
         self.apply(&late).await;
         self.apply_endpoints(&rest).await;
+        self.check_endpoints(&endpoints).await;
         log_pass(started, n_ops, n_ep);
         self.endpoints_applied = Some(endpoints.clone());
         if self.mptcp_manage_limits {
@@ -401,6 +402,41 @@ impl Daemon {
                 Err(e) => log::warn!("mptcp: {who}: {e}"),
             }
         }
+    }
+
+    /// Notes which wanted endpoints the kernel lacks after a change (the
+    /// cap was reached or it refused), so a D-Bus caller who asked for them
+    /// hears about it.
+    async fn check_endpoints(&mut self, desired: &[DesiredEndpoint]) {
+        self.endpoints_missing.clear();
+        let Some(m) = self.mptcp.as_mut() else { return };
+        let Ok(current) = m.endpoints().await else {
+            return;
+        };
+        for d in desired {
+            if !current.iter().any(|c| c.addr == d.addr) {
+                self.endpoints_missing.push((d.ifindex, d.addr));
+            }
+        }
+    }
+
+    /// Why a service's MPTCP endpoints are not all in the kernel, if they are not.
+    pub(super) fn endpoint_failure(&self, service: &str) -> Option<String> {
+        let svc = self.model.service(service)?;
+        let missing: Vec<String> = self
+            .endpoints_missing
+            .iter()
+            .filter(|(ifindex, _)| *ifindex == svc.ifindex)
+            .map(|(_, a)| a.to_string())
+            .collect();
+        (!missing.is_empty()).then(|| {
+            format!(
+                "MPTCP endpoint for {} not added (the kernel keeps at most {} endpoints, or refused it); {} keeps working without it",
+                missing.join(", "),
+                crate::caps::MPTCP_MAX_ENDPOINTS,
+                svc.id
+            )
+        })
     }
 
     /// SIGUSR1: logs everything pathman owns in the kernel.

@@ -104,16 +104,50 @@ impl Access {
     }
 }
 
-/// Handles one incoming message. Returns true when the model may have changed.
+/// A reply held back until the change has reached the kernel, so that a
+/// kernel refusal (an MPTCP endpoint that could not be added) reaches the
+/// caller whose request it was.
+pub struct Deferred {
+    msg: Message,
+    /// The service whose MultipathRouting/MultipathTcpLink was set.
+    pub service: String,
+}
+
+/// Answers a deferred request: success, or `net.connman.Error.Failed` saying
+/// what the kernel refused (the setting itself stays applied).
+pub async fn finish(conn: &Connection, d: Deferred, failure: Option<String>) {
+    let header = d.msg.header();
+    let sent = match failure {
+        None => conn.reply(&header, &()).await,
+        Some(why) => {
+            let name = format!("{}Failed", names::ERROR_PREFIX);
+            conn.reply_error(&header, name.as_str(), &why).await
+        }
+    };
+    if let Err(e) = sent {
+        log::debug!("dbus: deferred reply for {} failed: {e}", d.service);
+    }
+}
+
+/// Properties whose effect includes MPTCP endpoints: their reply waits for the kernel.
+fn touches_endpoints(msg: &Message) -> bool {
+    matches!(
+        msg.body().deserialize::<(String, OwnedValue)>(),
+        Ok((name, _)) if name == "MultipathRouting" || name == "MultipathTcpLink"
+    )
+}
+
+/// Handles one incoming message; a request whose outcome depends on the
+/// kernel comes back as [`Deferred`] for [`finish`] after the loop settled.
 pub async fn handle(
     conn: &Connection,
     model: &mut Model,
     access: &mut Access,
     msg: &Message,
-) -> bool {
+) -> Option<Deferred> {
     let header = msg.header();
     if header.message_type() != MsgType::MethodCall {
-        return false;
+        return None;
     }
     let path = header
         .path()
@@ -137,35 +171,38 @@ pub async fn handle(
         if let Err(e) = conn.reply(&header, &xml).await {
             log::debug!("dbus: reply to {sender} failed: {e}");
         }
-        return false;
+        return None;
     }
     if iface == "org.freedesktop.DBus.Peer" && member == "Ping" {
         let _ = conn.reply(&header, &()).await;
-        return false;
+        return None;
     }
 
     let result = decode_and_call(conn, model, access, msg, &path, &iface, &member, &sender).await;
-    let (mutated, sent) = match result {
-        Ok(answer) => {
-            let mutated = request::is_mutating(&member)
-                || matches!(
-                    member.as_str(),
-                    "CreateSession" | "DestroySession" | "Change" | "Destroy"
-                );
-            let sent = match answer {
-                Answer::Empty => conn.reply(&header, &()).await,
-                Answer::Props(p) => conn.reply(&header, &as_map(&p)).await,
-                Answer::Objects(list) => {
-                    let body: Vec<(OwnedObjectPath, HashMap<&str, &OwnedValue>)> =
-                        list.iter().map(|(o, p)| (o.clone(), as_map(p))).collect();
-                    conn.reply(&header, &body).await
-                }
-                Answer::Strings(list) => conn.reply(&header, &list).await,
-                Answer::Path(p) => conn.reply(&header, &p).await,
-                Answer::Paths(list) => conn.reply(&header, &list).await,
-            };
-            (mutated, sent)
+    let sent = match result {
+        Ok(Answer::Empty)
+            if member == "SetProperty"
+                && matches!(Target::from_path(&path), Some(Target::Service(_)))
+                && touches_endpoints(msg) =>
+        {
+            let service = names::last_path_element(&path).to_string();
+            return Some(Deferred {
+                msg: msg.clone(),
+                service,
+            });
         }
+        Ok(answer) => match answer {
+            Answer::Empty => conn.reply(&header, &()).await,
+            Answer::Props(p) => conn.reply(&header, &as_map(&p)).await,
+            Answer::Objects(list) => {
+                let body: Vec<(OwnedObjectPath, HashMap<&str, &OwnedValue>)> =
+                    list.iter().map(|(o, p)| (o.clone(), as_map(p))).collect();
+                conn.reply(&header, &body).await
+            }
+            Answer::Strings(list) => conn.reply(&header, &list).await,
+            Answer::Path(p) => conn.reply(&header, &p).await,
+            Answer::Paths(list) => conn.reply(&header, &list).await,
+        },
         Err(e) => {
             log::debug!(
                 "dbus: {iface}.{member} on {path} from {sender}: {}: {}",
@@ -173,16 +210,13 @@ pub async fn handle(
                 e.message
             );
             let name = format!("{}{}", names::ERROR_PREFIX, e.name);
-            (
-                false,
-                conn.reply_error(&header, name.as_str(), &e.message).await,
-            )
+            conn.reply_error(&header, name.as_str(), &e.message).await
         }
     };
     if let Err(e) = sent {
         log::debug!("dbus: reply to {sender} failed: {e}");
     }
-    mutated
+    None
 }
 
 #[allow(clippy::too_many_arguments)]
