@@ -64,9 +64,16 @@ if [ $QUICK = 0 ]; then
     step "format" cargo fmt --check || true
     step "clippy" cargo clippy --all-targets -- -D warnings || true
 fi
+TEST_LOG=$(mktemp)
 if step "build" cargo build --release; then
-    step "tests" cargo test --release "${TEST_ARGS[@]}" -- --test-threads=2 || true
+    # --lib --bins --tests: the crate has no doc tests, whose empty run would
+    # otherwise be the last result line.
+    step "tests" bash -o pipefail -c 'cargo test --release --lib --bins --tests "$@" -- --test-threads=2 2>&1 | tee "$0"' \
+        "$TEST_LOG" "${TEST_ARGS[@]}" || true
 fi
+# One closing line over every test binary: "N passed, N failed".
+TOTALS=$(awk '/^test result:/ {p += $4; f += $6} END {printf "%d passed, %d failed", p, f}' "$TEST_LOG")
+rm -f "$TEST_LOG"
 
 # no lab may outlive the run
 LEFT=$(comm -13 <(echo "$BEFORE" | sort) <("$LAB" list | sort) | xargs)
@@ -78,7 +85,9 @@ fi
 say "summary"
 if [ ${#FAILED[@]} -eq 0 ]; then
     echo "all steps passed"
+    echo "$TOTALS"
     exit 0
 fi
 printf 'FAILED: %s\n' "${FAILED[@]}"
+echo "$TOTALS"
 exit 1

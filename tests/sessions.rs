@@ -216,17 +216,28 @@ fn session_builds_the_seeds_rules_and_cleans_up() {
     });
 }
 
+/// tcpdump on upstream k's side of the DUT link; returns once it listens.
 fn capture(lab: &Lab, k: usize, filter: &str) -> Child {
     let ns = lab.ns(&k.to_string());
-    Command::new("timeout")
+    let mut child = Command::new("timeout")
         .args([
-            "6", "ip", "netns", "exec", &ns, "tcpdump", "-l", "-n", "-i", "down0", "-c", "3",
+            "8", "ip", "netns", "exec", &ns, "tcpdump", "-l", "-n", "-i", "down0", "-c", "3",
         ])
         .args(filter.split_whitespace())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
-        .expect("tcpdump")
+        .expect("tcpdump");
+    let stderr = child.stderr.take().expect("tcpdump stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let listening = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("listening on"));
+    assert!(listening, "tcpdump did not start");
+    // Keep draining so tcpdump never blocks on a full stderr pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    child
 }
 
 fn captured(c: Child) -> String {
@@ -281,7 +292,6 @@ fn flow_selectors_steer_real_traffic_with_replies() {
 
     let on_up2 = capture(&lab, 2, "udp port 8888");
     let other_on_up1 = capture(&lab, 1, "udp port 9999");
-    std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
         udp_echo(&lab, 8888, None),
         "3",
@@ -343,7 +353,6 @@ fn uid_policy_steers_a_users_traffic() {
     lab.wait_for(T, "uid mark", || nft_table(&lab).contains("skuid"));
 
     let cap = capture(&lab, 2, "udp port 7000");
-    std::thread::sleep(Duration::from_millis(500));
     assert_eq!(udp_echo(&lab, 7000, Some(65534)), "3");
     let up2 = captured(cap);
     assert!(
@@ -351,7 +360,6 @@ fn uid_policy_steers_a_users_traffic() {
         "nobody's traffic leaves via eth1:\n{up2}"
     );
     let cap = capture(&lab, 1, "udp port 7000");
-    std::thread::sleep(Duration::from_millis(500));
     assert_eq!(udp_echo(&lab, 7000, None), "3");
     assert!(
         captured(cap).contains("198.19.0.1.7000"),
