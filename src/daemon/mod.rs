@@ -4,7 +4,10 @@
 //! difference between the planned and the actual kernel state, carries out
 //! the model's actions, rewrites resolv.conf and emits D-Bus signals.
 
+mod apply;
 mod devices;
+mod dump;
+mod events;
 pub mod logging;
 pub mod options;
 mod policies;
