@@ -187,8 +187,6 @@ impl Daemon {
         })
     }
 
-    /// SIGUSR1: logs everything pathman owns in the kernel.
-
     /// Names the interface/service an operation is about, for log lines.
     pub(super) fn about(&self, op: &Op) -> String {
         let ifindex = match op {

@@ -3,6 +3,7 @@
 use super::Daemon;
 
 impl Daemon {
+    /// SIGUSR1: logs everything pathman owns in the kernel.
     pub(super) async fn dump(&mut self) {
         log::info!(
             "dump: {} services, {} devices",
