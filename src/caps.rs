@@ -39,9 +39,6 @@ pub const RULE_PRIORITY_BASE: u32 = 31100;
 /// Distance between two rule bands.
 pub const RULE_BAND_STEP: u32 = 100;
 
-/// D-Bus requests a single client may have in flight before it is refused.
-pub const MAX_PENDING_CALLS_PER_CLIENT: usize = 16;
-
 /// Receive buffer of the rtnetlink event socket: big enough that a burst of
 /// events (many uplinks flapping) does not overrun it.
 pub const RTNL_EVENT_RCVBUF: usize = 1024 * 1024;

@@ -122,8 +122,6 @@ pub enum Action {
     },
     /// Persist a service's configuration.
     SaveService(ServiceId),
-    /// Forget a service's configuration.
-    ForgetService(ServiceId),
     /// Persist the global settings (technology switches, offline mode).
     SaveGlobal,
 }
@@ -138,7 +136,10 @@ pub enum RequestError {
     AlreadyEnabled,
     AlreadyDisabled,
     NotSupported(String),
-    NoCarrier,
+    AlreadyExists(String),
+    PermissionDenied(String),
+    /// A cap or another limit of pathman's refused it.
+    Failed(String),
 }
 
 impl RequestError {
@@ -152,7 +153,9 @@ impl RequestError {
             RequestError::AlreadyEnabled => "AlreadyEnabled",
             RequestError::AlreadyDisabled => "AlreadyDisabled",
             RequestError::NotSupported(_) => "NotSupported",
-            RequestError::NoCarrier => "NoCarrier",
+            RequestError::AlreadyExists(_) => "AlreadyExists",
+            RequestError::PermissionDenied(_) => "PermissionDenied",
+            RequestError::Failed(_) => "Failed",
         }
     }
 }
@@ -167,7 +170,9 @@ impl std::fmt::Display for RequestError {
             RequestError::AlreadyEnabled => f.write_str("already enabled"),
             RequestError::AlreadyDisabled => f.write_str("already disabled"),
             RequestError::NotSupported(what) => write!(f, "{what} is not supported"),
-            RequestError::NoCarrier => f.write_str("no carrier"),
+            RequestError::AlreadyExists(why)
+            | RequestError::PermissionDenied(why)
+            | RequestError::Failed(why) => f.write_str(why),
         }
     }
 }

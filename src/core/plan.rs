@@ -3,7 +3,7 @@
 //! rules, and the resolv.conf text.
 
 use std::fmt::Write;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use crate::caps;
 use crate::core::model::{Model, Service};
@@ -185,14 +185,6 @@ pub fn resolv_conf(model: &Model) -> String {
         let _ = writeln!(out, "nameserver {ns}");
     }
     out
-}
-
-/// The default service's IPv4 gateway, if any (for logs and tests).
-pub fn default_gateway(model: &Model) -> Option<Ipv4Addr> {
-    order::connected(model)
-        .next()
-        .and_then(|s| s.ipv4.as_ref())
-        .and_then(|a| a.gateway)
 }
 
 /// MPTCP endpoints (SPEC §4): for each address of a connected service with

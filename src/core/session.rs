@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use crate::caps;
 use crate::core::firewall::{MarkRule, Match, Ruleset, SnatRule};
 use crate::core::flow::FlowSelector;
-use crate::core::model::{Model, Service};
+use crate::core::model::{Model, RequestError, Service};
 use crate::core::netstate::{IpPrefix, NetState, RouteSpec, RuleSpec};
 use crate::core::order;
 use crate::core::plan::{service_table, RuleBands, IPV6_ROUTE_METRIC};
@@ -242,4 +242,149 @@ pub fn ruleset(model: &Model, sessions: &[Box<Session>], policies: &[PolicyRule]
 /// The lowest free session index, or `None` when every mark is taken.
 pub fn free_index(sessions: &[Box<Session>]) -> Option<u32> {
     (0..caps::MAX_SESSIONS as u32).find(|n| !sessions.iter().any(|s| s.index == *n))
+}
+
+/// The object path of a session: `/sessions/<owner>` + the notifier path,
+/// with the characters of a unique name that paths cannot hold replaced.
+pub fn session_path(owner: &str, notifier: &str) -> String {
+    let owner: String = owner
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let tail = if notifier == "/" { "" } else { notifier };
+    format!("/sessions/{owner}{tail}")
+}
+
+/// A new, empty session for `owner` at `notifier`, or why there cannot be
+/// one: the path exists, the client holds its share (a client that floods
+/// CreateSession is stopped here), or every mark is taken. Settings are
+/// applied to the result before [`insert`].
+pub fn admit(
+    model: &Model,
+    owner: &str,
+    owner_uid: u32,
+    owner_gids: Vec<u32>,
+    notifier: &str,
+) -> Result<Session, RequestError> {
+    let path = session_path(owner, notifier);
+    if model.sessions.iter().any(|s| s.path == path) {
+        return Err(RequestError::AlreadyExists(format!(
+            "{owner} already has a session for {notifier}"
+        )));
+    }
+    let owned = model.sessions.iter().filter(|s| s.owner == owner).count();
+    if owned >= caps::MAX_SESSIONS_PER_CLIENT {
+        return Err(RequestError::Failed(format!(
+            "{owner} owns {owned} sessions, the most one client may have (caps::MAX_SESSIONS_PER_CLIENT)"
+        )));
+    }
+    let index = free_index(&model.sessions).ok_or_else(|| {
+        RequestError::Failed(format!(
+            "{} sessions exist, the most pathman keeps (caps::MAX_SESSIONS)",
+            caps::MAX_SESSIONS
+        ))
+    })?;
+    Ok(Session {
+        index,
+        owner: owner.to_string(),
+        owner_uid,
+        owner_gids,
+        path,
+        notifier: notifier.to_string(),
+        user: UserSettings::default(),
+        flows: heapless::Vec::new(),
+        mpath_requested: None,
+        active: false,
+    })
+}
+
+/// Checks the selector cap over all sessions with `s` in place of the
+/// session at its path (or added).
+fn check_total(model: &Model, s: &Session) -> Result<(), RequestError> {
+    let others: usize = model
+        .sessions
+        .iter()
+        .filter(|o| o.path != s.path)
+        .map(|o| o.flows.len())
+        .sum();
+    let total = others + s.flows.len();
+    if total > caps::MAX_SELECTORS_TOTAL {
+        return Err(RequestError::InvalidArguments(format!(
+            "FlowSelectors: {total} selectors over all sessions, more than {} (caps::MAX_SELECTORS_TOTAL)",
+            caps::MAX_SELECTORS_TOTAL
+        )));
+    }
+    Ok(())
+}
+
+/// Adds a session made by [`admit`] (with its settings applied).
+pub fn insert(model: &mut Model, s: Session) -> Result<(), RequestError> {
+    check_total(model, &s)?;
+    log::info!(
+        "session {}: created by {} (uid {}), mark {:#x}",
+        s.path,
+        s.owner,
+        s.owner_uid,
+        s.mark()
+    );
+    model
+        .sessions
+        .push(Box::new(s))
+        .map_err(|_| RequestError::Failed("no room for another session".into()))
+}
+
+/// The index of `caller`'s session at `path`; only the creator may touch it.
+pub fn owned(model: &Model, caller: &str, path: &str) -> Result<usize, RequestError> {
+    let i = model
+        .sessions
+        .iter()
+        .position(|s| s.path == path)
+        .ok_or_else(|| RequestError::NotFound(format!("session {path}")))?;
+    if model.sessions[i].owner != caller {
+        return Err(RequestError::PermissionDenied(format!(
+            "session {path} belongs to another client"
+        )));
+    }
+    Ok(i)
+}
+
+/// Puts a changed copy of session `i` in place (see [`owned`]).
+pub fn replace(model: &mut Model, i: usize, s: Session) -> Result<(), RequestError> {
+    check_total(model, &s)?;
+    *model.sessions[i] = s;
+    Ok(())
+}
+
+/// Manager.DestroySession / Session.Destroy.
+pub fn destroy(model: &mut Model, caller: &str, path: &str) -> Result<(), RequestError> {
+    let i = owned(model, caller, path)?;
+    model.sessions.remove(i);
+    log::info!("session {path}: destroyed");
+    Ok(())
+}
+
+/// Session.Connect / Disconnect.
+pub fn set_active(
+    model: &mut Model,
+    caller: &str,
+    path: &str,
+    active: bool,
+) -> Result<(), RequestError> {
+    let i = owned(model, caller, path)?;
+    model.sessions[i].active = active;
+    if active {
+        model.auto_connect();
+    }
+    Ok(())
+}
+
+/// Drops every session of a client that left the bus; returns how many.
+pub fn drop_owner(model: &mut Model, owner: &str) -> usize {
+    let before = model.sessions.len();
+    model.sessions.retain(|s| s.owner != owner);
+    let n = before - model.sessions.len();
+    if n > 0 {
+        log::info!("{owner} left the bus: {n} session(s) destroyed");
+    }
+    n
 }

@@ -9,7 +9,7 @@ use crate::core::reconcile;
 use crate::core::types::{MptcpLink, Name, ServerList, ServiceConfig, ServiceId};
 use crate::dhcp::client::Lease;
 use crate::dhcp::driver::{DhcpEvent, DhcpEventKind};
-use crate::edge::rtnl::{KernelEvent, RtnlError};
+use crate::edge::rtnl::{AddrEntry, KernelEvent, RtnlError};
 
 use super::devices::Ipv6View;
 use super::Daemon;
@@ -76,11 +76,7 @@ impl Daemon {
             addresses: addrs
                 .iter()
                 .filter(|a| a.proto == own)
-                .map(|a| crate::core::netstate::AddressSpec {
-                    ifindex: a.ifindex,
-                    addr: a.addr,
-                    prefix_len: a.prefix_len,
-                })
+                .map(AddrEntry::spec)
                 .collect(),
             routes: routes
                 .iter()
@@ -141,17 +137,11 @@ impl Daemon {
                 self.kernel.addresses.retain(|a| a.ifindex != ifindex);
                 self.kernel.routes.retain(|r| r.oif != ifindex);
             }
-            KernelEvent::AddrAdded(a) | KernelEvent::AddrRemoved(a) if a.proto == own => {
-                if matches!(ev, KernelEvent::AddrRemoved(_)) {
-                    reconcile::record(
-                        &mut self.kernel,
-                        &Op::DelAddress(crate::core::netstate::AddressSpec {
-                            ifindex: a.ifindex,
-                            addr: a.addr,
-                            prefix_len: a.prefix_len,
-                        }),
-                    );
-                }
+            // Pathman's own address appearing is what it asked for; one that
+            // vanishes (removed by hand, link deleted) must be added again.
+            KernelEvent::AddrAdded(a) if a.proto == own => {}
+            KernelEvent::AddrRemoved(a) if a.proto == own => {
+                reconcile::record(&mut self.kernel, &Op::DelAddress(a.spec()));
             }
             KernelEvent::AddrAdded(a) => {
                 if let IpAddr::V6(v6) = a.addr {

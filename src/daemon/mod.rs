@@ -287,7 +287,7 @@ async fn run(
             }
             Wake::Bus(BusEvent::Lost) => d.bus = None,
             Wake::Bus(BusEvent::NameGone(name)) => {
-                crate::dbus::session::drop_owner(&mut d.model, &name);
+                crate::core::session::drop_owner(&mut d.model, &name);
                 d.access.forget(&name);
             }
             Wake::Policies => {

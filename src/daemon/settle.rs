@@ -88,11 +88,6 @@ impl Daemon {
                     }
                 }
             }
-            Action::ForgetService(id) => {
-                if let Err(e) = self.store.remove_service(&id) {
-                    log::warn!("{id}: settings not removed: {e}");
-                }
-            }
             Action::SaveGlobal => {
                 let mut global = GlobalSettings::default();
                 global.offline_mode = self.model.offline;

@@ -7,3 +7,4 @@ pub mod props;
 pub mod request;
 pub mod server;
 pub mod session;
+pub mod value;

@@ -3,7 +3,6 @@
 //! `PropertyChanged`.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 
 use zbus::zvariant::{OwnedValue, Value};
 
@@ -260,23 +259,6 @@ pub fn session(model: &Model, s: &Session) -> Props {
     ]
 }
 
-/// Parses a list of server addresses from `as` (Nameservers/Timeservers.Configuration).
-pub fn parse_servers(items: &[String], what: &str) -> Result<ServerList, String> {
-    let mut out = ServerList::new();
-    for s in items.iter().filter(|s| !s.is_empty()) {
-        let addr: IpAddr = s
-            .parse()
-            .map_err(|_| format!("{what}: '{s}' is not an IP address"))?;
-        out.push(addr).map_err(|_| {
-            format!(
-                "{what}: more than {} entries (caps::MAX_SERVERS)",
-                crate::caps::MAX_SERVERS
-            )
-        })?;
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,16 +267,5 @@ mod tests {
     fn dict_is_a_sv() {
         let v = dict(vec![("Method", Value::from("dhcp"))]);
         assert_eq!(v.value_signature().to_string(), "a{sv}");
-    }
-
-    #[test]
-    fn servers_are_validated() {
-        assert!(parse_servers(&["1.2.3.4".into(), "fd00::1".into()], "Nameservers").is_ok());
-        let err = parse_servers(&["bogus".into()], "Nameservers").unwrap_err();
-        assert!(err.contains("bogus"));
-        let many: Vec<String> = (1..=9).map(|i| format!("10.0.0.{i}")).collect();
-        assert!(parse_servers(&many, "Nameservers")
-            .unwrap_err()
-            .contains("MAX_SERVERS"));
     }
 }

@@ -2,18 +2,21 @@
 //! every decision is the model's). Pure: a decoded call in, an [`Answer`] or
 //! a ConnMan error out. The server does the I/O.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 
 use crate::core::model::{Model, RequestError};
 use crate::core::order;
+use crate::core::session as core_session;
 use crate::core::types::{
-    mask_to_prefix, Ipv4Method, Ipv4Net, Ipv6Method, MptcpLink, Name, ServiceConfig, Technology,
+    mask_to_prefix, Ipv4Method, Ipv4Net, Ipv6Method, MptcpLink, Name, ServerList, ServiceConfig,
+    Technology,
 };
 use crate::dbus::names;
 use crate::dbus::props::{self, Props};
 use crate::dbus::session::{self, Caller};
+use crate::dbus::value::{self, bool_of, dict_entries, object_path, str_of, string_list};
 
 /// Which object a call addresses.
 #[derive(Debug, Clone, PartialEq)]
@@ -229,7 +232,7 @@ fn manager_sessions(
             Ok(Answer::Path(object_path(&path)))
         }
         ("DestroySession", Args::Path(path)) => {
-            session::destroy(model, &caller.name, &path)?;
+            core_session::destroy(model, &caller.name, &path)?;
             Ok(Answer::Empty)
         }
         ("GetSessions", _) => Ok(Answer::Paths(
@@ -251,9 +254,13 @@ fn session_call(
     caller: &Caller,
 ) -> Result<Answer, CallError> {
     match (member, args) {
-        ("Connect", _) => session::set_active(model, &caller.name, path, true),
-        ("Disconnect", _) => session::set_active(model, &caller.name, path, false),
-        ("Destroy", _) => session::destroy(model, &caller.name, path),
+        ("Connect", _) => {
+            core_session::set_active(model, &caller.name, path, true).map_err(Into::into)
+        }
+        ("Disconnect", _) => {
+            core_session::set_active(model, &caller.name, path, false).map_err(Into::into)
+        }
+        ("Destroy", _) => core_session::destroy(model, &caller.name, path).map_err(Into::into),
         ("Change", Args::Property(key, value)) => {
             session::change(model, &caller.name, path, &key, &value)
         }
@@ -366,68 +373,6 @@ fn service(model: &mut Model, id: &str, member: &str, args: Args) -> Result<Answ
     }
 }
 
-fn object_path(p: &str) -> OwnedObjectPath {
-    // Our paths are built from validated ids; fall back to "/" rather than panic.
-    OwnedObjectPath::try_from(p.to_string())
-        .unwrap_or_else(|_| OwnedObjectPath::try_from("/").expect("'/' is a valid object path"))
-}
-
-fn bool_of(v: &OwnedValue, name: &str) -> Result<bool, CallError> {
-    match &**v {
-        Value::Bool(b) => Ok(*b),
-        other => Err(CallError::invalid(format!(
-            "{name} must be a boolean (b), got {}",
-            other.value_signature()
-        ))),
-    }
-}
-
-fn str_of<'a>(v: &'a Value<'_>, name: &str) -> Result<&'a str, CallError> {
-    match v {
-        Value::Str(s) => Ok(s.as_str()),
-        other => Err(CallError::invalid(format!(
-            "{name} must be a string (s), got {}",
-            other.value_signature()
-        ))),
-    }
-}
-
-fn string_list(v: &Value<'_>, name: &str) -> Result<Vec<String>, CallError> {
-    let Value::Array(a) = v else {
-        return Err(CallError::invalid(format!(
-            "{name} must be a string list (as), got {}",
-            v.value_signature()
-        )));
-    };
-    a.iter()
-        .map(|e| str_of(e, name).map(str::to_string))
-        .collect()
-}
-
-/// The `(key, value)` entries of an `a{sv}`.
-fn dict_entries<'a>(
-    v: &'a Value<'a>,
-    name: &str,
-) -> Result<Vec<(String, &'a Value<'a>)>, CallError> {
-    let Value::Dict(d) = v else {
-        return Err(CallError::invalid(format!(
-            "{name} must be a dictionary (a{{sv}}), got {}",
-            v.value_signature()
-        )));
-    };
-    let mut out = Vec::new();
-    for (k, val) in d.iter() {
-        let key = str_of(k, name)?.to_string();
-        // Entries of a{sv} arrive wrapped in a variant.
-        let inner = match val {
-            Value::Value(inner) => &**inner,
-            other => other,
-        };
-        out.push((key, inner));
-    }
-    Ok(out)
-}
-
 fn ipv4_addr(v: &Value<'_>, key: &str) -> Result<Ipv4Addr, CallError> {
     let s = str_of(v, key)?;
     s.parse().map_err(|_| {
@@ -437,29 +382,33 @@ fn ipv4_addr(v: &Value<'_>, key: &str) -> Result<Ipv4Addr, CallError> {
     })
 }
 
+/// Parses a list of server addresses from `as` (Nameservers/Timeservers.Configuration).
+pub fn parse_servers(items: &[String], what: &str) -> Result<ServerList, String> {
+    let mut out = ServerList::new();
+    for s in items.iter().filter(|s| !s.is_empty()) {
+        let addr: IpAddr = s
+            .parse()
+            .map_err(|_| format!("{what}: '{s}' is not an IP address"))?;
+        out.push(addr).map_err(|_| {
+            format!(
+                "{what}: more than {} entries (caps::MAX_SERVERS)",
+                crate::caps::MAX_SERVERS
+            )
+        })?;
+    }
+    Ok(out)
+}
+
 /// Applies one writable Service property to a configuration (validating it whole).
 pub fn set_service_property(
     cfg: &mut ServiceConfig,
     name: &str,
     value: &Value<'_>,
 ) -> Result<(), CallError> {
-    let value = match value {
-        Value::Value(inner) => &**inner,
-        other => other,
-    };
+    let value = value::inner(value);
     match name {
-        "AutoConnect" => {
-            let Value::Bool(b) = value else {
-                return Err(CallError::invalid("AutoConnect must be a boolean (b)"));
-            };
-            cfg.auto_connect = *b;
-        }
-        "MultipathRouting" => {
-            let Value::Bool(b) = value else {
-                return Err(CallError::invalid("MultipathRouting must be a boolean (b)"));
-            };
-            cfg.multipath_routing = Some(*b);
-        }
+        "AutoConnect" => cfg.auto_connect = bool_of(value, name)?,
+        "MultipathRouting" => cfg.multipath_routing = Some(bool_of(value, name)?),
         "MultipathTcpLink" => {
             let s = str_of(value, name)?;
             cfg.mptcp_link = MptcpLink::parse(s).ok_or_else(|| {
@@ -469,12 +418,12 @@ pub fn set_service_property(
             })?;
         }
         "Nameservers.Configuration" => {
-            cfg.nameservers = props::parse_servers(&string_list(value, name)?, name)
-                .map_err(CallError::invalid)?;
+            cfg.nameservers =
+                parse_servers(&string_list(value, name)?, name).map_err(CallError::invalid)?;
         }
         "Timeservers.Configuration" => {
-            cfg.timeservers = props::parse_servers(&string_list(value, name)?, name)
-                .map_err(CallError::invalid)?;
+            cfg.timeservers =
+                parse_servers(&string_list(value, name)?, name).map_err(CallError::invalid)?;
         }
         "Domains.Configuration" => {
             let mut out = heapless::Vec::new();
@@ -599,5 +548,21 @@ fn parse_ipv4_config(value: &Value<'_>) -> Result<Ipv4Method, CallError> {
         other => Err(CallError::invalid(format!(
             "IPv4.Configuration: unknown Method '{other}'"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_are_validated() {
+        assert!(parse_servers(&["1.2.3.4".into(), "fd00::1".into()], "Nameservers").is_ok());
+        let err = parse_servers(&["bogus".into()], "Nameservers").unwrap_err();
+        assert!(err.contains("bogus"));
+        let many: Vec<String> = (1..=9).map(|i| format!("10.0.0.{i}")).collect();
+        assert!(parse_servers(&many, "Nameservers")
+            .unwrap_err()
+            .contains("MAX_SERVERS"));
     }
 }

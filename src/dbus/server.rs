@@ -17,6 +17,7 @@ use crate::dbus::names;
 use crate::dbus::props::{self, Props};
 use crate::dbus::request::{self, Answer, Args, CallError, Target};
 use crate::dbus::session::Caller;
+use crate::dbus::value::object_path;
 
 /// Who may change things: root, or members of main.conf's AdminGroup.
 #[derive(Debug, Default)]
@@ -582,11 +583,6 @@ fn changed<'a>(old: &'a Props, new: &'a Props) -> impl Iterator<Item = (&'a str,
         let before = old.iter().find(|(o, _)| o == k).map(|(_, ov)| ov);
         (before != Some(v)).then_some((*k, v))
     })
-}
-
-fn object_path(p: &str) -> OwnedObjectPath {
-    OwnedObjectPath::try_from(p.to_string())
-        .unwrap_or_else(|_| OwnedObjectPath::try_from("/").expect("'/' is a valid object path"))
 }
 
 async fn emit<B>(conn: &Connection, path: &str, iface: &str, member: &str, body: &B)

@@ -22,7 +22,7 @@ use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
 use smol::Async;
 
 use crate::caps;
-use crate::core::netstate::{Op, RouteSpec, RuleSpec};
+use crate::core::netstate::{AddressSpec, Op, RouteSpec, RuleSpec};
 use crate::core::types::IfName;
 
 pub use decode::{decode_address, decode_event, decode_link, decode_route, decode_rule};
@@ -94,6 +94,17 @@ pub struct AddrEntry {
     pub scope: u8,
     /// No lifetime (static, not SLAAC/DHCP-with-lifetime).
     pub permanent: bool,
+}
+
+impl AddrEntry {
+    /// The address as pathman plans it (what a dump compares against).
+    pub fn spec(&self) -> AddressSpec {
+        AddressSpec {
+            ifindex: self.ifindex,
+            addr: self.addr,
+            prefix_len: self.prefix_len,
+        }
+    }
 }
 
 /// A route as the kernel reports it.
