@@ -42,6 +42,11 @@ pub const RULE_BAND_STEP: u32 = 100;
 /// Receive buffer of the rtnetlink event socket: big enough that a burst of
 /// events (many uplinks flapping) does not overrun it.
 pub const RTNL_EVENT_RCVBUF: usize = 1024 * 1024;
+/// Changes sent to rtnetlink in one datagram. Each is acked; 128 acks
+/// (~36 bytes each, up to ~100 with an echoed message) fit the default
+/// receive buffer many times over, so a large reconcile after a restart
+/// cannot lose acks.
+pub const RTNL_OPS_PER_BATCH: usize = 128;
 
 // ----- DHCPv4 client and IPv4 link-local -----
 

@@ -547,3 +547,54 @@ fn deletes_leave_foreign_routes_alone() {
         .ip(&["route", "show", "table", "400"])
         .contains("192.0.2.0/24 dev va"));
 }
+
+/// A change larger than one datagram's worth (caps::RTNL_OPS_PER_BATCH) is
+/// applied whole, with every ack collected.
+#[test]
+fn large_changes_are_split_and_fully_acked() {
+    assert!(is_root(), "needs root for network namespaces");
+    let ns = Netns::new();
+    ns.ip(&["link", "add", "va", "type", "veth", "peer", "name", "vb"]);
+    ns.ip(&["link", "set", "va", "up"]);
+    let n = 3 * pathman::caps::RTNL_OPS_PER_BATCH + 7;
+    let (added, deleted) = ns.run_inside(|| {
+        smol::block_on(async {
+            let mut rtnl = Rtnl::open().expect("open");
+            let links = rtnl.dump_links().await.expect("dump links");
+            let va = links
+                .iter()
+                .find(|l| l.name.as_str() == "va")
+                .expect("va")
+                .ifindex;
+            let routes: Vec<RouteSpec> = (0..n)
+                .map(|i| RouteSpec {
+                    table: 500,
+                    dst: IpPrefix {
+                        addr: v4(10, (i / 256) as u8, (i % 256) as u8, 0),
+                        len: 24,
+                    },
+                    gateway: None,
+                    oif: va,
+                    metric: 0,
+                    pref_src: None,
+                })
+                .collect();
+            let adds: Vec<Op> = routes.iter().copied().map(Op::AddRoute).collect();
+            let dels: Vec<Op> = routes.iter().copied().map(Op::DelRoute).collect();
+            let added = rtnl.apply(&adds).await;
+            let count = rtnl
+                .dump_routes()
+                .await
+                .expect("dump")
+                .iter()
+                .filter(|r| r.spec.table == 500)
+                .count();
+            assert_eq!(count, n, "every route of the large change is in the kernel");
+            (added, rtnl.apply(&dels).await)
+        })
+    });
+    assert_eq!(added.len(), n);
+    assert_all_ok("large add", &added);
+    assert_all_ok("large delete", &deleted);
+    assert!(ns.ip(&["route", "show", "table", "500"]).trim().is_empty());
+}

@@ -54,6 +54,19 @@ impl Technology {
         }
     }
 
+    /// The technology of a kernel interface from its sysfs DEVTYPE (SPEC §2):
+    /// none → ethernet, `gadget` → gadget, `wlan` → wifi, `wwan` →
+    /// cellular; other DEVTYPEs (bridge, vlan, …) are not uplinks.
+    pub fn from_devtype(devtype: Option<&str>) -> Option<Technology> {
+        match devtype {
+            None => Some(Technology::Ethernet),
+            Some("gadget") => Some(Technology::Gadget),
+            Some("wlan") => Some(Technology::Wifi),
+            Some("wwan") => Some(Technology::Cellular),
+            Some(_) => None,
+        }
+    }
+
     /// Parses a D-Bus `Type` string.
     pub fn parse(s: &str) -> Option<Technology> {
         Technology::ALL.into_iter().find(|t| t.as_str() == s)
@@ -277,6 +290,24 @@ mod tests {
             wired_service_id(Technology::Gadget, mac).as_str(),
             "gadget_024858000001_usb"
         );
+    }
+
+    #[test]
+    fn devtypes() {
+        assert_eq!(Technology::from_devtype(None), Some(Technology::Ethernet));
+        assert_eq!(
+            Technology::from_devtype(Some("gadget")),
+            Some(Technology::Gadget)
+        );
+        assert_eq!(
+            Technology::from_devtype(Some("wlan")),
+            Some(Technology::Wifi)
+        );
+        assert_eq!(
+            Technology::from_devtype(Some("wwan")),
+            Some(Technology::Cellular)
+        );
+        assert_eq!(Technology::from_devtype(Some("bridge")), None);
     }
 
     #[test]

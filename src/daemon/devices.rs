@@ -9,6 +9,7 @@ use std::net::Ipv6Addr;
 use crate::config::board::Board;
 use crate::config::main_conf::MainConf;
 use crate::core::model::{Ipv6Assigned, LinkSeen};
+use crate::core::types::Technology;
 use crate::edge::rtnl::Link;
 use crate::edge::sysfs;
 
@@ -76,7 +77,13 @@ impl Devices {
         };
         let tech = match from_board {
             Some(t) => t,
-            None => sysfs::technology_of(name)?,
+            None => match sysfs::devtype(name) {
+                Ok(devtype) => Technology::from_devtype(devtype.as_deref())?,
+                Err(e) => {
+                    log::debug!("{name}: no sysfs entry ({e}), not managed");
+                    return None;
+                }
+            },
         };
         Some(LinkSeen {
             ifindex: link.ifindex,

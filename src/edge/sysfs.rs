@@ -3,29 +3,19 @@
 
 use std::fs;
 
-use crate::core::types::Technology;
-
-/// Technology from `/sys/class/net/<if>/uevent` DEVTYPE (SPEC §2): none →
-/// ethernet, `gadget` → gadget, `wlan` → wifi, `wwan` → cellular; other
-/// DEVTYPEs (bridge, vlan, …) are not uplinks pathman manages by default.
-pub fn technology_of(ifname: &str) -> Option<Technology> {
-    let uevent = fs::read_to_string(format!("/sys/class/net/{ifname}/uevent")).unwrap_or_default();
-    classify(&uevent)
+/// The DEVTYPE of an interface from `/sys/class/net/<if>/uevent`:
+/// `Ok(None)` when the file has no DEVTYPE line (plain Ethernet), an error
+/// when it cannot be read (interface gone, sysfs of another namespace).
+pub fn devtype(ifname: &str) -> std::io::Result<Option<String>> {
+    let uevent = fs::read_to_string(format!("/sys/class/net/{ifname}/uevent"))?;
+    Ok(devtype_of(&uevent).map(str::to_string))
 }
 
-/// Pure part of [`technology_of`].
-pub fn classify(uevent: &str) -> Option<Technology> {
-    let devtype = uevent
+fn devtype_of(uevent: &str) -> Option<&str> {
+    uevent
         .lines()
         .find_map(|l| l.strip_prefix("DEVTYPE="))
-        .map(str::trim);
-    match devtype {
-        None => Some(Technology::Ethernet),
-        Some("gadget") => Some(Technology::Gadget),
-        Some("wlan") => Some(Technology::Wifi),
-        Some("wwan") => Some(Technology::Cellular),
-        Some(_) => None,
-    }
+        .map(str::trim)
 }
 
 /// Lets the kernel configure IPv6 by SLAAC on `ifname` (accept_ra=2 so it
@@ -42,13 +32,7 @@ mod tests {
 
     #[test]
     fn devtypes() {
-        assert_eq!(
-            classify("INTERFACE=eth0\nIFINDEX=2\n"),
-            Some(Technology::Ethernet)
-        );
-        assert_eq!(classify("DEVTYPE=gadget\n"), Some(Technology::Gadget));
-        assert_eq!(classify("DEVTYPE=wlan\n"), Some(Technology::Wifi));
-        assert_eq!(classify("DEVTYPE=wwan\n"), Some(Technology::Cellular));
-        assert_eq!(classify("DEVTYPE=bridge\n"), None);
+        assert_eq!(devtype_of("INTERFACE=eth0\nIFINDEX=2\n"), None);
+        assert_eq!(devtype_of("DEVTYPE=gadget\n"), Some("gadget"));
     }
 }

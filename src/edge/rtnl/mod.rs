@@ -334,15 +334,22 @@ impl Rtnl {
         .await
     }
 
-    /// Sends all ops in ONE datagram (each acked under its own sequence
-    /// number), then collects the acks; returns one result per op, in
-    /// order. The kernel applies each op on its own: a failed op does not
-    /// stop the ones after it. EEXIST on add and ENOENT/ESRCH (and the
-    /// equivalents listed in `already_done`) on delete count as success.
+    /// Sends the ops in datagrams of at most `caps::RTNL_OPS_PER_BATCH` (each
+    /// op acked under its own sequence number), collecting the acks of one
+    /// datagram before sending the next, so the acks never overrun the
+    /// socket's receive buffer however large the change; returns one result
+    /// per op, in order. The kernel applies each op on its own: a failed op
+    /// does not stop the ones after it. EEXIST on add and ENOENT/ESRCH (and
+    /// the equivalents listed in `already_done`) on delete count as success.
     pub async fn apply(&mut self, ops: &[Op]) -> Vec<Result<(), RtnlError>> {
-        if ops.is_empty() {
-            return Vec::new();
+        let mut results = Vec::with_capacity(ops.len());
+        for chunk in ops.chunks(caps::RTNL_OPS_PER_BATCH) {
+            results.extend(self.apply_batch(chunk).await);
         }
+        results
+    }
+
+    async fn apply_batch(&mut self, ops: &[Op]) -> Vec<Result<(), RtnlError>> {
         self.tx.clear();
         let first = self.take_seq(ops.len());
         for (i, op) in ops.iter().enumerate() {
@@ -447,12 +454,8 @@ impl Events {
     pub async fn next(&mut self, out: &mut Vec<KernelEvent>) -> Result<(), RtnlError> {
         let n = match recv_datagram("rtnl", &self.sock, &mut self.rx).await {
             Ok(n) => n,
-            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                out.push(KernelEvent::Overrun);
-                return Ok(());
-            }
             // A cut-off datagram lost events just as an overrun does.
-            Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOBUFS | libc::EMSGSIZE)) => {
                 out.push(KernelEvent::Overrun);
                 return Ok(());
             }
