@@ -5,24 +5,18 @@
 
 #[path = "common/private_bus.rs"]
 mod private_bus;
-use private_bus::PrivateBus;
+use private_bus::{opath, props, words, Buffer, PrivateBus, Props};
 
-use std::cell::RefCell;
 use std::collections::HashMap;
-use std::io::Write;
-use std::rc::Rc;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use pathman::ctl::commands::{self, BusCommand, Command, CtlError, MonitorScope};
-use pathman::ctl::monitor::{Monitor, Sink};
+use pathman::ctl::monitor::Monitor;
 use pathman::dbus::{bus, names};
 use smol::LocalExecutor;
 use zbus::object_server::SignalEmitter;
-use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
+use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 use zbus::Connection;
-
-type Props = HashMap<String, OwnedValue>;
 
 #[derive(Debug, zbus::DBusError)]
 #[zbus(prefix = "net.connman.Error")]
@@ -33,21 +27,6 @@ enum FakeError {
     NotConnected(String),
     NotSupported(String),
     InvalidArguments(String),
-}
-
-fn ov(v: Value<'_>) -> OwnedValue {
-    v.try_to_owned().expect("plain test value")
-}
-
-fn props(entries: Vec<(&str, Value<'_>)>) -> Props {
-    entries
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), ov(v)))
-        .collect()
-}
-
-fn opath(p: &str) -> OwnedObjectPath {
-    ObjectPath::try_from(p).expect("test path").into()
 }
 
 const ETH1: &str = "ethernet_024858000001_cable";
@@ -200,8 +179,7 @@ impl FakeService {
 }
 
 fn parse(line: &str) -> BusCommand {
-    let args: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
-    match commands::parse(&args) {
+    match commands::parse(&words(line)) {
         Ok(Command::Bus(c)) => c,
         other => panic!("{line}: {other:?}"),
     }
@@ -213,39 +191,10 @@ async fn run(conn: &Connection, line: &str) -> Result<String, CtlError> {
     Ok(String::from_utf8(out).expect("utf-8 output"))
 }
 
-async fn ctl_main(args: &[&str]) -> i32 {
-    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+async fn ctl_main(line: &str) -> i32 {
+    let args = words(line);
     // pathmanctl's main runs its own executor; our executor must keep serving the fake.
     smol::unblock(move || pathman::ctl::main(&args)).await
-}
-
-/// A `Write` the test can read back while the monitor holds it.
-#[derive(Clone, Default)]
-struct Shared(Rc<RefCell<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-async fn wait_for(buf: &Shared, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let text = String::from_utf8_lossy(&buf.0.borrow()).into_owned();
-        if text.contains(needle) {
-            return text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "monitor never printed {needle:?}; got:\n{text}"
-        );
-        smol::Timer::after(Duration::from_millis(20)).await;
-    }
 }
 
 #[test]
@@ -258,9 +207,9 @@ fn pathmanctl_against_a_fake_daemon() {
 
         // Nobody owns net.connman yet.
         assert!(matches!(run(&client, "state").await, Err(CtlError::NotRunning)));
-        assert_eq!(ctl_main(&["state"]).await, 1);
-        assert_eq!(ctl_main(&["frobnicate"]).await, 1);
-        assert_eq!(ctl_main(&["help"]).await, 0);
+        assert_eq!(ctl_main("state").await, 1);
+        assert_eq!(ctl_main("frobnicate").await, 1);
+        assert_eq!(ctl_main("help").await, 0);
 
         let server = bus::connect_system().await.expect("server connects");
         let _server_ticker = bus::spawn_ticker(&ex, &server);
@@ -292,7 +241,7 @@ fn pathmanctl_against_a_fake_daemon() {
             run(&client, "state").await.expect("state"),
             "  OfflineMode = False\n  SessionMode = False\n  State = online\n"
         );
-        assert_eq!(ctl_main(&["state"]).await, 0);
+        assert_eq!(ctl_main("state").await, 0);
 
         assert_eq!(
             run(&client, "services").await.expect("services"),
@@ -380,19 +329,18 @@ fn pathmanctl_against_a_fake_daemon() {
         // The fake serves no Clock: the D-Bus error is shown, exit 1.
         let err = run(&client, "clock").await.expect_err("no clock");
         assert!(err.to_string().starts_with("Error: "), "{err}");
-        assert_eq!(ctl_main(&["clock"]).await, 1);
+        assert_eq!(ctl_main("clock").await, 1);
 
         // monitor: signals become one line each (ServicesChanged: one line per service).
-        let buf = Shared::default();
-        let sink: Sink = Rc::new(RefCell::new(buf.clone()));
-        let mut monitor = Monitor::new(&ex, &client, sink);
+        let buf = Buffer::default();
+        let mut monitor = Monitor::new(&ex, &client, buf.sink());
         monitor.set(MonitorScope::All, true).await.expect("monitor");
         let service_emitter = SignalEmitter::new(&server, names::service_path(ETH1))
             .expect("emitter");
         FakeService::property_changed(&service_emitter, "State", Value::from("ready"))
             .await
             .expect("emit");
-        wait_for(&buf, &format!("Service      {ETH1} State = ready\n")).await;
+        buf.wait_for(&format!("Service      {ETH1} State = ready\n")).await;
         let manager_emitter = SignalEmitter::new(&server, "/").expect("emitter");
         FakeManager::services_changed(
             &manager_emitter,
@@ -404,7 +352,7 @@ fn pathmanctl_against_a_fake_daemon() {
         )
         .await
         .expect("emit");
-        let text = wait_for(&buf, "}\n").await;
+        let text = buf.wait_for("}\n").await;
         assert!(
             text.ends_with(&format!(
                 "Manager      ServicesChanged      = {{\n\
@@ -419,14 +367,14 @@ fn pathmanctl_against_a_fake_daemon() {
 
         // After `monitor --services off`, service signals are no longer printed.
         monitor.set(MonitorScope::Services, false).await.expect("monitor off");
-        buf.0.borrow_mut().clear();
+        buf.clear();
         FakeService::property_changed(&service_emitter, "State", Value::from("idle"))
             .await
             .expect("emit");
         FakeManager::services_changed(&manager_emitter, vec![], vec![])
             .await
             .expect("emit");
-        let text = wait_for(&buf, "ServicesChanged").await;
+        let text = buf.wait_for("ServicesChanged").await;
         assert!(!text.contains("State = idle"), "{text}");
         assert!(monitor.is_active());
     }));

@@ -5,25 +5,19 @@
 
 #[path = "common/private_bus.rs"]
 mod private_bus;
-use private_bus::PrivateBus;
+use private_bus::{opath, props, words, Buffer, PrivateBus, Props};
 
-use std::cell::RefCell;
 use std::collections::HashMap;
-use std::io::Write;
-use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pathman::ctl::commands::{self, BusCommand, Command, CtlError};
-use pathman::ctl::monitor::Sink;
 use pathman::ctl::session::{self, CreateOptions};
 use pathman::dbus::{bus, names};
-use smol::LocalExecutor;
+use smol::{LocalExecutor, Task};
 use zbus::message::{Flags, Header};
-use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
+use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 use zbus::{Connection, Message};
-
-type Props = HashMap<String, OwnedValue>;
 
 #[derive(Debug, zbus::DBusError)]
 #[zbus(prefix = "net.connman.Error")]
@@ -31,17 +25,6 @@ enum FakeError {
     #[zbus(error)]
     ZBus(zbus::Error),
     InvalidArguments(String),
-}
-
-fn ov(v: Value<'_>) -> OwnedValue {
-    v.try_to_owned().expect("plain test value")
-}
-
-fn props(entries: Vec<(&str, Value<'_>)>) -> Props {
-    entries
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), ov(v)))
-        .collect()
 }
 
 const SESSION_PATH: &str = "/sessions/1";
@@ -141,7 +124,7 @@ impl FakeManager {
         // Like a daemon that sends the first Update before it replies, and waits for the
         // client's answer: pathmanctl must serve its notifier before CreateSession returns.
         notify(conn, &client, "Update", &full_settings()).await;
-        Ok(ObjectPath::try_from(SESSION_PATH).expect("path").into())
+        Ok(opath(SESSION_PATH))
     }
 
     fn destroy_session(&self, session: OwnedObjectPath) -> Result<(), FakeError> {
@@ -154,7 +137,7 @@ impl FakeManager {
     }
 
     fn get_sessions(&self) -> Vec<OwnedObjectPath> {
-        vec![ObjectPath::try_from(SESSION_PATH).expect("path").into()]
+        vec![opath(SESSION_PATH)]
     }
 }
 
@@ -199,47 +182,8 @@ impl FakeSession {
     }
 }
 
-/// A `Write` the test can read back while the session holds it.
-#[derive(Clone, Default)]
-struct Buffer(Rc<RefCell<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Buffer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.borrow()).into_owned()
-    }
-
-    async fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let text = self.text();
-            if text.contains(needle) {
-                return text;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "session never printed {needle:?}; got:\n{text}"
-            );
-            smol::Timer::after(Duration::from_millis(20)).await;
-        }
-    }
-}
-
 fn create_options(line: &str) -> CreateOptions {
-    let args: Vec<String> = format!("session create {line}")
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
-    match commands::parse(&args) {
+    match commands::parse(&words(&format!("session create {line}"))) {
         Ok(Command::Session(o)) => o,
         other => panic!("{line}: {other:?}"),
     }
@@ -257,6 +201,21 @@ fn take_calls(state: &Shared) -> Vec<String> {
 }
 
 type Input = smol::channel::Sender<std::io::Result<String>>;
+
+/// Starts a session with `options` on `ex`: its input is the returned sender, its output the
+/// returned buffer.
+fn start(
+    ex: &'static LocalExecutor<'static>,
+    client: &Connection,
+    options: CreateOptions,
+) -> (Input, Buffer, Task<Result<(), CtlError>>) {
+    let (tx, rx) = smol::channel::unbounded();
+    let out = Buffer::default();
+    let sink = out.sink();
+    let client = client.clone();
+    let run = ex.spawn(async move { session::run(ex, &client, &options, rx, sink, false).await });
+    (tx, out, run)
+}
 
 fn send(input: &Input, line: &str) {
     input
@@ -297,10 +256,8 @@ fn session_against_a_fake_daemon() {
         let _client_ticker = bus::spawn_ticker(ex, &client);
 
         // Nobody owns net.connman yet.
-        let (_tx, rx) = smol::channel::unbounded::<std::io::Result<String>>();
-        let out = Buffer::default();
-        let sink: Sink = Rc::new(RefCell::new(out.clone()));
-        let r = session::run(ex, &client, &create_options(""), rx, sink, false).await;
+        let (_tx, out, run) = start(ex, &client, CreateOptions::default());
+        let r = run.await;
         assert!(matches!(r, Err(CtlError::NotRunning)), "{r:?}");
         assert_eq!(out.text(), "");
 
@@ -337,11 +294,8 @@ fn session_against_a_fake_daemon() {
             .await
             .expect("list");
         assert_eq!(String::from_utf8_lossy(&listed), "/sessions/1\n");
-        let args: Vec<String> = ["session", "destroy", "/sessions/9"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-        let Ok(Command::Bus(destroy9)) = commands::parse(&args) else {
+        let Ok(Command::Bus(destroy9)) = commands::parse(&words("session destroy /sessions/9"))
+        else {
             panic!("session destroy parses");
         };
         let err = commands::execute(&client, &destroy9, &mut Vec::new())
@@ -351,10 +305,7 @@ fn session_against_a_fake_daemon() {
             err.to_string(),
             "Error /sessions/9: Invalid arguments (no such session)"
         );
-        let args: Vec<String> = ["session", "list"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
+        let args = words("session list");
         assert_eq!(
             smol::unblock(move || pathman::ctl::main(&args)).await,
             0,
@@ -363,18 +314,8 @@ fn session_against_a_fake_daemon() {
         take_calls(&state);
 
         // A refused CreateSession is returned, and nothing is printed.
-        let (_tx, rx) = smol::channel::unbounded::<std::io::Result<String>>();
-        let out = Buffer::default();
-        let sink: Sink = Rc::new(RefCell::new(out.clone()));
-        let r = session::run(
-            ex,
-            &client,
-            &create_options("--ifname eth9"),
-            rx,
-            sink,
-            false,
-        )
-        .await;
+        let (_tx, out, run) = start(ex, &client, create_options("--ifname eth9"));
+        let r = run.await;
         assert_eq!(
             r.map_err(|e| e.to_string()),
             Err("Error session: Invalid arguments (AllowedInterface: no such interface)".into())
@@ -386,17 +327,11 @@ fn session_against_a_fake_daemon() {
         );
 
         // The full run: create with settings and --connect, Updates, config lines, quit.
-        let (tx, rx) = smol::channel::unbounded::<std::io::Result<String>>();
-        let out = Buffer::default();
-        let sink: Sink = Rc::new(RefCell::new(out.clone()));
         let options = create_options(
             "--bearers ethernet --type any --srciprule yes --ctxid app1 \
              --flows *-*-udp-7777-8888 --connect",
         );
-        let client2 = client.clone();
-        let ex2 = ex;
-        let run =
-            ex.spawn(async move { session::run(ex2, &client2, &options, rx, sink, false).await });
+        let (tx, out, run) = start(ex, &client, options);
         let text = out.wait_for(MPATH2).await;
         let notifier = client_of(&state).map(|c| c.1).unwrap_or_default();
         assert!(
@@ -451,13 +386,7 @@ fn session_against_a_fake_daemon() {
         );
 
         // The daemon releases the session (no reply expected, as on shutdown).
-        let (tx, rx) = smol::channel::unbounded::<std::io::Result<String>>();
-        let out = Buffer::default();
-        let sink: Sink = Rc::new(RefCell::new(out.clone()));
-        let client2 = client.clone();
-        let run = ex.spawn(async move {
-            session::run(ex2, &client2, &CreateOptions::default(), rx, sink, false).await
-        });
+        let (tx, out, run) = start(ex, &client, CreateOptions::default());
         out.wait_for("FlowSelectors").await;
         let (who, notifier) = client_of(&state).expect("session created");
         let release = Message::method_call(notifier.as_str(), "Release")
@@ -475,13 +404,7 @@ fn session_against_a_fake_daemon() {
 
         // End of input destroys the session; the `destroy` word does too.
         for last in [None, Some("destroy")] {
-            let (tx, rx) = smol::channel::unbounded::<std::io::Result<String>>();
-            let out = Buffer::default();
-            let sink: Sink = Rc::new(RefCell::new(out.clone()));
-            let client2 = client.clone();
-            let run = ex.spawn(async move {
-                session::run(ex2, &client2, &CreateOptions::default(), rx, sink, false).await
-            });
+            let (tx, out, run) = start(ex, &client, CreateOptions::default());
             out.wait_for("FlowSelectors").await;
             match last {
                 Some(line) => send(&tx, line),
@@ -494,13 +417,7 @@ fn session_against_a_fake_daemon() {
         }
 
         // pathman leaving the bus without Release ends the session with an error.
-        let (_tx, rx) = smol::channel::unbounded::<std::io::Result<String>>();
-        let out = Buffer::default();
-        let sink: Sink = Rc::new(RefCell::new(out.clone()));
-        let client2 = client.clone();
-        let run = ex.spawn(async move {
-            session::run(ex2, &client2, &CreateOptions::default(), rx, sink, false).await
-        });
+        let (_tx, out, run) = start(ex, &client, CreateOptions::default());
         out.wait_for("FlowSelectors").await;
         server
             .release_name(names::BUS_NAME)

@@ -472,7 +472,7 @@ pub fn parse(args: &[String]) -> Result<Command, ParseError> {
     }
 }
 
-fn no_args(cmd: &str, rest: &[&str]) -> Result<(), ParseError> {
+pub(super) fn no_args(cmd: &str, rest: &[&str]) -> Result<(), ParseError> {
     if rest.is_empty() {
         Ok(())
     } else {
@@ -485,7 +485,7 @@ fn service_id(word: &str, id: &str) -> Result<ServiceId, ParseError> {
 }
 
 /// connmanctl's boolean words.
-pub(super) fn parse_bool(word: &str) -> Option<bool> {
+fn parse_bool(word: &str) -> Option<bool> {
     const NO: [&str; 7] = ["no", "false", "off", "disable", "n", "f", "0"];
     const YES: [&str; 7] = ["yes", "true", "on", "enable", "y", "t", "1"];
     if NO.iter().any(|w| w.eq_ignore_ascii_case(word)) {
@@ -514,34 +514,47 @@ fn config_option_name(word: &str) -> Option<&'static str> {
     })
 }
 
-pub(super) fn is_option_word(word: &str) -> bool {
+/// An option word: `-x` or `--xyz`, but not a negative number.
+fn is_option_word(word: &str) -> bool {
     word.starts_with('-') && word.len() > 1 && !word[1..].starts_with(|c: char| c.is_ascii_digit())
 }
 
-fn parse_config(rest: &[&str]) -> Result<Command, ParseError> {
-    let Some((id, mut words)) = rest.split_first() else {
-        return Err(bad("config", "Expected a service and options"));
-    };
-    let service = service_id("config", id)?;
-    let mut options = Vec::new();
+/// Splits option words into `(option, values)` runs: an option's values go up to the next
+/// option word.
+pub(super) fn option_runs<'a>(mut words: &'a [&'a str]) -> Vec<(&'a str, &'a [&'a str])> {
+    let mut runs = Vec::new();
     while let Some((word, after)) = words.split_first() {
-        let name = config_option_name(word).ok_or_else(|| bad(word, "Unknown option"))?;
-        // An option's values run up to the next option word.
         let n = after
             .iter()
             .position(|w| is_option_word(w))
             .unwrap_or(after.len());
         let (values, next) = after.split_at(n);
-        options.push(parse_config_option(name, values)?);
+        runs.push((*word, values));
         words = next;
     }
+    runs
+}
+
+fn parse_config(rest: &[&str]) -> Result<Command, ParseError> {
+    let Some((id, words)) = rest.split_first() else {
+        return Err(bad("config", "Expected a service and options"));
+    };
+    let service = service_id("config", id)?;
+    let options = option_runs(words)
+        .into_iter()
+        .map(|(word, values)| {
+            let name = config_option_name(word).ok_or_else(|| bad(word, "Unknown option"))?;
+            parse_config_option(name, values)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     if options.is_empty() {
         return Err(bad("config", "Expected at least one option"));
     }
     Ok(Command::Bus(BusCommand::Config { service, options }))
 }
 
-fn one_bool(name: &str, values: &[&str]) -> Result<bool, ParseError> {
+/// The single yes/no value of option `name`.
+pub(super) fn one_bool(name: &str, values: &[&str]) -> Result<bool, ParseError> {
     match values {
         [v] => parse_bool(v).ok_or_else(|| bad(name, format!("Expected yes or no, not '{v}'"))),
         _ => Err(bad(name, "Expected yes or no")),
@@ -553,12 +566,16 @@ fn addr<A: core::str::FromStr>(name: &str, what: &str, s: &str) -> Result<A, Par
         .map_err(|_| bad(name, format!("Invalid {what} '{s}'")))
 }
 
+/// `values` as owned strings, for list options.
+pub(super) fn owned(values: &[&str]) -> Vec<String> {
+    values.iter().map(|v| (*v).to_owned()).collect()
+}
+
 fn parse_config_option(name: &'static str, values: &[&str]) -> Result<ConfigOption, ParseError> {
-    let list = || values.iter().map(|v| (*v).to_owned()).collect::<Vec<_>>();
     Ok(match name {
-        "--nameservers" => ConfigOption::Nameservers(list()),
-        "--timeservers" => ConfigOption::Timeservers(list()),
-        "--domains" => ConfigOption::Domains(list()),
+        "--nameservers" => ConfigOption::Nameservers(owned(values)),
+        "--timeservers" => ConfigOption::Timeservers(owned(values)),
+        "--domains" => ConfigOption::Domains(owned(values)),
         "--autoconnect" => ConfigOption::AutoConnect(one_bool(name, values)?),
         "--mpath_routing" => ConfigOption::MultipathRouting(one_bool(name, values)?),
         "--mpath_tcp_link" => ConfigOption::MultipathTcpLink(match values {
@@ -810,6 +827,26 @@ where
         .map_err(|e| CallError::Failed(format!("unexpected reply to {member}: {e}")))
 }
 
+/// An object and interface to call.
+type Target<'a> = (&'a str, &'a str);
+
+const MANAGER: Target<'static> = (names::MANAGER_PATH, names::MANAGER_INTERFACE);
+const CLOCK: Target<'static> = (names::CLOCK_PATH, names::CLOCK_INTERFACE);
+
+/// Calls `member` without arguments on `target`; a failure is shown as `Error: reason`.
+async fn get<R>(
+    conn: &Connection,
+    (path, interface): Target<'_>,
+    member: &str,
+) -> Result<R, CtlError>
+where
+    R: for<'d> zbus::zvariant::DynamicDeserialize<'d>,
+{
+    call(conn, path, interface, member, &())
+        .await
+        .map_err(|e| e.in_context(""))
+}
+
 async fn set_property(
     conn: &Connection,
     path: &str,
@@ -827,54 +864,23 @@ pub async fn execute(
     out: &mut dyn Write,
 ) -> Result<(), CtlError> {
     match cmd {
-        BusCommand::State => {
-            let props: Properties = call(
-                conn,
-                names::MANAGER_PATH,
-                names::MANAGER_INTERFACE,
-                "GetProperties",
-                &(),
-            )
-            .await
-            .map_err(|e| e.in_context(""))?;
-            out.write_all(format::properties(&props).as_bytes())?;
-        }
-        BusCommand::Clock => {
-            let props: Properties = call(
-                conn,
-                names::CLOCK_PATH,
-                names::CLOCK_INTERFACE,
-                "GetProperties",
-                &(),
-            )
-            .await
-            .map_err(|e| e.in_context(""))?;
+        BusCommand::State | BusCommand::Clock => {
+            let target = if *cmd == BusCommand::State {
+                MANAGER
+            } else {
+                CLOCK
+            };
+            let props: Properties = get(conn, target, "GetProperties").await?;
             out.write_all(format::properties(&props).as_bytes())?;
         }
         BusCommand::Technologies => {
-            let techs: Vec<ObjectEntry> = call(
-                conn,
-                names::MANAGER_PATH,
-                names::MANAGER_INTERFACE,
-                "GetTechnologies",
-                &(),
-            )
-            .await
-            .map_err(|e| e.in_context(""))?;
+            let techs: Vec<ObjectEntry> = get(conn, MANAGER, "GetTechnologies").await?;
             for (path, props) in &techs {
                 out.write_all(format::object_properties(path.as_str(), props).as_bytes())?;
             }
         }
         BusCommand::Services(None) => {
-            let services: Vec<ObjectEntry> = call(
-                conn,
-                names::MANAGER_PATH,
-                names::MANAGER_INTERFACE,
-                "GetServices",
-                &(),
-            )
-            .await
-            .map_err(|e| e.in_context(""))?;
+            let services: Vec<ObjectEntry> = get(conn, MANAGER, "GetServices").await?;
             out.write_all(format::services_list(&services).as_bytes())?;
         }
         BusCommand::Services(Some(id)) => {
@@ -965,29 +971,16 @@ pub async fn execute(
             }
         }
         BusCommand::SessionList => {
-            let sessions: Vec<OwnedObjectPath> = call(
-                conn,
-                names::MANAGER_PATH,
-                names::MANAGER_INTERFACE,
-                "GetSessions",
-                &(),
-            )
-            .await
-            .map_err(|e| e.in_context(""))?;
+            let sessions: Vec<OwnedObjectPath> = get(conn, MANAGER, "GetSessions").await?;
             for path in &sessions {
                 writeln!(out, "{}", path.as_str())?;
             }
         }
         BusCommand::SessionDestroy(path) => {
-            call::<_, ()>(
-                conn,
-                names::MANAGER_PATH,
-                names::MANAGER_INTERFACE,
-                "DestroySession",
-                &(path,),
-            )
-            .await
-            .map_err(|e| e.in_context(path.as_str()))?;
+            let (manager, interface) = MANAGER;
+            call::<_, ()>(conn, manager, interface, "DestroySession", &(path,))
+                .await
+                .map_err(|e| e.in_context(path.as_str()))?;
             writeln!(out, "Destroyed session {}", path.as_str())?;
         }
     }
@@ -1061,32 +1054,21 @@ mod tests {
             p("frobnicate").map_err(|e| e.to_string()),
             Err("Error 'frobnicate': Unknown command".into())
         );
-        assert!(matches!(
-            p("state now"),
-            Err(ParseError::BadArguments { .. })
-        ));
-        assert!(matches!(p("enable"), Err(ParseError::BadArguments { .. })));
-        assert!(matches!(
-            p("enable a b"),
-            Err(ParseError::BadArguments { .. })
-        ));
-        assert!(matches!(
-            p("enable wi-fi"),
-            Err(ParseError::BadArguments { .. })
-        ));
-        assert!(matches!(p("connect"), Err(ParseError::BadArguments { .. })));
-        assert!(matches!(
-            p("connect ../x"),
-            Err(ParseError::BadArguments { .. })
-        ));
-        assert!(matches!(
-            p("move-before a"),
-            Err(ParseError::BadArguments { .. })
-        ));
-        assert!(matches!(
-            p("services a b"),
-            Err(ParseError::BadArguments { .. })
-        ));
+        for line in [
+            "state now",
+            "enable",
+            "enable a b",
+            "enable wi-fi",
+            "connect",
+            "connect ../x",
+            "move-before a",
+            "services a b",
+        ] {
+            assert!(
+                matches!(p(line), Err(ParseError::BadArguments { .. })),
+                "{line}"
+            );
+        }
     }
 
     #[test]
@@ -1187,17 +1169,21 @@ mod tests {
             err("config s --ipv4 manual 300.1.1.1"),
             Some("Error '--ipv4': Invalid address '300.1.1.1'".into())
         );
-        assert!(err("config s --ipv4 static").is_some());
-        assert!(err("config s --ipv4 manual 1.2.3.4 255.0.0.0 1.2.3.1 extra").is_some());
-        assert!(err("config s --ipv6 manual fd18::1 129").is_some());
-        assert!(err("config s --ipv6 auto sometimes").is_some());
-        assert!(err("config s --autoconnect maybe").is_some());
-        assert!(err("config s --autoconnect").is_some());
-        assert!(err("config s --mpath_tcp_link sideways").is_some());
-        assert!(err("config s --remove now").is_some());
-        assert!(err("config s").is_some());
-        assert!(err("config").is_some());
-        assert!(err("config bad-id --remove").is_some());
+        for line in [
+            "config s --ipv4 static",
+            "config s --ipv4 manual 1.2.3.4 255.0.0.0 1.2.3.1 extra",
+            "config s --ipv6 manual fd18::1 129",
+            "config s --ipv6 auto sometimes",
+            "config s --autoconnect maybe",
+            "config s --autoconnect",
+            "config s --mpath_tcp_link sideways",
+            "config s --remove now",
+            "config s",
+            "config",
+            "config bad-id --remove",
+        ] {
+            assert!(err(line).is_some(), "{line}");
+        }
     }
 
     #[test]

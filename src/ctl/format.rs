@@ -166,19 +166,31 @@ pub fn properties(props: &Properties) -> String {
 
 /// `props` as `{indent}Key = value` lines in the given layout, sorted by key.
 pub fn properties_styled(props: &Properties, indent: &str, style: Style) -> String {
-    let mut keys: Vec<&String> = props.keys().collect();
-    keys.sort();
+    property_lines(sorted(props), indent, style)
+}
+
+/// One `{indent}Key = value` line per entry, in the order given.
+pub fn property_lines<'a, K: AsRef<str>>(
+    entries: impl IntoIterator<Item = (K, &'a OwnedValue)>,
+    indent: &str,
+    style: Style,
+) -> String {
     let mut out = String::new();
-    for key in keys {
+    for (key, v) in entries {
         out.push_str(indent);
-        push_text(&mut out, key);
+        push_text(&mut out, key.as_ref());
         out.push_str(" = ");
-        if let Some(v) = props.get(key) {
-            write_value(&mut out, v, style);
-        }
+        write_value(&mut out, v, style);
         out.push('\n');
     }
     out
+}
+
+/// The entries of `props`, sorted by key (ConnMan's order is lost in the `HashMap`).
+fn sorted(props: &Properties) -> Vec<(&String, &OwnedValue)> {
+    let mut entries: Vec<_> = props.iter().collect();
+    entries.sort_unstable_by_key(|(k, _)| *k);
+    entries
 }
 
 /// An object's path line followed by its properties (`technologies`, `services ID`).
@@ -217,22 +229,11 @@ pub fn state_letter(state: &str) -> char {
 /// The four flag columns of a service: Favorite `*`, AutoConnect `A`, MultipathRouting `M`
 /// (the multipath fork's column) and the state letter.
 pub fn service_flags(props: &Properties) -> [char; 4] {
+    let flag = |key, c| if bool_property(props, key) { c } else { ' ' };
     [
-        if bool_property(props, "Favorite") {
-            '*'
-        } else {
-            ' '
-        },
-        if bool_property(props, "AutoConnect") {
-            'A'
-        } else {
-            ' '
-        },
-        if bool_property(props, "MultipathRouting") {
-            'M'
-        } else {
-            ' '
-        },
+        flag("Favorite", '*'),
+        flag("AutoConnect", 'A'),
+        flag("MultipathRouting", 'M'),
         str_property(props, "State").map_or(' ', state_letter),
     ]
 }
@@ -321,16 +322,17 @@ pub fn services_changed(changed: &[ObjectEntry], removed: &[OwnedObjectPath]) ->
 
 /// A dictionary on one line, `[ K=v, K=v ]`, keys sorted.
 pub fn inline_properties(props: &Properties) -> String {
-    let mut keys: Vec<&String> = props.keys().collect();
-    keys.sort();
     let mut out = String::new();
-    write_list(&mut out, keys.into_iter(), Style::Connmanctl, |out, key| {
-        push_text(out, key);
-        out.push('=');
-        if let Some(v) = props.get(key) {
+    write_list(
+        &mut out,
+        sorted(props).into_iter(),
+        Style::Connmanctl,
+        |out, (key, v)| {
+            push_text(out, key);
+            out.push('=');
             write_value(out, v, Style::Connmanctl);
-        }
-    });
+        },
+    );
     out
 }
 
@@ -377,29 +379,9 @@ pub fn error_text(name: &str, message: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ctl::test_util::{ov, path, props};
     use std::collections::HashMap;
     use zbus::zvariant::{ObjectPath, Signature, StructureBuilder};
-
-    fn ov(v: Value<'_>) -> OwnedValue {
-        match v.try_to_owned() {
-            Ok(o) => o,
-            Err(e) => panic!("test value not ownable: {e}"),
-        }
-    }
-
-    fn props(entries: Vec<(&str, Value<'_>)>) -> Properties {
-        entries
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), ov(v)))
-            .collect()
-    }
-
-    fn path(p: &str) -> OwnedObjectPath {
-        match ObjectPath::try_from(p) {
-            Ok(p) => p.into(),
-            Err(e) => panic!("bad test path {p}: {e}"),
-        }
-    }
 
     fn ipv4_dict() -> Value<'static> {
         let mut m: HashMap<String, Value<'static>> = HashMap::new();

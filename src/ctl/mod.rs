@@ -9,6 +9,8 @@ pub mod commands;
 pub mod format;
 pub mod monitor;
 pub mod session;
+#[cfg(test)]
+mod test_util;
 
 use std::cell::RefCell;
 use std::io::{IsTerminal, Write};
@@ -56,17 +58,18 @@ async fn run(ex: &LocalExecutor<'static>, args: &[String]) -> i32 {
         }
     };
     let _ticker = bus::spawn_ticker(ex, &conn);
-    let sink: Sink = Rc::new(RefCell::new(std::io::stdout()));
-    let mut monitor = Monitor::new(ex, &conn, sink);
+    // Monitor and session output share stdout.
+    let out: Sink = Rc::new(RefCell::new(std::io::stdout()));
+    let mut monitor = Monitor::new(ex, &conn, out.clone());
     match one_shot {
-        Some(cmd) => match run_one_shot(ex, &conn, &mut monitor, &cmd).await {
+        Some(cmd) => match run_one_shot(ex, &conn, &mut monitor, &out, &cmd).await {
             Ok(()) => 0,
             Err(e) => {
                 report(format_args!("{e}"));
                 1
             }
         },
-        None => interactive(ex, &conn, &mut monitor).await,
+        None => interactive(ex, &conn, &mut monitor, &out).await,
     }
 }
 
@@ -88,6 +91,7 @@ async fn run_one_shot(
     ex: &LocalExecutor<'static>,
     conn: &Connection,
     monitor: &mut Monitor<'_>,
+    out: &Sink,
     cmd: &Command,
 ) -> Result<(), CtlError> {
     match cmd {
@@ -101,8 +105,7 @@ async fn run_one_shot(
         Command::Session(options) => {
             let mut input = LineReader::new();
             let prompt = std::io::stdin().is_terminal();
-            let out: Sink = Rc::new(RefCell::new(std::io::stdout()));
-            session::run(ex, conn, options, input.lines(), out, prompt).await
+            session::run(ex, conn, options, input.lines(), out.clone(), prompt).await
         }
         Command::Help | Command::Exit => Ok(()),
     }
@@ -113,12 +116,13 @@ async fn interactive(
     ex: &LocalExecutor<'static>,
     conn: &Connection,
     monitor: &mut Monitor<'_>,
+    out: &Sink,
 ) -> i32 {
     let prompt = std::io::stdin().is_terminal();
     let mut input = LineReader::new();
     loop {
         if prompt {
-            let mut out = std::io::stdout();
+            let mut out = out.borrow_mut();
             if out
                 .write_all(b"pathmanctl> ")
                 .and_then(|()| out.flush())
@@ -149,8 +153,7 @@ async fn interactive(
             Ok(Command::Bus(c)) => commands::execute(conn, &c, &mut std::io::stdout()).await,
             // The session reads the following lines until it ends, then the prompt is back.
             Ok(Command::Session(options)) => {
-                let out: Sink = Rc::new(RefCell::new(std::io::stdout()));
-                session::run(ex, conn, &options, input.lines(), out, prompt).await
+                session::run(ex, conn, &options, input.lines(), out.clone(), prompt).await
             }
             Err(e) => Err(CtlError::Parse(e)),
         };
@@ -194,16 +197,15 @@ impl LineReader {
 
     async fn next_line(&mut self) -> std::io::Result<Option<String>> {
         loop {
-            if let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
-                let rest = self.pending.split_off(end + 1);
-                let line = std::mem::replace(&mut self.pending, rest);
-                return Ok(Some(String::from_utf8_lossy(&line).trim_end().to_owned()));
-            }
-            if self.eof {
-                if self.pending.is_empty() {
-                    return Ok(None);
-                }
-                let line = std::mem::take(&mut self.pending);
+            let line_end = match self.pending.iter().position(|&b| b == b'\n') {
+                Some(end) => Some(end + 1),
+                // The last line may lack its newline.
+                None if self.eof && !self.pending.is_empty() => Some(self.pending.len()),
+                None if self.eof => return Ok(None),
+                None => None,
+            };
+            if let Some(end) = line_end {
+                let line: Vec<u8> = self.pending.drain(..end).collect();
                 return Ok(Some(String::from_utf8_lossy(&line).trim_end().to_owned()));
             }
             if let Some(source) = &self.source {

@@ -20,19 +20,20 @@ use crate::dbus::names;
 /// Where monitor output goes: stdout in pathmanctl, a buffer in tests.
 pub type Sink = Rc<RefCell<dyn Write>>;
 
-/// The interfaces `monitor` can watch, in the order of [`Monitor`]'s task slots.
+/// The interfaces `monitor` can watch; the index is [`Monitor`]'s task slot.
 const INTERFACES: [&str; 3] = [
     names::MANAGER_INTERFACE,
     names::TECHNOLOGY_INTERFACE,
     names::SERVICE_INTERFACE,
 ];
 
-fn interfaces_of(scope: MonitorScope) -> &'static [&'static str] {
+/// The slots of [`INTERFACES`] that `scope` covers.
+fn slots_of(scope: MonitorScope) -> std::ops::Range<usize> {
     match scope {
-        MonitorScope::All => &INTERFACES,
-        MonitorScope::Manager => &INTERFACES[0..1],
-        MonitorScope::Technologies => &INTERFACES[1..2],
-        MonitorScope::Services => &INTERFACES[2..3],
+        MonitorScope::All => 0..INTERFACES.len(),
+        MonitorScope::Manager => 0..1,
+        MonitorScope::Technologies => 1..2,
+        MonitorScope::Services => 2..3,
     }
 }
 
@@ -63,10 +64,7 @@ impl<'ex> Monitor<'ex> {
     /// Starts (`on`) or stops watching the interfaces of `scope`. Returns once the bus has the
     /// match rules, so no signal sent after this returns is missed.
     pub async fn set(&mut self, scope: MonitorScope, on: bool) -> Result<(), CtlError> {
-        for interface in interfaces_of(scope) {
-            let Some(slot) = INTERFACES.iter().position(|i| i == interface) else {
-                continue;
-            };
+        for slot in slots_of(scope) {
             if !on {
                 self.tasks[slot] = None;
                 continue;
@@ -74,7 +72,7 @@ impl<'ex> Monitor<'ex> {
             if self.tasks[slot].is_some() {
                 continue;
             }
-            let stream = subscribe(&self.conn, interface).await?;
+            let stream = subscribe(&self.conn, INTERFACES[slot]).await?;
             self.tasks[slot] = Some(self.ex.spawn(print_signals(stream, self.sink.clone())));
         }
         Ok(())
@@ -182,6 +180,7 @@ pub fn render(msg: &Message) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ctl::test_util::path;
     use zbus::zvariant::Value;
 
     fn signal<B>(path: &str, interface: &str, member: &str, body: &B) -> Message
@@ -211,15 +210,11 @@ mod tests {
 
     #[test]
     fn technology_removed_and_malformed() {
-        let path = match zbus::zvariant::ObjectPath::try_from("/net/connman/technology/wifi") {
-            Ok(p) => p,
-            Err(e) => panic!("{e}"),
-        };
         let msg = signal(
             "/",
             names::MANAGER_INTERFACE,
             names::TECHNOLOGY_REMOVED,
-            &(path,),
+            &(path("/net/connman/technology/wifi"),),
         );
         assert_eq!(
             render(&msg).as_deref(),

@@ -20,7 +20,9 @@ use zbus::message::{Flags, Type as MessageType};
 use zbus::zvariant::{ObjectPath, OwnedObjectPath, Value};
 use zbus::{Connection, MatchRule, Message, MessageStream};
 
-use super::commands::{bad, call, is_option_word, parse_bool, CallError, CtlError, ParseError};
+use super::commands::{
+    bad, call, no_args, one_bool, option_runs, owned, CallError, CtlError, ParseError,
+};
 use super::format::{self, Properties, Style};
 use super::monitor::Sink;
 use crate::dbus::names;
@@ -146,15 +148,14 @@ impl Setting {
     /// The setting `key` (exact bus spelling) from the words after it; `word` names the
     /// option or key in errors, as typed.
     fn from_words(key: &'static str, word: &str, values: &[&str]) -> Result<Self, ParseError> {
-        let list = || values.iter().map(|v| (*v).to_owned()).collect::<Vec<_>>();
         let one = || match values {
             [v] => Ok(*v),
             _ => Err(bad(word, "Expected one value")),
         };
         Ok(match key {
-            "AllowedBearers" => Self::AllowedBearers(list()),
-            "MultipathRoutedServices" => Self::MultipathRoutedServices(list()),
-            "FlowSelectors" => Self::FlowSelectors(list()),
+            "AllowedBearers" => Self::AllowedBearers(owned(values)),
+            "MultipathRoutedServices" => Self::MultipathRoutedServices(owned(values)),
+            "FlowSelectors" => Self::FlowSelectors(owned(values)),
             "ConnectionType" => {
                 let v = one()?;
                 Self::ConnectionType(ConnectionType::from_word(v).ok_or_else(|| {
@@ -163,21 +164,15 @@ impl Setting {
             }
             "AllowedInterface" => Self::AllowedInterface(one()?.to_owned()),
             "ContextIdentifier" => Self::ContextIdentifier(one()?.to_owned()),
-            "SourceIPRule" => {
-                let v = one().map_err(|_| bad(word, "Expected yes or no"))?;
-                Self::SourceIpRule(
-                    parse_bool(v)
-                        .ok_or_else(|| bad(word, format!("Expected yes or no, not '{v}'")))?,
-                )
-            }
+            "SourceIPRule" => Self::SourceIpRule(one_bool(word, values)?),
             _ => return Err(bad(word, "Unknown setting")),
         })
     }
 }
 
-/// The setting key of a connmanctl-style option word (`--bearers`, `-b`, …).
-fn option_key(word: &str) -> Option<&'static str> {
-    Some(match word {
+/// The setting of a connmanctl-style option (`--bearers`, `-b`, …) and its values.
+fn option_setting(word: &str, values: &[&str]) -> Result<Setting, ParseError> {
+    let key = match word {
         "--bearers" | "-b" => "AllowedBearers",
         "--type" | "-t" => "ConnectionType",
         "--ifname" | "-i" => "AllowedInterface",
@@ -185,8 +180,9 @@ fn option_key(word: &str) -> Option<&'static str> {
         "--ctxid" | "-c" => "ContextIdentifier",
         "--flows" | "-f" => "FlowSelectors",
         "--mpath-services" | "--mpath_services" | "-m" => "MultipathRoutedServices",
-        _ => return None,
-    })
+        _ => return Err(bad(word, "Unknown option")),
+    };
+    Setting::from_words(key, word, values)
 }
 
 /// What `session create` was asked for.
@@ -205,22 +201,6 @@ impl CreateOptions {
     }
 }
 
-/// Splits option words into `(option, values)` runs: an option's values go up to the next
-/// option word.
-fn option_runs<'a>(mut words: &'a [&'a str]) -> Vec<(&'a str, &'a [&'a str])> {
-    let mut runs = Vec::new();
-    while let Some((word, after)) = words.split_first() {
-        let n = after
-            .iter()
-            .position(|w| is_option_word(w))
-            .unwrap_or(after.len());
-        let (values, next) = after.split_at(n);
-        runs.push((*word, values));
-        words = next;
-    }
-    runs
-}
-
 /// Parses the words after `session create`.
 pub fn parse_create(words: &[&str]) -> Result<CreateOptions, ParseError> {
     let mut options = CreateOptions::default();
@@ -232,10 +212,7 @@ pub fn parse_create(words: &[&str]) -> Result<CreateOptions, ParseError> {
             options.connect = true;
             continue;
         }
-        let key = option_key(word).ok_or_else(|| bad(word, "Unknown option"))?;
-        options
-            .settings
-            .push(Setting::from_words(key, word, values)?);
+        options.settings.push(option_setting(word, values)?);
     }
     Ok(options)
 }
@@ -267,13 +244,7 @@ pub fn parse_input(line: &str) -> Result<Option<SessionInput>, ParseError> {
     let Some((cmd, rest)) = words.split_first() else {
         return Ok(None);
     };
-    let no_args = |input| {
-        if rest.is_empty() {
-            Ok(Some(input))
-        } else {
-            Err(bad(cmd, "Too many arguments"))
-        }
-    };
+    let no_args = |input| no_args(cmd, rest).map(|()| Some(input));
     match *cmd {
         "connect" => no_args(SessionInput::Connect),
         "disconnect" => no_args(SessionInput::Disconnect),
@@ -289,14 +260,10 @@ pub fn parse_input(line: &str) -> Result<Option<SessionInput>, ParseError> {
 fn parse_config(words: &[&str]) -> Result<Vec<Setting>, ParseError> {
     match words {
         [] => Err(bad("config", "Expected a setting and its value")),
-        [first, ..] if first.starts_with('-') => {
-            let mut settings = Vec::new();
-            for (word, values) in option_runs(words) {
-                let key = option_key(word).ok_or_else(|| bad(word, "Unknown option"))?;
-                settings.push(Setting::from_words(key, word, values)?);
-            }
-            Ok(settings)
-        }
+        [first, ..] if first.starts_with('-') => option_runs(words)
+            .into_iter()
+            .map(|(word, values)| option_setting(word, values))
+            .collect(),
         [name, values @ ..] => {
             // Keys are matched without regard to case: `sourceiprule` is not worth an error.
             let key = SETTING_ORDER
@@ -315,26 +282,19 @@ fn parse_config(words: &[&str]) -> Result<Vec<Setting>, ParseError> {
 /// One `Update` in the seed's layout: `Update called at <notifier>`, then ` Key = value` per
 /// setting in [`SETTING_ORDER`], others sorted after.
 pub fn update_text(notifier: &str, settings: &Properties) -> String {
-    let mut keys: Vec<&str> = SETTING_ORDER
-        .iter()
-        .copied()
-        .filter(|k| settings.contains_key(*k))
-        .collect();
     let mut others: Vec<&str> = settings
         .keys()
         .map(String::as_str)
         .filter(|k| !SETTING_ORDER.contains(k))
         .collect();
     others.sort_unstable();
-    keys.extend(others);
+    let entries = SETTING_ORDER
+        .iter()
+        .copied()
+        .chain(others)
+        .filter_map(|k| settings.get(k).map(|v| (k, v)));
     let mut out = format!("Update called at {notifier}\n");
-    for key in keys {
-        let Some(v) = settings.get(key) else {
-            continue;
-        };
-        let line: Properties = [(key.to_owned(), v.clone())].into_iter().collect();
-        out.push_str(&format::properties_styled(&line, " ", Style::Seed));
-    }
+    out.push_str(&format::property_lines(entries, " ", Style::Seed));
     out
 }
 
@@ -572,11 +532,7 @@ where
         write_now(&out, &text)?;
     }
     if options.connect {
-        report_call(
-            &out,
-            "connect",
-            session_call(conn, &session, "Connect", &()).await,
-        )?;
+        call_and_report(conn, &session, "Connect", &(), "connect", &out).await?;
     }
 
     smol::pin!(input);
@@ -627,15 +583,23 @@ async fn destroy(conn: &Connection, session: &str) -> Result<(), CtlError> {
         .map_err(|e| e.in_context(session))
 }
 
-/// Prints a failed call as `Error <what>: <message>`; only output failures are returned.
-fn report_call(out: &Sink, what: &str, result: Result<(), CallError>) -> Result<(), CtlError> {
-    match result {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            write_now(out, &format!("{}\n", e.in_context(what)))?;
-            Ok(())
-        }
+/// Calls `member` on the session and prints a failure as `Error <what>: <message>`; the
+/// session goes on, so only output failures are returned.
+async fn call_and_report<B>(
+    conn: &Connection,
+    session: &str,
+    member: &str,
+    body: &B,
+    what: &str,
+    out: &Sink,
+) -> Result<(), CtlError>
+where
+    B: zbus::export::serde::Serialize + zbus::zvariant::DynamicType,
+{
+    if let Err(e) = session_call(conn, session, member, body).await {
+        write_now(out, &format!("{}\n", e.in_context(what)))?;
     }
+    Ok(())
 }
 
 async fn act(conn: &Connection, session: &str, line: &str, out: &Sink) -> Result<Next, CtlError> {
@@ -649,18 +613,15 @@ async fn act(conn: &Connection, session: &str, line: &str, out: &Sink) -> Result
     };
     match input {
         SessionInput::Connect => {
-            let r = session_call(conn, session, "Connect", &()).await;
-            report_call(out, "connect", r)?;
+            call_and_report(conn, session, "Connect", &(), "connect", out).await?;
         }
         SessionInput::Disconnect => {
-            let r = session_call(conn, session, "Disconnect", &()).await;
-            report_call(out, "disconnect", r)?;
+            call_and_report(conn, session, "Disconnect", &(), "disconnect", out).await?;
         }
         SessionInput::Change(settings) => {
             for setting in settings {
-                let r =
-                    session_call(conn, session, "Change", &(setting.key(), setting.value())).await;
-                report_call(out, setting.key(), r)?;
+                let body = (setting.key(), setting.value());
+                call_and_report(conn, session, "Change", &body, setting.key(), out).await?;
             }
         }
         SessionInput::Help => write_now(out, SESSION_USAGE)?,
@@ -675,21 +636,7 @@ async fn act(conn: &Connection, session: &str, line: &str, out: &Sink) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zbus::zvariant::OwnedValue;
-
-    fn ov(v: Value<'_>) -> OwnedValue {
-        match v.try_to_owned() {
-            Ok(o) => o,
-            Err(e) => panic!("test value not ownable: {e}"),
-        }
-    }
-
-    fn props(entries: Vec<(&str, Value<'_>)>) -> Properties {
-        entries
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), ov(v)))
-            .collect()
-    }
+    use crate::ctl::test_util::{ov, props};
 
     fn full_update() -> Properties {
         let mut ipv4: HashMap<String, Value<'static>> = HashMap::new();
@@ -838,10 +785,9 @@ mod tests {
             err("--srciprule maybe"),
             Some("Error '--srciprule': Expected yes or no, not 'maybe'".into())
         );
-        assert!(err("--srciprule").is_some());
-        assert!(err("--ifname a b").is_some());
-        assert!(err("--connect now").is_some());
-        assert!(err("ethernet").is_some());
+        for line in ["--srciprule", "--ifname a b", "--connect now", "ethernet"] {
+            assert!(err(line).is_some(), "{line}");
+        }
     }
 
     fn input(line: &str) -> Result<Option<SessionInput>, ParseError> {
@@ -865,68 +811,58 @@ mod tests {
         assert!(input("connect now").is_err());
     }
 
-    fn change(line: &str) -> Vec<(String, String, String)> {
+    /// The changes a `config` line asks for, as `Key (signature) = value`.
+    fn change(line: &str) -> Vec<String> {
         match input(line) {
             Ok(Some(SessionInput::Change(settings))) => settings
                 .iter()
                 .map(|s| {
                     let v = s.value();
-                    (
-                        s.key().to_owned(),
-                        v.value_signature().to_string(),
-                        format::value_styled(&v, Style::Seed),
-                    )
+                    let text = format::value_styled(&v, Style::Seed);
+                    format!("{} ({}) = {text}", s.key(), v.value_signature())
                 })
                 .collect(),
             other => panic!("{line}: {other:?}"),
         }
     }
 
-    fn t(k: &str, sig: &str, v: &str) -> (String, String, String) {
-        (k.to_owned(), sig.to_owned(), v.to_owned())
-    }
-
     #[test]
     fn config_lines_are_typed_by_key() {
-        assert_eq!(
-            change("session config FlowSelectors *-*-* *-*-udp-7777-8888"),
-            vec![t("FlowSelectors", "as", "[ *-*-* *-*-udp-7777-8888 ]")]
-        );
-        assert_eq!(
-            change("config AllowedBearers"),
-            vec![t("AllowedBearers", "as", "[ ]")]
-        );
-        assert_eq!(
-            change("config MultipathRoutedServices ethernet_1_cable"),
-            vec![t("MultipathRoutedServices", "as", "[ ethernet_1_cable ]")]
-        );
-        assert_eq!(
-            change("config ConnectionType internet"),
-            vec![t("ConnectionType", "s", "internet")]
-        );
-        assert_eq!(
-            change("config allowedinterface eth1"),
-            vec![t("AllowedInterface", "s", "eth1")]
-        );
-        assert_eq!(
-            change("config ContextIdentifier app"),
-            vec![t("ContextIdentifier", "s", "app")]
-        );
-        assert_eq!(
-            change("config SourceIPRule yes"),
-            vec![t("SourceIPRule", "b", "true")]
-        );
-        assert_eq!(
-            change("config SourceIPRule false"),
-            vec![t("SourceIPRule", "b", "false")]
-        );
-        assert_eq!(
-            change("config --bearers wifi ethernet --srciprule no"),
-            vec![
-                t("AllowedBearers", "as", "[ wifi ethernet ]"),
-                t("SourceIPRule", "b", "false")
-            ]
-        );
+        let cases: [(&str, &[&str]); 9] = [
+            (
+                "session config FlowSelectors *-*-* *-*-udp-7777-8888",
+                &["FlowSelectors (as) = [ *-*-* *-*-udp-7777-8888 ]"],
+            ),
+            ("config AllowedBearers", &["AllowedBearers (as) = [ ]"]),
+            (
+                "config MultipathRoutedServices ethernet_1_cable",
+                &["MultipathRoutedServices (as) = [ ethernet_1_cable ]"],
+            ),
+            (
+                "config ConnectionType internet",
+                &["ConnectionType (s) = internet"],
+            ),
+            (
+                "config allowedinterface eth1",
+                &["AllowedInterface (s) = eth1"],
+            ),
+            (
+                "config ContextIdentifier app",
+                &["ContextIdentifier (s) = app"],
+            ),
+            ("config SourceIPRule yes", &["SourceIPRule (b) = true"]),
+            ("config SourceIPRule false", &["SourceIPRule (b) = false"]),
+            (
+                "config --bearers wifi ethernet --srciprule no",
+                &[
+                    "AllowedBearers (as) = [ wifi ethernet ]",
+                    "SourceIPRule (b) = false",
+                ],
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(change(line), want, "{line}");
+        }
     }
 
     #[test]
@@ -944,12 +880,16 @@ mod tests {
             err("config SourceIPRule maybe"),
             Some("Error 'SourceIPRule': Expected yes or no, not 'maybe'".into())
         );
-        assert!(err("config SourceIPRule").is_some());
-        assert!(err("config SourceIPRule yes no").is_some());
-        assert!(err("config ConnectionType sometimes").is_some());
-        assert!(err("config AllowedInterface").is_some());
-        assert!(err("config").is_some());
-        assert!(err("config --bogus x").is_some());
+        for line in [
+            "config SourceIPRule",
+            "config SourceIPRule yes no",
+            "config ConnectionType sometimes",
+            "config AllowedInterface",
+            "config",
+            "config --bogus x",
+        ] {
+            assert!(err(line).is_some(), "{line}");
+        }
     }
 
     mod fuzz {
