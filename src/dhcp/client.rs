@@ -240,19 +240,13 @@ fn copy_name<const N: usize>(ifname: &str, what: &str, raw: Option<&[u8]>) -> St
 impl Client {
     /// A client for interface `ifname` with hardware address `mac`; `seed` feeds the PRNG
     /// (xids, jitter); `remembered` starts in INIT-REBOOT with that address.
-    pub fn new(ifname: &str, mac: [u8; 6], seed: u32, remembered: Option<Ipv4Addr>) -> Self {
-        let mut name = IfName::new();
-        for c in ifname.chars() {
-            if name.push(c).is_err() {
-                break;
-            }
-        }
+    pub fn new(ifname: IfName, mac: [u8; 6], seed: u32, remembered: Option<Ipv4Addr>) -> Self {
         let mut client_id = [1u8; 7];
         client_id[1..].copy_from_slice(&mac);
         let mut rng = Prng::new(seed);
         let xid = rng.next_u32();
         Client {
-            ifname: name,
+            ifname,
             mac,
             client_id,
             rng,
@@ -665,6 +659,7 @@ fn raw_broadcast(repr: Repr<'_>) -> Outgoing<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dhcp::ifname;
 
     const MAC: [u8; 6] = [2, 0, 0, 0, 0, 7];
     const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -709,7 +704,7 @@ mod tests {
 
     #[test]
     fn discover_then_backoff() {
-        let mut c = Client::new("eth0", MAC, 42, None);
+        let mut c = Client::new(ifname("eth0"), MAC, 42, None);
         assert_eq!(c.poll_at(), PollAt::Now);
         let t0 = Instant::now();
         let o = c.dispatch(t0).unwrap();
@@ -736,7 +731,7 @@ mod tests {
 
     #[test]
     fn full_bind() {
-        let mut c = Client::new("eth0", MAC, 1, None);
+        let mut c = Client::new(ifname("eth0"), MAC, 1, None);
         let t0 = bind(&mut c, Instant::now());
         assert_eq!(c.state(), State::Bound);
         let Some(Event::Configured(l)) = c.poll_event() else {
@@ -756,7 +751,7 @@ mod tests {
     #[test]
     fn ignores_invalid_replies() {
         let t0 = Instant::now();
-        let mut c = Client::new("eth0", MAC, 3, None);
+        let mut c = Client::new(ifname("eth0"), MAC, 3, None);
         let xid = xid_of(&mut c, t0);
         let mut bad = reply(MessageType::Offer, xid.wrapping_add(1));
         c.process(t0, &bad);
@@ -789,7 +784,7 @@ mod tests {
     #[test]
     fn zero_router_is_dropped() {
         let t0 = Instant::now();
-        let mut c = Client::new("eth0", MAC, 3, None);
+        let mut c = Client::new(ifname("eth0"), MAC, 3, None);
         let xid = xid_of(&mut c, t0);
         c.process(t0, &reply(MessageType::Offer, xid));
         c.dispatch(t0);
@@ -806,7 +801,7 @@ mod tests {
 
     #[test]
     fn renew_rebind_expire() {
-        let mut c = Client::new("eth0", MAC, 5, None);
+        let mut c = Client::new(ifname("eth0"), MAC, 5, None);
         let t0 = bind(&mut c, Instant::now());
         c.poll_event();
         let t1 = t0 + Duration::from_secs(500);
@@ -847,7 +842,7 @@ mod tests {
 
     #[test]
     fn renewed_and_readdressed() {
-        let mut c = Client::new("eth0", MAC, 6, None);
+        let mut c = Client::new(ifname("eth0"), MAC, 6, None);
         let t0 = bind(&mut c, Instant::now());
         c.poll_event();
         let t1 = t0 + Duration::from_secs(500);
@@ -878,7 +873,7 @@ mod tests {
 
     #[test]
     fn nak_while_renewing() {
-        let mut c = Client::new("eth0", MAC, 7, None);
+        let mut c = Client::new(ifname("eth0"), MAC, 7, None);
         let t0 = bind(&mut c, Instant::now());
         c.poll_event();
         let t1 = t0 + Duration::from_secs(500);
@@ -892,7 +887,7 @@ mod tests {
     #[test]
     fn init_reboot() {
         let t0 = Instant::now();
-        let mut c = Client::new("eth0", MAC, 8, Some(ADDR));
+        let mut c = Client::new(ifname("eth0"), MAC, 8, Some(ADDR));
         assert_eq!(c.state(), State::InitReboot);
         let o = c.dispatch(t0).unwrap();
         assert_eq!(o.repr.message_type, MessageType::Request);
@@ -902,7 +897,7 @@ mod tests {
         c.process(t0, &reply(MessageType::Ack, xid));
         assert!(matches!(c.poll_event(), Some(Event::Configured(_))));
 
-        let mut c = Client::new("eth0", MAC, 8, Some(ADDR));
+        let mut c = Client::new(ifname("eth0"), MAC, 8, Some(ADDR));
         c.dispatch(t0);
         let t = at(&c);
         assert_eq!(
@@ -915,7 +910,7 @@ mod tests {
             MessageType::Discover
         );
 
-        let mut c = Client::new("eth0", MAC, 8, Some(ADDR));
+        let mut c = Client::new(ifname("eth0"), MAC, 8, Some(ADDR));
         let xid = xid_of(&mut c, t0);
         c.process(t0, &reply(MessageType::Nak, xid));
         assert_eq!(c.state(), State::Init);
@@ -925,7 +920,7 @@ mod tests {
     #[test]
     fn requesting_gives_up() {
         let t0 = Instant::now();
-        let mut c = Client::new("eth0", MAC, 9, None);
+        let mut c = Client::new(ifname("eth0"), MAC, 9, None);
         let xid = xid_of(&mut c, t0);
         c.process(t0, &reply(MessageType::Offer, xid));
         let mut now = t0;
@@ -944,7 +939,7 @@ mod tests {
 
     #[test]
     fn release_when_bound() {
-        let mut c = Client::new("eth0", MAC, 10, None);
+        let mut c = Client::new(ifname("eth0"), MAC, 10, None);
         let t0 = bind(&mut c, Instant::now());
         c.poll_event();
         let o = c.release(t0).unwrap();
@@ -956,14 +951,14 @@ mod tests {
         assert_eq!(c.state(), State::Released);
         assert_eq!(c.poll_at(), PollAt::Idle);
         assert!(c.dispatch(t0 + Duration::from_secs(9999)).is_none());
-        let mut c = Client::new("eth0", MAC, 10, None);
+        let mut c = Client::new(ifname("eth0"), MAC, 10, None);
         assert!(c.release(t0).is_none());
     }
 
     #[test]
     fn infinite_lease_never_renews() {
         let t0 = Instant::now();
-        let mut c = Client::new("eth0", MAC, 11, None);
+        let mut c = Client::new(ifname("eth0"), MAC, 11, None);
         let xid = xid_of(&mut c, t0);
         c.process(t0, &reply(MessageType::Offer, xid));
         c.dispatch(t0);

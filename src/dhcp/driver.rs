@@ -3,10 +3,10 @@
 //! It owns the state machines, the sockets and the timers, and reports leases to the daemon
 //! over a channel. It never configures addresses: the daemon does that on the events.
 
-use crate::caps::{DHCP_RX_BUFFER, IPV4LL_AFTER_DISCOVERS};
-use crate::dhcp::client::{Client, Event, IfName, Lease, Outgoing, PollAt, State, Transport};
-use crate::dhcp::ipv4ll::{self, Ipv4Ll};
-use crate::dhcp::socket::{ArpSocket, RawSocket, UdpSock};
+use crate::caps::DHCP_RX_BUFFER;
+use crate::dhcp::acquire::{earliest, Acquire};
+use crate::dhcp::client::{IfName, Outgoing, PollAt, State, Transport};
+use crate::dhcp::socket::{self, ArpSocket, Datagram, RawRecv, RawSocket, UdpSock};
 use crate::dhcp::{seed_from_mac, Prng};
 use crate::wire::dhcpv4::{self, CLIENT_PORT, SERVER_PORT};
 use crate::wire::{arp, ipv4udp};
@@ -20,20 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 /// Wait before retrying a socket that failed to open (interface missing, no permission).
 const SOCKET_RETRY: Duration = Duration::from_secs(5);
 
-/// What happened on an interface.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DhcpEventKind {
-    /// A new lease: add its address and routes.
-    Bound(Lease),
-    /// Same address, new times or options.
-    Renewed(Lease),
-    /// The lease is gone: remove its address.
-    Lost,
-    /// A link-local address was claimed: add it.
-    LinkLocal(Ipv4Addr),
-    /// The link-local address must be removed (conflict, or a DHCP lease supersedes it).
-    LinkLocalLost,
-}
+pub use crate::dhcp::acquire::DhcpEventKind;
 
 /// An event for the daemon, tagged with the interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,26 +58,19 @@ pub fn spawn(
     events: Sender<DhcpEvent>,
 ) -> DhcpHandle {
     let (stop_tx, stop_rx) = smol::channel::bounded(1);
-    let mut name = IfName::new();
-    for c in ifname.chars() {
-        if name.push(c).is_err() {
-            break;
-        }
-    }
+    let name = crate::dhcp::ifname(ifname);
     // Wall-clock nanoseconds make xids differ between boots of identical boards.
     let nanos = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     let seed = Prng::new(seed_from_mac(mac) ^ nanos).next_u32();
     let driver = Driver {
-        client: Client::new(&name, mac, seed, remembered),
+        acquire: Acquire::new(name.clone(), mac, seed, remembered),
         ifindex,
         ifname: name,
-        mac,
         raw: None,
         udp: None,
         arp: None,
-        ll: None,
         retry_sockets_at: None,
         events,
     };
@@ -102,33 +82,22 @@ pub fn spawn(
 }
 
 struct Driver {
-    client: Client,
+    acquire: Acquire,
     ifindex: u32,
     ifname: IfName,
-    mac: [u8; 6],
     raw: Option<RawSocket>,
     udp: Option<UdpSock>,
     arp: Option<ArpSocket>,
-    ll: Option<Ipv4Ll>,
     retry_sockets_at: Option<Instant>,
     events: Sender<DhcpEvent>,
 }
 
 enum Wake {
     Stop(bool),
-    Raw(Result<crate::dhcp::socket::RawRecv, crate::dhcp::socket::Error>),
-    Udp(Result<usize, crate::dhcp::socket::Error>),
-    Arp(Result<usize, crate::dhcp::socket::Error>),
+    Raw(Result<RawRecv, socket::Error>),
+    Udp(Result<Datagram, socket::Error>),
+    Arp(Result<Datagram, socket::Error>),
     Timer,
-}
-
-fn earliest(a: PollAt, b: PollAt) -> PollAt {
-    match (a, b) {
-        (PollAt::Now, _) | (_, PollAt::Now) => PollAt::Now,
-        (PollAt::At(x), PollAt::At(y)) => PollAt::At(x.min(y)),
-        (PollAt::At(x), PollAt::Idle) | (PollAt::Idle, PollAt::At(x)) => PollAt::At(x),
-        (PollAt::Idle, PollAt::Idle) => PollAt::Idle,
-    }
 }
 
 impl Driver {
@@ -143,10 +112,7 @@ impl Driver {
                 return;
             }
             self.ensure_sockets(now);
-            let mut deadline = earliest(
-                self.client.poll_at(),
-                self.ll.as_ref().map_or(PollAt::Idle, Ipv4Ll::poll_at),
-            );
+            let mut deadline = self.acquire.poll_at();
             if let Some(t) = self.retry_sockets_at {
                 deadline = earliest(deadline, PollAt::At(t));
             }
@@ -195,11 +161,20 @@ impl Driver {
                     info!("{}: DHCP stopped", self.ifname);
                     return;
                 }
-                Wake::Raw(Ok(r)) => {
-                    self.on_raw(now, &raw_buf[..r.len.min(raw_buf.len())], r.csum_not_ready)
+                // Any big packet on the link can overflow the buffer: drop it, keep the socket.
+                Wake::Raw(Ok(r)) if r.datagram.truncated => {
+                    debug!("{}: dropped oversized packet (raw)", self.ifname)
                 }
-                Wake::Udp(Ok(n)) => self.on_dhcp(now, &udp_buf[..n.min(udp_buf.len())]),
-                Wake::Arp(Ok(n)) => self.on_arp(now, &arp_buf[..n.min(arp_buf.len())]),
+                Wake::Udp(Ok(d)) | Wake::Arp(Ok(d)) if d.truncated => {
+                    debug!("{}: dropped oversized datagram", self.ifname)
+                }
+                Wake::Raw(Ok(r)) => self.on_raw(
+                    now,
+                    &raw_buf[..r.datagram.len.min(raw_buf.len())],
+                    r.csum_not_ready,
+                ),
+                Wake::Udp(Ok(d)) => self.on_dhcp(now, &udp_buf[..d.len.min(udp_buf.len())]),
+                Wake::Arp(Ok(d)) => self.on_arp(now, &arp_buf[..d.len.min(arp_buf.len())]),
                 Wake::Raw(Err(e)) => {
                     warn!("{}: DHCP raw socket: {e}", self.ifname);
                     self.raw = None;
@@ -226,7 +201,7 @@ impl Driver {
             return;
         }
         self.retry_sockets_at = None;
-        let state = self.client.state();
+        let state = self.acquire.state();
         let needs_raw = match state {
             State::Bound | State::Released => false,
             State::Renewing => self.udp.is_none(),
@@ -243,7 +218,7 @@ impl Driver {
                 }
             }
         }
-        if self.ll.is_none() {
+        if !self.acquire.link_local_running() {
             self.arp = None;
         } else if self.arp.is_none() {
             match ArpSocket::open(self.ifindex) {
@@ -254,29 +229,25 @@ impl Driver {
                 }
             }
         }
-        if self.client.lease().is_none() {
+        if self.acquire.lease().is_none() {
             self.udp = None;
         }
     }
 
     async fn step_timers(&mut self, now: Instant) {
         let mut buf = [0u8; DHCP_RX_BUFFER];
-        if let Some(out) = self.client.dispatch(now) {
+        if let Some(out) = self.acquire.dispatch_dhcp(now) {
             if let Some(len) = encode(&self.ifname, &out, &mut buf) {
                 let (transport, dst, src) = (out.transport, out.dst_addr(), out.src);
                 self.send_dhcp(transport, src, dst, &mut buf, len).await;
             }
         }
-        if self.ll.is_none()
-            && self.client.lease().is_none()
-            && self.client.discovers_unanswered() >= IPV4LL_AFTER_DISCOVERS
-        {
-            info!("{}: no DHCP answer, starting IPv4 link-local", self.ifname);
-            self.ll = Some(Ipv4Ll::new(&self.ifname, self.mac));
+        let arp_out = self.acquire.dispatch_arp(now);
+        if self.acquire.link_local_running() && self.arp.is_none() {
+            // Link-local may have just started: open its socket before sending.
             self.ensure_sockets(now);
         }
-        let Some(ll) = self.ll.as_mut() else { return };
-        if let Some(pkt) = ll.dispatch(now) {
+        if let Some(pkt) = arp_out {
             let mut b = [0u8; arp::PACKET_LEN];
             if pkt
                 .emit(&mut arp::Packet::new_unchecked(&mut b[..]))
@@ -351,7 +322,7 @@ impl Driver {
 
     async fn release(&mut self, now: Instant) {
         let mut buf = [0u8; DHCP_RX_BUFFER];
-        let sent = self.client.release(now).and_then(|out| {
+        let sent = self.acquire.release(now).and_then(|out| {
             encode(&self.ifname, &out, &mut buf)
                 .map(|len| (out.transport, out.src, out.dst_addr(), len))
         });
@@ -379,58 +350,42 @@ impl Driver {
 
     fn on_dhcp(&mut self, now: Instant, payload: &[u8]) {
         match dhcpv4::Repr::parse(&dhcpv4::Packet::new_unchecked(payload)) {
-            Ok(r) => self.client.process(now, &r),
+            Ok(r) => self.acquire.process_dhcp(now, &r),
             Err(e) => debug!("{}: dropped DHCP message: {e}", self.ifname),
         }
     }
 
     fn on_arp(&mut self, now: Instant, pkt: &[u8]) {
-        let Some(ll) = self.ll.as_mut() else { return };
+        if !self.acquire.link_local_running() {
+            return;
+        }
         match arp::Repr::parse(&arp::Packet::new_unchecked(pkt)) {
-            Ok(r) => ll.process(now, &r),
+            Ok(r) => self.acquire.process_arp(now, &r),
             Err(e) => debug!("{}: dropped ARP: {e}", self.ifname),
         }
     }
 
     /// Sends pending events to the daemon; false when no one listens any more.
     async fn forward_events(&mut self) -> bool {
-        let mut ll_lost = false;
         let mut out: heapless::Vec<DhcpEventKind, 8> = heapless::Vec::new();
-        if let Some(ll) = self.ll.as_mut() {
-            while let Some(e) = ll.poll_event() {
-                let k = match e {
-                    ipv4ll::Event::Claimed(a) => DhcpEventKind::LinkLocal(a),
-                    ipv4ll::Event::Lost => DhcpEventKind::LinkLocalLost,
-                };
-                let _ = out.push(k);
-            }
-        }
-        while let Some(e) = self.client.poll_event() {
-            match e {
-                Event::Configured(lease) => {
+        while let Some(kind) = self.acquire.poll_event() {
+            match &kind {
+                DhcpEventKind::Bound(lease) => {
                     info!(
                         "{}: bound {}/{}",
                         self.ifname, lease.address, lease.prefix_len
                     );
-                    // A DHCP lease supersedes link-local: drop it first.
-                    if let Some(ll) = self.ll.take() {
-                        if ll.claimed().is_some() && !ll_lost {
-                            ll_lost = true;
-                            let _ = out.push(DhcpEventKind::LinkLocalLost);
-                        }
+                    if !self.acquire.link_local_running() {
                         self.arp = None;
                     }
-                    let _ = out.push(DhcpEventKind::Bound(lease));
                 }
-                Event::Renewed(lease) => {
-                    let _ = out.push(DhcpEventKind::Renewed(lease));
-                }
-                Event::Deconfigured => {
+                DhcpEventKind::Lost => {
                     info!("{}: lease lost", self.ifname);
                     self.udp = None;
-                    let _ = out.push(DhcpEventKind::Lost);
                 }
+                _ => {}
             }
+            let _ = out.push(kind);
         }
         for kind in out {
             let ev = DhcpEvent {

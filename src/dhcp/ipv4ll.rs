@@ -65,17 +65,11 @@ fn ms(v: u64) -> Duration {
 impl Ipv4Ll {
     /// A machine for `ifname`; the first candidate is derived from `mac`, so a board asks for
     /// the same address after every boot.
-    pub fn new(ifname: &str, mac: [u8; 6]) -> Self {
-        let mut name = IfName::new();
-        for c in ifname.chars() {
-            if name.push(c).is_err() {
-                break;
-            }
-        }
+    pub fn new(ifname: IfName, mac: [u8; 6]) -> Self {
         let mut rng = Prng::new(seed_from_mac(mac));
         let candidate = pick(&mut rng);
         Ipv4Ll {
-            ifname: name,
+            ifname,
             mac,
             rng,
             candidate,
@@ -86,11 +80,6 @@ impl Ipv4Ll {
             defend_pending: false,
             event: None,
         }
-    }
-
-    /// The address being probed or held.
-    pub fn candidate(&self) -> Ipv4Addr {
-        self.candidate
     }
 
     /// The claimed address, once probing succeeded.
@@ -236,6 +225,7 @@ impl Ipv4Ll {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dhcp::ifname;
 
     const MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x11];
     const OTHER: [u8; 6] = [2, 0, 0, 0, 0, 0x22];
@@ -253,7 +243,7 @@ mod tests {
         assert!(now - t0 <= ms(IPV4LL_PROBE_WAIT_MS));
         for i in 0..IPV4LL_PROBE_NUM {
             let p = ll.dispatch(now).unwrap();
-            assert_eq!(p, Repr::probe(MAC, ll.candidate()));
+            assert_eq!(p, Repr::probe(MAC, ll.candidate));
             let next = at(ll);
             let d = next - now;
             if i + 1 < IPV4LL_PROBE_NUM {
@@ -268,8 +258,8 @@ mod tests {
 
     #[test]
     fn candidate_in_range_and_stable() {
-        let a = Ipv4Ll::new("eth0", MAC).candidate();
-        assert_eq!(a, Ipv4Ll::new("eth0", MAC).candidate());
+        let a = Ipv4Ll::new(ifname("eth0"), MAC).candidate;
+        assert_eq!(a, Ipv4Ll::new(ifname("eth0"), MAC).candidate);
         let mut rng = Prng::new(1);
         for _ in 0..10_000 {
             let o = pick(&mut rng).octets();
@@ -280,39 +270,39 @@ mod tests {
     #[test]
     fn probe_announce_claim() {
         let t0 = Instant::now();
-        let mut ll = Ipv4Ll::new("eth0", MAC);
+        let mut ll = Ipv4Ll::new(ifname("eth0"), MAC);
         let now = claim(&mut ll, t0);
         let a = ll.dispatch(now).unwrap();
-        assert_eq!(a, Repr::announce(MAC, ll.candidate()));
-        assert_eq!(ll.poll_event(), Some(Event::Claimed(ll.candidate())));
+        assert_eq!(a, Repr::announce(MAC, ll.candidate));
+        assert_eq!(ll.poll_event(), Some(Event::Claimed(ll.candidate)));
         let now = at(&ll);
         assert_eq!(ll.dispatch(now).unwrap(), a);
         assert_eq!(ll.poll_at(), PollAt::Idle);
-        assert_eq!(ll.claimed(), Some(ll.candidate()));
+        assert_eq!(ll.claimed(), Some(ll.candidate));
     }
 
     #[test]
     fn conflict_while_probing_picks_new_address() {
         let t0 = Instant::now();
-        let mut ll = Ipv4Ll::new("eth0", MAC);
+        let mut ll = Ipv4Ll::new(ifname("eth0"), MAC);
         ll.dispatch(t0);
-        let first = ll.candidate();
+        let first = ll.candidate;
         // Our own packets reflected back are not conflicts.
         ll.process(t0, &Repr::probe(MAC, first));
-        assert_eq!(ll.candidate(), first);
+        assert_eq!(ll.candidate, first);
         ll.process(t0, &Repr::probe(OTHER, first));
-        assert_ne!(ll.candidate(), first);
-        let second = ll.candidate();
+        assert_ne!(ll.candidate, first);
+        let second = ll.candidate;
         ll.process(t0, &Repr::announce(OTHER, second));
-        assert_ne!(ll.candidate(), second);
+        assert_ne!(ll.candidate, second);
     }
 
     #[test]
     fn rate_limited_after_max_conflicts() {
         let t0 = Instant::now();
-        let mut ll = Ipv4Ll::new("eth0", MAC);
+        let mut ll = Ipv4Ll::new(ifname("eth0"), MAC);
         for _ in 0..IPV4LL_MAX_CONFLICTS {
-            let c = ll.candidate();
+            let c = ll.candidate;
             ll.process(t0, &Repr::announce(OTHER, c));
         }
         assert_eq!(at(&ll), t0 + ms(IPV4LL_RATE_LIMIT_INTERVAL_MS));
@@ -321,20 +311,20 @@ mod tests {
     #[test]
     fn defend_once_then_lose() {
         let t0 = Instant::now();
-        let mut ll = Ipv4Ll::new("eth0", MAC);
+        let mut ll = Ipv4Ll::new(ifname("eth0"), MAC);
         let now = claim(&mut ll, t0);
         ll.dispatch(now);
         let now = at(&ll);
         ll.dispatch(now);
         ll.poll_event();
-        let addr = ll.candidate();
+        let addr = ll.candidate;
         ll.process(now, &Repr::announce(OTHER, addr));
         assert_eq!(ll.poll_at(), PollAt::Now);
         assert_eq!(ll.dispatch(now).unwrap(), Repr::announce(MAC, addr));
         assert!(ll.poll_event().is_none());
         ll.process(now + ms(5000), &Repr::announce(OTHER, addr));
         assert_eq!(ll.poll_event(), Some(Event::Lost));
-        assert_ne!(ll.candidate(), addr);
+        assert_ne!(ll.candidate, addr);
         assert_eq!(ll.claimed(), None);
     }
 }

@@ -1,10 +1,24 @@
 //! DHCPv4 client and IPv4 link-local: sans-I/O state machines, the socket edge, and the task
 //! that glues them.
 
+pub mod acquire;
 pub mod client;
 pub mod driver;
 pub mod ipv4ll;
 pub mod socket;
+
+use crate::core::types::IfName;
+
+/// `name` as an [`IfName`], cut at the kernel's length limit; it only labels log lines.
+pub fn ifname(name: &str) -> IfName {
+    let mut out = IfName::new();
+    for c in name.chars() {
+        if out.push(c).is_err() {
+            break;
+        }
+    }
+    out
+}
 
 /// A small xorshift PRNG for jitter, transaction ids and link-local candidates.
 ///
@@ -40,4 +54,18 @@ pub fn seed_from_mac(mac: [u8; 6]) -> u32 {
     mac.iter().fold(0x811c_9dc5u32, |h, &b| {
         (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ifname_truncates_at_limit() {
+        assert_eq!(ifname("eth0").as_str(), "eth0");
+        assert_eq!(
+            ifname("a-very-long-interface-name").as_str(),
+            "a-very-long-int"
+        );
+    }
 }

@@ -164,11 +164,32 @@ const DHCP_CLIENT_FILTER: [libc::sock_filter; 9] = [
     stmt(BPF_RET_K, 0),
 ];
 
+/// One received datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Datagram {
+    /// Bytes in the buffer (never more than its length).
+    pub len: usize,
+    /// The datagram was larger than the buffer and is cut: the caller drops it. Not an error,
+    /// because any big packet on the link (jumbo frame, another client's reply) can cause it.
+    pub truncated: bool,
+}
+
+impl Datagram {
+    /// From `recv(…, MSG_TRUNC)`'s result (the datagram's real length), the buffer length and
+    /// the returned `msg_flags`.
+    fn new(real_len: usize, buf_len: usize, msg_flags: libc::c_int) -> Self {
+        Datagram {
+            len: real_len.min(buf_len),
+            truncated: real_len > buf_len || msg_flags & libc::MSG_TRUNC != 0,
+        }
+    }
+}
+
 /// One received frame on the raw socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawRecv {
-    /// Bytes of IPv4 packet in the buffer.
-    pub len: usize,
+    /// The IPv4 packet's length in the buffer, and whether it was cut.
+    pub datagram: Datagram,
     /// The kernel left the UDP checksum unfinished (`TP_STATUS_CSUMNOTREADY`): do not verify.
     pub csum_not_ready: bool,
 }
@@ -245,8 +266,9 @@ fn recv_aux(fd: RawFd, buf: &mut [u8]) -> io::Result<RawRecv> {
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
     msg.msg_controllen = size_of_val(&control) as _;
-    // SAFETY: msg points at live buffers of the sizes given.
-    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+    // SAFETY: msg points at live buffers of the sizes given. MSG_TRUNC makes the kernel
+    // return the real length, so an oversized packet is recognised.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_TRUNC) };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -268,14 +290,8 @@ fn recv_aux(fd: RawFd, buf: &mut [u8]) -> io::Result<RawRecv> {
             c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
-    if msg.msg_flags & libc::MSG_TRUNC != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "packet truncated",
-        ));
-    }
     Ok(RawRecv {
-        len: n as usize,
+        datagram: Datagram::new(n as usize, buf.len(), msg.msg_flags),
         csum_not_ready,
     })
 }
@@ -351,13 +367,11 @@ impl UdpSock {
     }
 
     /// Receives one DHCP payload.
-    pub async fn recv(&self, buf: &mut [u8]) -> Result<usize, Error> {
-        let (n, _) = self
-            .sock
-            .recv_from(buf)
+    pub async fn recv(&self, buf: &mut [u8]) -> Result<Datagram, Error> {
+        self.sock
+            .read_with(|s| recv_trunc(s.as_raw_fd(), buf))
             .await
-            .map_err(sys("recvfrom(UDP)"))?;
-        Ok(n)
+            .map_err(sys("recv(UDP)"))
     }
 
     /// Sends one DHCP payload to `dst:67`.
@@ -372,6 +386,17 @@ impl UdpSock {
         }
         Ok(())
     }
+}
+
+/// `recv` with `MSG_TRUNC`, which std's `recv_from` hides: the real length tells a datagram
+/// cut to the buffer from one that fits.
+fn recv_trunc(fd: RawFd, buf: &mut [u8]) -> io::Result<Datagram> {
+    // SAFETY: `buf` is live and writable for its length.
+    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_TRUNC) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Datagram::new(n as usize, buf.len(), 0))
 }
 
 /// std has no bind on an existing socket (needed after SO_BINDTODEVICE), so bind via libc.
@@ -409,17 +434,9 @@ impl ArpSocket {
     }
 
     /// Receives one ARP packet.
-    pub async fn recv(&self, buf: &mut [u8]) -> Result<usize, Error> {
+    pub async fn recv(&self, buf: &mut [u8]) -> Result<Datagram, Error> {
         self.fd
-            .read_with(|fd| {
-                // SAFETY: `buf` is live and writable for its length.
-                let n =
-                    unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-                if n < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(n as usize)
-            })
+            .read_with(|fd| recv_trunc(fd.as_raw_fd(), buf))
             .await
             .map_err(sys("recv(ARP)"))
     }
@@ -435,5 +452,33 @@ impl ArpSocket {
             return Err(Error::ShortSend(n));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_datagram_is_marked_not_failed() {
+        let fits = Datagram::new(300, 1536, 0);
+        assert_eq!(
+            fits,
+            Datagram {
+                len: 300,
+                truncated: false
+            }
+        );
+        // MSG_TRUNC in recv flags: the real length exceeds the buffer.
+        let big = Datagram::new(9000, 1536, 0);
+        assert_eq!(
+            big,
+            Datagram {
+                len: 1536,
+                truncated: true
+            }
+        );
+        // MSG_TRUNC reported back in msg_flags alone.
+        assert!(Datagram::new(1536, 1536, libc::MSG_TRUNC).truncated);
     }
 }
