@@ -51,6 +51,22 @@ fn owned_state(lab: &Lab) -> BTreeSet<String> {
     s
 }
 
+/// Calls pathman with dbus-send (as `prefix`, e.g. another uid) and returns
+/// the error line, `Error <name>: <message>`; panics if the call succeeded.
+fn dbus_error(lab: &Lab, prefix: &[&str], args: &[&str]) -> String {
+    let mut cmd = prefix.to_vec();
+    cmd.extend([
+        "dbus-send",
+        "--system",
+        "--print-reply",
+        "--dest=net.connman",
+    ]);
+    cmd.extend_from_slice(args);
+    let out = lab.exec(&cmd);
+    assert!(!out.status.success(), "{args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).trim().to_string()
+}
+
 fn all_ready(lab: &Lab, n: usize) -> bool {
     (1..=n).all(|k| !addrs4(lab, lab.ifname(k)).is_empty()) && default_routes(lab).len() == n
 }
@@ -168,27 +184,47 @@ fn sigkill_and_restart_converge_without_duplicates() {
     });
     let before = owned_state(&lab);
     lab.kill_daemon();
-    // A crashed pathman leaves its objects; the next one must adopt or clean them.
+    // A crashed pathman leaves its objects; the next one must adopt them, and
+    // remove what it no longer wants (a stale rule and route of its own)
+    // while leaving what others own alone.
     assert_eq!(owned_state(&lab), before);
+    for cmd in [
+        "ip rule add from 203.0.113.9 lookup 999 priority 31300 proto 196",
+        "ip route add 203.0.113.0/24 dev eth0 table 999 proto 196",
+        "ip rule add from 203.0.113.10 lookup 998 priority 31300",
+        "ip route add 203.0.113.0/24 dev eth0 table 998",
+    ] {
+        let args: Vec<&str> = cmd.split(' ').collect();
+        lab.exec_ok(&args);
+    }
+    assert_ne!(owned_state(&lab), before);
     lab.start_daemon(&["--mpathrouting"]);
     lab.wait_name("net.connman", T);
-    lab.wait_for(T, "same kernel state after restart", || {
-        owned_state(&lab) == before
-    });
+    lab.wait_for(T, "3 services ready again", || ready_services(&lab) == 3);
+    lab.wait_for(
+        T,
+        "same kernel state after restart, stale objects gone",
+        || owned_state(&lab) == before,
+    );
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(owned_state(&lab), before, "stable, no duplicates");
     let r = rules(&lab);
     let uniq: BTreeSet<&String> = r.iter().collect();
     assert_eq!(uniq.len(), r.len(), "duplicate rules: {r:?}");
+    let foreign = |lab: &Lab| {
+        rules(lab)
+            .iter()
+            .any(|r| r.contains("from 203.0.113.10 lookup 998"))
+            && routes(lab, "998")
+                .iter()
+                .any(|r| r.starts_with("203.0.113.0/24 dev eth0"))
+    };
+    assert!(foreign(&lab), "what others own is kept");
 
-    // SIGTERM removes everything pathman installed.
+    // SIGTERM removes everything pathman installed, and only that.
     lab.stop_daemon();
-    assert!(lab
-        .exec_ok(&["ip", "route", "show", "table", "all", "proto", "196"])
-        .trim()
-        .is_empty());
-    assert!(!lab.exec_ok(&["ip", "rule"]).contains("proto 196"));
-    assert!(addrs4(&lab, "eth0").is_empty());
+    assert!(owned_state(&lab).is_empty(), "{:?}", owned_state(&lab));
+    assert!(foreign(&lab), "what others own is kept");
 }
 
 #[test]
@@ -441,27 +477,83 @@ fn bad_dbus_calls_get_connman_errors_and_change_nothing() {
             "{args:?}: error should mention '{want}': {err}"
         );
     }
+    // The error *names* are ConnMan's (busctl shows only the message).
+    let name_cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                path,
+                "net.connman.Service.SetProperty",
+                "string:AutoConnect",
+                "variant:string:yes",
+            ],
+            "InvalidArguments",
+        ),
+        (
+            vec![
+                path,
+                "net.connman.Service.SetProperty",
+                "string:Bogus",
+                "variant:boolean:true",
+            ],
+            "InvalidProperty",
+        ),
+        (
+            vec![
+                path,
+                "net.connman.Service.SetProperty",
+                "string:AutoConnect",
+            ],
+            "InvalidArguments",
+        ),
+        (
+            vec![
+                path,
+                "net.connman.Service.SetProperty",
+                "string:MultipathTcpLink",
+                "variant:string:maybe",
+            ],
+            "InvalidArguments",
+        ),
+        (
+            vec!["/net/connman/service/nope", "net.connman.Service.Connect"],
+            "NotFound",
+        ),
+        (
+            vec![
+                "/",
+                "net.connman.Manager.SetProperty",
+                "string:State",
+                "variant:string:online",
+            ],
+            "InvalidProperty",
+        ),
+        (
+            vec![path, "net.connman.Service.Connect"],
+            "AlreadyConnected",
+        ),
+    ];
+    for (args, name) in name_cases {
+        let err = dbus_error(&lab, &[], &args);
+        assert!(
+            err.starts_with(&format!("Error net.connman.Error.{name}: ")),
+            "{args:?}: {err}"
+        );
+    }
     // Non-root callers may read but not change.
-    let out = lab.exec(&[
+    let nobody = [
         "setpriv",
         "--reuid=65534",
         "--regid=65534",
         "--clear-groups",
-        "busctl",
-        "--system",
-        "call",
-        "net.connman",
-        path,
-        "net.connman.Service",
-        "Disconnect",
-    ]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("root or the admin group"));
-    let out = lab.exec(&[
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
+    ];
+    let err = dbus_error(&lab, &nobody, &[path, "net.connman.Service.Disconnect"]);
+    assert!(
+        err.starts_with("Error net.connman.Error.PermissionDenied: ")
+            && err.contains("root or the admin group"),
+        "{err}"
+    );
+    let mut read = nobody.to_vec();
+    read.extend([
         "busctl",
         "--system",
         "call",
@@ -470,6 +562,7 @@ fn bad_dbus_calls_get_connman_errors_and_change_nothing() {
         "net.connman.Manager",
         "GetServices",
     ]);
+    let out = lab.exec(&read);
     assert!(
         out.status.success(),
         "{}",
@@ -524,7 +617,7 @@ fn board_config_classifies_a_gadget_port() {
     let board = lab.dir.join("board.conf");
     std::fs::write(
         &board,
-        "[Board]\nName=test\n[Interfaces]\nManage=eth0,eth1\n[Interface eth1]\nTechnology=gadget\n",
+        "[Board]\nName=test\n[Interfaces]\nManage=eth0,eth1\n[Interface eth0]\nTechnology=gadget\n",
     )
     .unwrap();
     lab.start_bus();
@@ -532,14 +625,15 @@ fn board_config_classifies_a_gadget_port() {
     lab.wait_name("net.connman", T);
     lab.wait_for(T, "both uplinks ready", || all_ready(&lab, 2));
     let out = lab.exec_ok(&["connmanctl", "services"]);
-    assert!(out.contains("gadget_02504d000002_usb"), "{out}");
-    assert!(out.contains("ethernet_02504d000001_cable"), "{out}");
+    assert!(out.contains("gadget_02504d000001_usb"), "{out}");
+    assert!(out.contains("ethernet_02504d000002_cable"), "{out}");
     let techs = lab.exec_ok(&["connmanctl", "technologies"]);
     assert!(techs.contains("/net/connman/technology/gadget"), "{techs}");
-    // Ethernet ranks above gadget: eth0 holds the default route.
+    // Ethernet ranks above gadget although the gadget port has the lower
+    // ifindex: eth1 holds the default route.
     let d = default_routes(&lab);
     assert!(
-        d[0].contains("dev eth0") && !d[0].contains("metric"),
+        d[0].contains("dev eth1") && !d[0].contains("metric"),
         "{d:?}"
     );
 }
@@ -579,37 +673,44 @@ fn link_local_address_when_no_dhcp_server_answers() {
 
 #[test]
 fn connmanctl_monitor_sees_services_come_and_go() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::{Arc, Mutex};
     let lab = up(2, &[]);
     lab.wait_for(T, "2 uplinks ready", || all_ready(&lab, 2));
-    let id = lab.id.clone();
-    let monitor = std::thread::spawn(move || {
-        lab_sh(&[
-            "exec",
-            &id,
-            "timeout",
-            "6",
-            "stdbuf",
-            "-oL",
-            "connmanctl",
-            "monitor",
-        ])
+    let mut child = std::process::Command::new(lab_script())
+        .args(["exec", &lab.id, "stdbuf", "-oL", "connmanctl", "monitor"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("connmanctl monitor");
+    let out = Arc::new(Mutex::new(String::new()));
+    {
+        let out = out.clone();
+        let stdout = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let mut o = out.lock().unwrap();
+                o.push_str(&line);
+                o.push('\n');
+            }
+        });
+    }
+    let seen = |what: &str| out.lock().unwrap().contains(what);
+    // The monitor is subscribed once it reports a change we make.
+    let id = "ethernet_02504d000001_cable";
+    lab.wait_for(T, "monitor subscribed", || {
+        lab.exec_ok(&["connmanctl", "config", id, "--domains", "probe.test"]);
+        std::thread::sleep(Duration::from_millis(100));
+        seen("Domains.Configuration = [ probe.test ]")
     });
-    std::thread::sleep(Duration::from_millis(800));
     lab.link(2, false);
-    lab.wait_for(T, "eth1 unconfigured", || addrs4(&lab, "eth1").is_empty());
+    lab.wait_for(T, "monitor saw eth1's service go", || {
+        seen("removed                  /net/connman/service/ethernet_02504d000002_cable")
+    });
     lab.link(2, true);
-    lab.wait_for(T, "eth1 back", || all_ready(&lab, 2));
-    let out = String::from_utf8_lossy(&monitor.join().unwrap().stdout).to_string();
-    assert!(
-        out.contains("removed                  /net/connman/service/ethernet_02504d000002_cable"),
-        "{out}"
-    );
-    assert!(
-        out.contains("Service      ethernet_02504d000002_cable State = ready"),
-        "{out}"
-    );
-    assert!(
-        out.contains("ethernet_02504d000002_cable IPv4 = [ Address=198.18.2."),
-        "{out}"
-    );
+    lab.wait_for(T, "monitor saw eth1's service ready with IPv4", || {
+        seen("Service      ethernet_02504d000002_cable State = ready")
+            && seen("ethernet_02504d000002_cable IPv4 = [ Address=198.18.2.")
+    });
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -114,7 +114,7 @@ fn endpoints_follow_services_flags_and_carrier() {
             .and_then(|r| r.split(' ').next())
             .map(str::to_owned)
     };
-    let id1 = id_of(&endpoints(&lab), &a1);
+    let id1 = id_of(&endpoints(&lab), &a1).expect("eth1's endpoint id");
     let sid = "ethernet_02504d000002_cable";
     let out = lab.ctl(&["config", sid, "--mpath_tcp_link", "backup"]);
     assert!(
@@ -125,7 +125,11 @@ fn endpoints_follow_services_flags_and_carrier() {
     lab.wait_for(T, "backup flag on eth1's endpoint", || {
         endpoint_of(&endpoints(&lab), &a1).is_some_and(|e| e.contains("backup"))
     });
-    assert_eq!(id_of(&endpoints(&lab), &a1), id1, "flags changed in place");
+    assert_eq!(
+        id_of(&endpoints(&lab), &a1).as_deref(),
+        Some(id1.as_str()),
+        "flags changed in place"
+    );
     let shown = String::from_utf8_lossy(&lab.ctl(&["services", sid]).stdout).to_string();
     assert!(
         shown.contains("MultipathTcpLink = backup") && shown.contains("MultipathRouting = True"),
@@ -195,6 +199,7 @@ fn endpoints_follow_services_flags_and_carrier() {
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("boolean"));
     lab.stop_daemon();
     let eps = endpoints(&lab);
+    assert!(endpoint_of(&eps, "192.0.2.9").is_some(), "{eps:?}");
     assert_eq!(
         eps.len(),
         1,
@@ -222,8 +227,11 @@ fn one_mptcp_connection_uses_both_uplinks_and_survives_losing_one() {
         .spawn()
         .expect("iperf3 server");
     std::thread::sleep(Duration::from_millis(500));
+    // A stalled transfer must fail the test, not hang it.
     let run = |secs: &str| {
         lab.exec(&[
+            "timeout",
+            "30",
             "mptcpize",
             "run",
             "iperf3",

@@ -388,9 +388,19 @@ fn session_moves_when_its_uplink_goes() {
         !rules(&lab).iter().any(|r| r.contains("31100")),
         "no multipath rule for a lost uplink"
     );
+    let mark = c.output().len();
     lab.link(1, true);
     c.wait_output(&lab, "back on eth0", |o| {
         o[mark..].contains(" Interface = eth0")
+    });
+    lab.wait_for(T, "session table and multipath rule follow back", || {
+        let a2 = v4(&lab, "eth1");
+        routes(&lab, "65536")
+            .iter()
+            .any(|l| l.starts_with("default via 198.18.1.1 dev eth0"))
+            && rules(&lab)
+                .iter()
+                .any(|r| r.starts_with(&format!("31100:\tfrom {a2} fwmark 0x10000 lookup")))
     });
 }
 
