@@ -141,7 +141,8 @@ fn ruleset_a() -> Ruleset {
             },
         ),
     ]);
-    // Five more of the udp-dport shape: together with 8888 a map.
+    // Five more of the udp-dport shape: with 8888 and 1000:2000 one map
+    // (with intervals, as one member is a range).
     marks.extend((9001..9006).map(|p| udp_dport(0x10003, p, p)));
     // Port ranges and prefixes of one shape: a map with intervals.
     marks.extend((0..4).map(|i| {
@@ -233,7 +234,7 @@ fn replace_replace_refuse_remove() {
             "udp . 9005 : 0x00010003",
             "tcp sport 1111 tcp dport 2222 meta mark set 0x00010002",
             "ip daddr 10.0.0.0/8 meta mark set 0x00010001",
-            "udp dport 1000-2000 meta mark set 0x00010002",
+            "udp . 1000-2000 : 0x00010002",
             "ip6 daddr 2001:db8:1::/48 meta mark set 0x00010001",
             "meta mark set meta nfproto . ip daddr . meta l4proto . th dport map @shape3 accept",
             "ipv4 . 172.17.0.0/16 . udp . 4010-4015 : 0x00010004",
@@ -377,6 +378,58 @@ while True:
     assert_eq!(d1, 10, "marked packets leave via veth1a");
     assert_eq!(d0, 10, "unmarked packets leave via veth0a");
     assert_eq!(src.trim(), "10.20.0.1");
+}
+
+/// A batch of few large messages, then one of many small messages but
+/// fewer bytes: the second one's acks must still fit in the receive
+/// buffer, or the kernel drops them and the commit looks like a failure.
+#[test]
+fn many_small_messages_after_few_large_ones() {
+    let ns = Netns::enter();
+    let mut nft = nft::open().unwrap();
+    // One interval map: a few element messages carrying many bytes.
+    let few_large: Vec<MarkRule> = (0..1280u16)
+        .map(|i| {
+            flow(
+                0x10001,
+                FlowMatch {
+                    dst: Some((IpAddr::from([0x2001, 0xdb8, i, 0, 0, 0, 0, 0]), 64)),
+                    proto: Some(17),
+                    dport: Some((1000, 2000)),
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    // Every range contains all later ones: one plain rule each.
+    let many_small: Vec<MarkRule> = (0..250u16)
+        .map(|i| udp_dport(0x10002, 20000 + i, 65000))
+        .collect();
+    let rs = |marks: Vec<MarkRule>| Ruleset {
+        marks,
+        snat: vec![],
+    };
+    let (a, b) = (rs(few_large), rs(many_small));
+    let (ba, bb) = (
+        nft::encode::replace_batch(&a, 1),
+        nft::encode::replace_batch(&b, 1),
+    );
+    assert!(
+        ba.buf.len() > bb.buf.len() && ba.ops.len() * 10 < bb.ops.len(),
+        "batches: {} bytes / {} msgs, then {} bytes / {} msgs",
+        ba.buf.len(),
+        ba.ops.len(),
+        bb.buf.len(),
+        bb.ops.len()
+    );
+    smol::block_on(async {
+        nft.replace(&a).await.unwrap();
+        nft.replace(&b).await.unwrap();
+        nft.replace(&a).await.unwrap();
+        nft.replace(&b).await.unwrap();
+    });
+    let listed = ns.nft_table();
+    assert_eq!(listed.matches("meta mark set 0x00010002").count(), 249);
 }
 
 /// 64 marks × 16 selectors, three layouts: one exact map, mixed shapes,

@@ -17,7 +17,7 @@ use netlink_packet_netfilter::{
     NetfilterHeader, NetfilterMessage, NetfilterMessageInner, NetfilterProtoFamily,
 };
 
-use super::lower::{lower, Field, Step, Term};
+use super::lower::{lower, nfproto, octets, Field, Step, Term};
 use crate::core::firewall::{Family, Ruleset, SnatRule};
 
 /// pathman's table (family inet): it owns nothing else in nftables.
@@ -496,21 +496,11 @@ fn map_elements(
     })
 }
 
-fn nfproto(fam: Family) -> u8 {
-    match fam {
-        Family::V4 => libc::NFPROTO_IPV4 as u8,
-        Family::V6 => libc::NFPROTO_IPV6 as u8,
-    }
-}
-
 /// `meta nfproto F meta mark == M meta oif == I snat ip(6) to A`.
 fn snat_rule(s: &SnatRule) -> Vec<Expr> {
     let r = Register::Reg1;
     let fam = Family::of(&s.addr);
-    let addr = match s.addr {
-        std::net::IpAddr::V4(a) => a.octets().to_vec(),
-        std::net::IpAddr::V6(a) => a.octets().to_vec(),
-    };
+    let addr = octets(&s.addr);
     let meta = |key| Expressions::Meta(vec![Meta::DestinationRegister(r), Meta::Key(key)]).into();
     vec![
         load(Field::NfProto, r),

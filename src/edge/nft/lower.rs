@@ -86,14 +86,16 @@ pub(super) enum Step {
     },
 }
 
-fn nfproto(f: Family) -> u8 {
+/// `meta nfproto` value of a family.
+pub(super) fn nfproto(f: Family) -> u8 {
     match f {
         Family::V4 => libc::NFPROTO_IPV4 as u8,
         Family::V6 => libc::NFPROTO_IPV6 as u8,
     }
 }
 
-fn octets(a: &IpAddr) -> Vec<u8> {
+/// An address in network byte order.
+pub(super) fn octets(a: &IpAddr) -> Vec<u8> {
     match a {
         IpAddr::V4(a) => a.octets().to_vec(),
         IpAddr::V6(a) => a.octets().to_vec(),
@@ -170,17 +172,21 @@ fn overlaps(a: &[Term], b: &[Term]) -> bool {
 }
 
 /// Groups `marks` by shape, in order of first appearance, and turns each
-/// group into plain rules or one map (plus plain rules for elements that
-/// overlap an earlier one: they must stay behind it to keep first-match).
+/// group into plain rules or one map. A shape is the kind of match and the
+/// fields it loads (as [`MarkRule`] defines it), not whether a member needs
+/// a range: splitting exact members from ranges would reorder them. A map
+/// is consulted before the plain rules of its group, so a member goes
+/// behind it when it overlaps an element or a member already behind:
+/// either of those comes first in the list and must win.
 pub(super) fn lower(marks: &[MarkRule]) -> Vec<Step> {
-    type Shape = (Vec<Field>, bool);
+    type Shape = (std::mem::Discriminant<Match>, Vec<Field>);
     type Members = Vec<(Vec<Term>, u32)>;
     let mut groups: Vec<(Shape, Members)> = Vec::new();
     for r in marks {
         let t = terms(&r.m);
         let shape = (
+            std::mem::discriminant(&r.m),
             t.iter().map(|t| t.field).collect::<Vec<_>>(),
-            t.iter().any(|t| !t.is_exact()),
         );
         match groups.iter_mut().find(|(s, _)| *s == shape) {
             Some((_, members)) => members.push((t, r.mark)),
@@ -188,7 +194,7 @@ pub(super) fn lower(marks: &[MarkRule]) -> Vec<Step> {
         }
     }
     let mut steps = Vec::new();
-    for ((fields, interval), members) in groups {
+    for ((_, fields), members) in groups {
         if fields.is_empty() || members.len() < NFT_MAP_MIN_ELEMENTS {
             steps.extend(
                 members
@@ -197,17 +203,20 @@ pub(super) fn lower(marks: &[MarkRule]) -> Vec<Step> {
             );
             continue;
         }
+        let interval = members.iter().flat_map(|(t, _)| t).any(|t| !t.is_exact());
         let mut elems: Vec<(Vec<Term>, u32)> = Vec::new();
-        let mut rest = Vec::new();
+        let mut behind: Vec<(Vec<Term>, u32)> = Vec::new();
         let mut seen = HashSet::new();
         for (t, mark) in members {
             let clash = if interval {
-                elems.iter().any(|(e, _)| overlaps(e, &t))
+                elems.iter().chain(&behind).any(|(e, _)| overlaps(e, &t))
             } else {
+                // Exact members overlap only when equal, and an equal one
+                // behind the map has its twin in the map.
                 !seen.insert(t.clone())
             };
             if clash {
-                rest.push(Step::Rule { terms: t, mark });
+                behind.push((t, mark));
             } else {
                 elems.push((t, mark));
             }
@@ -217,7 +226,11 @@ pub(super) fn lower(marks: &[MarkRule]) -> Vec<Step> {
             interval,
             elems,
         });
-        steps.extend(rest);
+        steps.extend(
+            behind
+                .into_iter()
+                .map(|(terms, mark)| Step::Rule { terms, mark }),
+        );
     }
     steps
 }
@@ -227,18 +240,118 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// A probe packet: IPv4, UDP, the fields the generated rules load.
+    #[derive(Debug, Clone, Copy)]
+    struct Packet {
+        src: [u8; 4],
+        dst: [u8; 4],
+        dport: u16,
+    }
+
+    impl Packet {
+        fn value(&self, f: Field) -> Option<Vec<u8>> {
+            match f {
+                Field::NfProto => Some(vec![libc::NFPROTO_IPV4 as u8]),
+                Field::L4Proto => Some(vec![17]),
+                Field::Saddr(Family::V4) => Some(self.src.to_vec()),
+                Field::Daddr(Family::V4) => Some(self.dst.to_vec()),
+                Field::Dport => Some(self.dport.to_be_bytes().to_vec()),
+                _ => None,
+            }
+        }
+
+        fn matches(&self, terms: &[Term]) -> bool {
+            terms
+                .iter()
+                .all(|t| self.value(t.field).is_some_and(|v| t.lo <= v && v <= t.hi))
+        }
+    }
+
+    /// First match over `marks` as [`MarkRule`] defines it: shapes in
+    /// order of first appearance, each shape's rules as given.
+    fn first_match(marks: &[MarkRule], p: &Packet) -> Option<u32> {
+        let shape = |r: &MarkRule| {
+            (
+                std::mem::discriminant(&r.m),
+                terms(&r.m).iter().map(|t| t.field).collect::<Vec<_>>(),
+            )
+        };
+        let mut order: Vec<(usize, &MarkRule)> = Vec::new();
+        for r in marks {
+            let first = marks.iter().position(|q| shape(q) == shape(r));
+            order.push((first.unwrap_or(0), r));
+        }
+        order.sort_by_key(|(first, _)| *first);
+        order
+            .into_iter()
+            .find(|(_, r)| p.matches(&terms(&r.m)))
+            .map(|(_, r)| r.mark)
+    }
+
+    /// What the chain does with `steps`: each map lookup or rule in order.
+    fn eval(steps: &[Step], p: &Packet) -> Option<u32> {
+        steps.iter().find_map(|s| match s {
+            Step::Rule { terms, mark } => p.matches(terms).then_some(*mark),
+            Step::Map { elems, .. } => elems
+                .iter()
+                .find(|(terms, _)| p.matches(terms))
+                .map(|(_, mark)| *mark),
+        })
+    }
+
+    /// One generated rule: `kind` picks the shape, the rest its values.
+    fn rule(i: usize, (kind, a, b, len, lo, w): (u8, u8, u8, u8, u16, u16)) -> MarkRule {
+        let net = |a, b| (IpAddr::from([10, a, b, 0]), len);
+        let mark = i as u32 + 1;
+        let flow = |f| MarkRule {
+            mark,
+            m: Match::Flow(f),
+        };
+        match kind {
+            0 => dport(mark, lo, lo + w),
+            1 => flow(FlowMatch {
+                dst: Some(net(a, b)),
+                ..Default::default()
+            }),
+            2 => flow(FlowMatch {
+                dst: Some(net(a, b)),
+                proto: Some(17),
+                dport: Some((lo, lo + w)),
+                ..Default::default()
+            }),
+            3 => flow(FlowMatch {
+                src: Some(net(a, b)),
+                ..Default::default()
+            }),
+            _ => MarkRule {
+                mark,
+                m: Match::Saddr(IpAddr::from([10, a, b, 0])),
+            },
+        }
+    }
+
     proptest! {
         /// Every rule lands exactly once (in a map or as a rule), map
-        /// elements never overlap, and maps only exist at the threshold.
+        /// elements never overlap, and every probe packet gets the mark of
+        /// the rule that matches it first.
         #[test]
-        fn lowering_keeps_every_rule(ranges in proptest::collection::vec((0u16..50, 0u16..5, 1u32..4), 0..40)) {
-            let marks: Vec<_> = ranges.iter().map(|&(lo, w, m)| dport(m, lo, lo + w)).collect();
+        fn lowering_keeps_first_match(
+            specs in proptest::collection::vec(
+                (0u8..5, 0u8..3, 0u8..3, prop::sample::select(vec![8u8, 16, 24, 32]), 0u16..50, 0u16..5),
+                0..40,
+            ),
+            probes in proptest::collection::vec(
+                ((0u8..4, 0u8..4), (0u8..4, 0u8..4), 0u16..56),
+                1..20,
+            ),
+        ) {
+            let marks: Vec<_> = specs.iter().enumerate().map(|(i, s)| rule(i, *s)).collect();
+            let steps = lower(&marks);
             let mut placed = 0;
-            for s in lower(&marks) {
+            for s in &steps {
                 match s {
                     Step::Rule { .. } => placed += 1,
                     Step::Map { elems, .. } => {
-                        prop_assert!(elems.len() <= marks.len());
                         for (i, (a, _)) in elems.iter().enumerate() {
                             for (b, _) in &elems[i + 1..] {
                                 prop_assert!(!overlaps(a, b));
@@ -249,6 +362,14 @@ mod tests {
                 }
             }
             prop_assert_eq!(placed, marks.len());
+            for ((sa, sb), (da, db), port) in probes {
+                let p = Packet {
+                    src: [10, sa, sb, 0],
+                    dst: [10, da, db, 0],
+                    dport: port,
+                };
+                prop_assert_eq!(eval(&steps, &p), first_match(&marks, &p), "{:?}", p);
+            }
         }
     }
 
@@ -315,5 +436,57 @@ mod tests {
         assert_eq!(steps.len(), 2);
         assert!(matches!(&steps[0], Step::Map { interval: true, elems, .. } if elems.len() == 4));
         assert!(matches!(&steps[1], Step::Rule { mark: 2, .. }));
+    }
+
+    /// m2 overlaps m1 and goes behind the map; m3 overlaps only m2, so it
+    /// must go behind too, or the map would answer before m2 is tried.
+    #[test]
+    fn a_rule_overlapping_one_behind_the_map_goes_behind_it() {
+        let net = |mark, a: &str, len| MarkRule {
+            mark,
+            m: Match::Flow(FlowMatch {
+                dst: Some((a.parse().unwrap(), len)),
+                ..Default::default()
+            }),
+        };
+        let rules = [
+            net(1, "10.0.0.0", 16),
+            net(2, "10.0.0.0", 8),
+            net(3, "10.1.0.0", 16),
+            net(4, "192.168.0.0", 16),
+            net(5, "172.16.0.0", 16),
+        ];
+        let steps = lower(&rules);
+        let p = Packet {
+            src: [0; 4],
+            dst: [10, 1, 2, 3],
+            dport: 9,
+        };
+        assert_eq!(eval(&steps, &p), Some(2));
+        assert!(matches!(&steps[0], Step::Map { interval: true, elems, .. } if elems.len() == 3));
+        assert!(matches!(&steps[1], Step::Rule { mark: 2, .. }));
+        assert!(matches!(&steps[2], Step::Rule { mark: 3, .. }));
+    }
+
+    /// An exact port and a range of one shape share a group: split into
+    /// an exact map and a range rule, port 86 would get 3 instead of 2.
+    #[test]
+    fn exact_and_range_members_keep_their_order() {
+        let rules = [
+            dport(1, 85, 85),
+            dport(2, 80, 90),
+            dport(3, 86, 86),
+            dport(4, 9001, 9001),
+            dport(5, 9002, 9002),
+        ];
+        let steps = lower(&rules);
+        let p = |port| Packet {
+            src: [0; 4],
+            dst: [0; 4],
+            dport: port,
+        };
+        assert_eq!(eval(&steps, &p(86)), Some(2));
+        assert_eq!(eval(&steps, &p(85)), Some(1));
+        assert_eq!(eval(&steps, &p(9002)), Some(5));
     }
 }

@@ -14,7 +14,9 @@ use std::fmt;
 use std::io;
 use std::os::fd::AsRawFd;
 
-use netlink_packet_core::{ErrorBuffer, NLMSG_ERROR};
+use netlink_packet_core::{
+    ErrorBuffer, NetlinkBuffer, NlasIterator, NLMSG_ERROR, NLM_F_ACK_TLVS, NLM_F_CAPPED,
+};
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket};
 use smol::Async;
 
@@ -29,6 +31,9 @@ const RX_BUF_LEN: usize = 32 * 1024;
 const ACK_TRUESIZE: usize = 1024;
 /// `NLMSGERR_ATTR_MSG`: the extended-ack error string.
 const NLMSGERR_ATTR_MSG: u16 = 1;
+/// Socket buffer size pathman asks for at least once it grows one: a few
+/// large steps instead of one per slightly larger batch.
+const MIN_SOCK_BUF: usize = 256 * 1024;
 
 /// A failed nftables operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,8 +81,10 @@ pub struct Nft {
     sock: Async<Socket>,
     seq: u32,
     rx: Vec<u8>,
-    /// Largest batch the socket buffers were sized for.
-    sized_for: usize,
+    /// What the socket's send buffer holds, as an `SO_SNDBUF` value.
+    sndbuf: usize,
+    /// What the socket's receive buffer holds, as an `SO_RCVBUF` value.
+    rcvbuf: usize,
 }
 
 /// Opens the nfnetlink socket.
@@ -93,11 +100,16 @@ pub fn open() -> Result<Nft, NftError> {
     if let Err(e) = sock.set_ext_ack(true) {
         log::debug!("nft: NETLINK_EXT_ACK unavailable: {e}");
     }
+    let fd = sock.as_raw_fd();
+    // The kernel reports twice what was set (its bookkeeping overhead):
+    // halved, it compares with what we would set.
+    let current = |opt| getsockopt_int(fd, opt).map_or(0, |v| v / 2);
     Ok(Nft {
+        sndbuf: current(libc::SO_SNDBUF),
+        rcvbuf: current(libc::SO_RCVBUF),
         sock: Async::new(sock).map_err(|e| NftError::io(OP, &e))?,
         seq: 1,
         rx: vec![0; RX_BUF_LEN],
-        sized_for: 0,
     })
 }
 
@@ -215,7 +227,7 @@ impl Nft {
                     continue;
                 }
                 let (errno, why) = match ErrorBuffer::new_checked(msg.payload()) {
-                    Ok(e) => (e.code().map_or(0, |c| -c.get()), ext_ack_msg(msg.payload())),
+                    Ok(e) => (e.code().map_or(0, |c| -c.get()), ext_ack_msg(&msg)),
                     Err(_) => (libc::EIO, None),
                 };
                 if seq != first {
@@ -255,28 +267,43 @@ impl Nft {
     }
 
     /// Grows the socket buffers so the batch fits in one send and every
-    /// ack fits in the receive queue. The FORCE options need CAP_NET_ADMIN,
-    /// which changing nftables needs anyway; without it the plain options
-    /// still give what net.core.[rw]mem_max allow.
+    /// ack fits in the receive queue. Each buffer is sized on its own and
+    /// only ever grows: a batch of few large messages must not shrink the
+    /// receive buffer a later batch of many small ones needs. The FORCE
+    /// options need CAP_NET_ADMIN, which changing nftables needs anyway;
+    /// without it the plain options still give what net.core.[rw]mem_max
+    /// allow.
     fn size_buffers(&mut self, tx_len: usize, msgs: usize) {
-        let want = tx_len.max((msgs + 2) * ACK_TRUESIZE);
-        if want <= self.sized_for {
-            return;
-        }
         let fd = self.sock.get_ref().as_raw_fd();
-        let tx = tx_len.saturating_add(4096).min(i32::MAX as usize) as libc::c_int;
-        let rx = ((msgs + 2) * ACK_TRUESIZE).min(i32::MAX as usize) as libc::c_int;
-        for (force, plain, val) in [
-            (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, tx),
-            (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, rx),
+        let tx_want = tx_len.saturating_add(4096);
+        let rx_want = msgs.saturating_add(2).saturating_mul(ACK_TRUESIZE);
+        for (force, plain, want, have) in [
+            (
+                libc::SO_SNDBUFFORCE,
+                libc::SO_SNDBUF,
+                tx_want,
+                &mut self.sndbuf,
+            ),
+            (
+                libc::SO_RCVBUFFORCE,
+                libc::SO_RCVBUF,
+                rx_want,
+                &mut self.rcvbuf,
+            ),
         ] {
-            if setsockopt_int(fd, force, val).is_err() {
-                if let Err(e) = setsockopt_int(fd, plain, val) {
+            if want <= *have {
+                continue;
+            }
+            let val = want.max(MIN_SOCK_BUF).min(i32::MAX as usize / 2);
+            let c_val = val as libc::c_int;
+            if setsockopt_int(fd, force, c_val).is_err() {
+                if let Err(e) = setsockopt_int(fd, plain, c_val) {
                     log::debug!("nft: cannot grow socket buffer to {val}: {e}");
+                    continue;
                 }
             }
+            *have = val;
         }
-        self.sized_for = want;
     }
 }
 
@@ -299,24 +326,51 @@ fn setsockopt_int(fd: libc::c_int, opt: libc::c_int, val: libc::c_int) -> io::Re
     }
 }
 
+fn getsockopt_int(fd: libc::c_int, opt: libc::c_int) -> io::Result<usize> {
+    let mut val: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: fd is our open socket; val and len are live locals of the
+    // sizes the kernel is told.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            opt,
+            (&mut val as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if r == 0 {
+        Ok(usize::try_from(val).unwrap_or(0))
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 fn op_of(batch: &Batch, seq: u32) -> &'static str {
     let i = seq.wrapping_sub(batch.first_seq).wrapping_sub(1) as usize;
     batch.ops.get(i).copied().unwrap_or("commit batch")
 }
 
-/// The extended-ack message of an NLMSG_ERROR payload: after the errno
-/// and the echoed request header (only the header: NETLINK_CAP_ACK).
-fn ext_ack_msg(payload: &[u8]) -> Option<String> {
-    let mut rest = payload.get(4 + 16..)?;
-    while rest.len() >= 4 {
-        let len = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
-        let kind = u16::from_ne_bytes([rest[2], rest[3]]) & 0x3fff;
-        let value = rest.get(4..len)?;
-        if kind == NLMSGERR_ATTR_MSG {
-            let s = value.split(|b| *b == 0).next().unwrap_or_default();
-            return Some(String::from_utf8_lossy(s).into_owned());
-        }
-        rest = rest.get(len.next_multiple_of(4)..).unwrap_or(&[]);
+/// The extended-ack message of an NLMSG_ERROR reply. The attributes
+/// (present with `NLM_F_ACK_TLVS`) follow the errno and the echoed
+/// request: only its header when `NLM_F_CAPPED` says so, else all of it.
+fn ext_ack_msg(msg: &NetlinkBuffer<&[u8]>) -> Option<String> {
+    if msg.flags() & NLM_F_ACK_TLVS == 0 {
+        return None;
     }
-    None
+    let echoed = ErrorBuffer::new_checked(msg.payload()).ok()?.payload();
+    let req_len = if msg.flags() & NLM_F_CAPPED != 0 {
+        std::mem::size_of::<libc::nlmsghdr>()
+    } else {
+        NetlinkBuffer::new_checked(echoed).ok()?.length() as usize
+    };
+    let tlvs = echoed.get(req_len.next_multiple_of(4)..)?;
+    NlasIterator::new(tlvs)
+        .map_while(Result::ok)
+        .find(|nla| nla.kind() == NLMSGERR_ATTR_MSG)
+        .map(|nla| {
+            let s = nla.value().split(|b| *b == 0).next().unwrap_or_default();
+            String::from_utf8_lossy(s).into_owned()
+        })
 }

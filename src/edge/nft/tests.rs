@@ -162,3 +162,39 @@ fn kernel_refusal_leaves_previous_ruleset() {
     );
     assert_eq!(list(), before);
 }
+
+/// An NLMSG_ERROR reply: errno, the echoed request (`echo_len` long, its
+/// header saying `req_len`), then the attributes in `tlvs`.
+fn error_reply(flags: u16, echo_len: usize, req_len: u32, tlvs: &[u8]) -> Vec<u8> {
+    let mut m = Vec::new();
+    let total = 16 + 4 + echo_len + tlvs.len();
+    m.extend_from_slice(&(total as u32).to_ne_bytes());
+    m.extend_from_slice(&netlink_packet_core::NLMSG_ERROR.to_ne_bytes());
+    m.extend_from_slice(&flags.to_ne_bytes());
+    m.extend_from_slice(&7u32.to_ne_bytes());
+    m.extend_from_slice(&0u32.to_ne_bytes());
+    m.extend_from_slice(&(-libc::EINVAL).to_ne_bytes());
+    let mut echo = vec![0; echo_len];
+    echo[..4].copy_from_slice(&req_len.to_ne_bytes());
+    m.extend_from_slice(&echo);
+    m.extend_from_slice(tlvs);
+    m
+}
+
+#[test]
+fn ext_ack_message_after_capped_or_full_request() {
+    use netlink_packet_core::{NetlinkBuffer, NLM_F_ACK_TLVS, NLM_F_CAPPED};
+    // An unrelated attribute first, then NLMSGERR_ATTR_MSG "boom".
+    let tlvs = [
+        8, 0, 2, 0, 1, 0, 0, 0, //
+        9, 0, 1, 0, b'b', b'o', b'o', b'm', 0, 0, 0, 0,
+    ];
+    let msg = |v: &[u8]| super::ext_ack_msg(&NetlinkBuffer::new(v));
+    let capped = error_reply(NLM_F_CAPPED | NLM_F_ACK_TLVS, 16, 200, &tlvs);
+    assert_eq!(msg(&capped).as_deref(), Some("boom"));
+    // Not capped: the whole 22-byte request, padded to 24, comes first.
+    let full = error_reply(NLM_F_ACK_TLVS, 24, 22, &tlvs);
+    assert_eq!(msg(&full).as_deref(), Some("boom"));
+    let no_tlvs = error_reply(NLM_F_CAPPED, 16, 200, &tlvs);
+    assert_eq!(msg(&no_tlvs), None);
+}
