@@ -11,9 +11,9 @@
 #      Afterwards: leftover fwmark rules, session tables, nft table (all must be 0), and
 #      the daemon's VmRSS before and after (must be within 64 kB).
 #   3. 64 sessions x 16 selectors (1024 in all, `*-*-udp-*-PORT`): time to apply the last
-#      one (settle line), and UDP packets/s sent from the DUT (iperf3 -u, 16-byte payloads,
-#      unlimited rate) with no session vs with the 1024 selectors, for packets that match no
-#      selector and for packets that match one.
+#      one (settle line), and UDP packets/s sent from the DUT (tools/udpflood.c: 500k
+#      16-byte datagrams) with no session vs with the 1024 selectors, for packets that match
+#      no selector (port 9) and for packets that match one (port 20005).
 # Usage: sessions.sh [--cycles C] [--out DIR]
 set -euo pipefail
 HERE=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
@@ -39,9 +39,9 @@ export PATHMAN=${PATHMAN:-$REPO/target/release/pathman}
 PY=/usr/bin/python3
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-ID=s$$; CLIENTS=(); SERVERS=()
+ID=s$$; CLIENTS=()
 cleanup() {
-    local p; for p in "${CLIENTS[@]}" "${SERVERS[@]}"; do kill "$p" 2>/dev/null || true; done
+    local p; for p in "${CLIENTS[@]}"; do kill "$p" 2>/dev/null || true; done
     "$LAB" down "$ID" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -89,19 +89,15 @@ awk '/session .* created/ {want=1; next} want && /settle: [0-9]+ us/ {for(i=1;i<
 CREATE_US=$(median <"$OUT/create-settle-us.txt")
 
 # ------------------------------------------------------------------ 3. 64 x 16 selectors
-# iperf3 servers in the lab's internet: port 5201 matches no selector, 20005 matches one.
-INET=$("$LAB" ns "$ID" inet)
-for port in 5201 20005; do
-    ip netns exec "$INET" iperf3 -s -p "$port" >/dev/null 2>&1 &
-    SERVERS+=($!)
-done
-sleep 0.5
-pps() {   # PORT -> UDP packets/s sent from the DUT: iperf3, 16-byte payloads, no rate cap, 3 s
-    "$LAB" exec "$ID" iperf3 -c 198.19.0.1 -p "$1" -u -b 0 -l 16 -t 3 -J 2>/dev/null \
-        | "$PY" -c 'import json,sys; s=json.load(sys.stdin)["end"]["sum"]; print(int(s["packets"]/s["seconds"]))'
+# A small C sender (tests/bench/tools/udpflood.c): a Python loop's own cost per packet
+# would hide most of the firewall's.
+FLOOD=$OUT/udpflood
+cc -O2 -o "$FLOOD" "$HERE/tools/udpflood.c"
+pps() {   # PORT -> UDP packets/s sent from the DUT (500k 16-byte datagrams, unconnected)
+    "$LAB" exec "$ID" "$FLOOD" 198.19.0.1 "$1" 500000
 }
 log "packets/s without sessions"
-P0_MISS=$(pps 5201); P0_HIT=$(pps 20005)
+P0_MISS=$(pps 9); P0_HIT=$(pps 20005)
 : >"$S/pathman.log"
 log "64 sessions x 16 selectors"
 for ((k = 0; k < 64; k++)); do
@@ -119,7 +115,7 @@ done
 N_SEL=$("$LAB" exec "$ID" nft list table inet pathman 2>/dev/null | grep -oE '\b2[0-9]{4}\b' | sort -u | wc -l)
 APPLY_US=$(grep -oE 'settle: [0-9]+ us' "$S/pathman.log" | awk '{print $2}' | sort -n | tail -1)
 log "packets/s with $N_SEL selectors"
-P1_MISS=$(pps 5201); P1_HIT=$(pps 20005)
+P1_MISS=$(pps 9); P1_HIT=$(pps 20005)
 "$LAB" exec "$ID" nft list table inet pathman >"$OUT/nft-1024.txt" 2>&1 || true
 for p in "${CLIENTS[@]}"; do kill "$p" 2>/dev/null || true; done
 CLIENTS=()
@@ -136,7 +132,7 @@ for _ in $(seq 100); do
     [ "$("$LAB" exec "$ID" nft list table inet pathman 2>/dev/null | grep -c 'snat ip to')" -ge 1 ] && break; sleep 0.1
 done
 sleep 1
-PS_MISS=$(pps 5201)
+PS_MISS=$(pps 9)
 for p in "${CLIENTS[@]}"; do kill "$p" 2>/dev/null || true; done
 CLIENTS=()
 
