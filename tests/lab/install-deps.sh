@@ -7,7 +7,7 @@
 set -euo pipefail
 CHECK=0; [ "${1:-}" = "--check" ] && CHECK=1
 say() { printf '\n=== %s\n' "$*"; }
-PKGS=(dnsmasq dbus nftables iproute2 chrony iperf3 mptcpd tcpdump connman python3 procps util-linux)
+PKGS=(dnsmasq dbus nftables iproute2 chrony iperf3 mptcpize tcpdump connman python3 procps util-linux)
 TOOLS=(dnsmasq dbus-daemon dbus-send busctl nft ip tc ss chronyd iperf3 mptcpize tcpdump connmand python3 ps setpriv unshare)
 missing_tools() {
     local t

@@ -510,7 +510,7 @@ cmd_info() {
 }
 
 cmd_list() {
-    { ls "$ROOT" 2>/dev/null; ip netns list 2>/dev/null | awk '{print $1}' | sed -nE 's/^pm-([A-Za-z0-9]+)-(dut|inet|up[0-9]+)$/\1/p'; } | sort -u
+    { ls "$ROOT" 2>/dev/null || true; ip netns list 2>/dev/null | awk '{print $1}' | sed -nE 's/^pm-([A-Za-z0-9]+)-(dut|inet|up[0-9]+)$/\1/p'; } | sort -u
 }
 
 cmd_gc() {
