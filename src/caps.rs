@@ -119,9 +119,39 @@ pub const MAX_SELECTORS_TOTAL: usize = 1024;
 pub const MAX_SELECTOR_LEN: usize = 256;
 /// Sessions at once (marks and tables 0x10000 + 0 .. 0x10000 + MAX_SESSIONS - 1).
 pub const MAX_SESSIONS: usize = 64;
-/// Sessions one D-Bus connection may own; a client that floods CreateSession
-/// gets a clear error past this.
+/// Sessions one D-Bus connection of an unprivileged user may own; a client
+/// that floods CreateSession gets a clear error past this.
 pub const MAX_SESSIONS_PER_CLIENT: usize = 16;
+/// Sessions one unprivileged user may own over all its connections (one
+/// user opening many connections cannot take every mark).
+pub const MAX_SESSIONS_PER_UID: usize = 16;
+/// Session marks only root and AdminGroup may take, so they can always
+/// create a session however many unprivileged users hold.
+pub const SESSIONS_RESERVED_FOR_ADMIN: usize = 8;
+/// Flow selectors one unprivileged user may hold over all its sessions.
+pub const MAX_SELECTORS_PER_UID: usize = 256;
+/// Flow selectors (of [`MAX_SELECTORS_TOTAL`]) only root and AdminGroup may use.
+pub const SELECTORS_RESERVED_FOR_ADMIN: usize = 256;
+
+// ----- D-Bus -----
+
+/// Largest D-Bus message pathman reads. ConnMan's biggest legitimate call is a
+/// CreateSession with 64 flow selectors of 256 characters (~17 KiB); a larger
+/// message is dropped while it streams in (never buffered whole) and a method
+/// call gets `org.freedesktop.DBus.Error.LimitsExceeded`, so a local user
+/// cannot make a 64 MB router allocate tens of megabytes per call.
+pub const MAX_DBUS_MESSAGE: usize = 128 * 1024;
+/// Dropped oversized calls whose error reply is queued at once; beyond it
+/// the reply is skipped (the drop is still counted and logged).
+pub const DBUS_OVERSIZED_QUEUE: usize = 16;
+/// Usage counters registered at once (`RegisterCounter`).
+pub const MAX_COUNTERS: usize = 16;
+/// Usage counters one D-Bus connection may register.
+pub const MAX_COUNTERS_PER_CLIENT: usize = 4;
+/// Shortest `period` of a counter, seconds (a period of 0 means this).
+pub const COUNTER_MIN_PERIOD_SECS: u32 = 1;
+/// Longest `period` of a counter, seconds (one day).
+pub const COUNTER_MAX_PERIOD_SECS: u32 = 86_400;
 
 // ----- nftables -----
 

@@ -13,6 +13,7 @@
 
 pub mod board;
 pub mod keyfile;
+pub mod lease;
 pub mod main_conf;
 pub mod policy;
 pub mod store;

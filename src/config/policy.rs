@@ -60,6 +60,11 @@ pub struct Policy {
     pub priority: bool,
     pub roaming_policy: RoamingPolicy,
     pub emergency_call: bool,
+    /// pathman's `SelectorScope = all`: the flow selectors and SourceIPRule
+    /// of sessions this rule applies to mark every user's packets, not only
+    /// the session owner's (default `user`; root and AdminGroup sessions
+    /// always mark everyone's).
+    pub selectors_for_all_users: bool,
 }
 
 /// What is wrong in a policy file.
@@ -114,6 +119,7 @@ const KEYS: &[&str] = &[
     "Priority",
     "RoamingPolicy",
     "EmergencyCall",
+    "SelectorScope",
 ];
 
 /// Parses one policy file; `file` names it in errors.
@@ -169,6 +175,11 @@ pub fn parse_policies(bytes: &[u8], file: &str) -> Result<Vec<Policy>, PolicyErr
             Some("international") => RoamingPolicy::International,
             Some(v) => return Err(bad("RoamingPolicy", v)),
         };
+        let selectors_for_all_users = match string("SelectorScope").as_deref() {
+            None | Some("user") => false,
+            Some("all") => true,
+            Some(v) => return Err(bad("SelectorScope", v)),
+        };
         let flag = |key: &str| {
             kf.get_bool(group, key)
                 .map(|b| b.unwrap_or(false))
@@ -182,6 +193,7 @@ pub fn parse_policies(bytes: &[u8], file: &str) -> Result<Vec<Policy>, PolicyErr
             priority: flag("Priority")?,
             roaming_policy,
             emergency_call: flag("EmergencyCall")?,
+            selectors_for_all_users,
         });
     }
     Ok(out)

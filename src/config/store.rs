@@ -185,7 +185,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 }
 
 /// Reads a keyfile; `Ok(None)` if absent, a warning if unreadable or corrupt.
-fn read_keyfile(path: &Path) -> Result<Option<(KeyFile, Vec<Warning>)>, Box<Warning>> {
+pub(crate) fn read_keyfile(path: &Path) -> Result<Option<(KeyFile, Vec<Warning>)>, Box<Warning>> {
     let source = path.display().to_string();
     let bytes = match fs::read(path) {
         Ok(b) => b,

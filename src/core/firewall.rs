@@ -84,6 +84,9 @@ pub struct FlowMatch {
     pub sport: Option<(u16, u16)>,
     /// Inclusive destination port range; needs a port-carrying `proto`.
     pub dport: Option<(u16, u16)>,
+    /// Only packets of sockets owned by this uid (`meta skuid`): a session
+    /// of an unprivileged user steers that user's traffic and nobody else's.
+    pub uid: Option<u32>,
 }
 
 /// Protocols whose header starts with source and destination port

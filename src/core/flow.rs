@@ -157,6 +157,7 @@ impl FlowSelector {
             proto: self.proto,
             sport: self.sport.map(|r| (r.first, r.last)),
             dport: self.dport.map(|r| (r.first, r.last)),
+            uid: None,
         }
     }
 }
@@ -733,6 +734,7 @@ mod tests {
                 proto: Some(6),
                 sport: Some((1000, 2000)),
                 dport: Some((443, 443)),
+                uid: None,
             }
         );
         let all = ok("*-*-*").to_match();
@@ -744,7 +746,8 @@ mod tests {
                 dst: None,
                 proto: None,
                 sport: None,
-                dport: None
+                dport: None,
+                uid: None,
             }
         );
         assert_eq!(ok("*-fd00::/8").to_match().family, Some(Family::V6));

@@ -6,6 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::caps;
+use crate::core::counter::Counter;
 use crate::core::session::Session;
 use crate::core::session_policy::PolicyRule;
 use crate::core::types::{
@@ -24,6 +25,8 @@ pub struct Device {
     pub up: bool,
     /// IFF_LOWER_UP as last seen.
     pub carrier: bool,
+    /// The link's MTU (`Service.Ethernet.MTU`).
+    pub mtu: u32,
 }
 
 /// Where a service's IPv4 address came from.
@@ -81,6 +84,8 @@ pub struct Service {
     pub user_disconnected: bool,
     /// A DHCP client runs for it.
     pub dhcp_running: bool,
+    /// A lease to take over when DHCP starts (see [`ConfigSource::lease`]).
+    pub resume: Option<DhcpConfig>,
 }
 
 impl Service {
@@ -105,8 +110,10 @@ pub enum Action {
         ifindex: u32,
         up: bool,
     },
-    /// Let the kernel do SLAAC on it (accept_ra) or not.
+    /// Let the kernel do SLAAC on it (accept_ra) or not; when enabled, the
+    /// addresses the kernel already has are reported again.
     SetIpv6 {
+        ifindex: u32,
         ifname: IfName,
         enabled: bool,
     },
@@ -124,6 +131,17 @@ pub enum Action {
     SaveService(ServiceId),
     /// Persist the global settings (technology switches, offline mode).
     SaveGlobal,
+    /// Usage counters of the service count from now (ResetCounters).
+    ResetCounters(ServiceId),
+}
+
+/// The client agent that answers input requests (`RegisterAgent`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    /// Unique bus name of the client; the agent dies with its connection.
+    pub owner: String,
+    /// The client's `net.connman.Agent` object.
+    pub path: String,
 }
 
 /// Errors for requests that come from users (D-Bus). Names follow ConnMan.
@@ -138,6 +156,8 @@ pub enum RequestError {
     NotSupported(String),
     AlreadyExists(String),
     PermissionDenied(String),
+    /// No such registration (agent, counter) of the caller.
+    NotRegistered(String),
     /// A cap or another limit of pathman's refused it.
     Failed(String),
 }
@@ -155,6 +175,7 @@ impl RequestError {
             RequestError::NotSupported(_) => "NotSupported",
             RequestError::AlreadyExists(_) => "AlreadyExists",
             RequestError::PermissionDenied(_) => "PermissionDenied",
+            RequestError::NotRegistered(_) => "NotRegistered",
             RequestError::Failed(_) => "Failed",
         }
     }
@@ -172,6 +193,7 @@ impl std::fmt::Display for RequestError {
             RequestError::NotSupported(what) => write!(f, "{what} is not supported"),
             RequestError::AlreadyExists(why)
             | RequestError::PermissionDenied(why)
+            | RequestError::NotRegistered(why)
             | RequestError::Failed(why) => f.write_str(why),
         }
     }
@@ -205,11 +227,19 @@ pub struct LinkSeen {
     pub tech: Technology,
     pub up: bool,
     pub carrier: bool,
+    pub mtu: u32,
 }
 
 /// Loads a service's persisted configuration (an edge: the state directory).
 pub trait ConfigSource {
     fn load(&mut self, id: &ServiceId) -> ServiceConfig;
+    /// A DHCP lease that a previous pathman held for this service and that is
+    /// still valid and still on the interface (a restart): the service takes
+    /// it over instead of starting from nothing, so nothing in the kernel
+    /// changes.
+    fn lease(&mut self, _id: &ServiceId, _ifindex: u32) -> Option<DhcpConfig> {
+        None
+    }
 }
 
 /// The whole model.
@@ -227,6 +257,10 @@ pub struct Model {
     pub sessions: heapless::Vec<Box<Session>, { caps::MAX_SESSIONS }>,
     /// Session policy rules from `<state-dir>/session_policy_local/*.policy`.
     pub policies: Vec<PolicyRule>,
+    /// The registered agent, if any.
+    pub agent: Option<Agent>,
+    /// Registered usage counters.
+    pub counters: heapless::Vec<Counter, { caps::MAX_COUNTERS }>,
     actions: Vec<Action>,
 }
 
@@ -251,6 +285,8 @@ impl Model {
             user_order: heapless::Vec::new(),
             sessions: heapless::Vec::new(),
             policies: Vec::new(),
+            agent: None,
+            counters: heapless::Vec::new(),
             actions: Vec::new(),
         }
     }
@@ -291,6 +327,7 @@ impl Model {
                 dev.carrier = link.carrier;
                 dev.name = link.name.clone();
                 dev.tech = link.tech;
+                dev.mtu = link.mtu;
             }
             None => {
                 let dev = Device {
@@ -300,6 +337,7 @@ impl Model {
                     tech: link.tech,
                     up: link.up,
                     carrier: link.carrier,
+                    mtu: link.mtu,
                 };
                 if self.devices.push(dev).is_err() {
                     log::warn!(
@@ -341,6 +379,7 @@ impl Model {
     fn add_service(&mut self, link: &LinkSeen, configs: &mut dyn ConfigSource) {
         let id = wired_service_id(link.tech, link.mac);
         let config = configs.load(&id);
+        let resume = configs.lease(&id, link.ifindex);
         let svc = Service {
             id: id.clone(),
             tech: link.tech,
@@ -355,6 +394,7 @@ impl Model {
             ipv6_gateway: None,
             user_disconnected: false,
             dhcp_running: false,
+            resume,
         };
         if self.services.push(svc).is_err() {
             log::warn!(
@@ -532,12 +572,36 @@ impl Model {
         svc.user_disconnected = false;
         log::info!("{}: connecting {}", svc.ifname, svc.id);
         self.actions.push(Action::SetIpv6 {
+            ifindex: svc.ifindex,
             ifname: svc.ifname.clone(),
             enabled: svc.config.ipv6 == Ipv6Method::Auto,
         });
+        self.start_ipv4(idx);
+        self.update_state(idx);
+    }
+
+    /// Starts IPv4 acquisition by the configured method.
+    fn start_ipv4(&mut self, idx: usize) {
+        let svc = &mut self.services[idx];
         match svc.config.ipv4 {
             Ipv4Method::Dhcp => {
                 svc.dhcp_running = true;
+                if let Some(cfg) = svc.resume.take() {
+                    log::info!(
+                        "{}: keeping the lease {}/{} a previous pathman held",
+                        svc.ifname,
+                        cfg.net.addr,
+                        cfg.net.prefix_len
+                    );
+                    svc.ipv4 = Some(Ipv4Assigned {
+                        source: Ipv4Source::Dhcp,
+                        net: cfg.net,
+                        gateway: cfg.gateway,
+                        nameservers: cfg.nameservers,
+                        timeservers: cfg.timeservers,
+                        domains: cfg.domains,
+                    });
+                }
                 self.actions.push(Action::StartDhcp {
                     ifindex: svc.ifindex,
                     ifname: svc.ifname.clone(),
@@ -557,11 +621,10 @@ impl Model {
             }
             Ipv4Method::Off => {}
         }
-        self.update_state(idx);
     }
 
-    /// Stops a service's address acquisition and drops its addresses.
-    fn stop_connect(&mut self, idx: usize, release: bool) {
+    /// Stops IPv4 acquisition and drops the IPv4 address.
+    fn stop_ipv4(&mut self, idx: usize, release: bool) {
         let svc = &mut self.services[idx];
         if svc.dhcp_running {
             svc.dhcp_running = false;
@@ -571,10 +634,29 @@ impl Model {
             });
         }
         svc.ipv4 = None;
+    }
+
+    /// Applies a new IPv6 method: SLAAC on or off, addresses re-learned.
+    fn restart_ipv6(&mut self, idx: usize) {
+        let svc = &mut self.services[idx];
+        svc.ipv6.clear();
+        svc.ipv6_gateway = None;
+        self.actions.push(Action::SetIpv6 {
+            ifindex: svc.ifindex,
+            ifname: svc.ifname.clone(),
+            enabled: svc.config.ipv6 == Ipv6Method::Auto,
+        });
+    }
+
+    /// Stops a service's address acquisition and drops its addresses.
+    fn stop_connect(&mut self, idx: usize, release: bool) {
+        self.stop_ipv4(idx, release);
+        let svc = &mut self.services[idx];
         svc.ipv6.clear();
         svc.ipv6_gateway = None;
         svc.state = ServiceState::Idle;
         self.actions.push(Action::SetIpv6 {
+            ifindex: svc.ifindex,
             ifname: svc.ifname.clone(),
             enabled: false,
         });
@@ -644,6 +726,34 @@ impl Model {
         Ok(())
     }
 
+    /// Service.ClearProperty("Error"): a failed service goes back to idle.
+    pub fn clear_error(&mut self, id: &str) -> Result<(), RequestError> {
+        let idx = self.index_of(id)?;
+        let svc = &mut self.services[idx];
+        svc.error = None;
+        if svc.state == ServiceState::Failure {
+            svc.state = ServiceState::Idle;
+        }
+        Ok(())
+    }
+
+    /// Service.ResetCounters.
+    pub fn reset_counters(&mut self, id: &str) -> Result<(), RequestError> {
+        let idx = self.index_of(id)?;
+        self.actions
+            .push(Action::ResetCounters(self.services[idx].id.clone()));
+        Ok(())
+    }
+
+    /// Forgets the agent and counters of a client that left the bus.
+    pub fn drop_client(&mut self, owner: &str) {
+        if self.agent.as_ref().is_some_and(|a| a.owner == owner) {
+            log::info!("agent of {owner} gone with its connection");
+            self.agent = None;
+        }
+        self.counters.retain(|c| c.owner != owner);
+    }
+
     fn index_of(&self, id: &str) -> Result<usize, RequestError> {
         self.services
             .iter()
@@ -659,13 +769,23 @@ impl Model {
         if old == config {
             return Ok(());
         }
-        let ip_changed = old.ipv4 != config.ipv4 || old.ipv6 != config.ipv6;
+        let v4_changed = old.ipv4 != config.ipv4;
+        let v6_changed = old.ipv6 != config.ipv6;
         self.services[idx].config = config;
         self.actions
             .push(Action::SaveService(self.services[idx].id.clone()));
-        if ip_changed && self.services[idx].state != ServiceState::Idle {
-            self.stop_connect(idx, true);
-            self.start_connect(idx);
+        // Each family's configuration restarts only that family: a new
+        // IPv6 method must not drop the DHCP lease, nor a new IPv4 method
+        // the SLAAC addresses.
+        if self.services[idx].state != ServiceState::Idle {
+            if v4_changed {
+                self.stop_ipv4(idx, true);
+                self.start_ipv4(idx);
+            }
+            if v6_changed {
+                self.restart_ipv6(idx);
+            }
+            self.update_state(idx);
         }
         if !old.auto_connect && self.services[idx].config.auto_connect {
             self.auto_connect();

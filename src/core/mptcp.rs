@@ -147,6 +147,22 @@ pub enum EndpointOp {
     SetFlags { id: u8, flags: EndpointFlags },
 }
 
+impl EndpointOp {
+    /// The change in `ip mptcp` words (`add endpoint 198.18.1.10 dev eth0
+    /// subflow`), interfaces named by `ifname`.
+    pub fn describe(&self, ifname: &dyn Fn(u32) -> String) -> String {
+        match self {
+            EndpointOp::Add {
+                addr,
+                ifindex,
+                flags,
+            } => format!("add endpoint {addr} dev {} {flags}", ifname(*ifindex)),
+            EndpointOp::Del { id } => format!("delete endpoint id {id}"),
+            EndpointOp::SetFlags { id, flags } => format!("change endpoint id {id} to {flags}"),
+        }
+    }
+}
+
 /// Whether pathman may change `ep`: it sits on an interface pathman
 /// manages, or it has no interface but claims an address pathman wants.
 /// Everything else belongs to someone else (the admin, another daemon).

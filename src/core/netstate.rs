@@ -81,3 +81,117 @@ pub enum Op {
     AddRule(RuleSpec),
     DelRule(RuleSpec),
 }
+
+impl std::fmt::Display for IpPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.len, self.addr) {
+            (0, _) => f.write_str("default"),
+            (32, IpAddr::V4(a)) => write!(f, "{a}"),
+            (128, IpAddr::V6(a)) => write!(f, "{a}"),
+            (len, a) => write!(f, "{a}/{len}"),
+        }
+    }
+}
+
+fn table_name(table: u32) -> String {
+    match table {
+        254 => "main".to_string(),
+        t => t.to_string(),
+    }
+}
+
+impl Op {
+    /// The change in `ip` words (`add route default via 198.18.1.1 dev eth0
+    /// metric 0 table main`), interfaces named by `ifname`.
+    pub fn describe(&self, ifname: &dyn Fn(u32) -> String) -> String {
+        let verb = match self {
+            Op::AddAddress(_) | Op::AddRoute(_) | Op::AddRule(_) => "add",
+            Op::DelAddress(_) | Op::DelRoute(_) | Op::DelRule(_) => "delete",
+        };
+        match self {
+            Op::AddAddress(a) | Op::DelAddress(a) => format!(
+                "{verb} address {}/{} dev {}",
+                a.addr,
+                a.prefix_len,
+                ifname(a.ifindex)
+            ),
+            Op::AddRoute(r) | Op::DelRoute(r) => {
+                let mut s = format!("{verb} route {}", r.dst);
+                if let Some(gw) = r.gateway {
+                    s.push_str(&format!(" via {gw}"));
+                }
+                s.push_str(&format!(" dev {}", ifname(r.oif)));
+                if let Some(src) = r.pref_src {
+                    s.push_str(&format!(" src {src}"));
+                }
+                s.push_str(&format!(
+                    " metric {} table {}",
+                    r.metric,
+                    table_name(r.table)
+                ));
+                s
+            }
+            Op::AddRule(r) | Op::DelRule(r) => {
+                let mut s = format!(
+                    "{verb} rule{} priority {}",
+                    if r.ipv6 { " (IPv6)" } else { "" },
+                    r.priority
+                );
+                match r.src {
+                    Some(src) => s.push_str(&format!(" from {src}")),
+                    None => s.push_str(" from all"),
+                }
+                if let Some(m) = r.fwmark {
+                    s.push_str(&format!(" fwmark {m:#x}"));
+                }
+                s.push_str(&format!(" lookup {}", table_name(r.table)));
+                s
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ops_read_like_ip_commands() {
+        let name = |i: u32| format!("eth{}", i - 2);
+        let route = RouteSpec {
+            table: 254,
+            dst: IpPrefix::default_for(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+            gateway: Some("198.18.1.1".parse().unwrap()),
+            oif: 2,
+            metric: 0,
+            pref_src: Some("198.18.1.146".parse().unwrap()),
+        };
+        assert_eq!(
+            Op::AddRoute(route).describe(&name),
+            "add route default via 198.18.1.1 dev eth0 src 198.18.1.146 metric 0 table main"
+        );
+        let rule = RuleSpec {
+            ipv6: false,
+            priority: 31300,
+            src: Some(IpPrefix {
+                addr: "198.18.1.146".parse().unwrap(),
+                len: 32,
+            }),
+            fwmark: None,
+            table: 258,
+        };
+        assert_eq!(
+            Op::DelRule(rule).describe(&name),
+            "delete rule priority 31300 from 198.18.1.146 lookup 258"
+        );
+        let addr = AddressSpec {
+            ifindex: 3,
+            addr: "198.18.2.7".parse().unwrap(),
+            prefix_len: 24,
+        };
+        assert_eq!(
+            Op::AddAddress(addr).describe(&name),
+            "add address 198.18.2.7/24 dev eth1"
+        );
+    }
+}

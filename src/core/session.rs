@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 
 use crate::caps;
-use crate::core::firewall::{MarkRule, Match, Ruleset, SnatRule};
+use crate::core::firewall::{FlowMatch, MarkRule, Match, Ruleset, SnatRule};
 use crate::core::flow::FlowSelector;
 use crate::core::model::{Model, RequestError, Service};
 use crate::core::netstate::{IpPrefix, NetState, RouteSpec, RuleSpec};
@@ -29,6 +29,9 @@ pub struct Session {
     /// The creator's uid and groups, for policy matching.
     pub owner_uid: u32,
     pub owner_gids: Vec<u32>,
+    /// The creator is root or in AdminGroup: its selectors mark every user's
+    /// packets; an unprivileged creator's mark only the creator's own.
+    pub owner_admin: bool,
     /// The session's object path.
     pub path: String,
     /// The creator's `net.connman.Notification` object.
@@ -195,6 +198,11 @@ pub fn ruleset(model: &Model, sessions: &[Box<Session>], policies: &[PolicyRule]
         let v = view(model, session, policies);
         let Some(svc) = v.service else { continue };
         let mark = session.mark();
+        // Whose packets the session's own selectors may steer: everyone's
+        // for an admin (or where a root-owned policy says so), else only
+        // the creator's sockets.
+        let only_uid =
+            (!session.owner_admin && !v.eff.selectors_for_all_users).then_some(session.owner_uid);
         if let Some(uid) = v.eff.policy_uid {
             rs.marks.push(MarkRule {
                 mark,
@@ -209,16 +217,24 @@ pub fn ruleset(model: &Model, sessions: &[Box<Session>], policies: &[PolicyRule]
         }
         if v.eff.source_ip_rule {
             for addr in addrs_of(svc) {
-                rs.marks.push(MarkRule {
-                    mark,
-                    m: Match::Saddr(addr),
-                });
+                let m = match only_uid {
+                    None => Match::Saddr(addr),
+                    Some(uid) => Match::Flow(FlowMatch {
+                        src: Some((addr, if addr.is_ipv6() { 128 } else { 32 })),
+                        uid: Some(uid),
+                        ..FlowMatch::default()
+                    }),
+                };
+                rs.marks.push(MarkRule { mark, m });
             }
         }
         for f in &session.flows {
             rs.marks.push(MarkRule {
                 mark,
-                m: Match::Flow(f.to_match()),
+                m: Match::Flow(FlowMatch {
+                    uid: only_uid,
+                    ..f.to_match()
+                }),
             });
         }
         if let Some(a) = &svc.ipv4 {
@@ -255,28 +271,56 @@ pub fn session_path(owner: &str, notifier: &str) -> String {
     format!("/sessions/{owner}{tail}")
 }
 
-/// A new, empty session for `owner` at `notifier`, or why there cannot be
-/// one: the path exists, the client holds its share (a client that floods
-/// CreateSession is stopped here), or every mark is taken. Settings are
-/// applied to the result before [`insert`].
-pub fn admit(
-    model: &Model,
-    owner: &str,
-    owner_uid: u32,
-    owner_gids: Vec<u32>,
-    notifier: &str,
-) -> Result<Session, RequestError> {
+/// Who creates a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Creator {
+    /// Unique bus name.
+    pub name: String,
+    pub uid: u32,
+    /// Primary and supplementary groups.
+    pub gids: Vec<u32>,
+    /// Root or a member of AdminGroup.
+    pub admin: bool,
+}
+
+/// A new, empty session for `who` at `notifier`, or why there cannot be
+/// one: the path exists, the connection or the user holds its share (so a
+/// user who floods CreateSession from many connections is stopped too), the
+/// marks left for unprivileged users are taken (some are always kept for
+/// root and AdminGroup), or every mark is taken. Settings are applied to the
+/// result before [`insert`].
+pub fn admit(model: &Model, who: &Creator, notifier: &str) -> Result<Session, RequestError> {
+    let owner = who.name.as_str();
     let path = session_path(owner, notifier);
     if model.sessions.iter().any(|s| s.path == path) {
         return Err(RequestError::AlreadyExists(format!(
             "{owner} already has a session for {notifier}"
         )));
     }
-    let owned = model.sessions.iter().filter(|s| s.owner == owner).count();
-    if owned >= caps::MAX_SESSIONS_PER_CLIENT {
-        return Err(RequestError::Failed(format!(
-            "{owner} owns {owned} sessions, the most one client may have (caps::MAX_SESSIONS_PER_CLIENT)"
-        )));
+    if !who.admin {
+        let owned = model.sessions.iter().filter(|s| s.owner == owner).count();
+        if owned >= caps::MAX_SESSIONS_PER_CLIENT {
+            return Err(RequestError::Failed(format!(
+                "{owner} owns {owned} sessions, the most one client may have (caps::MAX_SESSIONS_PER_CLIENT)"
+            )));
+        }
+        let by_uid = model
+            .sessions
+            .iter()
+            .filter(|s| !s.owner_admin && s.owner_uid == who.uid)
+            .count();
+        if by_uid >= caps::MAX_SESSIONS_PER_UID {
+            return Err(RequestError::Failed(format!(
+                "uid {} owns {by_uid} sessions, the most one user may have (caps::MAX_SESSIONS_PER_UID)",
+                who.uid
+            )));
+        }
+        let unprivileged = model.sessions.iter().filter(|s| !s.owner_admin).count();
+        if unprivileged >= caps::MAX_SESSIONS - caps::SESSIONS_RESERVED_FOR_ADMIN {
+            return Err(RequestError::Failed(format!(
+                "{unprivileged} sessions of unprivileged users exist; the remaining marks are kept for root and AdminGroup (caps::SESSIONS_RESERVED_FOR_ADMIN)"
+            )));
+        }
     }
     let index = free_index(&model.sessions).ok_or_else(|| {
         RequestError::Failed(format!(
@@ -287,8 +331,9 @@ pub fn admit(
     Ok(Session {
         index,
         owner: owner.to_string(),
-        owner_uid,
-        owner_gids,
+        owner_uid: who.uid,
+        owner_gids: who.gids.clone(),
+        owner_admin: who.admin,
         path,
         notifier: notifier.to_string(),
         user: UserSettings::default(),
@@ -298,21 +343,47 @@ pub fn admit(
     })
 }
 
-/// Checks the selector cap over all sessions with `s` in place of the
-/// session at its path (or added).
+/// Checks the selector caps with `s` in place of the session at its path
+/// (or added): over all sessions, and for an unprivileged owner also per
+/// user and over all unprivileged users (so some room is always left for
+/// root and AdminGroup).
 fn check_total(model: &Model, s: &Session) -> Result<(), RequestError> {
-    let others: usize = model
-        .sessions
-        .iter()
-        .filter(|o| o.path != s.path)
-        .map(|o| o.flows.len())
-        .sum();
-    let total = others + s.flows.len();
-    if total > caps::MAX_SELECTORS_TOTAL {
-        return Err(RequestError::InvalidArguments(format!(
-            "FlowSelectors: {total} selectors over all sessions, more than {} (caps::MAX_SELECTORS_TOTAL)",
-            caps::MAX_SELECTORS_TOTAL
-        )));
+    let sum = |keep: &dyn Fn(&Session) -> bool| -> usize {
+        model
+            .sessions
+            .iter()
+            .filter(|o| o.path != s.path && keep(o))
+            .map(|o| o.flows.len())
+            .sum::<usize>()
+            + if keep(s) { s.flows.len() } else { 0 }
+    };
+    let limits: [(usize, usize, &str); 3] = [
+        (
+            sum(&|_| true),
+            caps::MAX_SELECTORS_TOTAL,
+            "over all sessions (caps::MAX_SELECTORS_TOTAL)",
+        ),
+        (
+            sum(&|o| !o.owner_admin && o.owner_uid == s.owner_uid),
+            if s.owner_admin { usize::MAX } else { caps::MAX_SELECTORS_PER_UID },
+            "of this user (caps::MAX_SELECTORS_PER_UID)",
+        ),
+        (
+            sum(&|o| !o.owner_admin),
+            if s.owner_admin {
+                usize::MAX
+            } else {
+                caps::MAX_SELECTORS_TOTAL - caps::SELECTORS_RESERVED_FOR_ADMIN
+            },
+            "of unprivileged users; the rest is kept for root and AdminGroup (caps::SELECTORS_RESERVED_FOR_ADMIN)",
+        ),
+    ];
+    for (total, cap, what) in limits {
+        if total > cap {
+            return Err(RequestError::InvalidArguments(format!(
+                "FlowSelectors: {total} selectors {what}, more than {cap}"
+            )));
+        }
     }
     Ok(())
 }

@@ -59,6 +59,10 @@ pub struct PolicyRule {
     pub allowed_bearers: Option<Vec<Technology>>,
     /// `None` when the group has no `ConnectionType` key (= `any`).
     pub connection_type: Option<ConnectionType>,
+    /// `SelectorScope = all`: the session's selectors mark every user's
+    /// packets (otherwise an unprivileged owner's session marks only the
+    /// owner's own sockets).
+    pub selectors_for_all_users: bool,
 }
 
 /// The settings a client gave (CreateSession / Change), already validated.
@@ -103,6 +107,8 @@ pub struct Effective {
     pub policy_uid: Option<u32>,
     /// Identity of the policy rule that applied, for `meta skgid` marking.
     pub policy_gid: Option<u32>,
+    /// The policy lets the session's selectors mark every user's packets.
+    pub selectors_for_all_users: bool,
 }
 
 /// A bearer name pathman does not know.
@@ -183,6 +189,7 @@ pub fn effective(user: &UserSettings, policy: Option<&PolicyRule>) -> Effective 
         source_ip_rule: user.source_ip_rule,
         policy_uid: policy.and_then(|p| p.uid),
         policy_gid: policy.and_then(|p| p.gid),
+        selectors_for_all_users: policy.is_some_and(|p| p.selectors_for_all_users),
     }
 }
 
@@ -220,6 +227,7 @@ mod tests {
             gid: None,
             allowed_bearers: bearers.map(<[Technology]>::to_vec),
             connection_type: ty,
+            selectors_for_all_users: false,
         }
     }
 
@@ -287,6 +295,7 @@ mod tests {
                 source_ip_rule: true,
                 policy_uid: None,
                 policy_gid: None,
+                selectors_for_all_users: false,
             }
         );
     }
@@ -397,12 +406,14 @@ mod tests {
             gid: Some(gid),
             allowed_bearers: Some(vec![bearer]),
             connection_type: None,
+            selectors_for_all_users: false,
         };
         let by_uid = |uid, bearer| PolicyRule {
             uid: Some(uid),
             gid: None,
             allowed_bearers: Some(vec![bearer]),
             connection_type: None,
+            selectors_for_all_users: false,
         };
         let rules = vec![
             by_gid(100, Ethernet),

@@ -24,6 +24,7 @@ fn link(ifindex: u32, carrier: bool) -> LinkSeen {
         tech: Technology::Ethernet,
         up: true,
         carrier,
+        mtu: 1500,
     }
 }
 
@@ -120,6 +121,54 @@ fn carrier_loss_of_default_fails_over_make_before_break() {
     }
     assert_eq!(default_routes(&kernel), vec![(4, 0), (5, 1029)]);
     assert!(diff(&desired(&m), &kernel).is_empty());
+}
+
+#[test]
+fn each_family_restarts_only_itself() {
+    use super::types::Ipv6Method;
+    let mut m = three_ready(false);
+    m.take_actions();
+    let id = m.services[0].id.clone();
+    let lease_before = m.services[0].ipv4.clone();
+    assert!(lease_before.is_some());
+    // IPv6 off: the DHCP lease stays, no client is stopped or started.
+    let mut cfg = m.services[0].config.clone();
+    cfg.ipv6 = Ipv6Method::Off;
+    m.configure(&id, cfg.clone()).unwrap();
+    let actions = m.take_actions();
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::StopDhcp { .. } | Action::StartDhcp { .. })),
+        "{actions:?}"
+    );
+    assert!(actions
+        .iter()
+        .any(|a| matches!(a, Action::SetIpv6 { enabled: false, .. })));
+    assert_eq!(m.services[0].ipv4, lease_before);
+    assert_eq!(m.services[0].state, ServiceState::Ready);
+    // IPv4 manual: DHCP stops (released), IPv6 is not touched.
+    cfg.ipv4 = Ipv4Method::Manual {
+        addr: Ipv4Net {
+            addr: Ipv4Addr::new(10, 9, 8, 7),
+            prefix_len: 24,
+        },
+        gateway: None,
+    };
+    m.configure(&id, cfg).unwrap();
+    let actions = m.take_actions();
+    assert!(actions.contains(&Action::StopDhcp {
+        ifindex: 3,
+        release: true
+    }));
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::SetIpv6 { .. })),
+        "{actions:?}"
+    );
+    assert_eq!(
+        m.services[0].ipv4.as_ref().map(|a| a.net.addr),
+        Some(Ipv4Addr::new(10, 9, 8, 7))
+    );
 }
 
 #[test]

@@ -71,10 +71,10 @@ impl Daemon {
         for (op, res) in ops.iter().zip(results) {
             match res {
                 Ok(()) => {
-                    log::debug!("kernel: {op:?}");
+                    log::debug!("kernel: {}", self.describe(op));
                     reconcile::record(&mut self.kernel, op);
                 }
-                Err(e) => log::warn!("{}: {e} ({op:?})", self.about(op)),
+                Err(e) => log::warn!("{}: {}: {e}", self.about(op), self.describe(op)),
             }
         }
     }
@@ -145,7 +145,7 @@ impl Daemon {
                 }
             };
             match res {
-                Ok(_) => log::info!("mptcp: {who}: {op:?}"),
+                Ok(_) => log::info!("mptcp: {who}: {}", op.describe(&|i| self.ifname(i))),
                 // The service keeps working without that endpoint.
                 Err(e) => log::warn!("mptcp: {who}: {e}"),
             }
@@ -185,6 +185,21 @@ impl Daemon {
                 svc.id
             )
         })
+    }
+
+    /// The interface name of an ifindex for log lines (`#N` when unknown).
+    pub(super) fn ifname(&self, ifindex: u32) -> String {
+        self.model
+            .devices
+            .iter()
+            .find(|d| d.ifindex == ifindex)
+            .map(|d| d.name.to_string())
+            .unwrap_or_else(|| format!("#{ifindex}"))
+    }
+
+    /// An operation in `ip` words, for log lines.
+    pub(super) fn describe(&self, op: &Op) -> String {
+        op.describe(&|i| self.ifname(i))
     }
 
     /// Names the interface/service an operation is about, for log lines.

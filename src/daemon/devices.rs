@@ -92,6 +92,7 @@ impl Devices {
             tech,
             up: link.up,
             carrier: link.carrier,
+            mtu: link.mtu,
         })
     }
 }

@@ -17,13 +17,50 @@ use super::Daemon;
 /// RTPROT_RA: routes the kernel learned from router advertisements.
 const RTPROT_RA: u8 = 9;
 
-/// Service configurations come from the state directory.
+/// Service configurations come from the state directory, leases a previous
+/// pathman held from the run directory.
 struct StoreConfigs<'a> {
     store: &'a crate::config::store::Store,
     default_mptcp_link: MptcpLink,
+    run_dir: &'a std::path::Path,
+    kernel: &'a NetState,
+    /// Leases taken over, with when they expire unless DHCP confirms them.
+    adopted: &'a mut Vec<(u32, Option<std::time::Instant>)>,
 }
 
 impl ConfigSource for StoreConfigs<'_> {
+    fn lease(&mut self, id: &ServiceId, ifindex: u32) -> Option<DhcpConfig> {
+        let path = crate::config::lease::path(self.run_dir, id);
+        let (kf, _) = crate::config::store::read_keyfile(&path).ok()??;
+        let saved = match crate::config::lease::parse(&kf) {
+            Ok(l) => l,
+            Err(e) => {
+                log::warn!("{}: ignored: {e}", path.display());
+                return None;
+            }
+        };
+        let now = crate::config::lease::boottime_secs();
+        let left = match saved.expires {
+            Some(t) if t <= now => return None,
+            Some(t) => Some(std::time::Duration::from_secs(t - now)),
+            None => None,
+        };
+        // Only a lease whose address is still ours on this interface: after a
+        // restart, not after a carrier flap (which removed the address).
+        let held = self.kernel.addresses.iter().any(|a| {
+            a.ifindex == ifindex
+                && a.addr == IpAddr::V4(saved.config.net.addr)
+                && a.prefix_len == saved.config.net.prefix_len
+        });
+        if !held {
+            return None;
+        }
+        self.adopted.retain(|(i, _)| *i != ifindex);
+        self.adopted
+            .push((ifindex, left.map(|d| std::time::Instant::now() + d)));
+        Some(saved.config)
+    }
+
     fn load(&mut self, id: &ServiceId) -> ServiceConfig {
         // Warnings were logged where they arose; a bad file yields defaults.
         match self.store.load_service(id).0 {
@@ -122,6 +159,9 @@ impl Daemon {
                     let mut configs = StoreConfigs {
                         store: &self.store,
                         default_mptcp_link: self.default_mptcp_link,
+                        run_dir: &self.run_dir,
+                        kernel: &self.kernel,
+                        adopted: &mut self.adopted,
                     };
                     self.model.link_changed(seen, &mut configs);
                 }
@@ -183,6 +223,61 @@ impl Daemon {
         }
     }
 
+    /// Writes the lease file of the service on `ifindex` (if the model took the lease).
+    fn save_lease(&self, ifindex: u32, cfg: DhcpConfig, expires: Option<std::time::Instant>) {
+        let Some(svc) = self.model.services.iter().find(|s| s.ifindex == ifindex) else {
+            return;
+        };
+        if svc.ipv4.as_ref().map(|a| a.net) != Some(cfg.net) {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let saved = crate::config::lease::SavedLease {
+            config: cfg,
+            expires: expires.map(|t| {
+                crate::config::lease::boottime_secs() + t.saturating_duration_since(now).as_secs()
+            }),
+        };
+        let path = crate::config::lease::path(&self.run_dir, &svc.id);
+        let text = crate::config::lease::to_text(&saved);
+        if let Err(e) = crate::config::store::write_atomic(&path, text.as_bytes()) {
+            log::warn!("{} {}: lease not saved: {e}", svc.ifname, svc.id);
+        }
+    }
+
+    /// Removes the lease file of the service on `ifindex`.
+    pub(super) fn forget_lease(&self, ifindex: u32) {
+        if let Some(svc) = self.model.services.iter().find(|s| s.ifindex == ifindex) {
+            let path = crate::config::lease::path(&self.run_dir, &svc.id);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => log::warn!("{}: {e}", path.display()),
+            }
+        }
+    }
+
+    /// Drops taken-over leases whose time ran out without DHCP confirming them.
+    pub(super) fn expire_adopted(&mut self, now: std::time::Instant) {
+        let expired: Vec<u32> = self
+            .adopted
+            .iter()
+            .filter(|(_, t)| t.is_some_and(|t| t <= now))
+            .map(|(i, _)| *i)
+            .collect();
+        for ifindex in expired {
+            log::info!("ifindex {ifindex}: the lease taken over expired unconfirmed");
+            self.adopted.retain(|(i, _)| *i != ifindex);
+            self.model.dhcp_lost(ifindex);
+            self.forget_lease(ifindex);
+        }
+    }
+
+    /// When the next taken-over lease expires.
+    pub(super) fn next_adopted_expiry(&self) -> Option<std::time::Instant> {
+        self.adopted.iter().filter_map(|(_, t)| *t).min()
+    }
+
     fn ipv6_view(&mut self, ifindex: u32) -> &mut Ipv6View {
         if let Some(i) = self.ipv6.iter().position(|v| v.ifindex == ifindex) {
             return &mut self.ipv6[i];
@@ -196,7 +291,7 @@ impl Daemon {
         &mut self.ipv6[last]
     }
 
-    fn push_ipv6(&mut self, ifindex: u32) {
+    pub(super) fn push_ipv6(&mut self, ifindex: u32) {
         let (addrs, gw): (Vec<Ipv6Assigned>, Option<Ipv6Addr>) =
             match self.ipv6.iter().find(|v| v.ifindex == ifindex) {
                 Some(v) => (v.addrs.clone(), v.gateway),
@@ -205,13 +300,26 @@ impl Daemon {
         self.model.ipv6_changed(ifindex, &addrs, gw);
     }
 
-    /// Feeds one DHCP event to the model.
+    /// Feeds one DHCP event to the model, and keeps the lease file of the
+    /// service in step (so a restart can take the lease over).
     pub(super) fn on_dhcp(&mut self, ev: DhcpEvent) {
+        match &ev.kind {
+            DhcpEventKind::Bound(_) | DhcpEventKind::Renewed(_) | DhcpEventKind::Lost => {
+                // DHCP has spoken: a lease taken over needs no expiry of its own.
+                self.adopted.retain(|(i, _)| *i != ev.ifindex);
+            }
+            _ => {}
+        }
         match ev.kind {
             DhcpEventKind::Bound(lease) | DhcpEventKind::Renewed(lease) => {
-                self.model.dhcp_bound(ev.ifindex, dhcp_config(&lease))
+                let cfg = dhcp_config(&lease);
+                self.model.dhcp_bound(ev.ifindex, cfg.clone());
+                self.save_lease(ev.ifindex, cfg, lease.expires_at());
             }
-            DhcpEventKind::Lost => self.model.dhcp_lost(ev.ifindex),
+            DhcpEventKind::Lost => {
+                self.model.dhcp_lost(ev.ifindex);
+                self.forget_lease(ev.ifindex);
+            }
             DhcpEventKind::LinkLocal(addr) => self.model.link_local_claimed(ev.ifindex, addr),
             DhcpEventKind::LinkLocalLost => self.model.link_local_lost(ev.ifindex),
         }

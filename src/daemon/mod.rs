@@ -5,9 +5,11 @@
 //! the model's actions, rewrites resolv.conf and emits D-Bus signals.
 
 mod apply;
+mod counters;
 mod devices;
 mod dump;
 mod events;
+mod instance;
 pub mod logging;
 pub mod options;
 mod policies;
@@ -24,7 +26,8 @@ use crate::core::model::{Model, ModelSettings};
 use crate::core::mptcp::{DesiredEndpoint, EndpointFlags, Limits};
 use crate::core::netstate::NetState;
 use crate::core::types::{MptcpLink, Technology};
-use crate::dbus::server::{self, Access, Snapshot};
+use crate::dbus::server::{self, Access};
+use crate::dbus::signals::Snapshot;
 use crate::dhcp::driver::{DhcpEvent, DhcpHandle};
 use crate::edge::mptcp::Mptcp;
 use crate::edge::rtnl::{Events, KernelEvent, Rtnl};
@@ -38,6 +41,10 @@ enum Wake {
     Signal(i32),
     /// A session policy file changed.
     Policies,
+    /// A usage counter report is due.
+    Counters,
+    /// A lease taken over from a previous pathman ran out unconfirmed.
+    LeaseExpiry,
 }
 
 /// Events from the D-Bus task.
@@ -67,6 +74,14 @@ pub fn main(args: &[String]) -> i32 {
         return 0;
     }
     logging::init(opts.debug.as_deref());
+    // Before anything touches the kernel: one pathman per network namespace.
+    let _instance = match instance::Instance::claim(&opts.run_dir) {
+        Ok(i) => i,
+        Err(e) => {
+            log::error!("{e}");
+            return 1;
+        }
+    };
     let signals = match signals::Signals::block() {
         Ok(s) => s,
         Err(e) => {
@@ -224,6 +239,9 @@ async fn run(
         limits_applied: None,
         nft,
         ruleset_applied: None,
+        counters: counters::Counters::default(),
+        run_dir: opts.run_dir.clone(),
+        adopted: Vec::new(),
     });
     if let Err(e) = d.resync().await {
         log::error!("initial kernel dump failed: {e}");
@@ -259,9 +277,38 @@ async fn run(
                     None => std::future::pending().await,
                 }
             };
+            let counter_due = d.counters.next_due();
+            let counters = async {
+                match counter_due {
+                    Some(t) => {
+                        smol::Timer::at(t).await;
+                        Wake::Counters
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            let expiry = d.next_adopted_expiry();
+            let leases = async {
+                match expiry {
+                    Some(t) => {
+                        smol::Timer::at(t).await;
+                        Wake::LeaseExpiry
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             smol::future::or(
                 kernel,
-                smol::future::or(dhcp, smol::future::or(bus, smol::future::or(sig, policy))),
+                smol::future::or(
+                    dhcp,
+                    smol::future::or(
+                        bus,
+                        smol::future::or(
+                            sig,
+                            smol::future::or(policy, smol::future::or(counters, leases)),
+                        ),
+                    ),
+                ),
             )
             .await
         };
@@ -288,6 +335,7 @@ async fn run(
             Wake::Bus(BusEvent::Lost) => d.bus = None,
             Wake::Bus(BusEvent::NameGone(name)) => {
                 crate::core::session::drop_owner(&mut d.model, &name);
+                d.model.drop_client(&name);
                 d.access.forget(&name);
             }
             Wake::Policies => {
@@ -299,6 +347,14 @@ async fn run(
                 if let Some(conn) = d.bus.clone() {
                     deferred = server::handle(&conn, &mut d.model, &mut d.access, &msg).await;
                 }
+            }
+            Wake::LeaseExpiry => d.expire_adopted(std::time::Instant::now()),
+            Wake::Counters => {
+                let conn = d.bus.clone();
+                d.counters
+                    .report(conn.as_ref(), &d.model, std::time::Instant::now())
+                    .await;
+                continue;
             }
             Wake::Signal(libc::SIGUSR1) => d.dump().await,
             Wake::Signal(sig) => {
@@ -316,14 +372,17 @@ async fn run(
 }
 
 /// Connects to the system bus, owns `net.connman`, and forwards method calls;
-/// reconnects when the bus goes away.
+/// reconnects when the bus goes away, saying once what it waits for.
 async fn bus_task(ex: &'static LocalExecutor<'static>, tx: Sender<BusEvent>) {
     let mut delay_ms = 100;
+    let mut said_waiting = false;
     loop {
-        match crate::dbus::bus::connect_system().await {
+        let (dropped_tx, dropped_rx) = smol::channel::bounded(crate::caps::DBUS_OVERSIZED_QUEUE);
+        match crate::dbus::bus::connect_system_reporting(Some(dropped_tx)).await {
             Ok(conn) => {
+                said_waiting = false;
                 let ticker = crate::dbus::bus::spawn_ticker(ex, &conn);
-                let mut stream = zbus::MessageStream::from(&conn);
+                let stream = zbus::MessageStream::from(&conn);
                 // Sessions die with their owner's connection.
                 let watch_owners = conn
                     .call_method(
@@ -347,40 +406,77 @@ async fn bus_task(ex: &'static LocalExecutor<'static>, tx: Sender<BusEvent>) {
                         if tx.send(BusEvent::Connected(conn.clone())).await.is_err() {
                             return;
                         }
-                        while let Some(msg) = stream.next().await {
-                            match msg {
-                                Ok(m) if m.message_type() == zbus::message::Type::MethodCall => {
-                                    if tx.send(BusEvent::Call(m)).await.is_err() {
-                                        return;
-                                    }
-                                }
-                                Ok(m) if is_name_owner_changed(&m) => {
-                                    if let Ok((name, _old, new)) =
-                                        m.body().deserialize::<(String, String, String)>()
-                                    {
-                                        if new.is_empty()
-                                            && name.starts_with(':')
-                                            && tx.send(BusEvent::NameGone(name)).await.is_err()
-                                        {
-                                            return;
-                                        }
-                                    }
-                                }
-                                Ok(_) => {}
-                                Err(e) => log::debug!("dbus: bad message: {e}"),
-                            }
+                        if !forward(&conn, stream, &dropped_rx, &tx).await {
+                            return;
                         }
-                        log::warn!("dbus: connection to the system bus lost");
+                        log::warn!("dbus: connection to the system bus lost; reconnecting");
                         let _ = tx.send(BusEvent::Lost).await;
                     }
-                    Err(e) => log::warn!("dbus: cannot own {}: {e}", crate::dbus::names::BUS_NAME),
+                    Err(e) => log::warn!(
+                        "dbus: cannot own {}: {e}; retrying",
+                        crate::dbus::names::BUS_NAME
+                    ),
                 }
                 drop(ticker);
             }
-            Err(e) => log::debug!("dbus: system bus not reachable: {e}"),
+            Err(e) => {
+                if !said_waiting {
+                    log::warn!(
+                        "dbus: system bus not reachable ({e}); pathman works without it and connects when it appears"
+                    );
+                    said_waiting = true;
+                } else {
+                    log::debug!("dbus: system bus not reachable: {e}");
+                }
+            }
         }
         smol::Timer::after(std::time::Duration::from_millis(delay_ms)).await;
         delay_ms = (delay_ms * 2).min(5000);
+    }
+}
+
+/// Forwards method calls and clients leaving to the loop, and answers calls
+/// the socket dropped for their size; returns false when the loop is gone,
+/// true when the connection ended.
+async fn forward(
+    conn: &zbus::Connection,
+    mut stream: zbus::MessageStream,
+    dropped: &smol::channel::Receiver<crate::dbus::bus::Dropped>,
+    tx: &Sender<BusEvent>,
+) -> bool {
+    enum Next {
+        Msg(Option<zbus::Result<zbus::Message>>),
+        Dropped(crate::dbus::bus::Dropped),
+    }
+    loop {
+        let next = smol::future::or(async { Next::Msg(stream.next().await) }, async {
+            match dropped.recv().await {
+                Ok(d) => Next::Dropped(d),
+                Err(_) => std::future::pending().await,
+            }
+        })
+        .await;
+        match next {
+            Next::Msg(None) => return true,
+            Next::Msg(Some(Ok(m))) if m.message_type() == zbus::message::Type::MethodCall => {
+                if tx.send(BusEvent::Call(m)).await.is_err() {
+                    return false;
+                }
+            }
+            Next::Msg(Some(Ok(m))) if is_name_owner_changed(&m) => {
+                if let Ok((name, _old, new)) = m.body().deserialize::<(String, String, String)>() {
+                    if new.is_empty()
+                        && name.starts_with(':')
+                        && tx.send(BusEvent::NameGone(name)).await.is_err()
+                    {
+                        return false;
+                    }
+                }
+            }
+            Next::Msg(Some(Ok(_))) => {}
+            Next::Msg(Some(Err(e))) => log::debug!("dbus: bad message: {e}"),
+            Next::Dropped(d) => server::refuse_oversized(conn, &d).await,
+        }
     }
 }
 
@@ -430,4 +526,11 @@ struct Daemon {
     /// The ruleset last applied; `None` forces a replace (start: removes what
     /// a crashed pathman left).
     ruleset_applied: Option<crate::core::firewall::Ruleset>,
+    /// Usage counter baselines and reports.
+    counters: counters::Counters,
+    /// `--run-dir`: lease files live here.
+    run_dir: PathBuf,
+    /// DHCP leases taken over from a previous pathman, by ifindex, with
+    /// when each expires unless DHCP confirms it first.
+    adopted: Vec<(u32, Option<std::time::Instant>)>,
 }

@@ -29,6 +29,10 @@ pub fn load(dir: &Path) -> Vec<PolicyRule> {
     files.sort();
     let mut rules = Vec::new();
     for file in files {
+        if let Err(why) = trusted(&file) {
+            log::warn!("session policy {}: ignored: {why}", file.display());
+            continue;
+        }
         let policies = match load_policy_file(&file) {
             Ok(p) => p,
             Err(e) => {
@@ -84,6 +88,7 @@ pub fn load(dir: &Path) -> Vec<PolicyRule> {
                 gid,
                 allowed_bearers,
                 connection_type: Some(p.connection_type),
+                selectors_for_all_users: p.selectors_for_all_users,
             });
         }
     }
@@ -93,6 +98,27 @@ pub fn load(dir: &Path) -> Vec<PolicyRule> {
         dir.display()
     );
     rules
+}
+
+/// A policy decides whose traffic a session may steer, so only files that
+/// root wrote count: owned by root and not writable by group or others (the
+/// directory itself lives in root's state directory).
+fn trusted(file: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(file).map_err(|e| e.to_string())?;
+    if !meta.file_type().is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.uid() != 0 {
+        return Err(format!("owned by uid {}, not root", meta.uid()));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "writable by group or others (mode {:o})",
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(())
 }
 
 /// Wakes up when something in the policy directory changes.

@@ -36,6 +36,7 @@ impl Daemon {
         // actions (bringing links up and starting DHCP matter more at start).
         self.apply_firewall().await;
         self.write_resolv_conf();
+        self.counters.track(&self.model, std::time::Instant::now());
         if let Some(conn) = self.bus.clone() {
             self.snapshot.emit_changes(&conn, &self.model).await;
         }
@@ -51,12 +52,19 @@ impl Daemon {
                     );
                 }
             }
-            Action::SetIpv6 { ifname, enabled } => {
+            Action::SetIpv6 {
+                ifindex,
+                ifname,
+                enabled,
+            } => {
                 if let Err(e) = sysfs::set_ipv6_autoconf(&ifname, enabled) {
                     log::warn!(
                         "{ifname}: cannot {} IPv6 autoconfiguration: {e}",
                         if enabled { "enable" } else { "disable" }
                     );
+                }
+                if enabled {
+                    self.push_ipv6(ifindex);
                 }
             }
             Action::StartDhcp {
@@ -77,6 +85,7 @@ impl Daemon {
                 self.dhcp.push((ifindex, handle));
             }
             Action::StopDhcp { ifindex, release } => self.stop_dhcp(ifindex, release),
+            Action::ResetCounters(id) => self.counters.reset(&self.model, &id),
             Action::SaveService(id) => {
                 if let Some(svc) = self.model.service(&id) {
                     let name = svc.tech.display_name();
@@ -126,7 +135,7 @@ impl Daemon {
     /// Stops every client and removes everything pathman installed.
     pub(super) async fn shutdown(&mut self) {
         if let Some(conn) = self.bus.clone() {
-            self.snapshot.release_sessions(&conn).await;
+            self.snapshot.release_clients(&conn, &self.model).await;
         }
         self.model.sessions.clear();
         for (_, handle) in self.dhcp.drain(..) {
@@ -143,7 +152,7 @@ impl Daemon {
         let results = self.rtnl.apply(&ops).await;
         for (op, res) in ops.iter().zip(results) {
             if let Err(e) = res {
-                log::warn!("{}: {e} ({op:?})", self.about(op));
+                log::warn!("{}: {}: {e}", self.about(op), self.describe(op));
             }
         }
     }

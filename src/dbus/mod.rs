@@ -1,10 +1,12 @@
 //! The D-Bus edge: the system bus connection, ConnMan's names, the
 //! property views, request handling and the server loop.
 
+pub mod api;
 pub mod bus;
 pub mod names;
 pub mod props;
 pub mod request;
 pub mod server;
 pub mod session;
+pub mod signals;
 pub mod value;

@@ -1,376 +1,504 @@
-//! ConnMan's D-Bus methods mapped onto the model (iwd style: a thin layer;
-//! every decision is the model's). Pure: a decoded call in, an [`Answer`] or
-//! a ConnMan error out. The server does the I/O.
+//! The handlers of ConnMan's D-Bus methods (iwd style: a thin layer; every
+//! decision is the model's). Pure: decoded arguments in, an [`Answer`] or a
+//! ConnMan error out. [`crate::dbus::api`] says which handler serves which
+//! method; the server does the I/O.
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
+use zbus::zvariant::Value;
 
-use crate::core::model::{Model, RequestError};
+use crate::caps;
+use crate::core::counter::Counter;
+use crate::core::model::{Agent, Model, RequestError};
 use crate::core::order;
 use crate::core::session as core_session;
 use crate::core::types::{
     mask_to_prefix, Ipv4Method, Ipv4Net, Ipv6Method, MptcpLink, Name, ServerList, ServiceConfig,
-    Technology,
 };
-use crate::dbus::names;
+use crate::dbus::api::{self, Object};
+use crate::dbus::names::{self, ErrorName};
 use crate::dbus::props::{self, Props};
 use crate::dbus::session::{self, Caller};
-use crate::dbus::value::{self, bool_of, dict_entries, object_path, str_of, string_list};
+use crate::dbus::value::{self, bool_of, dict_entries, path_of, str_of, string_list, u32_of};
 
-/// Which object a call addresses.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Target {
-    Manager,
-    Technology(Technology),
-    Service(String),
-    Session(String),
+/// What a handler works on: the model, who is calling, and the object.
+pub struct Ctx<'a> {
+    pub model: &'a mut Model,
+    pub caller: &'a Caller,
+    /// The object the call addresses.
+    pub object: &'a Object,
+    /// Its path.
+    pub path: &'a str,
 }
 
-impl Target {
-    /// Resolves an object path; `None` for paths pathman does not serve.
-    pub fn from_path(path: &str) -> Option<Target> {
-        if path == "/" {
-            return Some(Target::Manager);
-        }
-        if let Some(t) = path.strip_prefix("/net/connman/technology/") {
-            return Technology::parse(t).map(Target::Technology);
-        }
-        if path.starts_with(names::SESSION_PATH_PREFIX) {
-            return Some(Target::Session(path.to_string()));
-        }
-        path.strip_prefix("/net/connman/service/")
-            .filter(|id| !id.is_empty())
-            .map(|id| Target::Service(id.to_string()))
-    }
-}
+/// A method handler: the call's arguments, already checked against the
+/// method's signature, in order.
+pub type Handler = fn(&mut Ctx<'_>, &[Value<'_>]) -> Result<Answer, CallError>;
 
 /// A successful answer, serialised by the server.
 #[derive(Debug)]
 pub enum Answer {
     Empty,
     Props(Props),
-    /// `a(oa{sv})` for GetTechnologies/GetServices.
-    Objects(Vec<(OwnedObjectPath, Props)>),
-    /// `as` (GetTetheringClients).
+    /// `a(oa{sv})` (GetTechnologies/GetServices): object paths with properties.
+    Objects(Vec<(String, Props)>),
+    /// `as`.
     Strings(Vec<String>),
-    /// `o` (CreateSession).
-    Path(OwnedObjectPath),
-    /// `ao` (GetSessions).
-    Paths(Vec<OwnedObjectPath>),
+    /// `o`.
+    Path(String),
+    /// `ao`.
+    Paths(Vec<String>),
+    /// `s` (Introspect).
+    Text(String),
+    /// `a{oa{sa{sv}}}` (GetManagedObjects): object paths with their interfaces.
+    Managed(Vec<(String, Vec<&'static str>)>),
+    /// Success, but the reply waits until the change reached the kernel, so
+    /// a refusal (an MPTCP endpoint the kernel would not add) reaches the
+    /// caller: the service whose setting changed.
+    AfterSettle(String),
 }
 
 /// A ConnMan error: `net.connman.Error.<name>` plus a message saying what was wrong.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallError {
-    pub name: &'static str,
+    pub name: ErrorName,
     pub message: String,
 }
 
 impl CallError {
+    /// An error by its short ConnMan name (`"InvalidArguments"`); an unknown
+    /// name becomes `Failed`.
     pub fn new(name: &'static str, message: impl Into<String>) -> CallError {
+        let full = format!("{}{name}", names::ERROR_PREFIX);
+        CallError {
+            name: ErrorName::from_name(&full).unwrap_or(ErrorName::Failed),
+            message: message.into(),
+        }
+    }
+    pub(crate) fn invalid(message: impl Into<String>) -> CallError {
+        CallError {
+            name: ErrorName::InvalidArguments,
+            message: message.into(),
+        }
+    }
+    fn named(name: ErrorName, message: impl Into<String>) -> CallError {
         CallError {
             name,
             message: message.into(),
         }
     }
-    pub(crate) fn invalid(message: impl Into<String>) -> CallError {
-        CallError::new("InvalidArguments", message)
-    }
 }
 
 impl From<RequestError> for CallError {
     fn from(e: RequestError) -> CallError {
-        CallError::new(e.dbus_name(), e.to_string())
+        let name = match &e {
+            RequestError::NotFound(_) => ErrorName::NotFound,
+            RequestError::InvalidArguments(_) => ErrorName::InvalidArguments,
+            RequestError::AlreadyConnected => ErrorName::AlreadyConnected,
+            RequestError::NotConnected => ErrorName::NotConnected,
+            RequestError::AlreadyEnabled => ErrorName::AlreadyEnabled,
+            RequestError::AlreadyDisabled => ErrorName::AlreadyDisabled,
+            RequestError::NotSupported(_) => ErrorName::NotSupported,
+            RequestError::AlreadyExists(_) => ErrorName::AlreadyExists,
+            RequestError::PermissionDenied(_) => ErrorName::PermissionDenied,
+            RequestError::NotRegistered(_) => ErrorName::NotRegistered,
+            RequestError::Failed(_) => ErrorName::Failed,
+        };
+        CallError::named(name, e.to_string())
     }
 }
 
-/// The arguments of a call, already type-checked by the server.
-#[derive(Debug)]
-pub enum Args {
-    None,
-    /// `(s, v)` — SetProperty.
-    Property(String, OwnedValue),
-    /// `(s)` — ClearProperty.
-    Name(String),
-    /// `(o)` — MoveBefore/MoveAfter, agents, DestroySession.
-    Path(String),
-    /// `(a{sv}o)` — CreateSession.
-    Create(std::collections::HashMap<String, OwnedValue>, String),
-}
-
-/// True for calls that change something (need root or AdminGroup).
-pub fn is_mutating(member: &str) -> bool {
-    matches!(
-        member,
-        "SetProperty"
-            | "ClearProperty"
-            | "Connect"
-            | "Disconnect"
-            | "Remove"
-            | "MoveBefore"
-            | "MoveAfter"
-            | "ResetCounters"
-    )
-}
-
-/// The signature each method expects, for the server's type check.
-pub fn expected_signature(member: &str) -> Option<&'static str> {
-    Some(match member {
-        "SetProperty" | "Change" => "sv",
-        "CreateSession" => "a{sv}o",
-        "DestroySession" => "o",
-        "GetSessions" | "Destroy" => "",
-        "ClearProperty" => "s",
-        "MoveBefore" | "MoveAfter" | "RegisterAgent" | "UnregisterAgent" => "o",
-        "GetProperties"
-        | "GetTechnologies"
-        | "GetServices"
-        | "GetPeers"
-        | "GetTetheringClients"
-        | "Connect"
-        | "Disconnect"
-        | "Remove"
-        | "ResetCounters"
-        | "Scan" => "",
-        _ => return None,
-    })
-}
-
-/// Executes one call against the model.
-pub fn call(
-    model: &mut Model,
-    target: &Target,
-    iface: &str,
-    member: &str,
-    args: Args,
-    caller: &Caller,
-) -> Result<Answer, CallError> {
-    match (target, iface, member) {
-        (Target::Technology(t), "net.connman.Technology", _) => technology(model, *t, member, args),
-        (Target::Service(id), "net.connman.Service", _) => service(model, id, member, args),
-        (Target::Session(path), "net.connman.Session", _) => {
-            session_call(model, path, member, args, caller)
-        }
-        (
-            Target::Manager,
-            "net.connman.Manager",
-            "CreateSession" | "DestroySession" | "GetSessions",
-        ) => manager_sessions(model, member, args, caller),
-        (Target::Manager, "net.connman.Manager", _) => manager(model, member, args),
+/// The unique bus name of the caller, required by calls that register
+/// something for the calling connection.
+fn service_id(ctx: &Ctx<'_>) -> Result<String, CallError> {
+    match ctx.object {
+        Object::Service(id) => Ok(id.clone()),
         _ => Err(CallError::new(
-            "NotImplemented",
-            format!("no method {iface}.{member} on this object"),
-        )),
-    }
-}
-
-fn manager(model: &mut Model, member: &str, args: Args) -> Result<Answer, CallError> {
-    match member {
-        "GetProperties" => Ok(Answer::Props(props::manager(model))),
-        "SetProperty" => {
-            let Args::Property(name, value) = args else {
-                return Err(CallError::invalid("SetProperty needs (s, v)"));
-            };
-            match name.as_str() {
-                "OfflineMode" => {
-                    let on = bool_of(&value, &name)?;
-                    model.set_offline(on);
-                    Ok(Answer::Empty)
-                }
-                // Deprecated no-op in ConnMan; accepted for compatibility.
-                "SessionMode" => bool_of(&value, &name).map(|_| Answer::Empty),
-                _ => Err(CallError::new(
-                    "InvalidProperty",
-                    format!("Manager property {name} is not writable or unknown"),
-                )),
-            }
-        }
-        "GetTechnologies" => Ok(Answer::Objects(
-            model
-                .present_techs()
-                .map(|t| {
-                    (
-                        object_path(&names::technology_path(t.as_str())),
-                        props::technology(model, t),
-                    )
-                })
-                .collect(),
-        )),
-        "GetServices" => Ok(Answer::Objects(
-            order::sorted(model)
-                .into_iter()
-                .map(|i| {
-                    let s = &model.services[i];
-                    (
-                        object_path(&names::service_path(&s.id)),
-                        props::service(model, s),
-                    )
-                })
-                .collect(),
-        )),
-        "GetPeers" => Ok(Answer::Objects(Vec::new())),
-        "GetTetheringClients" => Ok(Answer::Strings(Vec::new())),
-        // Wired services never ask for input; an agent is accepted and unused.
-        "RegisterAgent" | "UnregisterAgent" => Ok(Answer::Empty),
-        _ => Err(CallError::new(
-            "NotImplemented",
-            format!("net.connman.Manager.{member} is not implemented"),
-        )),
-    }
-}
-
-fn manager_sessions(
-    model: &mut Model,
-    member: &str,
-    args: Args,
-    caller: &Caller,
-) -> Result<Answer, CallError> {
-    match (member, args) {
-        ("CreateSession", Args::Create(settings, notifier)) => {
-            let path = session::create(model, caller, &settings, &notifier)?;
-            Ok(Answer::Path(object_path(&path)))
-        }
-        ("DestroySession", Args::Path(path)) => {
-            core_session::destroy(model, &caller.name, &path)?;
-            Ok(Answer::Empty)
-        }
-        ("GetSessions", _) => Ok(Answer::Paths(
-            model
-                .sessions
-                .iter()
-                .map(|s| object_path(&s.path))
-                .collect(),
-        )),
-        (m, _) => Err(CallError::invalid(format!("bad arguments for {m}"))),
-    }
-}
-
-fn session_call(
-    model: &mut Model,
-    path: &str,
-    member: &str,
-    args: Args,
-    caller: &Caller,
-) -> Result<Answer, CallError> {
-    match (member, args) {
-        ("Connect", _) => {
-            core_session::set_active(model, &caller.name, path, true).map_err(Into::into)
-        }
-        ("Disconnect", _) => {
-            core_session::set_active(model, &caller.name, path, false).map_err(Into::into)
-        }
-        ("Destroy", _) => core_session::destroy(model, &caller.name, path).map_err(Into::into),
-        ("Change", Args::Property(key, value)) => {
-            session::change(model, &caller.name, path, &key, &value)
-        }
-        (m, _) => Err(CallError::new(
-            "NotImplemented",
-            format!("net.connman.Session.{m} is not implemented"),
-        )),
-    }
-    .map(|_| Answer::Empty)
-}
-
-fn technology(
-    model: &mut Model,
-    tech: Technology,
-    member: &str,
-    args: Args,
-) -> Result<Answer, CallError> {
-    if !model.present_techs().any(|t| t == tech) {
-        return Err(CallError::new(
             "NotFound",
-            format!("technology {tech} has no device"),
-        ));
-    }
-    match member {
-        "GetProperties" => Ok(Answer::Props(props::technology(model, tech))),
-        "SetProperty" => {
-            let Args::Property(name, value) = args else {
-                return Err(CallError::invalid("SetProperty needs (s, v)"));
-            };
-            match name.as_str() {
-                "Powered" => {
-                    let on = bool_of(&value, &name)?;
-                    model.set_powered(tech, on)?;
-                    Ok(Answer::Empty)
-                }
-                "Tethering" => Err(CallError::new(
-                    "NotSupported",
-                    "tethering is not supported yet",
-                )),
-                _ => Err(CallError::new(
-                    "InvalidProperty",
-                    format!("Technology property {name} is not writable or unknown"),
-                )),
-            }
-        }
-        "Scan" => Err(CallError::new(
-            "NotSupported",
-            format!("{tech} cannot scan"),
-        )),
-        _ => Err(CallError::new(
-            "NotImplemented",
-            format!("net.connman.Technology.{member} is not implemented"),
+            format!("no service at {}", ctx.path),
         )),
     }
 }
 
-fn service(model: &mut Model, id: &str, member: &str, args: Args) -> Result<Answer, CallError> {
-    let Some(svc) = model.service(id) else {
-        return Err(CallError::new(
-            "NotFound",
-            format!("service {id} not found"),
-        ));
-    };
-    match member {
-        "GetProperties" => Ok(Answer::Props(props::service(model, svc))),
-        "SetProperty" => {
-            let Args::Property(name, value) = args else {
-                return Err(CallError::invalid("SetProperty needs (s, v)"));
-            };
+// ----- every object --------------------------------------------------------
+
+/// `Introspect`.
+pub fn introspect(ctx: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
+    Ok(Answer::Text(api::introspect(ctx.model, ctx.path)))
+}
+
+/// `ObjectManager.GetManagedObjects`: every object below `/` with its interfaces.
+pub fn get_managed_objects(ctx: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
+    Ok(Answer::Managed(
+        api::objects(ctx.model)
+            .into_iter()
+            .filter(|o| *o != Object::Manager)
+            .map(|o| (o.path(), o.interfaces().iter().map(|i| i.name).collect()))
+            .collect(),
+    ))
+}
+
+/// `GetProperties` of the Manager, a technology or a service.
+pub fn get_properties(ctx: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
+    let model = &*ctx.model;
+    Ok(Answer::Props(match ctx.object {
+        Object::Manager => props::manager(model),
+        Object::Technology(t) => props::technology(model, *t),
+        Object::Service(id) => {
+            let svc = model
+                .service(id)
+                .ok_or_else(|| CallError::new("NotFound", format!("service {id} not found")))?;
+            props::service(model, svc)
+        }
+        Object::Session(_) => return Err(CallError::invalid("sessions have no properties")),
+    }))
+}
+
+/// `SetProperty(s, v)` of the Manager, a technology or a service.
+pub fn set_property(ctx: &mut Ctx<'_>, args: &[Value<'_>]) -> Result<Answer, CallError> {
+    let name = str_of(&args[0], "name")?;
+    let value = value::inner(&args[1]);
+    match ctx.object.clone() {
+        Object::Manager => match name {
+            "OfflineMode" => {
+                let on = bool_of(value, name)?;
+                ctx.model.set_offline(on);
+                Ok(Answer::Empty)
+            }
+            // Deprecated no-op in ConnMan; accepted for compatibility.
+            "SessionMode" => bool_of(value, name).map(|_| Answer::Empty),
+            _ => Err(CallError::new(
+                "InvalidProperty",
+                format!("Manager property {name} is not writable or unknown"),
+            )),
+        },
+        Object::Technology(tech) => match name {
+            "Powered" => {
+                let on = bool_of(value, name)?;
+                ctx.model.set_powered(tech, on)?;
+                Ok(Answer::Empty)
+            }
+            "Tethering" | "TetheringIdentifier" | "TetheringPassphrase" | "TetheringFreq" => Err(
+                CallError::new("NotSupported", "tethering is not supported yet"),
+            ),
+            _ => Err(CallError::new(
+                "InvalidProperty",
+                format!("Technology property {name} is not writable or unknown"),
+            )),
+        },
+        Object::Service(id) => {
+            let svc = ctx
+                .model
+                .service(&id)
+                .ok_or_else(|| CallError::new("NotFound", format!("service {id} not found")))?;
             let mut cfg = svc.config.clone();
-            set_service_property(&mut cfg, &name, &value)?;
-            model.configure(id, cfg)?;
-            Ok(Answer::Empty)
-        }
-        "ClearProperty" => {
-            let Args::Name(name) = args else {
-                return Err(CallError::invalid("ClearProperty needs (s)"));
-            };
-            if name != "Error" {
-                return Err(CallError::new(
-                    "InvalidProperty",
-                    format!("only Error can be cleared, not {name}"),
-                ));
+            set_service_property(&mut cfg, name, value)?;
+            ctx.model.configure(&id, cfg)?;
+            if matches!(name, "MultipathRouting" | "MultipathTcpLink") {
+                Ok(Answer::AfterSettle(id))
+            } else {
+                Ok(Answer::Empty)
             }
-            Ok(Answer::Empty)
         }
-        "Connect" => model.connect(id).map(|_| Answer::Empty).map_err(Into::into),
-        "Disconnect" => model
-            .disconnect(id)
-            .map(|_| Answer::Empty)
-            .map_err(Into::into),
-        "Remove" => model.remove(id).map(|_| Answer::Empty).map_err(Into::into),
-        "MoveBefore" | "MoveAfter" => {
-            let Args::Path(target) = args else {
-                return Err(CallError::invalid(format!("{member} needs (o)")));
-            };
-            let Some(Target::Service(other)) = Target::from_path(&target) else {
-                return Err(CallError::invalid(format!(
-                    "{target} is not a service path"
-                )));
-            };
-            model.move_service(id, &other, member == "MoveBefore")?;
-            Ok(Answer::Empty)
-        }
-        "ResetCounters" => Ok(Answer::Empty),
-        _ => Err(CallError::new(
-            "NotImplemented",
-            format!("net.connman.Service.{member} is not implemented"),
-        )),
+        Object::Session(_) => Err(CallError::invalid("use Session.Change")),
     }
+}
+
+// ----- Manager -------------------------------------------------------------
+
+/// `GetTechnologies`.
+pub fn get_technologies(ctx: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
+    let model = &*ctx.model;
+    Ok(Answer::Objects(
+        model
+            .present_techs()
+            .map(|t| {
+                (
+                    names::technology_path(t.as_str()),
+                    props::technology(model, t),
+                )
+            })
+            .collect(),
+    ))
+}
+
+/// `GetServices`, in service order.
+pub fn get_services(ctx: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
+    let model = &*ctx.model;
+    Ok(Answer::Objects(
+        order::sorted(model)
+            .into_iter()
+            .map(|i| {
+                let s = &model.services[i];
+                (names::service_path(&s.id), props::service(model, s))
+            })
+            .collect(),
+    ))
+}
+
+/// `GetPeers`: pathman has no P2P peers.
+pub fn get_peers(_: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
+    Ok(Answer::Objects(Vec::new()))
+}
+
+/// `GetTetheringClients`: no tethering yet.
+pub fn get_tethering_clients(_: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
+    Ok(Answer::Strings(Vec::new()))
+}
+
+/// `ConnectProvider` / `RemoveProvider`: VPNs are not pathman's (ConnMan
+/// without its VPN daemon answers the same).
+pub fn no_vpn(_: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
+    Err(CallError::new(
+        "NotSupported",
+        "pathman manages no VPN providers",
+    ))
+}
+
+/// `RequestPrivateNetwork` / `ReleasePrivateNetwork`.
+pub fn no_private_network(_: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
+    Err(CallError::new(
+        "NotSupported",
+        "private networks are not supported",
+    ))
+}
+
+/// `RegisterPeerService` / `UnregisterPeerService`.
+pub fn no_peers(_: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
+    Err(CallError::new(
+        "NotSupported",
+        "P2P peer services are not supported",
+    ))
+}
+
+/// `RegisterAgent(o)`: one agent at a time, as ConnMan 1.41.
+pub fn register_agent(ctx: &mut Ctx<'_>, args: &[Value<'_>]) -> Result<Answer, CallError> {
+    let path = path_of(&args[0], "path")?;
+    if let Some(a) = &ctx.model.agent {
+        return Err(CallError::new(
+            "AlreadyExists",
+            format!("an agent is registered already ({} {})", a.owner, a.path),
+        ));
+    }
+    log::info!("agent {path} of {} registered", ctx.caller.name);
+    ctx.model.agent = Some(Agent {
+        owner: ctx.caller.name.clone(),
+        path,
+    });
+    Ok(Answer::Empty)
+}
+
+/// `UnregisterAgent(o)`: only the connection that registered it.
+pub fn unregister_agent(ctx: &mut Ctx<'_>, args: &[Value<'_>]) -> Result<Answer, CallError> {
+    let path = path_of(&args[0], "path")?;
+    match &ctx.model.agent {
+        Some(a) if a.owner == ctx.caller.name && a.path == path => {
+            log::info!("agent {path} of {} unregistered", ctx.caller.name);
+            ctx.model.agent = None;
+            Ok(Answer::Empty)
+        }
+        _ => Err(
+            RequestError::NotRegistered(format!("no agent {path} of {}", ctx.caller.name)).into(),
+        ),
+    }
+}
+
+/// `RegisterCounter(o, u accuracy, u period)`.
+pub fn register_counter(ctx: &mut Ctx<'_>, args: &[Value<'_>]) -> Result<Answer, CallError> {
+    let path = path_of(&args[0], "path")?;
+    let accuracy_kb = u32_of(&args[1], "accuracy")?;
+    let period = u32_of(&args[2], "period")?;
+    let model = &mut *ctx.model;
+    let owner = &ctx.caller.name;
+    if model
+        .counters
+        .iter()
+        .any(|c| c.owner == *owner && c.path == path)
+    {
+        return Err(CallError::new(
+            "AlreadyExists",
+            format!("counter {path} is registered already"),
+        ));
+    }
+    let mine = model.counters.iter().filter(|c| c.owner == *owner).count();
+    if mine >= caps::MAX_COUNTERS_PER_CLIENT {
+        return Err(CallError::new(
+            "Failed",
+            format!(
+                "{owner} has {mine} counters, the most one client may have (caps::MAX_COUNTERS_PER_CLIENT)"
+            ),
+        ));
+    }
+    let counter = Counter {
+        owner: owner.clone(),
+        path: path.clone(),
+        accuracy_kb,
+        period_secs: period.clamp(caps::COUNTER_MIN_PERIOD_SECS, caps::COUNTER_MAX_PERIOD_SECS),
+    };
+    model.counters.push(counter).map_err(|_| {
+        CallError::new(
+            "Failed",
+            format!(
+                "{} counters exist, the most pathman keeps (caps::MAX_COUNTERS)",
+                caps::MAX_COUNTERS
+            ),
+        )
+    })?;
+    log::info!("counter {path} of {owner} registered (every {period} s)");
+    Ok(Answer::Empty)
+}
+
+/// `UnregisterCounter(o)`: only the connection that registered it.
+pub fn unregister_counter(ctx: &mut Ctx<'_>, args: &[Value<'_>]) -> Result<Answer, CallError> {
+    let path = path_of(&args[0], "path")?;
+    let owner = &ctx.caller.name;
+    let Some(i) = ctx
+        .model
+        .counters
+        .iter()
+        .position(|c| c.owner == *owner && c.path == path)
+    else {
+        return Err(RequestError::NotRegistered(format!("no counter {path} of {owner}")).into());
+    };
+    ctx.model.counters.remove(i);
+    Ok(Answer::Empty)
+}
+
+/// `CreateSession(a{sv}, o) → o`.
+pub fn create_session(ctx: &mut Ctx<'_>, args: &[Value<'_>]) -> Result<Answer, CallError> {
+    let settings = dict_entries(&args[0], "settings")?;
+    let notifier = path_of(&args[1], "notifier")?;
+    let path = session::create(ctx.model, ctx.caller, &settings, &notifier)?;
+    Ok(Answer::Path(path))
+}
+
+/// `DestroySession(o)`.
+pub fn destroy_session(ctx: &mut Ctx<'_>, args: &[Value<'_>]) -> Result<Answer, CallError> {
+    let path = path_of(&args[0], "session")?;
+    core_session::destroy(ctx.model, &ctx.caller.name, &path)?;
+    Ok(Answer::Empty)
+}
+
+/// `GetSessions() → ao` (the multipath fork's).
+pub fn get_sessions(ctx: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
+    Ok(Answer::Paths(
+        ctx.model.sessions.iter().map(|s| s.path.clone()).collect(),
+    ))
+}
+
+// ----- Technology ----------------------------------------------------------
+
+/// `Technology.Scan`: wired technologies cannot scan (ConnMan: NotSupported).
+pub fn scan(ctx: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
+    let what = match ctx.object {
+        Object::Technology(t) => t.as_str(),
+        _ => "this object",
+    };
+    Err(CallError::new(
+        "NotSupported",
+        format!("{what} cannot scan"),
+    ))
+}
+
+// ----- Service -------------------------------------------------------------
+
+/// `ClearProperty(s)`: only `Error` can be cleared.
+pub fn clear_property(ctx: &mut Ctx<'_>, args: &[Value<'_>]) -> Result<Answer, CallError> {
+    let id = service_id(ctx)?;
+    let name = str_of(&args[0], "name")?;
+    if name != "Error" {
+        return Err(CallError::new(
+            "InvalidProperty",
+            format!("only Error can be cleared, not {name}"),
+        ));
+    }
+    ctx.model.clear_error(&id)?;
+    Ok(Answer::Empty)
+}
+
+/// `Service.Connect`.
+pub fn connect(ctx: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
+    let id = service_id(ctx)?;
+    ctx.model.connect(&id)?;
+    Ok(Answer::Empty)
+}
+
+/// `Service.Disconnect`.
+pub fn disconnect(ctx: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
+    let id = service_id(ctx)?;
+    ctx.model.disconnect(&id)?;
+    Ok(Answer::Empty)
+}
+
+/// `Service.Remove`.
+pub fn remove(ctx: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
+    let id = service_id(ctx)?;
+    ctx.model.remove(&id)?;
+    Ok(Answer::Empty)
+}
+
+fn move_relative(ctx: &mut Ctx<'_>, args: &[Value<'_>], before: bool) -> Result<Answer, CallError> {
+    let id = service_id(ctx)?;
+    let target = path_of(&args[0], "service")?;
+    let other = target
+        .strip_prefix(names::SERVICE_PATH_PREFIX)
+        .filter(|o| ctx.model.service(o).is_some())
+        .ok_or_else(|| CallError::new("InvalidService", format!("{target} is not a service")))?
+        .to_string();
+    ctx.model.move_service(&id, &other, before)?;
+    Ok(Answer::Empty)
+}
+
+/// `Service.MoveBefore(o)`.
+pub fn move_before(ctx: &mut Ctx<'_>, args: &[Value<'_>]) -> Result<Answer, CallError> {
+    move_relative(ctx, args, true)
+}
+
+/// `Service.MoveAfter(o)`.
+pub fn move_after(ctx: &mut Ctx<'_>, args: &[Value<'_>]) -> Result<Answer, CallError> {
+    move_relative(ctx, args, false)
+}
+
+/// `Service.ResetCounters`: usage counts from now on.
+pub fn reset_counters(ctx: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
+    let id = service_id(ctx)?;
+    ctx.model.reset_counters(&id)?;
+    Ok(Answer::Empty)
+}
+
+// ----- Session -------------------------------------------------------------
+
+fn session_path(ctx: &Ctx<'_>) -> String {
+    ctx.path.to_string()
+}
+
+/// `Session.Destroy`.
+pub fn session_destroy(ctx: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
+    let path = session_path(ctx);
+    core_session::destroy(ctx.model, &ctx.caller.name, &path)?;
+    Ok(Answer::Empty)
+}
+
+/// `Session.Connect`.
+pub fn session_connect(ctx: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
+    let path = session_path(ctx);
+    core_session::set_active(ctx.model, &ctx.caller.name, &path, true)?;
+    Ok(Answer::Empty)
+}
+
+/// `Session.Disconnect`.
+pub fn session_disconnect(ctx: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
+    let path = session_path(ctx);
+    core_session::set_active(ctx.model, &ctx.caller.name, &path, false)?;
+    Ok(Answer::Empty)
+}
+
+/// `Session.Change(s, v)`.
+pub fn session_change(ctx: &mut Ctx<'_>, args: &[Value<'_>]) -> Result<Answer, CallError> {
+    let path = session_path(ctx);
+    let key = str_of(&args[0], "name")?.to_string();
+    session::change(ctx.model, ctx.caller, &path, &key, value::inner(&args[1]))?;
+    Ok(Answer::Empty)
 }
 
 fn ipv4_addr(v: &Value<'_>, key: &str) -> Result<Ipv4Addr, CallError> {

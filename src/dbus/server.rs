@@ -1,23 +1,30 @@
-//! The D-Bus edge: decodes incoming method calls, checks types and
-//! permissions, runs them through [`request::call`], sends the reply, and
-//! emits ConnMan's signals by diffing property snapshots after every change.
-//! No object server: calls are dispatched by hand so the model can live in
-//! the single-threaded event loop without locks.
+//! The D-Bus edge's dispatcher: finds the object a call addresses and the
+//! method it names (by name and signature, in the declarations of
+//! [`crate::dbus::api`]), checks who may call it, decodes the arguments, runs
+//! the handler and sends the reply. Errors for calls that name no method or
+//! no object are the standard D-Bus ones, worded as libdbus words them for
+//! ConnMan. No object server: calls are dispatched by hand so the model can
+//! live in the single-threaded event loop without locks.
 
 use std::collections::HashMap;
 
 use zbus::message::Type as MsgType;
-use zbus::zvariant::{OwnedObjectPath, OwnedValue};
+use zbus::zvariant::{OwnedObjectPath, Structure, Value};
 use zbus::{Connection, Message};
 
 use crate::core::model::Model;
-use crate::core::order;
-use crate::core::types::Technology;
-use crate::dbus::names;
-use crate::dbus::props::{self, Props};
-use crate::dbus::request::{self, Answer, Args, CallError, Target};
+use crate::dbus::api::{self, Access as Need, Method, Object};
+use crate::dbus::props::Dict;
+use crate::dbus::request::{Answer, CallError, Ctx};
 use crate::dbus::session::Caller;
 use crate::dbus::value::object_path;
+
+/// `org.freedesktop.DBus.Error.UnknownMethod`.
+pub const UNKNOWN_METHOD: &str = "org.freedesktop.DBus.Error.UnknownMethod";
+/// `org.freedesktop.DBus.Error.UnknownObject`.
+pub const UNKNOWN_OBJECT: &str = "org.freedesktop.DBus.Error.UnknownObject";
+/// `org.freedesktop.DBus.Error.LimitsExceeded`.
+pub const LIMITS_EXCEEDED: &str = "org.freedesktop.DBus.Error.LimitsExceeded";
 
 /// Who may change things: root, or members of main.conf's AdminGroup.
 #[derive(Debug, Default)]
@@ -66,13 +73,6 @@ impl Access {
         }
     }
 
-    async fn allowed(&mut self, conn: &Connection, sender: &str) -> bool {
-        match self.uid(conn, sender).await {
-            Some(uid) => uid == 0 || self.in_admin_group(uid),
-            None => false,
-        }
-    }
-
     /// Forgets a connection that left the bus.
     pub fn forget(&mut self, sender: &str) {
         self.cache.remove(sender);
@@ -91,17 +91,35 @@ impl Access {
             .unwrap_or_else(|_| vec![user.gid.as_raw()])
     }
 
-    fn in_admin_group(&self, uid: u32) -> bool {
+    fn is_admin(&self, uid: u32, gids: &[u32]) -> bool {
+        if uid == 0 {
+            return true;
+        }
         let Some(group) = &self.admin_group else {
             return false;
         };
-        let Ok(Some(g)) = nix::unistd::Group::from_name(group) else {
-            return false;
+        match nix::unistd::Group::from_name(group) {
+            Ok(Some(g)) => gids.contains(&g.gid.as_raw()),
+            _ => false,
+        }
+    }
+
+    /// Who is calling, as much as the method's access needs: nothing for
+    /// reading; uid, groups and admin status otherwise.
+    async fn caller(&mut self, conn: &Connection, sender: &str, need: Need) -> Caller {
+        let mut caller = Caller {
+            name: sender.to_string(),
+            ..Caller::default()
         };
-        let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) else {
-            return false;
-        };
-        user.gid == g.gid || g.mem.contains(&user.name)
+        if need == Need::Read {
+            return caller;
+        }
+        if let Some(uid) = self.uid(conn, sender).await {
+            caller.uid = Some(uid);
+            caller.gids = Access::groups(uid);
+            caller.admin = self.is_admin(uid, &caller.gids);
+        }
+        caller
     }
 }
 
@@ -121,8 +139,8 @@ pub async fn finish(conn: &Connection, d: Deferred, failure: Option<String>) {
     let sent = match failure {
         None => conn.reply(&header, &()).await,
         Some(why) => {
-            let name = format!("{}Failed", names::ERROR_PREFIX);
-            conn.reply_error(&header, name.as_str(), &why).await
+            let name = crate::dbus::names::ErrorName::Failed.as_str();
+            conn.reply_error(&header, name, &why).await
         }
     };
     if let Err(e) = sent {
@@ -130,15 +148,80 @@ pub async fn finish(conn: &Connection, d: Deferred, failure: Option<String>) {
     }
 }
 
-/// Properties whose effect includes MPTCP endpoints: their reply waits for the kernel.
-fn touches_endpoints(msg: &Message) -> bool {
-    matches!(
-        msg.body().deserialize::<(String, OwnedValue)>(),
-        Ok((name, _)) if name == "MultipathRouting" || name == "MultipathTcpLink"
+/// Answers a method call the bus socket dropped for its size with
+/// `org.freedesktop.DBus.Error.LimitsExceeded` (the call never reached the
+/// model; nothing changed).
+pub async fn refuse_oversized(conn: &Connection, d: &crate::dbus::bus::Dropped) {
+    let (Some(sender), Some(serial)) = (&d.sender, std::num::NonZeroU32::new(d.serial)) else {
+        return;
+    };
+    // A stand-in for the dropped call with its serial and sender: what a
+    // reply needs to reach the caller.
+    let call = zbus::Message::method_call(
+        d.path.as_deref().unwrap_or("/"),
+        d.member.as_deref().unwrap_or("Dropped"),
+    )
+    .and_then(|b| b.sender(sender.as_str()))
+    .map(|b| b.serial(serial))
+    .and_then(|b| b.build(&()));
+    let Ok(call) = call else { return };
+    let text = format!(
+        "message of {} bytes exceeds pathman's limit of {} bytes (caps::MAX_DBUS_MESSAGE)",
+        d.size,
+        crate::caps::MAX_DBUS_MESSAGE
+    );
+    if let Err(e) = conn
+        .reply_error(&call.header(), LIMITS_EXCEEDED, &text)
+        .await
+    {
+        log::debug!("dbus: cannot refuse the oversized call of {sender}: {e}");
+    }
+}
+
+/// libdbus's wording for a call that names no method (or no object) there.
+fn no_such_method(member: &str, sig: &str, iface: Option<&str>) -> String {
+    format!(
+        "Method \"{member}\" with signature \"{sig}\" on interface \"{}\" doesn't exist\n",
+        iface.unwrap_or("(null)")
     )
 }
 
-/// Handles one incoming message; a request whose outcome depends on the
+/// The method a call names on `obj`: by interface when the call gives one,
+/// else the first interface that has a method of that name and signature.
+fn find_method(
+    obj: &Object,
+    iface: Option<&str>,
+    member: &str,
+    sig: &str,
+) -> Option<&'static Method> {
+    obj.interfaces()
+        .iter()
+        .filter(|i| iface.is_none_or(|n| n == i.name))
+        .find_map(|i| i.method(member, sig))
+}
+
+/// The arguments of a call, in order (the body as a structure).
+fn arguments<'m>(msg: &'m Message, sig: &str) -> Result<Vec<Value<'m>>, CallError> {
+    if sig.is_empty() {
+        return Ok(Vec::new());
+    }
+    let body = msg.body();
+    let data = body.data();
+    let (s, _): (Structure<'_>, usize) = data
+        .deserialize_for_dynamic_signature(format!("({sig})").as_str())
+        .map_err(|e| CallError::invalid(format!("cannot decode the arguments: {e}")))?;
+    // The body lives as long as the message; the values borrow from it.
+    Ok(s.into_fields()
+        .into_iter()
+        .map(|v| {
+            v.try_to_owned()
+                .map(Value::from)
+                .unwrap_or(Value::Bool(false))
+        })
+        .collect())
+}
+
+/// Handles one incoming method call; a request whose outcome depends on the
 /// kernel comes back as [`Deferred`] for [`finish`] after the loop settled.
 pub async fn handle(
     conn: &Connection,
@@ -150,449 +233,144 @@ pub async fn handle(
     if header.message_type() != MsgType::MethodCall {
         return None;
     }
-    let path = header
-        .path()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
-    let iface = header
-        .interface()
-        .map(|i| i.as_str().to_string())
-        .unwrap_or_default();
+    let path = header.path().map(|p| p.as_str()).unwrap_or("/").to_string();
+    let iface = header.interface().map(|i| i.as_str().to_string());
     let member = header
         .member()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_default();
+        .map(|m| m.as_str())
+        .unwrap_or("")
+        .to_string();
     let sender = header
         .sender()
-        .map(|s| s.as_str().to_string())
-        .unwrap_or_default();
+        .map(|s| s.as_str())
+        .unwrap_or("")
+        .to_string();
+    let sig = header.signature().to_string();
+    let sig = sig
+        .strip_prefix('(')
+        .and_then(|s| s.strip_suffix(')'))
+        .map(str::to_string)
+        .unwrap_or(sig);
 
-    if iface == "org.freedesktop.DBus.Introspectable" && member == "Introspect" {
-        let xml = introspect(model, &path);
-        if let Err(e) = conn.reply(&header, &xml).await {
+    let reply = |r: zbus::Result<()>| {
+        if let Err(e) = r {
             log::debug!("dbus: reply to {sender} failed: {e}");
+        }
+    };
+    let iface_ref = iface.as_deref();
+    // Introspection answers on every path (an empty node where nothing is),
+    // and org.freedesktop.DBus.Peer on every object, as libdbus does.
+    if member == "Introspect"
+        && sig.is_empty()
+        && iface_ref.is_none_or(|i| i == api::INTROSPECTABLE.name)
+    {
+        reply(conn.reply(&header, &api::introspect(model, &path)).await);
+        return None;
+    }
+    if iface_ref == Some("org.freedesktop.DBus.Peer") {
+        match (member.as_str(), sig.as_str()) {
+            ("Ping", "") => reply(conn.reply(&header, &()).await),
+            ("GetMachineId", "") => {
+                let id = std::fs::read_to_string("/etc/machine-id").unwrap_or_default();
+                reply(conn.reply(&header, &id.trim()).await);
+            }
+            _ => {
+                let text = no_such_method(&member, &sig, iface_ref);
+                reply(conn.reply_error(&header, UNKNOWN_METHOD, &text).await);
+            }
         }
         return None;
     }
-    if iface == "org.freedesktop.DBus.Peer" && member == "Ping" {
-        let _ = conn.reply(&header, &()).await;
+    let Some(obj) = api::object_at(model, &path) else {
+        let text = no_such_method(&member, &sig, iface_ref);
+        reply(conn.reply_error(&header, UNKNOWN_OBJECT, &text).await);
         return None;
-    }
-
-    let result = decode_and_call(conn, model, access, msg, &path, &iface, &member, &sender).await;
+    };
+    let Some(method) = find_method(&obj, iface_ref, &member, &sig) else {
+        let text = no_such_method(&member, &sig, iface_ref);
+        reply(conn.reply_error(&header, UNKNOWN_METHOD, &text).await);
+        return None;
+    };
+    let caller = access.caller(conn, &sender, method.access).await;
+    let result = match method.access {
+        Need::Admin if !caller.admin => Err(CallError::new(
+            "PermissionDenied",
+            format!("{member} needs root or the admin group"),
+        )),
+        Need::Client if caller.uid.is_none() => Err(CallError::new(
+            "PermissionDenied",
+            "cannot tell who is calling",
+        )),
+        _ => match arguments(msg, &sig) {
+            Ok(args) => {
+                let mut ctx = Ctx {
+                    model,
+                    caller: &caller,
+                    object: &obj,
+                    path: &path,
+                };
+                (method.handler)(&mut ctx, &args)
+            }
+            Err(e) => Err(e),
+        },
+    };
     let sent = match result {
-        Ok(Answer::Empty)
-            if member == "SetProperty"
-                && matches!(Target::from_path(&path), Some(Target::Service(_)))
-                && touches_endpoints(msg) =>
-        {
-            let service = names::last_path_element(&path).to_string();
+        Ok(Answer::AfterSettle(service)) => {
             return Some(Deferred {
                 msg: msg.clone(),
                 service,
-            });
+            })
         }
-        Ok(answer) => match answer {
-            Answer::Empty => conn.reply(&header, &()).await,
-            Answer::Props(p) => conn.reply(&header, &as_map(&p)).await,
-            Answer::Objects(list) => {
-                let body: Vec<(OwnedObjectPath, HashMap<&str, &OwnedValue>)> =
-                    list.iter().map(|(o, p)| (o.clone(), as_map(p))).collect();
-                conn.reply(&header, &body).await
-            }
-            Answer::Strings(list) => conn.reply(&header, &list).await,
-            Answer::Path(p) => conn.reply(&header, &p).await,
-            Answer::Paths(list) => conn.reply(&header, &list).await,
-        },
+        Ok(answer) => send_answer(conn, &header, answer).await,
         Err(e) => {
             log::debug!(
-                "dbus: {iface}.{member} on {path} from {sender}: {}: {}",
+                "dbus: {}.{member} on {path} from {sender}: {}: {}",
+                iface_ref.unwrap_or("?"),
                 e.name,
                 e.message
             );
-            let name = format!("{}{}", names::ERROR_PREFIX, e.name);
-            conn.reply_error(&header, name.as_str(), &e.message).await
+            conn.reply_error(&header, e.name.as_str(), &e.message).await
         }
     };
-    if let Err(e) = sent {
-        log::debug!("dbus: reply to {sender} failed: {e}");
-    }
+    reply(sent);
     None
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn decode_and_call(
+async fn send_answer(
     conn: &Connection,
-    model: &mut Model,
-    access: &mut Access,
-    msg: &Message,
-    path: &str,
-    iface: &str,
-    member: &str,
-    sender: &str,
-) -> Result<Answer, CallError> {
-    let target = Target::from_path(path)
-        .ok_or_else(|| CallError::new("NotFound", format!("no object at {path}")))?;
-    let expected = request::expected_signature(member).ok_or_else(|| {
-        CallError::new("NotImplemented", format!("unknown method {iface}.{member}"))
-    })?;
-    let body = msg.body();
-    // zbus renders a multi-argument body as one structure: "(sv)".
-    let full = body.signature().to_string();
-    let got = match full.strip_prefix('(').and_then(|s| s.strip_suffix(')')) {
-        Some(inner) => inner.to_string(),
-        None => full,
-    };
-    if got != expected {
-        return Err(CallError::new(
-            "InvalidArguments",
-            format!("{member} takes ({expected}), got ({got})"),
-        ));
-    }
-    let args = match expected {
-        "sv" => {
-            let (name, value): (String, OwnedValue) = body
-                .deserialize()
-                .map_err(|e| CallError::new("InvalidArguments", e.to_string()))?;
-            Args::Property(name, value)
+    header: &zbus::message::Header<'_>,
+    answer: Answer,
+) -> zbus::Result<()> {
+    match answer {
+        Answer::Empty | Answer::AfterSettle(_) => conn.reply(header, &()).await,
+        Answer::Props(p) => conn.reply(header, &Dict(&p)).await,
+        Answer::Objects(list) => {
+            let body: Vec<(OwnedObjectPath, Dict<'_>)> = list
+                .iter()
+                .map(|(o, p)| (object_path(o), Dict(p)))
+                .collect();
+            conn.reply(header, &body).await
         }
-        "s" => Args::Name(
-            body.deserialize::<String>()
-                .map_err(|e| CallError::new("InvalidArguments", e.to_string()))?,
-        ),
-        "a{sv}o" => {
-            let (settings, notifier): (HashMap<String, OwnedValue>, OwnedObjectPath) = body
-                .deserialize()
-                .map_err(|e| CallError::new("InvalidArguments", e.to_string()))?;
-            Args::Create(settings, notifier.as_str().to_string())
+        Answer::Strings(list) => conn.reply(header, &list).await,
+        Answer::Path(p) => conn.reply(header, &object_path(&p)).await,
+        Answer::Paths(list) => {
+            let paths: Vec<OwnedObjectPath> = list.iter().map(|p| object_path(p)).collect();
+            conn.reply(header, &paths).await
         }
-        "o" => Args::Path(
-            body.deserialize::<OwnedObjectPath>()
-                .map_err(|e| CallError::new("InvalidArguments", e.to_string()))?
-                .as_str()
-                .to_string(),
-        ),
-        _ => Args::None,
-    };
-    // Sessions belong to their creator (checked by the session code); the
-    // rest of the API changes the machine and needs root or the admin group.
-    let session_call = matches!(target, Target::Session(_))
-        || matches!(member, "CreateSession" | "DestroySession" | "GetSessions");
-    if !session_call && request::is_mutating(member) && !access.allowed(conn, sender).await {
-        return Err(CallError::new(
-            "PermissionDenied",
-            format!("{member} needs root or the admin group"),
-        ));
-    }
-    let uid = if member == "CreateSession" {
-        access
-            .uid(conn, sender)
-            .await
-            .ok_or_else(|| CallError::new("PermissionDenied", "cannot tell who is calling"))?
-    } else {
-        0
-    };
-    let caller = Caller {
-        name: sender.to_string(),
-        uid,
-        gids: if member == "CreateSession" {
-            Access::groups(uid)
-        } else {
-            Vec::new()
-        },
-    };
-    request::call(model, &target, iface, member, args, &caller)
-}
-
-fn as_map(p: &Props) -> HashMap<&str, &OwnedValue> {
-    p.iter().map(|(k, v)| (*k, v)).collect()
-}
-
-fn introspect(model: &Model, path: &str) -> String {
-    let mut xml = String::from(
-        "<!DOCTYPE node PUBLIC \"-//freedesktop//DTD D-BUS Object Introspection 1.0//EN\" \
-         \"http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd\">\n<node>\n\
-         <interface name=\"org.freedesktop.DBus.Introspectable\"><method name=\"Introspect\">\
-         <arg type=\"s\" direction=\"out\"/></method></interface>\n",
-    );
-    let iface = match Target::from_path(path) {
-        Some(Target::Manager) => Some((
-            "net.connman.Manager",
-            &[
-                "GetProperties",
-                "SetProperty",
-                "GetTechnologies",
-                "GetServices",
-                "GetPeers",
-                "GetTetheringClients",
-                "RegisterAgent",
-                "UnregisterAgent",
-            ][..],
-        )),
-        Some(Target::Technology(_)) => Some((
-            "net.connman.Technology",
-            &["GetProperties", "SetProperty", "Scan"][..],
-        )),
-        Some(Target::Service(_)) => Some((
-            "net.connman.Service",
-            &[
-                "GetProperties",
-                "SetProperty",
-                "ClearProperty",
-                "Connect",
-                "Disconnect",
-                "Remove",
-                "MoveBefore",
-                "MoveAfter",
-                "ResetCounters",
-            ][..],
-        )),
-        Some(Target::Session(_)) => Some((
-            "net.connman.Session",
-            &["Connect", "Disconnect", "Change", "Destroy"][..],
-        )),
-        None => None,
-    };
-    if let Some((name, methods)) = iface {
-        xml.push_str(&format!("<interface name=\"{name}\">"));
-        for m in methods {
-            xml.push_str(&format!("<method name=\"{m}\"/>"));
-        }
-        xml.push_str("<signal name=\"PropertyChanged\"><arg type=\"s\"/><arg type=\"v\"/></signal></interface>\n");
-    }
-    let children: Vec<String> = match path {
-        "/" => vec!["net".into()],
-        "/net" => vec!["connman".into()],
-        "/net/connman" => vec!["technology".into(), "service".into()],
-        "/net/connman/technology" => model
-            .present_techs()
-            .map(|t| t.as_str().to_string())
-            .collect(),
-        "/net/connman/service" => model.services.iter().map(|s| s.id.to_string()).collect(),
-        _ => Vec::new(),
-    };
-    for c in children {
-        xml.push_str(&format!("<node name=\"{c}\"/>\n"));
-    }
-    xml.push_str("</node>\n");
-    xml
-}
-
-/// What clients last saw, to emit only differences.
-#[derive(Debug, Default)]
-pub struct Snapshot {
-    manager: Props,
-    techs: Vec<(Technology, Props)>,
-    /// Services in order with their properties.
-    services: Vec<(String, Props)>,
-    /// Sessions: path, owner, notifier and the settings last sent.
-    sessions: Vec<(String, String, String, Props)>,
-}
-
-impl Snapshot {
-    /// Emits TechnologyAdded/Removed, PropertyChanged and ServicesChanged for
-    /// everything that differs from the last snapshot, and remembers the new one.
-    pub async fn emit_changes(&mut self, conn: &Connection, model: &Model) {
-        let manager = props::manager(model);
-        for (k, v) in changed(&self.manager, &manager) {
-            emit(
-                conn,
-                "/",
-                names::MANAGER_INTERFACE,
-                "PropertyChanged",
-                &(k, v),
-            )
-            .await;
-        }
-        self.manager = manager;
-
-        let techs: Vec<(Technology, Props)> = model
-            .present_techs()
-            .map(|t| (t, props::technology(model, t)))
-            .collect();
-        for (t, p) in &techs {
-            let path = names::technology_path(t.as_str());
-            match self.techs.iter().find(|(o, _)| o == t) {
-                None => {
-                    let obj = object_path(&path);
-                    emit(
-                        conn,
-                        "/",
-                        names::MANAGER_INTERFACE,
-                        "TechnologyAdded",
-                        &(obj, as_map(p)),
-                    )
-                    .await;
-                }
-                Some((_, old)) => {
-                    for (k, v) in changed(old, p) {
-                        emit(
-                            conn,
-                            &path,
-                            names::TECHNOLOGY_INTERFACE,
-                            "PropertyChanged",
-                            &(k, v),
+        Answer::Text(t) => conn.reply(header, &t).await,
+        Answer::Managed(objects) => {
+            let empty = HashMap::<String, Value<'static>>::new();
+            let body: HashMap<OwnedObjectPath, HashMap<&str, &HashMap<String, Value<'static>>>> =
+                objects
+                    .iter()
+                    .map(|(o, ifaces)| {
+                        (
+                            object_path(o),
+                            ifaces.iter().map(|i| (*i, &empty)).collect(),
                         )
-                        .await;
-                    }
-                }
-            }
+                    })
+                    .collect();
+            conn.reply(header, &body).await
         }
-        for (t, _) in &self.techs {
-            if !techs.iter().any(|(n, _)| n == t) {
-                let obj = object_path(&names::technology_path(t.as_str()));
-                emit(
-                    conn,
-                    "/",
-                    names::MANAGER_INTERFACE,
-                    "TechnologyRemoved",
-                    &(obj,),
-                )
-                .await;
-            }
-        }
-        self.techs = techs;
-
-        let services: Vec<(String, Props)> = order::sorted(model)
-            .into_iter()
-            .map(|i| {
-                let s = &model.services[i];
-                (s.id.to_string(), props::service(model, s))
-            })
-            .collect();
-        for (id, p) in &services {
-            if let Some((_, old)) = self.services.iter().find(|(o, _)| o == id) {
-                let path = names::service_path(id);
-                for (k, v) in changed(old, p) {
-                    emit(
-                        conn,
-                        &path,
-                        names::SERVICE_INTERFACE,
-                        "PropertyChanged",
-                        &(k, v),
-                    )
-                    .await;
-                }
-            }
-        }
-        let old_ids: Vec<&str> = self.services.iter().map(|(id, _)| id.as_str()).collect();
-        let new_ids: Vec<&str> = services.iter().map(|(id, _)| id.as_str()).collect();
-        if old_ids != new_ids {
-            let empty = Props::new();
-            let changed_list: Vec<(OwnedObjectPath, HashMap<&str, &OwnedValue>)> = services
-                .iter()
-                .map(|(id, p)| {
-                    let is_new = !old_ids.contains(&id.as_str());
-                    (
-                        object_path(&names::service_path(id)),
-                        as_map(if is_new { p } else { &empty }),
-                    )
-                })
-                .collect();
-            let removed: Vec<OwnedObjectPath> = old_ids
-                .iter()
-                .filter(|id| !new_ids.contains(id))
-                .map(|id| object_path(&names::service_path(id)))
-                .collect();
-            emit(
-                conn,
-                "/",
-                names::MANAGER_INTERFACE,
-                "ServicesChanged",
-                &(changed_list, removed),
-            )
-            .await;
-        }
-        self.services = services;
-        self.emit_session_changes(conn, model).await;
-    }
-
-    /// SessionAdded/SessionRemoved, and `Update` to each session's notifier:
-    /// everything the first time, then only what changed.
-    async fn emit_session_changes(&mut self, conn: &Connection, model: &Model) {
-        let mut next = Vec::with_capacity(model.sessions.len());
-        for s in &model.sessions {
-            let p = props::session(model, s);
-            let old = self.sessions.iter().find(|(path, ..)| *path == s.path);
-            let update: Vec<(&str, &OwnedValue)> = match old {
-                None => {
-                    emit(
-                        conn,
-                        "/",
-                        names::MANAGER_INTERFACE,
-                        "SessionAdded",
-                        &(object_path(&s.path),),
-                    )
-                    .await;
-                    p.iter().map(|(k, v)| (*k, v)).collect()
-                }
-                Some((.., old_props)) => changed(old_props, &p).collect(),
-            };
-            if !update.is_empty() {
-                let body: HashMap<&str, &OwnedValue> = update.into_iter().collect();
-                notify(conn, &s.owner, &s.notifier, "Update", &(body,)).await;
-            }
-            next.push((s.path.clone(), s.owner.clone(), s.notifier.clone(), p));
-        }
-        for (path, ..) in &self.sessions {
-            if !model.sessions.iter().any(|s| s.path == *path) {
-                emit(
-                    conn,
-                    "/",
-                    names::MANAGER_INTERFACE,
-                    "SessionRemoved",
-                    &(object_path(path),),
-                )
-                .await;
-            }
-        }
-        self.sessions = next;
-    }
-
-    /// Tells every session's client that the daemon drops it (shutdown).
-    pub async fn release_sessions(&mut self, conn: &Connection) {
-        for (_, owner, notifier, _) in self.sessions.drain(..) {
-            notify(conn, &owner, &notifier, "Release", &()).await;
-        }
-    }
-}
-
-/// A method call to a client's notifier that expects no reply, so a slow or
-/// gone client never holds the loop up.
-async fn notify<B>(conn: &Connection, owner: &str, path: &str, member: &str, body: &B)
-where
-    B: zbus::export::serde::Serialize + zbus::zvariant::DynamicType,
-{
-    let msg = zbus::Message::method_call(path, member)
-        .and_then(|b| b.destination(owner))
-        .and_then(|b| b.interface(names::NOTIFICATION_INTERFACE))
-        .and_then(|b| b.with_flags(zbus::message::Flags::NoReplyExpected))
-        .and_then(|b| b.build(body));
-    match msg {
-        Ok(m) => {
-            if let Err(e) = conn.send(&m).await {
-                log::debug!("dbus: {member} to {owner} {path} failed: {e}");
-            }
-        }
-        Err(e) => log::warn!("dbus: cannot build {member} for {owner} {path}: {e}"),
-    }
-}
-
-fn changed<'a>(old: &'a Props, new: &'a Props) -> impl Iterator<Item = (&'a str, &'a OwnedValue)> {
-    new.iter().filter_map(move |(k, v)| {
-        let before = old.iter().find(|(o, _)| o == k).map(|(_, ov)| ov);
-        (before != Some(v)).then_some((*k, v))
-    })
-}
-
-async fn emit<B>(conn: &Connection, path: &str, iface: &str, member: &str, body: &B)
-where
-    B: zbus::export::serde::Serialize + zbus::zvariant::DynamicType,
-{
-    if let Err(e) = conn
-        .emit_signal(None::<zbus::names::BusName<'_>>, path, iface, member, body)
-        .await
-    {
-        log::debug!("dbus: signal {member} on {path} failed: {e}");
     }
 }

@@ -2,9 +2,7 @@
 //! changed or a ConnMan error out). Settings are validated whole before any
 //! of them is applied; only the creator of a session may change or destroy it.
 
-use std::collections::HashMap;
-
-use zbus::zvariant::{OwnedValue, Value};
+use zbus::zvariant::Value;
 
 use crate::caps;
 use crate::core::flow;
@@ -16,12 +14,16 @@ use crate::dbus::request::CallError;
 use crate::dbus::value::{bool_of, str_of, string_list};
 
 /// Who is calling.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Caller {
     /// Unique bus name.
     pub name: String,
-    pub uid: u32,
+    /// The caller's uid, as the bus reports it (`None` for reading calls,
+    /// which do not ask).
+    pub uid: Option<u32>,
     pub gids: Vec<u32>,
+    /// Root or a member of AdminGroup.
+    pub admin: bool,
 }
 
 /// Applies one setting to a session copy; errors name the setting and what was wrong.
@@ -105,21 +107,27 @@ fn apply(model: &Model, s: &mut Session, key: &str, value: &Value<'_>) -> Result
 pub fn create(
     model: &mut Model,
     caller: &Caller,
-    settings: &HashMap<String, OwnedValue>,
+    settings: &[(String, &Value<'_>)],
     notifier: &str,
 ) -> Result<String, CallError> {
-    let mut s = session::admit(
-        model,
-        &caller.name,
-        caller.uid,
-        caller.gids.clone(),
-        notifier,
-    )?;
+    let uid = caller
+        .uid
+        .ok_or_else(|| CallError::new("PermissionDenied", "cannot tell who is calling"))?;
+    let who = session::Creator {
+        name: caller.name.clone(),
+        uid,
+        gids: caller.gids.clone(),
+        admin: caller.admin,
+    };
+    let mut s = session::admit(model, &who, notifier)?;
     // A stable order makes the error for several bad settings deterministic.
-    let mut keys: Vec<&String> = settings.keys().collect();
-    keys.sort();
-    for key in keys {
-        apply(model, &mut s, key, &settings[key])?;
+    let mut sorted: Vec<&(String, &Value<'_>)> = settings.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    for (i, (key, value)) in sorted.iter().enumerate() {
+        if sorted[..i].iter().any(|(k, _)| k == key) {
+            return Err(CallError::invalid(format!("setting {key} given twice")));
+        }
+        apply(model, &mut s, key, value)?;
     }
     let path = s.path.clone();
     session::insert(model, s)?;
@@ -129,12 +137,12 @@ pub fn create(
 /// Session.Change: one setting, validated before it is applied.
 pub fn change(
     model: &mut Model,
-    caller: &str,
+    caller: &Caller,
     path: &str,
     key: &str,
     value: &Value<'_>,
 ) -> Result<(), CallError> {
-    let i = session::owned(model, caller, path)?;
+    let i = session::owned(model, &caller.name, path)?;
     let mut s = (*model.sessions[i]).clone();
     apply(model, &mut s, key, value)?;
     session::replace(model, i, s)?;
@@ -147,25 +155,25 @@ mod tests {
     use super::*;
     use crate::core::model::ModelSettings;
 
-    fn caller(name: &str) -> Caller {
+    fn caller(name: &str, uid: u32) -> Caller {
         Caller {
             name: name.to_string(),
-            uid: 1000,
-            gids: vec![1000],
+            uid: Some(uid),
+            gids: vec![uid],
+            admin: uid == 0,
         }
     }
 
     #[test]
     fn one_client_cannot_flood_create_session() {
         let mut m = Model::new(ModelSettings::default(), false, &[]);
-        let none = HashMap::new();
         for i in 0..caps::MAX_SESSIONS_PER_CLIENT {
-            create(&mut m, &caller(":1.5"), &none, &format!("/n{i}")).unwrap();
+            create(&mut m, &caller(":1.5", 1000), &[], &format!("/n{i}")).unwrap();
         }
-        let err = create(&mut m, &caller(":1.5"), &none, "/more").unwrap_err();
+        let err = create(&mut m, &caller(":1.5", 1000), &[], "/more").unwrap_err();
         assert!(err.message.contains("MAX_SESSIONS_PER_CLIENT"), "{err:?}");
-        // Another client still gets one, with the lowest free mark.
-        let p = create(&mut m, &caller(":1.6"), &none, "/n").unwrap();
+        // Another user still gets one, with the lowest free mark.
+        let p = create(&mut m, &caller(":1.6", 1001), &[], "/n").unwrap();
         assert_eq!(p, "/sessions/_1_6/n");
         assert_eq!(
             m.sessions.last().unwrap().mark(),
@@ -175,7 +183,7 @@ mod tests {
             session::drop_owner(&mut m, ":1.5"),
             caps::MAX_SESSIONS_PER_CLIENT
         );
-        let p = create(&mut m, &caller(":1.7"), &none, "/n").unwrap();
+        let p = create(&mut m, &caller(":1.7", 1002), &[], "/n").unwrap();
         assert_eq!(
             m.sessions.iter().find(|s| s.path == p).unwrap().mark(),
             0x10000,
@@ -184,15 +192,75 @@ mod tests {
     }
 
     #[test]
+    fn one_user_with_many_connections_cannot_take_every_mark() {
+        let mut m = Model::new(ModelSettings::default(), false, &[]);
+        // uid 65534 opens connection after connection.
+        let mut made = 0;
+        for conn in 0..8 {
+            for i in 0..caps::MAX_SESSIONS_PER_CLIENT {
+                let who = caller(&format!(":1.{}", 10 + conn), 65534);
+                if create(&mut m, &who, &[], &format!("/n{i}")).is_ok() {
+                    made += 1;
+                }
+            }
+        }
+        assert_eq!(made, caps::MAX_SESSIONS_PER_UID);
+        // Many unprivileged users together leave the reserved marks free.
+        for uid in 2000..2100u32 {
+            for i in 0..caps::MAX_SESSIONS_PER_UID {
+                let _ = create(
+                    &mut m,
+                    &caller(&format!(":2.{uid}"), uid),
+                    &[],
+                    &format!("/n{i}"),
+                );
+            }
+        }
+        assert_eq!(
+            m.sessions.len(),
+            caps::MAX_SESSIONS - caps::SESSIONS_RESERVED_FOR_ADMIN
+        );
+        // Root still can.
+        for i in 0..caps::SESSIONS_RESERVED_FOR_ADMIN {
+            create(&mut m, &caller(":1.1", 0), &[], &format!("/root{i}")).unwrap();
+        }
+        assert_eq!(m.sessions.len(), caps::MAX_SESSIONS);
+    }
+
+    #[test]
+    fn selectors_are_capped_per_user() {
+        let mut m = Model::new(ModelSettings::default(), false, &[]);
+        let many: Vec<String> = (0..caps::MAX_SELECTORS_PER_SESSION)
+            .map(|i| format!("*-*-udp-*-{}", 1000 + i))
+            .collect();
+        let v = Value::from(many);
+        let per_uid = caps::MAX_SELECTORS_PER_UID / caps::MAX_SELECTORS_PER_SESSION;
+        let mut refused = None;
+        for i in 0..=per_uid {
+            let p = create(&mut m, &caller(":1.5", 1000), &[], &format!("/n{i}")).unwrap();
+            if let Err(e) = change(&mut m, &caller(":1.5", 1000), &p, "FlowSelectors", &v) {
+                refused = Some((i, e));
+                break;
+            }
+        }
+        let (i, e) = refused.expect("the per-user selector cap holds");
+        assert_eq!(i, per_uid);
+        assert!(e.message.contains("MAX_SELECTORS_PER_UID"), "{e:?}");
+        // Root is not bound by it.
+        let p = create(&mut m, &caller(":1.1", 0), &[], "/r").unwrap();
+        change(&mut m, &caller(":1.1", 0), &p, "FlowSelectors", &v).unwrap();
+    }
+
+    #[test]
     fn only_the_owner_may_change_or_destroy() {
         let mut m = Model::new(ModelSettings::default(), false, &[]);
-        let p = create(&mut m, &caller(":1.5"), &HashMap::new(), "/n").unwrap();
+        let p = create(&mut m, &caller(":1.5", 1000), &[], "/n").unwrap();
         let v = Value::from(true);
         assert_eq!(
-            change(&mut m, ":1.9", &p, "SourceIPRule", &v)
+            change(&mut m, &caller(":1.9", 1000), &p, "SourceIPRule", &v)
                 .unwrap_err()
                 .name,
-            "PermissionDenied"
+            crate::dbus::names::ErrorName::PermissionDenied
         );
         assert_eq!(
             session::destroy(&mut m, ":1.9", &p)
@@ -200,10 +268,10 @@ mod tests {
                 .dbus_name(),
             "PermissionDenied"
         );
-        change(&mut m, ":1.5", &p, "SourceIPRule", &v).unwrap();
+        change(&mut m, &caller(":1.5", 1000), &p, "SourceIPRule", &v).unwrap();
         assert!(m.sessions[0].user.source_ip_rule);
         let bad = Value::from(vec!["*-*-udp-1".to_string(), "*-*-bogus".to_string()]);
-        assert!(change(&mut m, ":1.5", &p, "FlowSelectors", &bad).is_err());
+        assert!(change(&mut m, &caller(":1.5", 1000), &p, "FlowSelectors", &bad).is_err());
         assert!(
             m.sessions[0].flows.is_empty(),
             "a bad list is rejected whole"

@@ -49,6 +49,28 @@ pub fn string_list(v: &Value<'_>, name: &str) -> Result<Vec<String>, CallError> 
         .collect()
 }
 
+/// A `u` (uint32).
+pub fn u32_of(v: &Value<'_>, name: &str) -> Result<u32, CallError> {
+    match inner(v) {
+        Value::U32(n) => Ok(*n),
+        other => Err(CallError::invalid(format!(
+            "{name} must be a uint32 (u), got {}",
+            other.value_signature()
+        ))),
+    }
+}
+
+/// An object path (`o`), as a string.
+pub fn path_of(v: &Value<'_>, name: &str) -> Result<String, CallError> {
+    match inner(v) {
+        Value::ObjectPath(p) => Ok(p.as_str().to_string()),
+        other => Err(CallError::invalid(format!(
+            "{name} must be an object path (o), got {}",
+            other.value_signature()
+        ))),
+    }
+}
+
 /// The `(key, value)` entries of an `a{sv}`, values unwrapped.
 pub fn dict_entries<'a>(
     v: &'a Value<'a>,

@@ -369,6 +369,59 @@ pub fn wait_for(timeout: Duration, what: &str, f: impl FnMut() -> bool) {
     wait_for_in(dir.as_deref(), timeout, what, f)
 }
 
+/// A command running in the DUT namespace whose output lines are collected
+/// as they come (`ip monitor`, `connmanctl monitor`, `ip mptcp monitor`);
+/// killed when dropped.
+pub struct Watch {
+    child: std::process::Child,
+    out: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Watch {
+    /// Starts `cmd` in the DUT (line-buffered).
+    pub fn start(lab: &Lab, cmd: &[&str]) -> Watch {
+        use std::io::{BufRead, BufReader};
+        let mut args = vec!["exec", lab.id.as_str(), "stdbuf", "-oL"];
+        args.extend_from_slice(cmd);
+        let mut child = Command::new(lab_script())
+            .args(&args)
+            .env("PATHMAN", pathman_bin())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let stdout = child.stdout.take().expect("stdout");
+        let sink = out.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let mut o = sink.lock().unwrap_or_else(|e| e.into_inner());
+                o.push_str(&line);
+                o.push('\n');
+            }
+        });
+        Watch { child, out }
+    }
+
+    /// Everything printed so far.
+    pub fn output(&self) -> String {
+        self.out.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Whether the output so far contains `what`.
+    pub fn seen(&self, what: &str) -> bool {
+        self.output().contains(what)
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 // ---------------------------------------------------------------- state inspection
 
 fn lines_of(out: &Output) -> Vec<String> {

@@ -125,6 +125,9 @@ fn ports(field: Field, (lo, hi): (u16, u16)) -> Term {
 
 fn flow_terms(f: &FlowMatch) -> Vec<Term> {
     let mut t = Vec::new();
+    if let Some(uid) = f.uid {
+        t.push(Term::exact(Field::Uid, uid.to_ne_bytes().to_vec()));
+    }
     let fam = f.effective_family();
     if let Some(fam) = fam {
         t.push(Term::exact(Field::NfProto, vec![nfproto(fam)]));
