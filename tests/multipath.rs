@@ -41,6 +41,27 @@ fn bytes(lab: &Lab, dev: &str) -> u64 {
     read("rx_bytes") + read("tx_bytes")
 }
 
+/// An MPTCP iperf3 server on the lab internet (port 5201); returns once it listens.
+fn iperf_server(lab: &Lab) -> std::process::Child {
+    let inet = lab.ns("inet");
+    let server = std::process::Command::new("ip")
+        .args([
+            "netns", "exec", &inet, "mptcpize", "run", "iperf3", "-s", "-p", "5201",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("iperf3 server");
+    lab.wait_for(T, "iperf3 server listening", || {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &inet, "ss", "-HlnM", "sport = :5201"])
+            .output()
+            .expect("ss");
+        !out.stdout.is_empty()
+    });
+    server
+}
+
 fn nstat(lab: &Lab, counter: &str) -> u64 {
     lab.exec_ok(&["nstat", "-az", counter])
         .lines()
@@ -217,16 +238,7 @@ fn one_mptcp_connection_uses_both_uplinks_and_survives_losing_one() {
         let eps = endpoints(&lab);
         eps.iter().any(|e| e.contains("dev eth0")) && eps.iter().any(|e| e.contains("dev eth1"))
     });
-    let inet = lab.ns("inet");
-    let mut server = std::process::Command::new("ip")
-        .args([
-            "netns", "exec", &inet, "mptcpize", "run", "iperf3", "-s", "-p", "5201",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("iperf3 server");
-    std::thread::sleep(Duration::from_millis(500));
+    let mut server = iperf_server(&lab);
     // A stalled transfer must fail the test, not hang it.
     let run = |secs: &str| {
         lab.exec(&[
@@ -262,11 +274,21 @@ fn one_mptcp_connection_uses_both_uplinks_and_survives_losing_one() {
         "traffic on both uplinks: eth0 {d0} B, eth1 {d1} B"
     );
 
-    // Lose eth0 mid-transfer: the connection carries on over eth1.
+    // Lose eth0 mid-transfer (once it carried a megabyte of this
+    // transfer): the connection carries on over eth1.
     let handle = {
         let id = lab.id.clone();
+        let b0 = bytes(&lab, "eth0");
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(1500));
+            let eth0 = |id: &str| -> u64 {
+                let out =
+                    lab_sh_ok(&["exec", id, "cat", "/sys/class/net/eth0/statistics/tx_bytes"]);
+                out.trim().parse().unwrap_or(0)
+            };
+            let end = std::time::Instant::now() + Duration::from_secs(20);
+            while eth0(&id) < b0 + 1_000_000 && std::time::Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             lab_sh_ok(&["link", &id, "1", "down"]);
         })
     };

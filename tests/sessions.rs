@@ -261,16 +261,26 @@ fn udp_echo(lab: &Lab, port: u16, uid: Option<u32>) -> String {
     lab.exec_ok(&cmd).trim().to_string()
 }
 
+/// A UDP echo server on the lab internet; returns once its port is bound.
 fn echo_server(lab: &Lab, port: u16) -> Child {
     let inet = lab.ns("inet");
     let script = format!(
         "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('198.19.0.1',{port}))\n\
          while True:\n    d,a=s.recvfrom(100); s.sendto(d,a)\n"
     );
-    Command::new("ip")
+    let child = Command::new("ip")
         .args(["netns", "exec", &inet, "/usr/bin/python3", "-c", &script])
         .spawn()
-        .expect("echo server")
+        .expect("echo server");
+    let filter = format!("sport = :{port}");
+    lab.wait_for(T, "echo server bound", || {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &inet, "ss", "-Hlun", &filter])
+            .output()
+            .expect("ss");
+        !out.stdout.is_empty()
+    });
+    child
 }
 
 #[test]
@@ -278,7 +288,6 @@ fn flow_selectors_steer_real_traffic_with_replies() {
     let lab = lab_up(2, &["--inet"]);
     let a2 = v4(&lab, "eth1");
     let mut servers = vec![echo_server(&lab, 8888), echo_server(&lab, 9999)];
-    std::thread::sleep(Duration::from_millis(300));
     // The session rides eth1 while eth0 stays the default uplink.
     let c = Client::start(
         &lab,
@@ -315,6 +324,50 @@ fn flow_selectors_steer_real_traffic_with_replies() {
 }
 
 #[test]
+fn an_unprivileged_users_selectors_steer_only_that_users_packets() {
+    let lab = lab_up(2, &["--inet"]);
+    let a2 = v4(&lab, "eth1");
+    let mut server = echo_server(&lab, 9999);
+    // uid 65534 asks for all UDP to port 9999 on eth1; root owns no policy
+    // granting it more.
+    let c = Client::start(
+        &lab,
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ],
+        &["--ifname", "eth1", "--flows", "*-*-udp-*-9999"],
+    );
+    c.wait_output(&lab, "nobody's session on eth1", |o| {
+        o.contains(" Interface = eth1") && o.contains("*-*-udp-*-9999")
+    });
+    lab.wait_for(T, "the selector, limited to its owner", || {
+        let t = nft_table(&lab);
+        t.contains("9999") && t.contains("skuid 65534")
+    });
+    // root's datagrams to 9999 still leave by the default uplink...
+    let cap1 = capture(&lab, 1, "udp port 9999");
+    assert_eq!(udp_echo(&lab, 9999, None), "3");
+    assert!(
+        captured(cap1).contains("198.19.0.1.9999"),
+        "root's traffic stays on the default uplink"
+    );
+    // ...while the user's own follow the session.
+    let cap2 = capture(&lab, 2, "udp port 9999");
+    assert_eq!(udp_echo(&lab, 9999, Some(65534)), "3");
+    let up2 = captured(cap2);
+    assert!(
+        up2.contains(&format!("{a2}.")),
+        "nobody's traffic leaves via eth1:\n{up2}"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    drop(c);
+}
+
+#[test]
 fn uid_policy_steers_a_users_traffic() {
     let lab = Lab::up(2, &["--inet"]);
     lab.start_bus();
@@ -336,7 +389,6 @@ fn uid_policy_steers_a_users_traffic() {
     });
     let a2 = v4(&lab, "eth1");
     let mut server = echo_server(&lab, 7000);
-    std::thread::sleep(Duration::from_millis(300));
     let c = Client::start(
         &lab,
         &[
