@@ -133,10 +133,12 @@ async fn run(
     opts: options::Options,
     signals: signals::Signals,
 ) -> i32 {
-    let (conf, board, _warnings) = match crate::config::load(&opts.config, opts.board.as_deref()) {
+    // `-c` given (a path other than the default) must exist; the default may not.
+    let named_conf = (opts.config != options::Options::default().config).then_some(&*opts.config);
+    let (conf, board, _warnings) = match crate::config::load(named_conf, opts.board.as_deref()) {
         Ok(loaded) => loaded,
         Err(e) => {
-            log::error!("board config: {e}");
+            log::error!("{e}");
             return 1;
         }
     };

@@ -8,7 +8,7 @@ use zbus::zvariant::{OwnedValue, Value};
 
 use crate::core::model::{Ipv4Source, Model, Service};
 use crate::core::session::{self, Session};
-use crate::core::types::{prefix_to_mask, Ipv4Method, ServerList, Technology};
+use crate::core::types::{prefix_to_mask, Ipv4Method, ServerList, Technology, Timeserver};
 
 /// Property name → value, in a stable order.
 pub type Props = Vec<(&'static str, OwnedValue)>;
@@ -130,9 +130,9 @@ pub fn service(model: &Model, svc: &Service) -> Props {
         .map(|a| a.timeservers.clone())
         .unwrap_or_default();
     let mut timeservers = svc.config.timeservers.clone();
-    for t in &learned_ts {
-        if !timeservers.contains(t) {
-            let _ = timeservers.push(*t);
+    for t in learned_ts.iter().map(|a| Timeserver::Addr(*a)) {
+        if !timeservers.contains(&t) {
+            let _ = timeservers.push(t);
         }
     }
     p.extend([
@@ -145,10 +145,15 @@ pub fn service(model: &Model, svc: &Service) -> Props {
             "Nameservers.Configuration",
             owned(servers(&svc.config.nameservers)),
         ),
-        ("Timeservers", owned(servers(&timeservers))),
+        (
+            "Timeservers",
+            owned(strings(timeservers.iter().map(|t| t.to_string()))),
+        ),
         (
             "Timeservers.Configuration",
-            owned(servers(&svc.config.timeservers)),
+            owned(strings(
+                svc.config.timeservers.iter().map(|t| t.to_string()),
+            )),
         ),
         (
             "Domains",
