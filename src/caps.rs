@@ -164,3 +164,16 @@ pub const MAX_SNAT_RULES: usize = 2 * MAX_SESSIONS;
 /// Mark rules of one shape at which they go into one map lookup instead of
 /// one rule each: below it, plain rules are as cheap and easier to read.
 pub const NFT_MAP_MIN_ELEMENTS: usize = 4;
+
+// ----- Configuration and state files -----
+
+/// Largest keyfile pathman reads: main.conf, board configs, session policy
+/// files and the state dir's settings files. ConnMan's biggest files are its
+/// fully commented main.conf (7.9 KB as Debian ships it) and a service's
+/// `settings` (about 20 keys, under 1 KB even with a WiFi passphrase and
+/// proxy lists); 64 KiB leaves eight times the largest. It also bounds what
+/// one file can cost a 64 MB router: the bytes, plus at most about 2 MB once
+/// parsed (measured worst case: 13 000 one-letter keys, or 11 000 empty
+/// groups, in 64 KiB). A bigger file is refused with a warning and defaults,
+/// never read.
+pub const MAX_KEYFILE_BYTES: u64 = 64 * 1024;

@@ -18,7 +18,7 @@
 //! [Defaults]                       # defaults for main.conf [General] keys
 //! MultipathRouting=true
 //! PreferredTechnologies=ethernet,wifi
-//! MptcpLink=on
+//! MultipathTcpLink=on              # formerly MptcpLink (still read, warned)
 //! ```
 //!
 //! Interface names in `Manage`, `Ignore` and `[Interface …]` are glob patterns
@@ -37,8 +37,9 @@
 use std::fmt;
 use std::path::Path;
 
+use super::file::{self, Links};
 use super::keyfile::{KeyFile, ParseError, ValueError};
-use super::main_conf::{conf_list, technology_list, MainConf};
+use super::main_conf::{conf_list, technology_list, MainConf, MPTCP_LINK_ALIAS, MPTCP_LINK_KEY};
 use crate::caps;
 use crate::core::types::{IfName, MptcpLink, Technology};
 
@@ -245,7 +246,7 @@ impl Board {
     /// Reads and checks a board config.
     pub fn load(path: &Path) -> Result<Board, BoardError> {
         let source = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| BoardError {
+        let bytes = file::read_bounded(path, Links::Follow).map_err(|e| BoardError {
             source: source.clone(),
             line: None,
             kind: Box::new(BoardErrorKind::Io(e.to_string())),
@@ -300,7 +301,12 @@ impl Board {
 
         c.only_keys(
             DEFAULTS,
-            &["MultipathRouting", "PreferredTechnologies", "MptcpLink"],
+            &[
+                "MultipathRouting",
+                "PreferredTechnologies",
+                MPTCP_LINK_KEY,
+                MPTCP_LINK_ALIAS,
+            ],
         )?;
         let multipath_routing = kf
             .get_bool(DEFAULTS, "MultipathRouting")
@@ -316,13 +322,35 @@ impl Board {
                 Some(techs)
             }
         };
-        let mptcp_link =
-            match kf.get_string(DEFAULTS, "MptcpLink") {
-                None => None,
-                Some(v) => Some(MptcpLink::parse(&v).ok_or_else(|| {
-                    c.bad(DEFAULTS, "MptcpLink", &v, "expected on, backup or off")
-                })?),
-            };
+        let link_key = match (
+            kf.get_raw(DEFAULTS, MPTCP_LINK_KEY),
+            kf.get_raw(DEFAULTS, MPTCP_LINK_ALIAS),
+        ) {
+            (Some(_), Some(old)) => {
+                return Err(c.bad(
+                    DEFAULTS,
+                    MPTCP_LINK_ALIAS,
+                    old,
+                    format!("set twice, as {MPTCP_LINK_KEY} and under its old name"),
+                ))
+            }
+            (None, Some(_)) => {
+                log::warn!(
+                    "board config {source}:{}: [{DEFAULTS}] {MPTCP_LINK_ALIAS} is a deprecated \
+                     name, read as {MPTCP_LINK_KEY}: rename it",
+                    kf.line_of(DEFAULTS, MPTCP_LINK_ALIAS).unwrap_or(0)
+                );
+                MPTCP_LINK_ALIAS
+            }
+            _ => MPTCP_LINK_KEY,
+        };
+        let mptcp_link = match kf.get_string(DEFAULTS, link_key) {
+            None => None,
+            Some(v) => Some(
+                MptcpLink::parse(&v)
+                    .ok_or_else(|| c.bad(DEFAULTS, link_key, &v, "expected on, backup or off"))?,
+            ),
+        };
 
         Ok(Board {
             name,
@@ -396,7 +424,7 @@ mod tests {
         let b = must(
             "[Board]\nName=t\n[Interfaces]\nManage=eth*,usb0\nIgnore=eth9\n\
              [Interface usb0]\nTechnology=gadget\n\
-             [Defaults]\nMultipathRouting=true\nPreferredTechnologies=wifi,ethernet\nMptcpLink=backup\n",
+             [Defaults]\nMultipathRouting=true\nPreferredTechnologies=wifi,ethernet\nMultipathTcpLink=backup\n",
             "t",
         );
         assert!(b.is_managed("eth0") && b.is_managed("usb0"));
@@ -416,7 +444,7 @@ mod tests {
     #[test]
     fn main_conf_wins_over_board() {
         let b = must(
-            "[Board]\nName=t\n[Defaults]\nMultipathRouting=true\nMptcpLink=off\n",
+            "[Board]\nName=t\n[Defaults]\nMultipathRouting=true\nMultipathTcpLink=off\n",
             "t",
         );
         let mut base = MainConf::default();
@@ -426,6 +454,22 @@ mod tests {
         assert!(w.is_empty());
         assert!(!conf.multipath_routing);
         assert_eq!(conf.default_mptcp_link, MptcpLink::Off);
+    }
+
+    /// The board's default MultipathTcpLink has the Service property's name;
+    /// the old `MptcpLink` is still read, and setting both is an error.
+    #[test]
+    fn multipath_tcp_link_and_its_old_name() {
+        let b = must("[Board]\nName=t\n[Defaults]\nMptcpLink=backup\n", "t");
+        assert_eq!(b.defaults.mptcp_link, Some(MptcpLink::Backup));
+        let b = must("[Board]\nName=t\n[Defaults]\nMultipathTcpLink=off\n", "t");
+        assert_eq!(b.defaults.mptcp_link, Some(MptcpLink::Off));
+        let e =
+            parse("[Board]\nName=t\n[Defaults]\nMultipathTcpLink=off\nMptcpLink=on\n").unwrap_err();
+        assert_eq!(e.line, Some(5));
+        assert!(e.to_string().contains("set twice"), "{e}");
+        let e = parse("[Board]\nName=t\n[Defaults]\nMptcpLink=sometimes\n").unwrap_err();
+        assert!(e.to_string().contains("MptcpLink"), "{e}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! - `[group]` headers (name: anything but `[`, `]` and control characters),
 //! - `key=value`; spaces and tabs around the key and the value are trimmed,
 //! - `#` comments and blank lines (both dropped: a rewritten file has none),
-//! - `\r\n` line ends.
+//! - `\r\n` line ends (any `\r` at the end of a line is dropped).
 //!
 //! Values are stored raw (as written in the file) and decoded by the getters:
 //! [`KeyFile::get_string`] undoes GLib's escapes `\s \n \t \r \\`;
@@ -21,7 +21,10 @@
 //! Duplicate keys: the last wins and a [`Warning`] is returned. A group that
 //! appears twice is merged, as GLib does. Group and key order is kept.
 
+use std::borrow::Borrow;
+use std::collections::hash_map::{self, HashMap};
 use std::fmt;
+use std::hash::{Hash, Hasher};
 
 use super::{Warning, WarningKind};
 
@@ -128,29 +131,137 @@ struct Entry {
     line: usize,
 }
 
+/// A group or key name as a hash-index key. Its comparisons are counted in
+/// tests: every lookup of the parser goes through an index of these, so a
+/// test can check that a file of n lines costs O(n) name comparisons (a
+/// linear search per line once made 80 000 keys cost 3.2·10⁹ of them).
+#[derive(Debug, Clone, Eq)]
+struct IndexKey(Box<str>);
+
+#[cfg(test)]
+thread_local! {
+    static NAME_COMPARISONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+impl PartialEq for IndexKey {
+    fn eq(&self, other: &IndexKey) -> bool {
+        #[cfg(test)]
+        NAME_COMPARISONS.with(|c| c.set(c.get() + 1));
+        self.0 == other.0
+    }
+}
+
+impl Hash for IndexKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As `str` hashes, so `Borrow<str>` lookups find the same slot.
+        self.0.hash(state)
+    }
+}
+
+impl Borrow<str> for IndexKey {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Ordered entries with a name index. std's `HashMap` uses SipHash with a
+/// per-process random key, so a hostile file cannot choose colliding names.
+#[derive(Debug, Clone)]
+struct Indexed<T> {
+    items: Vec<T>,
+    index: HashMap<IndexKey, usize>,
+}
+
+impl<T> Default for Indexed<T> {
+    fn default() -> Self {
+        Indexed {
+            items: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+}
+
+impl<T> Indexed<T> {
+    fn get(&self, name: &str) -> Option<&T> {
+        self.index.get(name).map(|&i| &self.items[i])
+    }
+
+    fn get_mut(&mut self, name: &str) -> Option<&mut T> {
+        self.index.get(name).map(|&i| &mut self.items[i])
+    }
+
+    /// The index of `name`, appending `make()` if absent. One hash lookup,
+    /// whatever the size.
+    fn index_or_insert(&mut self, name: &str, make: impl FnOnce() -> T) -> usize {
+        let next = self.items.len();
+        match self.index.entry(IndexKey(name.into())) {
+            hash_map::Entry::Occupied(o) => *o.get(),
+            hash_map::Entry::Vacant(v) => {
+                v.insert(next);
+                self.items.push(make());
+                next
+            }
+        }
+    }
+
+    /// Puts `item` under `name`: replaces it in place if present (true),
+    /// else appends it (false). One hash lookup, whatever the size.
+    fn upsert(&mut self, name: &str, item: T) -> bool {
+        let next = self.items.len();
+        match self.index.entry(IndexKey(name.into())) {
+            hash_map::Entry::Occupied(o) => {
+                self.items[*o.get()] = item;
+                true
+            }
+            hash_map::Entry::Vacant(v) => {
+                v.insert(next);
+                self.items.push(item);
+                false
+            }
+        }
+    }
+
+    /// Removes `name`; O(n) to renumber the index, and only setters call it.
+    fn remove(&mut self, name: &str, name_of: impl Fn(&T) -> &str) -> bool {
+        let Some(i) = self.index.remove(name) else {
+            return false;
+        };
+        self.items.remove(i);
+        for (j, item) in self.items.iter().enumerate().skip(i) {
+            if let Some(slot) = self.index.get_mut(name_of(item)) {
+                *slot = j;
+            }
+        }
+        true
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Group {
     name: String,
-    entries: Vec<Entry>,
+    entries: Indexed<Entry>,
 }
 
-/// A parsed keyfile: ordered groups of ordered `key=value` entries.
+/// A parsed keyfile: ordered groups of ordered `key=value` entries, with a
+/// hash index per level so parsing and every lookup are linear in the file
+/// size, whatever the number of keys per group.
 ///
 /// Equality compares groups, keys and raw values, not line numbers.
 #[derive(Debug, Clone, Default)]
 pub struct KeyFile {
-    groups: Vec<Group>,
+    groups: Indexed<Group>,
 }
 
 impl PartialEq for KeyFile {
     fn eq(&self, other: &KeyFile) -> bool {
-        self.groups.len() == other.groups.len()
-            && self.groups.iter().zip(&other.groups).all(|(a, b)| {
+        let (a, b) = (&self.groups.items, &other.groups.items);
+        a.len() == b.len()
+            && a.iter().zip(b).all(|(a, b)| {
+                let (x, y) = (&a.entries.items, &b.entries.items);
                 a.name == b.name
-                    && a.entries.len() == b.entries.len()
-                    && a.entries
-                        .iter()
-                        .zip(&b.entries)
+                    && x.len() == y.len()
+                    && x.iter()
+                        .zip(y)
                         .all(|(x, y)| x.key == y.key && x.raw == y.raw)
             })
     }
@@ -207,7 +318,11 @@ impl KeyFile {
         let mut current: Option<usize> = None;
         for (idx, raw_line) in text.lines().enumerate() {
             let line = idx + 1;
-            let l = raw_line.trim_matches(is_blank);
+            // A `\r` left at the end (a CRLF file converted twice) is line
+            // ending, not value: kept, it would not survive a rewrite.
+            let l = raw_line
+                .trim_end_matches(|c| is_blank(c) || c == '\r')
+                .trim_start_matches(is_blank);
             if l.is_empty() || l.starts_with('#') {
                 continue;
             }
@@ -230,13 +345,13 @@ impl KeyFile {
                 return Err(err(ParseErrorReason::EmptyKey));
             }
             let gi = current.ok_or(err(ParseErrorReason::KeyOutsideGroup))?;
-            let group = &mut kf.groups[gi];
+            let group = &mut kf.groups.items[gi];
             let entry = Entry {
                 key: key.to_string(),
                 raw: value.trim_start_matches(is_blank).to_string(),
                 line,
             };
-            if let Some(old) = group.entries.iter_mut().find(|e| e.key == key) {
+            if group.entries.upsert(key, entry) {
                 warnings.push(
                     Warning::new(
                         source,
@@ -248,45 +363,37 @@ impl KeyFile {
                     )
                     .logged(),
                 );
-                *old = entry;
-            } else {
-                group.entries.push(entry);
             }
         }
         Ok((kf, warnings))
     }
 
     fn group_index_or_insert(&mut self, name: &str) -> usize {
-        match self.groups.iter().position(|g| g.name == name) {
-            Some(i) => i,
-            None => {
-                self.groups.push(Group {
-                    name: name.to_string(),
-                    entries: Vec::new(),
-                });
-                self.groups.len() - 1
-            }
-        }
+        let make = || Group {
+            name: name.to_string(),
+            entries: Indexed::default(),
+        };
+        self.groups.index_or_insert(name, make)
     }
 
     fn group(&self, name: &str) -> Option<&Group> {
-        self.groups.iter().find(|g| g.name == name)
+        self.groups.get(name)
     }
 
     fn entry(&self, group: &str, key: &str) -> Option<&Entry> {
-        self.group(group)?.entries.iter().find(|e| e.key == key)
+        self.group(group)?.entries.get(key)
     }
 
     /// Group names in file order.
     pub fn groups(&self) -> impl Iterator<Item = &str> {
-        self.groups.iter().map(|g| g.name.as_str())
+        self.groups.items.iter().map(|g| g.name.as_str())
     }
 
     /// Keys of a group in file order (empty if the group is absent).
     pub fn keys<'a>(&'a self, group: &str) -> impl Iterator<Item = &'a str> {
         self.group(group)
             .into_iter()
-            .flat_map(|g| g.entries.iter().map(|e| e.key.as_str()))
+            .flat_map(|g| g.entries.items.iter().map(|e| e.key.as_str()))
     }
 
     /// True if the group exists (possibly empty).
@@ -373,14 +480,17 @@ impl KeyFile {
                 raw.to_string()
             };
         let gi = self.group_index_or_insert(group);
-        let entries = &mut self.groups[gi].entries;
-        match entries.iter_mut().find(|e| e.key == key) {
+        let entries = &mut self.groups.items[gi].entries;
+        match entries.get_mut(key) {
             Some(e) => e.raw = raw,
-            None => entries.push(Entry {
-                key: key.to_string(),
-                raw,
-                line: 0,
-            }),
+            None => {
+                let entry = Entry {
+                    key: key.to_string(),
+                    raw,
+                    line: 0,
+                };
+                entries.upsert(key, entry);
+            }
         }
         Ok(())
     }
@@ -428,31 +538,27 @@ impl KeyFile {
 
     /// Removes a key; true if it was there.
     pub fn remove_key(&mut self, group: &str, key: &str) -> bool {
-        let Some(g) = self.groups.iter_mut().find(|g| g.name == group) else {
+        let Some(g) = self.groups.get_mut(group) else {
             return false;
         };
-        let before = g.entries.len();
-        g.entries.retain(|e| e.key != key);
-        g.entries.len() != before
+        g.entries.remove(key, |e| &e.key)
     }
 
     /// Removes a group and its keys; true if it was there.
     pub fn remove_group(&mut self, group: &str) -> bool {
-        let before = self.groups.len();
-        self.groups.retain(|g| g.name != group);
-        self.groups.len() != before
+        self.groups.remove(group, |g| &g.name)
     }
 }
 
 /// Writes the keyfile as GLib does: groups separated by a blank line.
 impl fmt::Display for KeyFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, g) in self.groups.iter().enumerate() {
+        for (i, g) in self.groups.items.iter().enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
             writeln!(f, "[{}]", g.name)?;
-            for e in &g.entries {
+            for e in &g.entries.items {
                 writeln!(f, "{}={}", e.key, e.raw)?;
             }
         }
@@ -659,6 +765,69 @@ mod tests {
         assert_eq!(kf.to_string(), "[g]\nNameservers=8.8.8.8;1.1.1.1;\n");
     }
 
+    fn comparisons() -> u64 {
+        NAME_COMPARISONS.with(|c| c.get())
+    }
+
+    /// 80 000 keys in one group, each then set again, and 80 000 groups:
+    /// the parser must do O(1) name comparisons per line. The linear search
+    /// it once did per key needed ~N²/2 = 3.2·10⁹ here (16 s of CPU). A small
+    /// file first, so a quadratic parser fails in milliseconds rather than
+    /// after minutes.
+    #[test]
+    fn parsing_is_linear_in_keys_and_groups() {
+        use std::fmt::Write;
+        for n in [2_000u64, 80_000] {
+            let mut text = String::from("[g]\n");
+            for i in 0..n {
+                writeln!(text, "k{i}=v").unwrap();
+            }
+            for i in 0..n {
+                writeln!(text, "k{i}=w").unwrap();
+            }
+            for i in 0..n {
+                writeln!(text, "[g{i}]\nk=v").unwrap();
+            }
+            let lines = 4 * n + 1;
+            let before = comparisons();
+            let (kf, w) = KeyFile::parse(&text, "big").unwrap();
+            let used = comparisons() - before;
+            assert!(
+                used <= 2 * lines,
+                "{used} name comparisons for {lines} lines"
+            );
+            assert_eq!(w.len() as u64, n);
+            assert_eq!(kf.keys("g").count() as u64, n);
+            assert_eq!(kf.get_raw("g", "k0"), Some("w"));
+            assert_eq!(kf.get_raw("g", &format!("k{}", n - 1)), Some("w"));
+            assert_eq!(kf.groups().count() as u64, n + 1);
+            assert_eq!(kf.get_raw(&format!("g{}", n - 1), "k"), Some("v"));
+        }
+    }
+
+    #[test]
+    fn index_survives_removal_and_merge() {
+        let mut kf = parse("[a]\nk1=1\nk2=2\nk3=3\n[b]\nx=1\n[c]\ny=2\n[a]\nk4=4\n");
+        assert!(kf.remove_key("a", "k1"));
+        assert_eq!(kf.get_raw("a", "k3"), Some("3"));
+        assert_eq!(kf.get_raw("a", "k4"), Some("4"));
+        kf.set_raw("a", "k3", "three").unwrap();
+        assert_eq!(kf.keys("a").collect::<Vec<_>>(), ["k2", "k3", "k4"]);
+        assert!(kf.remove_group("b"));
+        assert_eq!(kf.get_raw("c", "y"), Some("2"));
+        kf.set_raw("c", "z", "3").unwrap();
+        assert_eq!(
+            kf.to_string(),
+            "[a]\nk2=2\nk3=three\nk4=4\n\n[c]\ny=2\nz=3\n"
+        );
+    }
+
+    #[test]
+    fn stray_carriage_returns_are_line_ends() {
+        let kf = parse("[a]\r\r\nk=v\r \r\n");
+        assert_eq!(kf.get_raw("a", "k"), Some("v"));
+    }
+
     fn arb_key() -> impl Strategy<Value = String> {
         "[A-Za-z0-9_.\\-\\[\\]]{1,12}".prop_filter("valid key", |k| valid_key(k))
     }
@@ -686,6 +855,19 @@ mod tests {
                         let _ = kf.get_string(g, k);
                     }
                 }
+            }
+        }
+
+        /// Whatever parses is written back in a form that parses to the
+        /// same keyfile, and the written form is stable.
+        #[test]
+        fn parse_emit_round_trip(text in "[\\[\\]a-c=#; \t\r\n\\\\]{0,200}") {
+            if let Ok((kf, _)) = KeyFile::parse(&text, "p") {
+                let emitted = kf.to_string();
+                let (back, warnings) = KeyFile::parse(&emitted, "p").unwrap();
+                prop_assert!(warnings.is_empty());
+                prop_assert_eq!(&back, &kf);
+                prop_assert_eq!(back.to_string(), emitted);
             }
         }
 

@@ -19,14 +19,52 @@ use std::path::{Path, PathBuf};
 use super::keyfile::{KeyFile, ValueError};
 use super::{Warning, WarningKind};
 use crate::caps;
-use crate::core::types::{MptcpLink, ServerList, Technology};
+use crate::core::types::{MptcpLink, ServerList, Technology, TimeserverList};
+use crate::core::validate::{check_server_addr, parse_timeserver};
 
 /// The only group main.conf has.
 const GENERAL: &str = "General";
 
+/// The key of the default MultipathTcpLink: the Service property's name,
+/// so one setting has one name everywhere.
+pub const MPTCP_LINK_KEY: &str = "MultipathTcpLink";
+/// Its former name, still read (with a deprecation warning).
+pub const MPTCP_LINK_ALIAS: &str = "MptcpLink";
+
+/// Every key main.conf has (besides [`CONNMAN_IGNORED_KEYS`] and the
+/// deprecated [`MPTCP_LINK_ALIAS`]), in the order
+/// `board-configs/main.conf.example` documents them.
+pub const KEYS: &[&str] = &[
+    "NetworkInterfaceBlacklist",
+    "PreferredTechnologies",
+    "DefaultAutoConnectTechnologies",
+    "FallbackNameservers",
+    "FallbackTimeservers",
+    "AllowHostnameUpdates",
+    "AllowDomainnameUpdates",
+    "SingleConnectedTechnology",
+    "ResolvConf",
+    "EnableOnlineCheck",
+    "OnlineCheckMode",
+    "OnlineCheckIPv4URL",
+    "OnlineCheckIPv6URL",
+    "OnlineCheckConnectTimeout",
+    "OnlineCheckInitialInterval",
+    "OnlineCheckMaxInterval",
+    "OnlineCheckFailuresThreshold",
+    "OnlineCheckSuccessesThreshold",
+    "OnlineCheckIntervalStyle",
+    "MultipathRouting",
+    MPTCP_LINK_KEY,
+    "MptcpEndpointFlags",
+    "MptcpManageLimits",
+    "RulePriorityBase",
+    "AdminGroup",
+];
+
 /// ConnMan keys that pathman reads without acting on them (nothing to do on a
 /// router without radios pathman drives, or superseded by pathman's design).
-const CONNMAN_IGNORED_KEYS: &[&str] = &[
+pub const CONNMAN_IGNORED_KEYS: &[&str] = &[
     "InputRequestTimeout",
     "BrowserLaunchTimeout",
     "BackgroundScanning",
@@ -148,7 +186,7 @@ pub struct MainConf {
     /// Nameservers used when no service provides any (numeric only).
     pub fallback_nameservers: ServerList,
     /// Timeservers used when no service provides any (names or addresses).
-    pub fallback_timeservers: Vec<String>,
+    pub fallback_timeservers: TimeserverList,
     pub allow_hostname_updates: bool,
     pub allow_domainname_updates: bool,
     /// Stored for the D-Bus layer; pathman does not act on it (multipath
@@ -158,7 +196,8 @@ pub struct MainConf {
     pub online_check: OnlineCheckConf,
     /// Default of every service's MultipathRouting (SPEC §4).
     pub multipath_routing: bool,
-    /// Default of every service's MultipathTcpLink (pathman's key `MptcpLink`).
+    /// Default of every service's MultipathTcpLink (key `MultipathTcpLink`,
+    /// formerly `MptcpLink`).
     pub default_mptcp_link: MptcpLink,
     pub mptcp_endpoint_flags: MptcpEndpointFlags,
     /// Set the kernel's MPTCP limits to the number of endpoints.
@@ -184,7 +223,7 @@ impl Default for MainConf {
                 Technology::Cellular,
             ],
             fallback_nameservers: ServerList::new(),
-            fallback_timeservers: Vec::new(),
+            fallback_timeservers: TimeserverList::new(),
             allow_hostname_updates: true,
             allow_domainname_updates: true,
             single_connected_technology: false,
@@ -279,6 +318,32 @@ impl Reader<'_> {
         self.warnings.push(w.logged());
     }
 
+    fn too_many(&mut self, key: &str) {
+        let w = Warning::new(
+            self.source,
+            self.kf.line_of(GENERAL, key),
+            WarningKind::TooMany {
+                group: GENERAL.to_string(),
+                key: key.to_string(),
+                cap: caps::MAX_SERVERS,
+            },
+        );
+        self.warnings.push(w.logged());
+    }
+
+    fn deprecated(&mut self, key: &str, replacement: &'static str) {
+        let w = Warning::new(
+            self.source,
+            self.kf.line_of(GENERAL, key),
+            WarningKind::Deprecated {
+                group: GENERAL.to_string(),
+                key: key.to_string(),
+                replacement,
+            },
+        );
+        self.warnings.push(w.logged());
+    }
+
     fn value_error(&mut self, e: ValueError, key: &str) {
         let w = e.to_warning(self.source, self.kf.line_of(GENERAL, key));
         self.warnings.push(w.logged());
@@ -334,32 +399,10 @@ impl Reader<'_> {
 }
 
 impl MainConf {
-    /// Loads main.conf over the built-in defaults.
-    pub fn load(path: &Path) -> (MainConf, Vec<Warning>) {
-        MainConf::load_over(MainConf::default(), path)
-    }
-
-    /// Loads main.conf over `base` (defaults with the board's defaults
+    /// Parses main.conf text over `base` (defaults with the board's defaults
     /// applied): keys main.conf sets win, the others keep `base`'s value.
-    pub fn load_over(base: MainConf, path: &Path) -> (MainConf, Vec<Warning>) {
-        let source = path.display().to_string();
-        match std::fs::read(path) {
-            Ok(bytes) => MainConf::parse_over(base, &bytes, &source),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (base, Vec::new()),
-            Err(e) => {
-                let w = Warning::new(
-                    &source,
-                    None,
-                    WarningKind::Unreadable {
-                        reason: e.to_string(),
-                    },
-                );
-                (base, vec![w.logged()])
-            }
-        }
-    }
-
-    /// Parses main.conf text over `base`; `source` names the file in warnings.
+    /// `source` names the file in warnings. Reading the file is
+    /// [`crate::config::load`]'s job.
     pub fn parse_over(base: MainConf, bytes: &[u8], source: &str) -> (MainConf, Vec<Warning>) {
         let (kf, warnings) = match KeyFile::parse_bytes(bytes, source) {
             Ok(parsed) => parsed,
@@ -390,15 +433,28 @@ impl MainConf {
             );
             r.warnings.push(w.logged());
         }
+        let has_new_name = kf.get_raw(GENERAL, MPTCP_LINK_KEY).is_some();
         for key in kf.keys(GENERAL) {
-            conf.apply_key(&mut r, key);
+            if key == MPTCP_LINK_ALIAS {
+                r.deprecated(key, MPTCP_LINK_KEY);
+                if has_new_name {
+                    // Both spellings: the current name wins wherever it is.
+                    continue;
+                }
+                conf.apply_key(&mut r, MPTCP_LINK_KEY, key);
+                continue;
+            }
+            conf.apply_key(&mut r, key, key);
         }
         (conf, r.warnings)
     }
 
-    fn apply_key(&mut self, r: &mut Reader<'_>, key: &str) {
+    /// Applies the key `written` (as it appears in the file) under the name
+    /// `name` (the same, except for a deprecated alias).
+    fn apply_key(&mut self, r: &mut Reader<'_>, name: &str, written: &str) {
+        let key = written;
         let oc = &mut self.online_check;
-        match key {
+        match name {
             "NetworkInterfaceBlacklist" => self.network_interface_blacklist = r.list(key),
             "PreferredTechnologies" => r.technologies(key, &mut self.preferred_technologies),
             "DefaultAutoConnectTechnologies" => {
@@ -407,29 +463,40 @@ impl MainConf {
             "FallbackNameservers" => {
                 let mut servers = ServerList::new();
                 for item in r.list(key) {
-                    match item.parse::<IpAddr>() {
-                        Ok(ip) if servers.contains(&ip) => {}
-                        Ok(ip) => {
-                            if servers.push(ip).is_err() {
-                                let w = Warning::new(
-                                    r.source,
-                                    r.kf.line_of(GENERAL, key),
-                                    WarningKind::TooMany {
-                                        group: GENERAL.to_string(),
-                                        key: key.to_string(),
-                                        cap: caps::MAX_SERVERS,
-                                    },
-                                );
-                                r.warnings.push(w.logged());
-                                break;
-                            }
+                    let ip = match item.parse::<IpAddr>() {
+                        Ok(ip) => ip,
+                        Err(_) => {
+                            r.bad(key, &item, "not an IP address, skipped");
+                            continue;
                         }
-                        Err(_) => r.bad(key, &item, "not an IP address, skipped"),
+                    };
+                    if let Err(why) = check_server_addr(ip) {
+                        r.bad(key, &item, format!("{why}, skipped"));
+                        continue;
+                    }
+                    if !servers.contains(&ip) && servers.push(ip).is_err() {
+                        r.too_many(key);
+                        break;
                     }
                 }
                 self.fallback_nameservers = servers;
             }
-            "FallbackTimeservers" => self.fallback_timeservers = r.list(key),
+            "FallbackTimeservers" => {
+                let mut servers = TimeserverList::new();
+                for item in r.list(key) {
+                    match parse_timeserver(&item) {
+                        Err(why) => r.bad(key, &item, format!("{why}, skipped")),
+                        Ok(t) if servers.contains(&t) => {}
+                        Ok(t) => {
+                            if servers.push(t).is_err() {
+                                r.too_many(key);
+                                break;
+                            }
+                        }
+                    }
+                }
+                self.fallback_timeservers = servers;
+            }
             "AllowHostnameUpdates" => r.bool(key, &mut self.allow_hostname_updates),
             "AllowDomainnameUpdates" => r.bool(key, &mut self.allow_domainname_updates),
             "SingleConnectedTechnology" => r.bool(key, &mut self.single_connected_technology),
@@ -483,7 +550,7 @@ impl MainConf {
                 "fibonacci or geometric",
             ),
             "MultipathRouting" => r.bool(key, &mut self.multipath_routing),
-            "MptcpLink" => r.enum_value(
+            MPTCP_LINK_KEY => r.enum_value(
                 key,
                 &mut self.default_mptcp_link,
                 MptcpLink::parse,
@@ -558,13 +625,6 @@ mod tests {
     }
 
     #[test]
-    fn missing_file_is_defaults() {
-        let (c, w) = MainConf::load(Path::new("/nonexistent/pathman/main.conf"));
-        assert_eq!(c, MainConf::default());
-        assert!(w.is_empty());
-    }
-
-    #[test]
     fn every_key() {
         let (c, w) = parse(
             "[General]\n\
@@ -588,7 +648,7 @@ mod tests {
              OnlineCheckSuccessesThreshold=4\n\
              OnlineCheckIntervalStyle=fibonacci\n\
              MultipathRouting=true\n\
-             MptcpLink=backup\n\
+             MultipathTcpLink=backup\n\
              MptcpEndpointFlags=signal,fullmesh\n\
              MptcpManageLimits=false\n\
              RulePriorityBase=20000\n\
@@ -607,7 +667,12 @@ mod tests {
             c.fallback_nameservers[0],
             IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8))
         );
-        assert_eq!(c.fallback_timeservers, ["pool.ntp.org", "192.0.2.1"]);
+        let ts: Vec<String> = c
+            .fallback_timeservers
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        assert_eq!(ts, ["pool.ntp.org", "192.0.2.1"]);
         assert!(!c.allow_hostname_updates && !c.allow_domainname_updates);
         assert!(c.single_connected_technology);
         assert_eq!(c.resolv_conf, ResolvConf::Disabled);
@@ -686,6 +751,100 @@ mod tests {
             parse("[General]\nFallbackNameservers=1.1.1.1,1.0.0.1,8.8.8.8,8.8.4.4,9.9.9.9\n");
         assert_eq!(c.fallback_nameservers.len(), caps::MAX_SERVERS);
         assert!(matches!(w[0].kind, WarningKind::TooMany { cap: 4, .. }));
+    }
+
+    /// One name for one setting: `MultipathTcpLink`, as the Service
+    /// property. The old main.conf name still works, with a warning naming
+    /// the line and the new name; when both are set the new one wins.
+    #[test]
+    fn multipath_tcp_link_and_its_old_name() {
+        let (c, w) = parse("[General]\nMultipathTcpLink=backup\n");
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.default_mptcp_link, MptcpLink::Backup);
+
+        let (c, w) = parse("[General]\nMptcpLink=off\n");
+        assert_eq!(c.default_mptcp_link, MptcpLink::Off);
+        assert_eq!(w.len(), 1, "{w:?}");
+        let msg = w[0].to_string();
+        assert!(
+            msg.starts_with("main.conf:2:")
+                && msg.contains("MptcpLink")
+                && msg.contains("MultipathTcpLink"),
+            "{msg}"
+        );
+
+        for text in [
+            "[General]\nMptcpLink=off\nMultipathTcpLink=backup\n",
+            "[General]\nMultipathTcpLink=backup\nMptcpLink=off\n",
+        ] {
+            let (c, w) = parse(text);
+            assert_eq!(c.default_mptcp_link, MptcpLink::Backup, "{text}");
+            assert!(
+                matches!(
+                    w[..],
+                    [Warning {
+                        kind: WarningKind::Deprecated { .. },
+                        ..
+                    }]
+                ),
+                "{w:?}"
+            );
+        }
+        let (c, w) = parse("[General]\nMptcpLink=sometimes\n");
+        assert_eq!(c.default_mptcp_link, MptcpLink::On);
+        assert_eq!(w.len(), 2, "{w:?}");
+    }
+
+    /// Fallback servers get the same checks as a service's: nothing that
+    /// is not a unicast server (or, for time, a host name) is kept.
+    #[test]
+    fn fallback_servers_are_validated() {
+        let (c, w) = parse(
+            "[General]\nFallbackNameservers=0.0.0.0,127.0.0.1,224.0.0.1,::1,fe80::1,192.0.2.53\n\
+             FallbackTimeservers=pool.ntp.org,127.1,ntp\\sevil,255.255.255.255,2001:db8::123\n",
+        );
+        assert_eq!(c.fallback_nameservers.len(), 1);
+        assert_eq!(c.fallback_nameservers[0].to_string(), "192.0.2.53");
+        let ts: Vec<String> = c
+            .fallback_timeservers
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        assert_eq!(ts, ["pool.ntp.org", "2001:db8::123"]);
+        assert_eq!(w.len(), 8, "{w:?}");
+        assert!(w.iter().all(|w| w.line.is_some()), "{w:?}");
+        assert!(w[1].to_string().contains("loopback"), "{}", w[1]);
+    }
+
+    /// board-configs/main.conf.example documents every key with its default
+    /// and refers to nothing a user's checkout does not have.
+    #[test]
+    fn example_documents_every_key() {
+        let example = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/board-configs/main.conf.example"
+        ));
+        for key in KEYS {
+            assert!(
+                example.lines().any(|l| l.starts_with(&format!("#{key}="))),
+                "main.conf.example lacks {key}"
+            );
+            // Each listed key is one the parser knows.
+            let (_, w) = parse(&format!("[General]\n{key}=\n"));
+            assert!(
+                !w.iter()
+                    .any(|w| matches!(w.kind, WarningKind::UnknownKey { .. })),
+                "{key}: {w:?}"
+            );
+        }
+        for key in CONNMAN_IGNORED_KEYS {
+            assert!(
+                example.contains(key),
+                "main.conf.example does not mention {key}"
+            );
+        }
+        assert!(!example.contains("SPEC"), "main.conf.example cites SPEC");
+        assert!(!example.contains("#MptcpLink="));
     }
 
     #[test]

@@ -7,11 +7,18 @@
 //! command-line options (applied by the caller). [`load`] builds the first
 //! three layers.
 //!
-//! Nothing here is fatal except a broken board config: main.conf and state
-//! files that cannot be read or parsed yield defaults plus [`Warning`]s, which
-//! are also logged with `log::warn!` where they arise.
+//! What is fatal: a file named on the command line (`-c`, `--board`) that
+//! does not exist or cannot be read — the user asked for it, so running
+//! without it would be a surprise — and a board config that does not check
+//! (it decides which interfaces are touched). Everything else yields
+//! defaults plus [`Warning`]s, also logged with `log::warn!` where they
+//! arise: the default main.conf being absent (an info line: that is normal),
+//! a main.conf or state file that cannot be read or parsed, a bad value.
+//! Every file is read through [`file::read_bounded`]: regular files only,
+//! size-capped, never blocking.
 
 pub mod board;
+pub mod file;
 pub mod keyfile;
 pub mod lease;
 pub mod main_conf;
@@ -19,7 +26,7 @@ pub mod policy;
 pub mod store;
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use board::{Board, BoardError};
 pub use keyfile::{KeyFile, ParseError};
@@ -63,6 +70,12 @@ pub enum WarningKind {
     Unreadable { reason: String },
     /// The file is not a valid keyfile; defaults are used.
     Corrupt { reason: String },
+    /// A key under an old name; it still works, under the new name.
+    Deprecated {
+        group: String,
+        key: String,
+        replacement: &'static str,
+    },
 }
 
 impl Warning {
@@ -121,24 +134,95 @@ impl fmt::Display for WarningKind {
                 write!(f, "cannot read ({reason}), using defaults")
             }
             WarningKind::Corrupt { reason } => write!(f, "{reason}, using defaults"),
+            WarningKind::Deprecated {
+                group,
+                key,
+                replacement,
+            } => write!(
+                f,
+                "[{group}] {key} is a deprecated name, read as {replacement}: rename it"
+            ),
         }
     }
 }
 
+/// Where main.conf is read from when `-c` does not say.
+pub const DEFAULT_MAIN_CONF: &str = "/etc/pathman/main.conf";
+
+/// A file named on the command line that cannot be used.
+#[derive(Debug)]
+pub enum LoadError {
+    /// `-c FILE` does not exist or cannot be read.
+    MainConf { path: PathBuf, err: file::ReadError },
+    /// `--board FILE` cannot be read or does not check.
+    Board(BoardError),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::MainConf { path, err } => {
+                write!(f, "main.conf {} (-c): {err}", path.display())
+            }
+            LoadError::Board(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
 /// Loads the board config (if any) and main.conf, in precedence order: the
-/// board's `[Defaults]` under main.conf. A missing or broken main.conf gives
-/// warnings; a board config that cannot be loaded is an error, because it
-/// decides which interfaces are managed.
+/// board's `[Defaults]` under main.conf.
+///
+/// `main_conf` is the file named with `-c`, or `None` for
+/// [`DEFAULT_MAIN_CONF`]. A named file that is missing or unreadable is an
+/// error, as is a board config that cannot be loaded; the default main.conf
+/// being absent is not (defaults, and an info line saying so).
 pub fn load(
-    main_conf: &Path,
+    main_conf: Option<&Path>,
     board: Option<&Path>,
-) -> Result<(MainConf, Option<Board>, Vec<Warning>), BoardError> {
-    let board = board.map(Board::load).transpose()?;
+) -> Result<(MainConf, Option<Board>, Vec<Warning>), LoadError> {
+    load_with_default(main_conf, Path::new(DEFAULT_MAIN_CONF), board)
+}
+
+/// [`load`] with the default main.conf path as a parameter, for tests.
+fn load_with_default(
+    main_conf: Option<&Path>,
+    default: &Path,
+    board: Option<&Path>,
+) -> Result<(MainConf, Option<Board>, Vec<Warning>), LoadError> {
+    let board = board
+        .map(Board::load)
+        .transpose()
+        .map_err(LoadError::Board)?;
     let mut base = MainConf::default();
     if let Some(b) = &board {
         b.defaults.apply_to(&mut base);
     }
-    let (conf, warnings) = MainConf::load_over(base, main_conf);
+    let (path, explicit) = match main_conf {
+        Some(p) => (p, true),
+        None => (default, false),
+    };
+    let source = path.display().to_string();
+    let (conf, warnings) = match file::read_bounded(path, file::Links::Follow) {
+        Ok(bytes) => MainConf::parse_over(base, &bytes, &source),
+        Err(err) if explicit => {
+            return Err(LoadError::MainConf {
+                path: path.to_path_buf(),
+                err,
+            })
+        }
+        Err(file::ReadError::NotFound) => {
+            log::info!("{source} not found, using built-in defaults");
+            (base, Vec::new())
+        }
+        Err(e) => {
+            let kind = WarningKind::Unreadable {
+                reason: e.to_string(),
+            };
+            (base, vec![Warning::new(&source, None, kind).logged()])
+        }
+    };
     Ok((conf, board, warnings))
 }
 
@@ -155,12 +239,12 @@ mod tests {
         let main = dir.join("main.conf");
         std::fs::write(
             &board,
-            "[Board]\nName=t\n[Defaults]\nMultipathRouting=true\nMptcpLink=backup\n",
+            "[Board]\nName=t\n[Defaults]\nMultipathRouting=true\nMultipathTcpLink=backup\n",
         )
         .unwrap();
-        std::fs::write(&main, "[General]\nMptcpLink=off\nFrobnicate=1\n").unwrap();
-        let result = load(&main, Some(&board));
-        let broken = load(&main, Some(&dir.join("missing.conf")));
+        std::fs::write(&main, "[General]\nMultipathTcpLink=off\nFrobnicate=1\n").unwrap();
+        let result = load(Some(&main), Some(&board));
+        let broken = load(Some(&main), Some(&dir.join("missing.conf")));
         let _ = std::fs::remove_dir_all(&dir);
 
         let (conf, board, warnings) = result.unwrap();
@@ -169,5 +253,43 @@ mod tests {
         assert_eq!(conf.default_mptcp_link, MptcpLink::Off);
         assert_eq!(warnings.len(), 1);
         assert!(broken.unwrap_err().to_string().contains("missing.conf"));
+    }
+
+    /// One rule for files named on the command line: missing or unreadable
+    /// is fatal for `-c` as for `--board`. It used to be silently ignored
+    /// for `-c`.
+    #[test]
+    fn named_files_must_exist() {
+        let dir = std::env::temp_dir().join(format!("pathman-config-named-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("nope.conf");
+        let fifo = dir.join("fifo.conf");
+        let _ = std::fs::remove_file(&fifo);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let e_missing = load(Some(&missing), None);
+        let e_fifo = load(Some(&fifo), None);
+        let e_board = load(None, Some(&missing));
+        // The default path: absent is normal, unreadable is a warning.
+        let absent_default = load_with_default(None, &missing, None);
+        let fifo_default = load_with_default(None, &fifo, None);
+        let _ = std::fs::remove_dir_all(&dir);
+
+        let (conf, _, w) = absent_default.unwrap();
+        assert_eq!(conf, MainConf::default());
+        assert!(w.is_empty(), "{w:?}");
+        let (conf, _, w) = fifo_default.unwrap();
+        assert_eq!(conf, MainConf::default());
+        assert_eq!(w.len(), 1);
+        assert!(w[0].to_string().contains("FIFO"), "{}", w[0]);
+
+        let e = e_missing.unwrap_err();
+        assert!(matches!(e, LoadError::MainConf { .. }), "{e}");
+        let msg = e.to_string();
+        assert!(msg.contains("nope.conf") && msg.contains("-c"), "{msg}");
+        let e = e_fifo.unwrap_err().to_string();
+        assert!(e.contains("FIFO"), "{e}");
+        let e = e_board.unwrap_err();
+        assert!(matches!(e, LoadError::Board(_)), "{e}");
+        assert!(e.to_string().contains("nope.conf"), "{e}");
     }
 }

@@ -199,10 +199,11 @@ pub fn parse_policies(bytes: &[u8], file: &str) -> Result<Vec<Policy>, PolicyErr
     Ok(out)
 }
 
-/// Reads one policy file.
+/// Reads one policy file (a regular file within the size cap; a FIFO or a
+/// device dropped into the policy dir is refused, not waited on).
 pub fn load_policy_file(path: &Path) -> Result<Vec<Policy>, PolicyError> {
     let file = path.display().to_string();
-    match std::fs::read(path) {
+    match super::file::read_bounded(path, super::file::Links::Follow) {
         Ok(bytes) => parse_policies(&bytes, &file),
         Err(e) => Err(PolicyError {
             file,
@@ -277,5 +278,25 @@ ignored = yes
         assert!(parse_policies(b"garbage\n", "x.policy").is_err());
         assert!(load_policy_file(Path::new("/nonexistent/x.policy")).is_err());
         assert!(is_policy_file_name("a.policy") && !is_policy_file_name(".a.policy"));
+    }
+
+    /// A FIFO or a link to /dev/zero among the policy files is an error
+    /// for that file at once, not a hang or an unbounded read.
+    #[test]
+    fn special_files_are_refused() {
+        let dir = std::env::temp_dir().join(format!("pathman-policy-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("fifo.policy");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let zero = dir.join("zero.policy");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        let from_fifo = load_policy_file(&fifo);
+        let from_zero = load_policy_file(&zero);
+        let _ = std::fs::remove_dir_all(&dir);
+        let e = from_fifo.unwrap_err().to_string();
+        assert!(e.contains("fifo.policy") && e.contains("FIFO"), "{e}");
+        let e = from_zero.unwrap_err().to_string();
+        assert!(e.contains("character device"), "{e}");
     }
 }

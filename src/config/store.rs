@@ -6,9 +6,14 @@
 //! - `<state-dir>/<service-id>/settings`: group `[<service-id>]` with the
 //!   keys of [`ServiceConfig`] plus `Name` and `Modified`.
 //!
-//! Reading never fails: a missing file is "nothing stored", an unreadable or
-//! corrupt file is a [`Warning`] (logged, naming file and line) and defaults,
-//! and each bad value falls back to that field's default with a warning.
+//! Reading never fails and never waits: a missing file is "nothing stored";
+//! an unreadable or corrupt file — including anything but a regular file
+//! (a FIFO, a device, a symbolic link) and a file over
+//! [`caps::MAX_KEYFILE_BYTES`] — is a [`Warning`] (logged, naming file and
+//! line) and defaults; each bad value falls back to that field's default
+//! with a warning. Values get the checks of [`crate::core::validate`], the
+//! same as over D-Bus, so a settings file cannot bring in what a
+//! `SetProperty` would be refused.
 //! Writing keeps every key and group pathman does not know (a copied ConnMan
 //! file keeps its `Passphrase`, `IPv6.privacy`, …) and is atomic: temp file in
 //! the same directory, fsync, rename, fsync of the directory. Files are mode
@@ -23,12 +28,17 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::file::{self, Links, ReadError};
 use super::keyfile::{KeyFile, ValueError};
 use super::{Warning, WarningKind};
 use crate::caps;
 use crate::core::types::{
-    DomainList, Ipv4Method, Ipv4Net, Ipv6Method, MptcpLink, Name, ServerList, ServiceConfig,
-    ServiceId, Technology,
+    DomainList, Ipv4Method, Ipv4Net, Ipv6Method, MptcpLink, ServerList, ServiceConfig, ServiceId,
+    Technology, TimeserverList,
+};
+use crate::core::validate::{
+    check_manual_ipv4, check_server_addr, check_unicast_v4, parse_domain, parse_timeserver,
+    Ipv4Field,
 };
 
 const SETTINGS: &str = "settings";
@@ -184,12 +194,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         .map_err(io_err(dir, "fsync"))
 }
 
-/// Reads a keyfile; `Ok(None)` if absent, a warning if unreadable or corrupt.
+/// Reads a keyfile; `Ok(None)` if absent, a warning if unreadable (not a
+/// regular file, a link, over the size cap: see [`file::read_bounded`]) or
+/// corrupt.
 pub(crate) fn read_keyfile(path: &Path) -> Result<Option<(KeyFile, Vec<Warning>)>, Box<Warning>> {
     let source = path.display().to_string();
-    let bytes = match fs::read(path) {
+    let bytes = match file::read_bounded(path, Links::Refuse) {
         Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(ReadError::NotFound) => return Ok(None),
         Err(e) => {
             let kind = WarningKind::Unreadable {
                 reason: e.to_string(),
@@ -261,42 +273,107 @@ impl Reader<'_> {
         v
     }
 
-    fn servers(&mut self, key: &str) -> ServerList {
-        let mut out = ServerList::new();
-        for item in self.kf.get_list(self.group, key, ';').unwrap_or_default() {
-            if item.is_empty() {
-                continue;
-            }
-            match item.parse::<IpAddr>() {
-                Ok(ip) if out.contains(&ip) => {}
-                Ok(ip) => {
-                    if out.push(ip).is_err() {
-                        self.too_many(key, caps::MAX_SERVERS);
-                        break;
-                    }
-                }
-                Err(_) => self.bad(key, &item, "not an IP address, skipped"),
-            }
-        }
-        out
+    fn items(&self, key: &str) -> Vec<String> {
+        let mut items = self.kf.get_list(self.group, key, ';').unwrap_or_default();
+        items.retain(|i| !i.is_empty());
+        items
     }
 
-    fn domains(&mut self, key: &str) -> DomainList {
-        let mut out = DomainList::new();
-        for item in self.kf.get_list(self.group, key, ';').unwrap_or_default() {
-            if item.is_empty() {
+    fn servers(&mut self, key: &str) -> ServerList {
+        let mut out = ServerList::new();
+        for item in self.items(key) {
+            let ip = match item.parse::<IpAddr>() {
+                Ok(ip) => ip,
+                Err(_) => {
+                    self.bad(key, &item, "not an IP address, skipped");
+                    continue;
+                }
+            };
+            if let Err(why) = check_server_addr(ip) {
+                self.bad(key, &item, &format!("{why}, skipped"));
                 continue;
             }
-            let Ok(name) = Name::try_from(item.as_str()) else {
-                self.bad(key, &item, "name too long, skipped");
-                continue;
-            };
-            if out.push(name).is_err() {
+            if !out.contains(&ip) && out.push(ip).is_err() {
                 self.too_many(key, caps::MAX_SERVERS);
                 break;
             }
         }
         out
+    }
+
+    fn timeservers(&mut self, key: &str) -> TimeserverList {
+        let mut out = TimeserverList::new();
+        for item in self.items(key) {
+            match parse_timeserver(&item) {
+                Err(why) => self.bad(key, &item, &format!("{why}, skipped")),
+                Ok(t) if out.contains(&t) => {}
+                Ok(t) => {
+                    if out.push(t).is_err() {
+                        self.too_many(key, caps::MAX_SERVERS);
+                        break;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Search domains: only valid names, so nothing else reaches
+    /// resolv.conf (a `\n` in the file decodes to a newline that would
+    /// start a line of its own there).
+    fn domains(&mut self, key: &str) -> DomainList {
+        let mut out = DomainList::new();
+        for item in self.items(key) {
+            match parse_domain(&item) {
+                Err(why) => self.bad(key, &item, &format!("not a domain name: it {why}, skipped")),
+                Ok(name) if out.contains(&name) => {}
+                Ok(name) => {
+                    if out.push(name).is_err() {
+                        self.too_many(key, caps::MAX_SERVERS);
+                        break;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The manual (or ConnMan `fixed`) IPv4 configuration, checked as a
+    /// D-Bus one is; `None` (and a warning naming the key at fault) if it
+    /// cannot be used.
+    fn manual_ipv4(&mut self, method: &str) -> Option<Ipv4Method> {
+        const ADDR: &str = "IPv4.local_address";
+        const PREFIX: &str = "IPv4.netmask_prefixlen";
+        const GATEWAY: &str = "IPv4.gateway";
+        let addr = self.parsed::<Ipv4Addr>(ADDR, "expected an IPv4 address");
+        let prefix = self.parsed::<u8>(PREFIX, "expected a prefix length");
+        // ConnMan writes 0.0.0.0 for "no gateway" (point-to-point links).
+        let gateway = self
+            .parsed::<Ipv4Addr>(GATEWAY, "expected an IPv4 address")
+            .filter(|g| !g.is_unspecified());
+        let (Some(addr), Some(prefix_len)) = (addr, prefix) else {
+            self.bad(
+                "IPv4.method",
+                method,
+                "manual without a valid address/prefix",
+            );
+            return None;
+        };
+        let net = Ipv4Net { addr, prefix_len };
+        match check_manual_ipv4(net, gateway) {
+            Ok(()) => Some(Ipv4Method::Manual { addr: net, gateway }),
+            Err(e) => {
+                let (key, value) = match e.field() {
+                    Ipv4Field::Address => (ADDR, addr.to_string()),
+                    Ipv4Field::Prefix => (PREFIX, prefix_len.to_string()),
+                    Ipv4Field::Gateway => {
+                        (GATEWAY, gateway.map(|g| g.to_string()).unwrap_or_default())
+                    }
+                };
+                self.bad(key, &value, &format!("{e}; IPv4 falls back to dhcp"));
+                None
+            }
+        }
     }
 }
 
@@ -363,27 +440,26 @@ pub fn parse_service(kf: &KeyFile, id: &str, source: &str) -> (ServiceRecord, Ve
         Some("off") => Ipv4Method::Off,
         // ConnMan's `fixed` (set by the network, e.g. cellular) is a manual
         // address as far as persistence goes.
-        Some(m @ ("manual" | "fixed")) => {
-            let addr = r.parsed::<Ipv4Addr>("IPv4.local_address", "expected an IPv4 address");
-            let prefix = r.parsed::<u8>("IPv4.netmask_prefixlen", "expected a prefix length");
-            let gateway = r.parsed::<Ipv4Addr>("IPv4.gateway", "expected an IPv4 address");
-            match (addr, prefix) {
-                (Some(addr), Some(prefix_len)) if prefix_len <= 32 => Ipv4Method::Manual {
-                    addr: Ipv4Net { addr, prefix_len },
-                    gateway,
-                },
-                _ => {
-                    r.bad("IPv4.method", m, "manual without a valid address/prefix");
-                    Ipv4Method::Dhcp
-                }
-            }
-        }
+        Some(m @ ("manual" | "fixed")) => r.manual_ipv4(m).unwrap_or(Ipv4Method::Dhcp),
         Some(other) => {
             r.bad("IPv4.method", other, "expected dhcp, manual or off");
             Ipv4Method::Dhcp
         }
     };
-    c.dhcp_last_address = r.parsed::<Ipv4Addr>("IPv4.DHCP.LastAddress", "expected an IPv4 address");
+    // Asked for again in INIT-REBOOT: only a unicast address is worth asking.
+    c.dhcp_last_address = r
+        .parsed::<Ipv4Addr>("IPv4.DHCP.LastAddress", "expected an IPv4 address")
+        .filter(|a| match check_unicast_v4(*a) {
+            Ok(()) => true,
+            Err(why) => {
+                r.bad(
+                    "IPv4.DHCP.LastAddress",
+                    &a.to_string(),
+                    &format!("{why}, ignored"),
+                );
+                false
+            }
+        });
     c.ipv6 = match r.string("IPv6.method").as_deref() {
         None | Some("auto") => Ipv6Method::Auto,
         Some("off") => Ipv6Method::Off,
@@ -393,7 +469,7 @@ pub fn parse_service(kf: &KeyFile, id: &str, source: &str) -> (ServiceRecord, Ve
         }
     };
     c.nameservers = r.servers("Nameservers");
-    c.timeservers = r.servers("Timeservers");
+    c.timeservers = r.timeservers("Timeservers");
     c.domains = r.domains("Domains");
     c.multipath_routing = r.bool("MultipathRouting");
     if let Some(v) = r.string("MultipathTcpLink") {
@@ -647,6 +723,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::types::{Name, Timeserver};
     use proptest::prelude::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
@@ -731,7 +808,12 @@ mod tests {
         };
         c.nameservers.push("192.0.2.53".parse().unwrap()).unwrap();
         c.nameservers.push("2001:db8::53".parse().unwrap()).unwrap();
-        c.timeservers.push("192.0.2.123".parse().unwrap()).unwrap();
+        c.timeservers
+            .push(Timeserver::Addr("192.0.2.123".parse().unwrap()))
+            .unwrap();
+        c.timeservers
+            .push(Timeserver::Name(Name::try_from("ntp.lab.example").unwrap()))
+            .unwrap();
         c.domains
             .push(Name::try_from("lab.example").unwrap())
             .unwrap();
@@ -797,10 +879,11 @@ mod tests {
         );
         assert_eq!(rec.config.multipath_routing, Some(true));
         assert_eq!(rec.config.mptcp_link, MptcpLink::Backup);
+        // A name is no nameserver: warned, not silent. Timeservers may be names.
         assert_eq!(rec.config.nameservers.len(), 1);
-        // Hostname timeservers cannot be kept in a ServerList: warned, not silent.
-        assert!(rec.config.timeservers.is_empty());
-        assert_eq!(w.len(), 2, "{w:?}");
+        assert_eq!(rec.config.timeservers.len(), 1);
+        assert_eq!(rec.config.timeservers[0].to_string(), "pool.ntp.org");
+        assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].to_string().contains(":13:"), "{}", w[0]);
 
         store
@@ -874,6 +957,198 @@ mod tests {
         let (g, w) = store.load_global();
         assert_eq!(g, GlobalSettings::default());
         assert_eq!(w.len(), 1);
+    }
+
+    fn load_text(text: &str) -> (ServiceConfig, Vec<Warning>) {
+        let tmp = TempDir::new();
+        let dir = tmp.0.join(ID);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("settings"), format!("[{ID}]\n{text}")).unwrap();
+        let (rec, w) = Store::new(&tmp.0).load_service(ID);
+        (rec.unwrap().config, w)
+    }
+
+    /// A manual IPv4 configuration from a settings file gets the checks a
+    /// D-Bus one gets. `0.0.0.0/0` used to be accepted, and became an MPTCP
+    /// endpoint for 0.0.0.0 and a `from 0.0.0.0` rule.
+    #[test]
+    fn manual_ipv4_from_file_is_checked() {
+        let manual = |a: &str, p: &str, g: Option<&str>| {
+            let mut t =
+                format!("IPv4.method=manual\nIPv4.local_address={a}\nIPv4.netmask_prefixlen={p}\n");
+            if let Some(g) = g {
+                t.push_str(&format!("IPv4.gateway={g}\n"));
+            }
+            t
+        };
+        for (a, p, g, key, why) in [
+            (
+                "0.0.0.0",
+                "0",
+                None,
+                "IPv4.netmask_prefixlen",
+                "outside 1..=32",
+            ),
+            ("0.0.0.0", "24", None, "IPv4.local_address", "unspecified"),
+            ("127.0.0.1", "8", None, "IPv4.local_address", "loopback"),
+            ("240.0.0.1", "24", None, "IPv4.local_address", "class E"),
+            (
+                "192.0.2.0",
+                "24",
+                None,
+                "IPv4.local_address",
+                "network address",
+            ),
+            (
+                "192.0.2.255",
+                "24",
+                None,
+                "IPv4.local_address",
+                "broadcast address",
+            ),
+            (
+                "192.0.2.10",
+                "24",
+                Some("224.0.0.1"),
+                "IPv4.gateway",
+                "multicast",
+            ),
+            (
+                "192.0.2.10",
+                "24",
+                Some("127.0.0.1"),
+                "IPv4.gateway",
+                "loopback",
+            ),
+            (
+                "192.0.2.10",
+                "24",
+                Some("192.0.2.10"),
+                "IPv4.gateway",
+                "the address itself",
+            ),
+            (
+                "192.0.2.10",
+                "24",
+                Some("198.51.100.1"),
+                "IPv4.gateway",
+                "off-link",
+            ),
+            (
+                "192.0.2.10",
+                "24",
+                Some("192.0.2.255"),
+                "IPv4.gateway",
+                "broadcast",
+            ),
+            (
+                "192.0.2.10",
+                "33",
+                None,
+                "IPv4.netmask_prefixlen",
+                "outside 1..=32",
+            ),
+        ] {
+            let (c, w) = load_text(&manual(a, p, g));
+            assert_eq!(c.ipv4, Ipv4Method::Dhcp, "{a}/{p} via {g:?}");
+            assert_eq!(w.len(), 1, "{w:?}");
+            let msg = w[0].to_string();
+            assert!(msg.contains(&format!("{ID}/settings:")), "{msg}");
+            assert!(
+                msg.contains(key) && msg.contains(why),
+                "{a}/{p} {g:?}: {msg}"
+            );
+            assert!(msg.contains("falls back to dhcp"), "{msg}");
+        }
+        // Line numbers name the key at fault (the group is line 1).
+        let (_, w) = load_text(&manual("127.0.0.1", "8", None));
+        assert_eq!(w[0].line, Some(3));
+        // A usable one, and ConnMan's 0.0.0.0 for "no gateway".
+        let (c, w) = load_text(&manual("192.0.2.10", "24", Some("192.0.2.1")));
+        assert!(w.is_empty(), "{w:?}");
+        assert!(matches!(
+            c.ipv4,
+            Ipv4Method::Manual {
+                gateway: Some(_),
+                ..
+            }
+        ));
+        let (c, w) = load_text(&manual("192.0.2.10", "24", Some("0.0.0.0")));
+        assert!(w.is_empty(), "{w:?}");
+        assert!(matches!(c.ipv4, Ipv4Method::Manual { gateway: None, .. }));
+    }
+
+    /// Only unicast servers and valid names come out of a settings file; a
+    /// domain with an escaped newline would have written its own
+    /// `nameserver` line into resolv.conf.
+    #[test]
+    fn servers_and_domains_from_file_are_checked() {
+        let (c, w) = load_text(
+            "Nameservers=0.0.0.0;127.0.0.53;224.0.0.251;255.255.255.255;::;::1;ff02::1;fe80::1;192.0.2.53;\n\
+             Timeservers=127.0.0.1;240.1.1.1;127.1;ntp.lab.example;192.0.2.123;ntp\\sx;\n\
+             Domains=lab.example\\nnameserver\\s6.6.6.6;a\\sb;-x.example;ok.example;\n\
+             IPv4.DHCP.LastAddress=127.0.0.1\n",
+        );
+        assert_eq!(c.nameservers.len(), 1);
+        assert_eq!(c.nameservers[0].to_string(), "192.0.2.53");
+        let ts: Vec<String> = c.timeservers.iter().map(|t| t.to_string()).collect();
+        assert_eq!(ts, ["ntp.lab.example", "192.0.2.123"]);
+        let ds: Vec<&str> = c.domains.iter().map(|d| d.as_str()).collect();
+        assert_eq!(ds, ["ok.example"]);
+        assert_eq!(c.dhcp_last_address, None);
+        assert_eq!(w.len(), 8 + 4 + 3 + 1, "{w:?}");
+        let injected = w
+            .iter()
+            .find(|w| w.to_string().contains("nameserver"))
+            .unwrap()
+            .to_string();
+        assert!(
+            injected.contains("Domains") && injected.contains("'\\n'") && injected.contains(":4:"),
+            "{injected}"
+        );
+    }
+
+    /// A FIFO, a link to /dev/zero and an oversized file where a settings
+    /// file should be: each a warning and defaults, at once. The FIFO used
+    /// to block start-up forever, the link to be read until allocation
+    /// failed.
+    #[test]
+    fn special_state_files_are_defaults_not_hangs() {
+        let tmp = TempDir::new();
+        let store = Store::new(&tmp.0);
+        let global = tmp.0.join("settings");
+        nix::unistd::mkfifo(&global, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let (g, w) = store.load_global();
+        assert_eq!(g, GlobalSettings::default());
+        assert_eq!(w.len(), 1);
+        assert!(w[0].to_string().contains("FIFO"), "{}", w[0]);
+        // Saving replaces the FIFO by a file.
+        store.save_global(&g).unwrap();
+        assert!(fs::symlink_metadata(&global).unwrap().is_file());
+
+        let dir = tmp.0.join(ID);
+        fs::create_dir_all(&dir).unwrap();
+        let settings = dir.join("settings");
+        std::os::unix::fs::symlink("/dev/zero", &settings).unwrap();
+        let (rec, w) = store.load_service(ID);
+        assert_eq!(rec.unwrap().config, ServiceConfig::default());
+        assert_eq!(w.len(), 1);
+        assert!(w[0].to_string().contains("symbolic link"), "{}", w[0]);
+
+        fs::remove_file(&settings).unwrap();
+        let mut big = format!("[{ID}]\nAutoConnect=false\n");
+        while big.len() as u64 <= caps::MAX_KEYFILE_BYTES {
+            big.push_str("# padding padding padding padding padding padding\n");
+        }
+        fs::write(&settings, &big).unwrap();
+        let (rec, w) = store.load_service(ID);
+        assert_eq!(rec.unwrap().config, ServiceConfig::default());
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].to_string().contains("more than the 65536 bytes"),
+            "{}",
+            w[0]
+        );
     }
 
     proptest! {

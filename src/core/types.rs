@@ -14,6 +14,35 @@ pub type Name = heapless::String<{ caps::MAX_NAME_LEN }>;
 pub type ServerList = heapless::Vec<IpAddr, { caps::MAX_SERVERS }>;
 /// A short list of search domains.
 pub type DomainList = heapless::Vec<Name, { caps::MAX_SERVERS }>;
+/// A short list of timeservers (addresses or names).
+pub type TimeserverList = heapless::Vec<Timeserver, { caps::MAX_SERVERS }>;
+
+/// A timeserver as a user configures it: an address, or a host name (ConnMan
+/// accepts both; a name is resolved when the time is fetched). Build one
+/// from outside input with [`crate::core::validate::parse_timeserver`].
+// Inline rather than boxed: lists hold at most MAX_SERVERS of them, and a
+// name kept in place costs no allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Timeserver {
+    Addr(IpAddr),
+    Name(Name),
+}
+
+impl fmt::Display for Timeserver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Timeserver::Addr(a) => write!(f, "{a}"),
+            Timeserver::Name(n) => f.write_str(n),
+        }
+    }
+}
+
+impl From<IpAddr> for Timeserver {
+    fn from(a: IpAddr) -> Timeserver {
+        Timeserver::Addr(a)
+    }
+}
 
 /// A kind of uplink. Order of the variants is ConnMan's technology rank for
 /// the default route (ethernet > wifi > cellular > gadget).
@@ -249,7 +278,7 @@ pub struct ServiceConfig {
     pub ipv4: Ipv4Method,
     pub ipv6: Ipv6Method,
     pub nameservers: ServerList,
-    pub timeservers: ServerList,
+    pub timeservers: TimeserverList,
     pub domains: DomainList,
     /// `None` = follow the daemon-wide default (`-M`, main.conf).
     pub multipath_routing: Option<bool>,
@@ -266,7 +295,7 @@ impl Default for ServiceConfig {
             ipv4: Ipv4Method::Dhcp,
             ipv6: Ipv6Method::Auto,
             nameservers: ServerList::new(),
-            timeservers: ServerList::new(),
+            timeservers: TimeserverList::new(),
             domains: DomainList::new(),
             multipath_routing: None,
             mptcp_link: MptcpLink::On,

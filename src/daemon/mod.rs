@@ -148,13 +148,15 @@ async fn run(
     opts: options::Options,
     signals: signals::Signals,
 ) -> i32 {
-    let (conf, board, _warnings) = match crate::config::load(&opts.config, opts.board.as_deref()) {
-        Ok(loaded) => loaded,
-        Err(e) => {
-            log::error!("board config: {e}");
-            return 1;
-        }
-    };
+    // `-c` given (a path other than the default) must exist; the default may not.
+    let (conf, board, _warnings) =
+        match crate::config::load(opts.config.as_deref(), opts.board.as_deref()) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                log::error!("{e}");
+                return 1;
+            }
+        };
     let store = Store::new(opts.state_dir.clone());
     let (global, _warnings) = store.load_global();
     let powered: Vec<_> = Technology::ALL

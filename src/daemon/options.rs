@@ -6,7 +6,9 @@ use std::path::PathBuf;
 /// Parsed daemon options.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
-    pub config: PathBuf,
+    /// `-c`: main.conf named on the command line (`None`: the default path,
+    /// whose absence is normal; a named file must exist).
+    pub config: Option<PathBuf>,
     pub state_dir: PathBuf,
     pub run_dir: PathBuf,
     /// `-i`: only these interfaces (empty = all).
@@ -25,7 +27,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            config: PathBuf::from("/etc/pathman/main.conf"),
+            config: None,
             state_dir: PathBuf::from("/var/lib/pathman"),
             run_dir: PathBuf::from("/run/pathman"),
             devices: Vec::new(),
@@ -93,7 +95,7 @@ pub fn parse(args: &[String]) -> Result<Options, UsageError> {
             }
         };
         match flag {
-            "-c" | "--config" => o.config = PathBuf::from(value(flag)?),
+            "-c" | "--config" => o.config = Some(PathBuf::from(value(flag)?)),
             "--state-dir" => o.state_dir = PathBuf::from(value(flag)?),
             "--run-dir" => o.run_dir = PathBuf::from(value(flag)?),
             "-i" | "--device" => o.devices = list(&value(flag)?),
@@ -128,7 +130,7 @@ mod tests {
             "-c /x.conf --state-dir /s --run-dir=/r -i eth0,eth1 -I wlan0 -M -d=dhcp -n -r --board b.conf",
         ))
         .unwrap();
-        assert_eq!(o.config, PathBuf::from("/x.conf"));
+        assert_eq!(o.config, Some(PathBuf::from("/x.conf")));
         assert_eq!(o.state_dir, PathBuf::from("/s"));
         assert_eq!(o.run_dir, PathBuf::from("/r"));
         assert_eq!(o.devices, vec!["eth0", "eth1"]);

@@ -14,7 +14,7 @@ use zbus::zvariant::{OwnedValue, Signature, Type};
 
 use crate::core::model::{Ipv4Source, Model, Service};
 use crate::core::session::{self, Session};
-use crate::core::types::{prefix_to_mask, Ipv4Method, ServerList, Technology};
+use crate::core::types::{prefix_to_mask, Ipv4Method, ServerList, Technology, Timeserver};
 
 /// One property value: the D-Bus types ConnMan's properties use.
 #[derive(Debug, Clone, PartialEq)]
@@ -276,8 +276,8 @@ pub fn service(model: &Model, svc: &Service) -> Props {
         .map(|a| a.timeservers.clone())
         .unwrap_or_default();
     let mut timeservers = svc.config.timeservers.clone();
-    for t in &learned_ts {
-        if !timeservers.contains(t) && timeservers.push(*t).is_err() {
+    for t in learned_ts.iter().map(|a| Timeserver::Addr(*a)) {
+        if !timeservers.contains(&t) && timeservers.push(t).is_err() {
             break;
         }
     }
@@ -296,10 +296,13 @@ pub fn service(model: &Model, svc: &Service) -> Props {
             "Nameservers.Configuration",
             servers(&svc.config.nameservers),
         ),
-        ("Timeservers", servers(&timeservers)),
+        (
+            "Timeservers",
+            strings(timeservers.iter().map(|t| t.to_string())),
+        ),
         (
             "Timeservers.Configuration",
-            servers(&svc.config.timeservers),
+            strings(svc.config.timeservers.iter().map(|t| t.to_string())),
         ),
         (
             "Domains",

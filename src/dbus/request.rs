@@ -13,7 +13,11 @@ use crate::core::model::{Agent, Model, RequestError};
 use crate::core::order;
 use crate::core::session as core_session;
 use crate::core::types::{
-    mask_to_prefix, Ipv4Method, Ipv4Net, Ipv6Method, MptcpLink, Name, ServerList, ServiceConfig,
+    mask_to_prefix, DomainList, Ipv4Method, Ipv4Net, Ipv6Method, MptcpLink, ServerList,
+    ServiceConfig, TimeserverList,
+};
+use crate::core::validate::{
+    check_manual_ipv4, check_server_addr, parse_domain, parse_timeserver, Ipv4Field,
 };
 use crate::dbus::api::{self, Object};
 use crate::dbus::names::{self, ErrorName};
@@ -510,21 +514,48 @@ fn ipv4_addr(v: &Value<'_>, key: &str) -> Result<Ipv4Addr, CallError> {
     })
 }
 
-/// Parses a list of server addresses from `as` (Nameservers/Timeservers.Configuration).
+/// Parses `Nameservers.Configuration` (`as`): unicast server addresses
+/// only (see [`check_server_addr`]); the first bad item refuses the list.
 pub fn parse_servers(items: &[String], what: &str) -> Result<ServerList, String> {
     let mut out = ServerList::new();
     for s in items.iter().filter(|s| !s.is_empty()) {
         let addr: IpAddr = s
             .parse()
             .map_err(|_| format!("{what}: '{s}' is not an IP address"))?;
-        out.push(addr).map_err(|_| {
-            format!(
-                "{what}: more than {} entries (caps::MAX_SERVERS)",
-                crate::caps::MAX_SERVERS
-            )
-        })?;
+        check_server_addr(addr).map_err(|why| format!("{what}: {s} {why}, not a server"))?;
+        out.push(addr).map_err(|_| too_many(what))?;
     }
     Ok(out)
+}
+
+/// Parses `Timeservers.Configuration` (`as`): server addresses or host
+/// names (see [`parse_timeserver`]); the first bad item refuses the list.
+pub fn parse_timeservers(items: &[String], what: &str) -> Result<TimeserverList, String> {
+    let mut out = TimeserverList::new();
+    for s in items.iter().filter(|s| !s.is_empty()) {
+        let t = parse_timeserver(s).map_err(|why| format!("{what}: {s:?} {why}"))?;
+        out.push(t).map_err(|_| too_many(what))?;
+    }
+    Ok(out)
+}
+
+/// Parses `Domains.Configuration` (`as`): valid domain names only, so
+/// nothing else can reach resolv.conf's `search` line.
+pub fn parse_domains(items: &[String], what: &str) -> Result<DomainList, String> {
+    let mut out = DomainList::new();
+    for d in items.iter().filter(|d| !d.is_empty()) {
+        let name = parse_domain(d)
+            .map_err(|why| format!("{what}: {d:?} is not a domain name: it {why}"))?;
+        out.push(name).map_err(|_| too_many(what))?;
+    }
+    Ok(out)
+}
+
+fn too_many(what: &str) -> String {
+    format!(
+        "{what}: more than {} entries (caps::MAX_SERVERS)",
+        crate::caps::MAX_SERVERS
+    )
 }
 
 /// Applies one writable Service property to a configuration (validating it whole).
@@ -551,26 +582,11 @@ pub fn set_service_property(
         }
         "Timeservers.Configuration" => {
             cfg.timeservers =
-                parse_servers(&string_list(value, name)?, name).map_err(CallError::invalid)?;
+                parse_timeservers(&string_list(value, name)?, name).map_err(CallError::invalid)?;
         }
         "Domains.Configuration" => {
-            let mut out = heapless::Vec::new();
-            for d in string_list(value, name)?.iter().filter(|d| !d.is_empty()) {
-                if !d
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-                {
-                    return Err(CallError::invalid(format!(
-                        "{name}: '{d}' is not a domain name"
-                    )));
-                }
-                let n = Name::try_from(d.as_str())
-                    .map_err(|_| CallError::invalid(format!("{name}: '{d}' is too long")))?;
-                out.push(n).map_err(|_| {
-                    CallError::invalid(format!("{name}: too many domains (caps::MAX_SERVERS)"))
-                })?;
-            }
-            cfg.domains = out;
+            cfg.domains =
+                parse_domains(&string_list(value, name)?, name).map_err(CallError::invalid)?;
         }
         "IPv4.Configuration" => cfg.ipv4 = parse_ipv4_config(value)?,
         "IPv6.Configuration" => {
@@ -644,30 +660,22 @@ fn parse_ipv4_config(value: &Value<'_>) -> Result<Ipv4Method, CallError> {
                     "IPv4.Configuration: Netmask {mask} is not contiguous"
                 ))
             })?;
-            if addr.is_unspecified()
-                || addr.is_broadcast()
-                || addr.is_multicast()
-                || prefix_len == 0
-            {
-                return Err(CallError::invalid(format!(
-                    "IPv4.Configuration: {addr}/{prefix_len} is not a usable host address"
-                )));
-            }
+            // No gateway: the key absent, empty, or ConnMan's 0.0.0.0.
             let gateway = match get("Gateway") {
                 None => None,
-                Some(v) => {
-                    let gw = ipv4_addr(v, "Gateway")?;
-                    if gw.is_unspecified() {
-                        None
-                    } else {
-                        Some(gw)
-                    }
-                }
+                Some(v) if str_of(v, "Gateway")?.is_empty() => None,
+                Some(v) => Some(ipv4_addr(v, "Gateway")?).filter(|g| !g.is_unspecified()),
             };
-            Ok(Ipv4Method::Manual {
-                addr: Ipv4Net { addr, prefix_len },
-                gateway,
-            })
+            let net = Ipv4Net { addr, prefix_len };
+            check_manual_ipv4(net, gateway).map_err(|e| {
+                let field = match e.field() {
+                    Ipv4Field::Address => "Address",
+                    Ipv4Field::Prefix => "Netmask",
+                    Ipv4Field::Gateway => "Gateway",
+                };
+                CallError::invalid(format!("IPv4.Configuration: {field}: {e}"))
+            })?;
+            Ok(Ipv4Method::Manual { addr: net, gateway })
         }
         "auto" | "fixed" => Err(CallError::new(
             "NotSupported",
@@ -682,6 +690,244 @@ fn parse_ipv4_config(value: &Value<'_>) -> Result<Ipv4Method, CallError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
+    fn ipv4(method: &str, addr: &str, mask: Option<&str>, gw: Option<&str>) -> Value<'static> {
+        let mut d: HashMap<&'static str, Value<'static>> = HashMap::new();
+        d.insert("Method", Value::from(method.to_string()));
+        d.insert("Address", Value::from(addr.to_string()));
+        if let Some(m) = mask {
+            d.insert("Netmask", Value::from(m.to_string()));
+        }
+        if let Some(g) = gw {
+            d.insert("Gateway", Value::from(g.to_string()));
+        }
+        Value::from(d)
+    }
+
+    fn set(name: &str, value: &Value<'_>) -> (ServiceConfig, Result<(), CallError>) {
+        let mut cfg = ServiceConfig::default();
+        let r = set_service_property(&mut cfg, name, value);
+        (cfg, r)
+    }
+
+    fn list(items: &[&str]) -> Value<'static> {
+        Value::from(items.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    /// Everything the kernel must never get is refused with
+    /// InvalidArguments naming the field and why, and nothing changes.
+    /// Loopback, class E, multicast gateways, prefix 0 and network or
+    /// broadcast addresses used to be accepted.
+    #[test]
+    fn bad_manual_ipv4_is_refused_naming_the_field() {
+        let m24 = Some("255.255.255.0");
+        for (addr, mask, gw, want) in [
+            (
+                "127.0.0.1",
+                Some("255.0.0.0"),
+                None,
+                "Address: address 127.0.0.1 is in 127.0.0.0/8 (loopback)",
+            ),
+            (
+                "240.0.0.1",
+                m24,
+                None,
+                "Address: address 240.0.0.1 is in 240.0.0.0/4 (reserved, class E)",
+            ),
+            (
+                "0.1.2.3",
+                m24,
+                None,
+                "Address: address 0.1.2.3 is in 0.0.0.0/8",
+            ),
+            (
+                "192.0.2.0",
+                m24,
+                None,
+                "Address: address 192.0.2.0 is the network address of 192.0.2.0/24",
+            ),
+            (
+                "192.0.2.255",
+                m24,
+                None,
+                "Address: address 192.0.2.255 is the broadcast address of 192.0.2.0/24",
+            ),
+            (
+                "192.0.2.10",
+                Some("0.0.0.0"),
+                None,
+                "Netmask: prefix length 0 is outside 1..=32",
+            ),
+            (
+                "192.0.2.10",
+                m24,
+                Some("224.0.0.1"),
+                "Gateway: gateway 224.0.0.1 is in 224.0.0.0/4 (multicast)",
+            ),
+            (
+                "192.0.2.10",
+                m24,
+                Some("127.0.0.1"),
+                "Gateway: gateway 127.0.0.1 is in 127.0.0.0/8 (loopback)",
+            ),
+            (
+                "192.0.2.10",
+                m24,
+                Some("255.255.255.255"),
+                "Gateway: gateway 255.255.255.255 is the limited broadcast",
+            ),
+            (
+                "192.0.2.10",
+                m24,
+                Some("240.0.0.1"),
+                "Gateway: gateway 240.0.0.1 is in 240.0.0.0/4",
+            ),
+            (
+                "192.0.2.10",
+                m24,
+                Some("192.0.2.10"),
+                "Gateway: gateway 192.0.2.10 is the address itself",
+            ),
+            (
+                "192.0.2.10",
+                m24,
+                Some("198.51.100.1"),
+                "Gateway: gateway 198.51.100.1 is not inside 192.0.2.0/24 (an off-link gateway",
+            ),
+        ] {
+            let (cfg, r) = set("IPv4.Configuration", &ipv4("manual", addr, mask, gw));
+            let e = r.unwrap_err();
+            assert_eq!(e.name, ErrorName::InvalidArguments);
+            assert!(
+                e.message
+                    .starts_with(&format!("IPv4.Configuration: {want}")),
+                "{addr} {mask:?} {gw:?}: {}",
+                e.message
+            );
+            assert_eq!(cfg, ServiceConfig::default());
+        }
+    }
+
+    #[test]
+    fn good_manual_ipv4_is_taken() {
+        let (cfg, r) = set(
+            "IPv4.Configuration",
+            &ipv4(
+                "manual",
+                "192.0.2.10",
+                Some("255.255.255.0"),
+                Some("192.0.2.1"),
+            ),
+        );
+        r.unwrap();
+        assert_eq!(
+            cfg.ipv4,
+            Ipv4Method::Manual {
+                addr: Ipv4Net {
+                    addr: "192.0.2.10".parse().unwrap(),
+                    prefix_len: 24
+                },
+                gateway: Some("192.0.2.1".parse().unwrap()),
+            }
+        );
+        // No gateway: absent, empty or ConnMan's 0.0.0.0.
+        for gw in [None, Some(""), Some("0.0.0.0")] {
+            let (cfg, r) = set(
+                "IPv4.Configuration",
+                &ipv4("manual", "198.51.100.7", Some("255.255.255.254"), gw),
+            );
+            r.unwrap();
+            assert!(
+                matches!(cfg.ipv4, Ipv4Method::Manual { gateway: None, .. }),
+                "{gw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_servers_and_domains_are_refused() {
+        for (name, items, want) in [
+            (
+                "Nameservers.Configuration",
+                &["192.0.2.53", "127.0.0.1"][..],
+                "127.0.0.1 is in 127.0.0.0/8 (loopback), not a server",
+            ),
+            (
+                "Nameservers.Configuration",
+                &["0.0.0.0"][..],
+                "0.0.0.0 is the unspecified address",
+            ),
+            (
+                "Nameservers.Configuration",
+                &["::"][..],
+                ":: is the unspecified address",
+            ),
+            ("Nameservers.Configuration", &["ff02::1"][..], "multicast"),
+            ("Nameservers.Configuration", &["fe80::1"][..], "link-local"),
+            (
+                "Nameservers.Configuration",
+                &["255.255.255.255"][..],
+                "limited broadcast",
+            ),
+            ("Nameservers.Configuration", &["240.0.0.1"][..], "class E"),
+            ("Timeservers.Configuration", &["224.0.1.1"][..], "multicast"),
+            (
+                "Timeservers.Configuration",
+                &["127.1"][..],
+                "numeric address",
+            ),
+            (
+                "Timeservers.Configuration",
+                &["ntp example"][..],
+                "contains ' '",
+            ),
+            (
+                "Domains.Configuration",
+                &["lab.example\nnameserver 6.6.6.6"][..],
+                "contains '\\n'",
+            ),
+            (
+                "Domains.Configuration",
+                &["lab example"][..],
+                "contains ' '",
+            ),
+            (
+                "Domains.Configuration",
+                &["lab..example"][..],
+                "empty label",
+            ),
+            (
+                "Domains.Configuration",
+                &["-lab.example"][..],
+                "starts or ends with '-'",
+            ),
+        ] {
+            let (cfg, r) = set(name, &list(items));
+            let e = r.unwrap_err();
+            assert_eq!(e.name, ErrorName::InvalidArguments, "{items:?}");
+            assert!(
+                e.message.starts_with(name) && e.message.contains(want),
+                "{items:?}: {}",
+                e.message
+            );
+            assert_eq!(cfg, ServiceConfig::default());
+        }
+    }
+
+    #[test]
+    fn timeservers_may_be_names() {
+        let (cfg, r) = set(
+            "Timeservers.Configuration",
+            &list(&["ntp.lab.test", "192.0.2.123", "2001:db8::123"]),
+        );
+        r.unwrap();
+        let ts: Vec<String> = cfg.timeservers.iter().map(|t| t.to_string()).collect();
+        assert_eq!(ts, ["ntp.lab.test", "192.0.2.123", "2001:db8::123"]);
+        let (cfg, r) = set("Domains.Configuration", &list(&["lab.test", "example.org"]));
+        r.unwrap();
+        assert_eq!(cfg.domains.len(), 2);
+    }
 
     #[test]
     fn servers_are_validated() {
