@@ -233,7 +233,8 @@ pub struct Client {
     events: Deque<Event, 4>,
 }
 
-/// T1 and T2 for a lease of `lease` seconds (already floored) and the server's options:
+/// T1 and T2 for a lease of `lease` seconds (floored to `DHCP_MIN_LEASE_SECS` by the
+/// caller) and the server's options:
 /// RFC 2131 §4.4.5 defaults (1/2 and 7/8) unless the server's values keep
 /// `DHCP_MIN_RENEW_SECS <= T1 < T2 < lease`.
 fn timers(lease: u32, t1: Option<u32>, t2: Option<u32>) -> (u32, u32) {
@@ -246,7 +247,9 @@ fn timers(lease: u32, t1: Option<u32>, t2: Option<u32>) -> (u32, u32) {
     };
     let t1 = match t1 {
         Some(t) if t >= DHCP_MIN_RENEW_SECS && t < t2 => t,
-        _ => (lease / 2).min(t2 - 1).max(DHCP_MIN_RENEW_SECS),
+        _ => (lease / 2)
+            .min(t2.saturating_sub(1))
+            .max(DHCP_MIN_RENEW_SECS),
     };
     (t1, t2)
 }
@@ -1679,5 +1682,54 @@ mod tests {
         assert!(c.dispatch_arp(t0).is_none());
         c.process(t0, &reply(MessageType::Ack, xid));
         assert!(matches!(c.poll_event(), Some(Event::Configured(_))));
+    }
+
+    proptest::proptest! {
+        /// Whatever a server puts in an ACK, a lease the client reports has only checked
+        /// values and sane timers.
+        #[test]
+        fn accepted_leases_hold_only_checked_values(
+            yiaddr in proptest::prelude::any::<u32>(),
+            prefix in 0u8..=32,
+            routers in proptest::collection::vec(proptest::prelude::any::<[u8; 4]>(), 1..4),
+            dns in proptest::collection::vec(proptest::prelude::any::<[u8; 4]>(), 1..6),
+            lease in proptest::prelude::any::<u32>(),
+            t1 in proptest::option::of(proptest::prelude::any::<u32>()),
+            t2 in proptest::option::of(proptest::prelude::any::<u32>()),
+        ) {
+            let routers = routers.concat();
+            let dns = dns.concat();
+            let mask = Ipv4Addr::from(crate::core::types::prefix_to_mask(prefix));
+            let t0 = Instant::now();
+            let mut c = Client::new(ifname("eth0"), MAC, 25, None, OFF);
+            let xid = xid_of(&mut c, t0);
+            c.process(t0, &reply(MessageType::Offer, xid));
+            c.dispatch(t0).unwrap();
+            let mut r = reply(MessageType::Ack, xid);
+            r.your_ip = Ipv4Addr::from(yiaddr);
+            r.subnet_mask = Some(mask);
+            r.routers = Some(AddrList::new(opt::ROUTER, &routers).unwrap());
+            r.dns_servers = Some(AddrList::new(opt::DNS, &dns).unwrap());
+            r.lease_duration = Some(lease);
+            r.renew_duration = t1;
+            r.rebind_duration = t2;
+            c.process(t0, &r);
+            if let Some(Event::Configured(l)) = c.poll_event() {
+                proptest::prop_assert!(check_lease(l.address, Some(mask), SERVER).is_ok());
+                proptest::prop_assert_eq!(l.prefix_len, prefix);
+                if let Some(gw) = l.router {
+                    proptest::prop_assert!(check_router(gw, l.address, prefix).is_ok());
+                }
+                proptest::prop_assert!(l.dns_servers.iter().all(|a| check_server(*a).is_ok()));
+                proptest::prop_assert!(l.lease_secs >= DHCP_MIN_LEASE_SECS);
+                if l.lease_secs != INFINITE_LEASE {
+                    proptest::prop_assert!(DHCP_MIN_RENEW_SECS <= l.renew_secs);
+                    proptest::prop_assert!(l.renew_secs < l.rebind_secs);
+                    proptest::prop_assert!(l.rebind_secs < l.lease_secs);
+                }
+            } else {
+                proptest::prop_assert_eq!(c.state(), State::Requesting);
+            }
+        }
     }
 }

@@ -14,7 +14,7 @@
 #   dnsmasq-conf ID K LINE...   restart upstream K's dnsmasq with LINEs added to its config
 #                     (a dhcp-option=N,... / option:NAME line replaces the lab's own for N)
 #   standin ID K start [ARGS...]|stop   replace upstream K's dnsmasq by tests/lab/
-#                     hostile_dhcp.py ARGS (log: upK/standin.log); stop it (dhcp start: back)
+#                     hostile_dhcp.py ARGS (log: upK/standin.log); stop, then dhcp start: back
 #   bus ID start|stop|address   the lab's private D-Bus system bus
 #   exec ID CMD...    run CMD in the DUT netns (DBUS_SYSTEM_BUS_ADDRESS = lab bus)
 #   exec-up ID K CMD...   run CMD in upstream K's netns
