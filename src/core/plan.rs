@@ -246,9 +246,10 @@ pub fn resolv_conf(model: &Model) -> String {
 }
 
 /// MPTCP endpoints (SPEC §4): for each address (but IPv4 link-local) of a
-/// connected service with MultipathRouting on, `subflow` (MultipathTcpLink=on) or `subflow backup`
-/// (backup), plus main.conf's extra flags (`signal`, `fullmesh`); none for
-/// `off`. Default service first, so the cap keeps the most preferred.
+/// connected service with MultipathRouting on, `subflow` (MultipathTcpLink=on)
+/// or `subflow backup` (backup), plus main.conf's extra flags (`signal`,
+/// `fullmesh`); none for `off`. Default service first, so the cap keeps the
+/// most preferred.
 pub fn endpoints(model: &Model, extra: EndpointFlags) -> Vec<DesiredEndpoint> {
     let mut out = Vec::new();
     for svc in order::connected(model) {
