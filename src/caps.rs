@@ -72,6 +72,42 @@ pub const DHCP_REBOOT_RETRIES: u32 = 2;
 pub const DHCP_RENEW_MIN_RETRY_SECS: u64 = 60;
 /// Unanswered DISCOVERs after which IPv4 link-local is started alongside DHCP.
 pub const IPV4LL_AFTER_DISCOVERS: u32 = 3;
+/// Instances of one option the codec concatenates (RFC 3396). A 253-byte name split at
+/// 255 needs two, overloading into `file`/`sname` a third; more is a broken or hostile
+/// server and the message is dropped.
+pub const DHCP_MAX_OPTION_PARTS: usize = 8;
+/// Shortest lease accepted as is; a shorter one is treated as this long (logged). With
+/// T1 = lease/2 this caps renewals at one per 30 s whatever a server sends (a 1 s lease
+/// used to make the client renew thousands of times per second). busybox udhcpc floors at
+/// 122 s, dhcpcd at 20 s; 60 s matches [`DHCP_RENEW_MIN_RETRY_SECS`].
+pub const DHCP_MIN_LEASE_SECS: u32 = 60;
+/// Earliest T1 (renewal) after an ACK, in seconds; a server's shorter T1/T2 is ignored and
+/// the RFC 2131 defaults are used. Half the shortest lease.
+pub const DHCP_MIN_RENEW_SECS: u32 = DHCP_MIN_LEASE_SECS / 2;
+/// Consecutive NAKs answered by restarting at once; after more, each restart waits like a
+/// retransmission ([`DHCP_RETRY_INITIAL_SECS`] doubling to [`DHCP_RETRY_MAX_SECS`]). One
+/// quick restart keeps a move to another network fast (INIT-REBOOT NAK), the backoff keeps
+/// a server that NAKs everything from making the client spin.
+pub const DHCP_NAK_QUICK_RESTARTS: u32 = 1;
+/// Wait after a DHCPDECLINE before starting again (RFC 2131 §3.1 step 5: at least 10 s, so
+/// a server that keeps offering a taken address cannot make client and server loop).
+pub const DHCP_DECLINE_RESTART_SECS: u64 = 10;
+/// Shortest subnet prefix accepted from a lease. A shorter mask would make the connected
+/// route swallow several /8s; no real DHCP subnet is larger than 10.0.0.0/8.
+pub const DHCP_MIN_PREFIX_LEN: u8 = 8;
+/// ARP probes (RFC 5227 §2.1.1) sent for an offered address before it is configured. Two,
+/// so one lost frame does not hide a conflict.
+pub const ACD_PROBE_NUM: u32 = 2;
+/// Milliseconds between those probes.
+pub const ACD_PROBE_INTERVAL_MS: u64 = 20;
+/// Milliseconds from the first probe until the address counts as free, if no host answered
+/// or probed for it. RFC 5227's own timers (1-2 s between 3 probes, then 2 s) would triple
+/// start-up time; a host that holds the address answers a probe at once (Linux and Windows
+/// reply without delay, wired round trips are well under a millisecond, a busy WLAN tens of
+/// milliseconds), and the probing runs in parallel with the REQUEST/ACK round trip, so
+/// this is all that the check adds to start-up. A dozing host may be missed; the cost is
+/// one undetected conflict, as without the check.
+pub const ACD_PROBE_WINDOW_MS: u64 = 50;
 /// Maximum DHCP message size we announce (option 57): an untagged Ethernet MTU.
 pub const DHCP_MAX_MESSAGE_SIZE: u16 = 1500;
 /// Receive buffer for one DHCP packet on the raw or UDP socket.

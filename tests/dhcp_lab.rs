@@ -3,7 +3,7 @@
 //! Needs root and dnsmasq; fails with a clear message otherwise (a test
 //! that cannot run must not pass).
 
-use pathman::dhcp::driver::{spawn, DhcpEvent, DhcpEventKind};
+use pathman::dhcp::driver::{spawn, ConflictDetection, DhcpEvent, DhcpEventKind};
 use smol::future::FutureExt;
 use std::fs::File;
 use std::net::Ipv4Addr;
@@ -171,7 +171,7 @@ fn run_client(ns: &str, on_bound: impl FnOnce(Ipv4Addr) + Send + 'static) -> Vec
             Box::leak(Box::new(smol::LocalExecutor::new()));
         smol::block_on(ex.run(async {
             let (tx, rx) = smol::channel::unbounded::<DhcpEvent>();
-            let h = spawn(ex, ifindex, "vb", MAC, None, tx);
+            let h = spawn(ex, ifindex, "vb", MAC, None, ConflictDetection::On, tx);
             let mut seen = Vec::new();
             let bound = async {
                 loop {

@@ -702,7 +702,8 @@ fn board_config_classifies_a_gadget_port() {
 
 #[test]
 fn link_local_address_when_no_dhcp_server_answers() {
-    let lab = Lab::up(1, &["--no-ipv6"]);
+    // Upstream 1 has no DHCP server (so eth0 falls back to IPv4LL); upstream 2 is normal.
+    let lab = Lab::up(2, &["--no-ipv6"]);
     lab.dhcp(1, false);
     lab.start_bus();
     lab.start_daemon(&[]);
@@ -724,13 +725,27 @@ fn link_local_address_when_no_dhcp_server_answers() {
         "{one}"
     );
     assert!(one.contains("State = ready"), "{one}");
+    // Beside an uplink with a gateway, the link-local one gets no default route (it
+    // would black-hole everything) and is not the default service.
+    lab.wait_for(T, "eth1's lease and default route", || {
+        default_routes(&lab)
+            .iter()
+            .any(|r| r.starts_with("default via 198.18.2.1 dev eth1"))
+    });
     let d = default_routes(&lab);
-    assert_eq!(
-        d.len(),
-        1,
-        "a device default route on the link-local service: {d:?}"
+    assert_eq!(d.len(), 1, "only eth1's default route: {d:?}");
+    assert_eq!(services(&lab)[0].2, "ethernet_02504d000002_cable");
+    // Alone, a link-local service keeps a device default route: on a LAN without any
+    // router every host is on the link.
+    lab.link(2, false);
+    lab.wait_for(
+        T,
+        "a device default route on the link-local service",
+        || {
+            let d = default_routes(&lab);
+            d.len() == 1 && d[0].starts_with("default dev eth0")
+        },
     );
-    assert!(d[0].starts_with("default dev eth0"), "{d:?}");
 }
 
 #[test]

@@ -77,7 +77,6 @@ pub const CONNMAN_IGNORED_KEYS: &[&str] = &[
     "VendorClassID",
     "EnableOnlineToReadyTransition",
     "AutoConnectRoamingServices",
-    "AddressConflictDetection",
     "Localtime",
     "RegdomFollowsTimezone",
 ];
@@ -206,6 +205,9 @@ pub struct MainConf {
     pub rule_priority_base: u32,
     /// Group whose members may change settings over D-Bus (SPEC §8).
     pub admin_group: Option<String>,
+    /// ARP-probe a DHCP address before using it and decline it when another host has it
+    /// (ConnMan's key; pathman's default is on, ConnMan's off).
+    pub address_conflict_detection: bool,
 }
 
 impl Default for MainConf {
@@ -235,6 +237,7 @@ impl Default for MainConf {
             mptcp_manage_limits: true,
             rule_priority_base: caps::RULE_PRIORITY_BASE,
             admin_group: None,
+            address_conflict_detection: true,
         }
     }
 }
@@ -571,6 +574,7 @@ impl MainConf {
                 self.mptcp_endpoint_flags = flags;
             }
             "MptcpManageLimits" => r.bool(key, &mut self.mptcp_manage_limits),
+            "AddressConflictDetection" => r.bool(key, &mut self.address_conflict_detection),
             "RulePriorityBase" => {
                 let mut base = self.rule_priority_base;
                 r.u32(key, &mut base);
@@ -691,6 +695,17 @@ mod tests {
         assert!(!c.mptcp_manage_limits);
         assert_eq!(c.rule_priority_base, 20000);
         assert_eq!(c.admin_group.as_deref(), Some("netadmin"));
+    }
+
+    #[test]
+    fn address_conflict_detection_key() {
+        assert!(MainConf::default().address_conflict_detection);
+        let (c, w) = parse("[General]\nAddressConflictDetection=false\n");
+        assert!(w.is_empty(), "{w:?}");
+        assert!(!c.address_conflict_detection);
+        let (c, w) = parse("[General]\nAddressConflictDetection=sometimes\n");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(c.address_conflict_detection);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Service order (ConnMan's rules, SPEC §3): connected before not connected,
-//! online before ready, the user's MoveBefore/MoveAfter order, preferred
-//! technologies, technology rank, then interface index for a stable tie-break.
+//! services with a default gateway before those without, online before ready,
+//! the user's MoveBefore/MoveAfter order, preferred technologies, technology
+//! rank, then interface index for a stable tie-break.
 //! The first connected service is the default.
 
 use std::cmp::Ordering;
@@ -17,10 +18,19 @@ fn state_rank(s: ServiceState) -> u8 {
     }
 }
 
+/// True when the service has no default gateway in either family (link-local only, a
+/// lease without a usable router, manual without gateway): it cannot reach beyond its
+/// link, so it must not be the default while one that can is connected. An IPv6 router
+/// counts: an IPv6-only uplink is not weak.
+fn no_gateway(s: &Service) -> bool {
+    s.ipv4.as_ref().and_then(|v4| v4.gateway).is_none() && s.ipv6_gateway.is_none()
+}
+
 fn compare(model: &Model, a: &Service, b: &Service) -> Ordering {
     let connected = |s: &Service| !s.state.is_connected();
     connected(a)
         .cmp(&connected(b))
+        .then_with(|| no_gateway(a).cmp(&no_gateway(b)))
         .then_with(|| state_rank(a.state).cmp(&state_rank(b.state)))
         .then_with(|| {
             let pos = |s: &Service| model.user_order.iter().position(|id| *id == s.id);

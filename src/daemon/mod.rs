@@ -233,6 +233,11 @@ async fn run(
         access: Access::new(conf.admin_group.clone()),
         snapshot: Snapshot::default(),
         dhcp_tx,
+        dhcp_detection: if conf.address_conflict_detection {
+            crate::dhcp::driver::ConflictDetection::On
+        } else {
+            crate::dhcp::driver::ConflictDetection::Off
+        },
         mptcp,
         mptcp_extra,
         mptcp_manage_limits: conf.mptcp_manage_limits,
@@ -512,6 +517,8 @@ struct Daemon {
     access: Access,
     snapshot: Snapshot,
     dhcp_tx: Sender<DhcpEvent>,
+    /// main.conf AddressConflictDetection, for every DHCP client started.
+    dhcp_detection: crate::dhcp::driver::ConflictDetection,
     /// The MPTCP path manager; `None` when the kernel has none (or it is off).
     mptcp: Option<Mptcp>,
     /// main.conf MptcpEndpointFlags, added to every endpoint.

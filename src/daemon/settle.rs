@@ -80,6 +80,7 @@ impl Daemon {
                     &ifname,
                     mac,
                     remembered,
+                    self.dhcp_detection,
                     self.dhcp_tx.clone(),
                 );
                 self.dhcp.push((ifindex, handle));

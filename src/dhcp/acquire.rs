@@ -7,6 +7,7 @@
 //! output, [`Acquire::poll_at`] for the next deadline, [`Acquire::poll_event`] for events.
 
 use crate::caps::IPV4LL_AFTER_DISCOVERS;
+use crate::dhcp::acd::ConflictDetection;
 use crate::dhcp::client::{self, Client, IfName, Lease, Outgoing, PollAt, State};
 use crate::dhcp::ipv4ll::{self, Ipv4Ll};
 use crate::wire::{arp, dhcpv4};
@@ -31,12 +32,7 @@ pub enum DhcpEventKind {
 
 /// The earlier of two deadlines.
 pub fn earliest(a: PollAt, b: PollAt) -> PollAt {
-    match (a, b) {
-        (PollAt::Now, _) | (_, PollAt::Now) => PollAt::Now,
-        (PollAt::At(x), PollAt::At(y)) => PollAt::At(x.min(y)),
-        (PollAt::At(x), PollAt::Idle) | (PollAt::Idle, PollAt::At(x)) => PollAt::At(x),
-        (PollAt::Idle, PollAt::Idle) => PollAt::Idle,
-    }
+    a.min(b)
 }
 
 /// DHCP plus IPv4LL for one interface.
@@ -51,10 +47,16 @@ pub struct Acquire {
 }
 
 impl Acquire {
-    /// Starts with DHCP only; `seed` and `remembered` go to [`Client::new`].
-    pub fn new(ifname: IfName, mac: [u8; 6], seed: u32, remembered: Option<Ipv4Addr>) -> Self {
+    /// Starts with DHCP only; `seed`, `remembered` and `detection` go to [`Client::new`].
+    pub fn new(
+        ifname: IfName,
+        mac: [u8; 6],
+        seed: u32,
+        remembered: Option<Ipv4Addr>,
+        detection: ConflictDetection,
+    ) -> Self {
         Acquire {
-            client: Client::new(ifname.clone(), mac, seed, remembered),
+            client: Client::new(ifname.clone(), mac, seed, remembered, detection),
             ifname,
             mac,
             ll: None,
@@ -72,9 +74,15 @@ impl Acquire {
         self.client.lease()
     }
 
-    /// Whether link-local runs (and so needs the ARP socket).
+    /// Whether link-local runs.
     pub fn link_local_running(&self) -> bool {
         self.ll.is_some()
+    }
+
+    /// Whether something listens to or sends ARP (link-local, or the DHCP address probe),
+    /// so the ARP socket must be open.
+    pub fn arp_needed(&self) -> bool {
+        self.ll.is_some() || self.client.probing()
     }
 
     fn link_local_due(&self) -> bool {
@@ -99,12 +107,17 @@ impl Acquire {
         self.client.dispatch(now)
     }
 
-    /// The ARP packet to send now, if any; starts link-local when DHCP got no answer.
-    /// Call after [`Acquire::dispatch_dhcp`] so the DISCOVER count is current.
+    /// The ARP packet to send now, if any (the DHCP address probe first); starts
+    /// link-local when DHCP got no answer. Call after [`Acquire::dispatch_dhcp`] so the
+    /// DISCOVER count is current; call again while [`Acquire::poll_at`] is due, as one call
+    /// returns one packet.
     pub fn dispatch_arp(&mut self, now: Instant) -> Option<arp::Repr> {
         if self.link_local_due() {
             info!("{}: no DHCP answer, starting IPv4 link-local", self.ifname);
             self.ll = Some(Ipv4Ll::new(self.ifname.clone(), self.mac));
+        }
+        if let Some(p) = self.client.dispatch_arp(now) {
+            return Some(p);
         }
         self.ll.as_mut()?.dispatch(now)
     }
@@ -119,8 +132,9 @@ impl Acquire {
         self.client.process(now, repr);
     }
 
-    /// Feeds one ARP packet seen on the link; ignored while link-local is off.
+    /// Feeds one ARP packet seen on the link to the DHCP probe and link-local.
     pub fn process_arp(&mut self, now: Instant, repr: &arp::Repr) {
+        self.client.process_arp(now, repr);
         if let Some(ll) = self.ll.as_mut() {
             ll.process(now, repr);
         }
@@ -165,7 +179,7 @@ mod tests {
     const ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 50);
 
     fn new() -> Acquire {
-        Acquire::new(ifname("eth0"), MAC, 7, None)
+        Acquire::new(ifname("eth0"), MAC, 7, None, ConflictDetection::Off)
     }
 
     fn reply(mt: MessageType, xid: u32) -> dhcpv4::Repr<'static> {
@@ -270,5 +284,31 @@ mod tests {
         let e = events(&mut a);
         assert!(matches!(e[..], [DhcpEventKind::Bound(_)]), "{e:?}");
         assert!(!a.link_local_running());
+    }
+
+    #[test]
+    fn address_probe_goes_through_the_arp_path() {
+        let mut a = Acquire::new(ifname("eth0"), MAC, 7, None, ConflictDetection::On);
+        let t0 = Instant::now();
+        let xid = a.dispatch_dhcp(t0).unwrap().repr.transaction_id;
+        assert!(!a.arp_needed());
+        a.process_dhcp(t0, &reply(MessageType::Offer, xid));
+        assert!(a.arp_needed(), "the probe needs the ARP socket");
+        assert!(a.dispatch_dhcp(t0).is_some());
+        assert_eq!(a.dispatch_arp(t0), Some(arp::Repr::probe(MAC, ADDR)));
+        // A reply from the holder reaches the client through the same path.
+        let holder = arp::Repr {
+            operation: arp::Operation::Reply,
+            sender_hw: [2, 0, 0, 0, 0, 0x42],
+            sender_ip: ADDR,
+            target_hw: MAC,
+            target_ip: Ipv4Addr::UNSPECIFIED,
+        };
+        a.process_arp(t0, &holder);
+        assert_eq!(a.state(), State::Declined);
+        assert!(!a.arp_needed());
+        let o = a.dispatch_dhcp(t0).unwrap();
+        assert_eq!(o.repr.message_type, MessageType::Decline);
+        assert!(events(&mut a).is_empty());
     }
 }

@@ -4,6 +4,7 @@
 //! over a channel. It never configures addresses: the daemon does that on the events.
 
 use crate::caps::DHCP_RX_BUFFER;
+pub use crate::dhcp::acd::ConflictDetection;
 use crate::dhcp::acquire::{earliest, Acquire};
 use crate::dhcp::client::{IfName, Outgoing, PollAt, State, Transport};
 use crate::dhcp::socket::{self, ArpSocket, Datagram, RawRecv, RawSocket, UdpSock};
@@ -48,13 +49,15 @@ impl DhcpHandle {
 }
 
 /// Starts DHCP on `ifindex`/`ifname` with hardware address `mac`; `remembered` is the last
-/// leased address, tried first with INIT-REBOOT.
+/// leased address, tried first with INIT-REBOOT; `detection` says whether new addresses are
+/// probed with ARP before they are reported (main.conf `AddressConflictDetection`).
 pub fn spawn(
     ex: &LocalExecutor<'static>,
     ifindex: u32,
     ifname: &str,
     mac: [u8; 6],
     remembered: Option<Ipv4Addr>,
+    detection: ConflictDetection,
     events: Sender<DhcpEvent>,
 ) -> DhcpHandle {
     let (stop_tx, stop_rx) = smol::channel::bounded(1);
@@ -65,7 +68,7 @@ pub fn spawn(
         .map_or(0, |d| d.subsec_nanos());
     let seed = Prng::new(seed_from_mac(mac) ^ nanos).next_u32();
     let driver = Driver {
-        acquire: Acquire::new(name.clone(), mac, seed, remembered),
+        acquire: Acquire::new(name.clone(), mac, seed, remembered, detection),
         ifindex,
         ifname: name,
         raw: None,
@@ -195,7 +198,8 @@ impl Driver {
     }
 
     /// Which sockets the current state needs: raw while no address is usable or in
-    /// REBINDING, or as fallback when UDP is unavailable; ARP while IPv4LL runs.
+    /// REBINDING, or as fallback when UDP is unavailable; ARP while IPv4LL or the address
+    /// probe runs.
     fn ensure_sockets(&mut self, now: Instant) {
         if self.retry_sockets_at.is_some_and(|t| now < t) {
             return;
@@ -218,7 +222,7 @@ impl Driver {
                 }
             }
         }
-        if !self.acquire.link_local_running() {
+        if !self.acquire.arp_needed() {
             self.arp = None;
         } else if self.arp.is_none() {
             match ArpSocket::open(self.ifindex) {
@@ -243,8 +247,8 @@ impl Driver {
             }
         }
         let arp_out = self.acquire.dispatch_arp(now);
-        if self.acquire.link_local_running() && self.arp.is_none() {
-            // Link-local may have just started: open its socket before sending.
+        if self.acquire.arp_needed() && self.arp.is_none() {
+            // Link-local or a probe may have just started: open the socket before sending.
             self.ensure_sockets(now);
         }
         if let Some(pkt) = arp_out {
@@ -356,7 +360,7 @@ impl Driver {
     }
 
     fn on_arp(&mut self, now: Instant, pkt: &[u8]) {
-        if !self.acquire.link_local_running() {
+        if !self.acquire.arp_needed() {
             return;
         }
         match arp::Repr::parse(&arp::Packet::new_unchecked(pkt)) {
@@ -375,7 +379,7 @@ impl Driver {
                         "{}: bound {}/{}",
                         self.ifname, lease.address, lease.prefix_len
                     );
-                    if !self.acquire.link_local_running() {
+                    if !self.acquire.arp_needed() {
                         self.arp = None;
                     }
                 }

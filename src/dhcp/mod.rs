@@ -1,10 +1,12 @@
 //! DHCPv4 client and IPv4 link-local: sans-I/O state machines, the socket edge, and the task
 //! that glues them.
 
+pub mod acd;
 pub mod acquire;
 pub mod client;
 pub mod driver;
 pub mod ipv4ll;
+pub mod lease;
 pub mod socket;
 
 use crate::core::types::IfName;

@@ -3,6 +3,7 @@
 //! Own codec rather than smoltcp's `wire::dhcpv4` (its Repr has no typed fields for options
 //! 15/42 and it pulls its whole wire stack) or dhcproto (pulls ICU tables through its deps).
 
+use crate::caps::DHCP_MAX_OPTION_PARTS;
 use core::fmt;
 use std::net::Ipv4Addr;
 
@@ -27,8 +28,9 @@ pub enum Error {
     MissingMessageType,
     /// Option 53 has an unknown value.
     BadMessageType(u8),
-    /// Emit: an option value longer than 255 bytes.
-    OptionTooLong(u8),
+    /// An option comes in more instances than [`DHCP_MAX_OPTION_PARTS`] (RFC 3396 splits
+    /// need two or three; more is a broken or hostile sender).
+    TooManyParts(u8),
     /// Emit: the buffer is shorter than `buffer_len()`.
     BufferTooSmall,
 }
@@ -47,7 +49,10 @@ impl fmt::Display for Error {
             }
             Error::MissingMessageType => write!(f, "DHCP message type (option 53) missing"),
             Error::BadMessageType(t) => write!(f, "unknown DHCP message type {t}"),
-            Error::OptionTooLong(k) => write!(f, "DHCP option {k} longer than 255 bytes"),
+            Error::TooManyParts(k) => write!(
+                f,
+                "DHCP option {k} split into more than {DHCP_MAX_OPTION_PARTS} instances"
+            ),
             Error::BufferTooSmall => write!(f, "buffer too small for DHCP message"),
         }
     }
@@ -432,27 +437,130 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 }
 
+/// The value of one option: every instance of it in the message, concatenated in order
+/// (RFC 3396: options field, then `file`, then `sname`).
+///
+/// Zero-copy: it keeps the instances as slices of the message, at most
+/// [`DHCP_MAX_OPTION_PARTS`] of them. Two values are equal when their bytes are, however
+/// they were split.
+#[derive(Clone, Copy)]
+pub struct OptionBytes<'a> {
+    parts: [&'a [u8]; DHCP_MAX_OPTION_PARTS],
+    count: usize,
+    len: usize,
+}
+
+impl<'a> OptionBytes<'a> {
+    /// A value held in one slice (what a sender builds).
+    pub fn new(data: &'a [u8]) -> Self {
+        let mut parts: [&'a [u8]; DHCP_MAX_OPTION_PARTS] = [&[]; DHCP_MAX_OPTION_PARTS];
+        parts[0] = data;
+        OptionBytes {
+            parts,
+            count: 1,
+            len: data.len(),
+        }
+    }
+
+    fn push(&mut self, kind: u8, part: &'a [u8]) -> Result<(), Error> {
+        let slot = self
+            .parts
+            .get_mut(self.count)
+            .ok_or(Error::TooManyParts(kind))?;
+        *slot = part;
+        self.count += 1;
+        self.len += part.len();
+        Ok(())
+    }
+
+    /// Total length of the value in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when every instance was empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The instances as they were found.
+    pub fn parts(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let parts = self.parts;
+        (0..self.count).map(move |i| parts[i])
+    }
+
+    /// The value's bytes, across instances.
+    pub fn bytes(&self) -> impl Iterator<Item = u8> + 'a {
+        self.parts().flat_map(|p| p.iter().copied())
+    }
+
+    /// Copies the value into `buf`; None when it does not fit.
+    pub fn copy_into<'b>(&self, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+        let out = buf.get_mut(..self.len)?;
+        let mut at = 0;
+        for p in self.parts() {
+            out[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+        Some(out)
+    }
+}
+
+impl<'a> From<&'a [u8]> for OptionBytes<'a> {
+    fn from(data: &'a [u8]) -> Self {
+        OptionBytes::new(data)
+    }
+}
+
+impl<'a, const N: usize> From<&'a [u8; N]> for OptionBytes<'a> {
+    fn from(data: &'a [u8; N]) -> Self {
+        OptionBytes::new(data)
+    }
+}
+
+impl PartialEq for OptionBytes<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.bytes().eq(other.bytes())
+    }
+}
+
+impl Eq for OptionBytes<'_> {}
+
+impl fmt::Debug for OptionBytes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OptionBytes(\"")?;
+        for b in self.bytes() {
+            write!(f, "{}", core::ascii::escape_default(b))?;
+        }
+        write!(f, "\")")
+    }
+}
+
 /// A validated list of IPv4 addresses in an option (non-empty, length a multiple of 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AddrList<'a>(&'a [u8]);
+pub struct AddrList<'a>(OptionBytes<'a>);
 
 impl<'a> AddrList<'a> {
-    /// Validates an option value as an address list.
+    /// Validates an option value held in one slice as an address list.
     pub fn new(kind: u8, data: &'a [u8]) -> Result<Self, Error> {
-        if data.is_empty() || !data.len().is_multiple_of(4) {
+        AddrList::from_bytes(kind, OptionBytes::new(data))
+    }
+
+    /// Validates an option value (possibly split over instances) as an address list.
+    pub fn from_bytes(kind: u8, value: OptionBytes<'a>) -> Result<Self, Error> {
+        if value.is_empty() || !value.len().is_multiple_of(4) {
             return Err(Error::BadOptionLength {
                 kind,
-                len: data.len(),
+                len: value.len(),
             });
         }
-        Ok(AddrList(data))
+        Ok(AddrList(value))
     }
 
     /// The addresses in order.
     pub fn iter(&self) -> impl Iterator<Item = Ipv4Addr> + 'a {
-        self.0
-            .chunks_exact(4)
-            .map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3]))
+        let mut b = self.0.bytes();
+        core::iter::from_fn(move || Some(Ipv4Addr::new(b.next()?, b.next()?, b.next()?, b.next()?)))
     }
 
     /// Number of addresses.
@@ -466,7 +574,7 @@ impl<'a> AddrList<'a> {
     }
 
     /// The raw option value.
-    pub fn as_bytes(&self) -> &'a [u8] {
+    pub fn bytes(&self) -> OptionBytes<'a> {
         self.0
     }
 }
@@ -474,6 +582,8 @@ impl<'a> AddrList<'a> {
 /// A high-level representation of a DHCP message between client and server.
 ///
 /// Fields not listed (hops, sname/file contents) are not kept; unknown options are skipped.
+/// An option sent in several instances is one value here (RFC 3396); a value longer than
+/// 255 bytes is emitted in several instances.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repr<'a> {
     /// Message type (option 53); also fixes `op`.
@@ -496,14 +606,14 @@ pub struct Repr<'a> {
     pub relay_agent_ip: Ipv4Addr,
     /// Option 1.
     pub subnet_mask: Option<Ipv4Addr>,
-    /// First address of option 3.
-    pub router: Option<Ipv4Addr>,
+    /// Option 3, in the server's order of preference.
+    pub routers: Option<AddrList<'a>>,
     /// Option 6.
     pub dns_servers: Option<AddrList<'a>>,
     /// Option 12 (raw bytes; the client validates the text).
-    pub hostname: Option<&'a [u8]>,
+    pub hostname: Option<OptionBytes<'a>>,
     /// Option 15 (raw bytes; the client validates the text).
-    pub domain_name: Option<&'a [u8]>,
+    pub domain_name: Option<OptionBytes<'a>>,
     /// Option 26.
     pub mtu: Option<u16>,
     /// Option 42.
@@ -515,7 +625,7 @@ pub struct Repr<'a> {
     /// Option 54.
     pub server_identifier: Option<Ipv4Addr>,
     /// Option 55.
-    pub parameter_request_list: Option<&'a [u8]>,
+    pub parameter_request_list: Option<OptionBytes<'a>>,
     /// Option 57.
     pub max_size: Option<u16>,
     /// Option 58, seconds.
@@ -523,24 +633,50 @@ pub struct Repr<'a> {
     /// Option 59, seconds.
     pub rebind_duration: Option<u32>,
     /// Option 61.
-    pub client_identifier: Option<&'a [u8]>,
+    pub client_identifier: Option<OptionBytes<'a>>,
 }
 
-fn exact<const N: usize>(o: &DhcpOption<'_>) -> Result<[u8; N], Error> {
-    o.data.try_into().map_err(|_| Error::BadOptionLength {
-        kind: o.kind,
-        len: o.data.len(),
-    })
-}
-
-fn non_empty<'a>(o: &DhcpOption<'a>) -> Result<&'a [u8], Error> {
-    if o.data.is_empty() {
-        return Err(Error::BadOptionLength {
-            kind: o.kind,
-            len: 0,
-        });
+/// Every instance of option `kind` in `areas`, concatenated; None when there is none.
+fn gather<'a>(areas: &[&'a [u8]], kind: u8) -> Result<Option<OptionBytes<'a>>, Error> {
+    let mut out: Option<OptionBytes<'a>> = None;
+    for area in areas {
+        for o in OptionIter::new(area) {
+            let o = o?;
+            if o.kind != kind {
+                continue;
+            }
+            match out.as_mut() {
+                None => out = Some(OptionBytes::new(o.data)),
+                Some(v) => v.push(kind, o.data)?,
+            }
+        }
     }
-    Ok(o.data)
+    Ok(out)
+}
+
+fn fixed<const N: usize>(kind: u8, v: Option<OptionBytes<'_>>) -> Result<Option<[u8; N]>, Error> {
+    let Some(v) = v else { return Ok(None) };
+    let mut out = [0u8; N];
+    if v.len() != N {
+        return Err(Error::BadOptionLength { kind, len: v.len() });
+    }
+    v.copy_into(&mut out);
+    Ok(Some(out))
+}
+
+fn non_empty(kind: u8, v: Option<OptionBytes<'_>>) -> Result<Option<OptionBytes<'_>>, Error> {
+    match v {
+        Some(v) if v.is_empty() => Err(Error::BadOptionLength { kind, len: 0 }),
+        v => Ok(v),
+    }
+}
+
+/// A 16-bit option with a lower bound (`BadOptionLength` below it).
+fn u16_at_least(kind: u8, v: Option<OptionBytes<'_>>, min: u16) -> Result<Option<u16>, Error> {
+    match fixed::<2>(kind, v)?.map(u16::from_be_bytes) {
+        Some(x) if x < min => Err(Error::BadOptionLength { kind, len: 2 }),
+        x => Ok(x),
+    }
 }
 
 impl<'a> Repr<'a> {
@@ -557,7 +693,7 @@ impl<'a> Repr<'a> {
             server_ip: Ipv4Addr::UNSPECIFIED,
             relay_agent_ip: Ipv4Addr::UNSPECIFIED,
             subnet_mask: None,
-            router: None,
+            routers: None,
             dns_servers: None,
             hostname: None,
             domain_name: None,
@@ -574,10 +710,16 @@ impl<'a> Repr<'a> {
         }
     }
 
+    /// The first router (option 3), if any.
+    pub fn router(&self) -> Option<Ipv4Addr> {
+        self.routers.and_then(|l| l.iter().next())
+    }
+
     /// Parses and validates a message.
     ///
     /// Options overloaded into `file`/`sname` (option 52 in the options field) are read once
     /// each, in the RFC 2131 order; option 52 inside those fields is ignored, so no loops.
+    /// Every instance of an option is part of its value (RFC 3396), wherever it is.
     pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Packet<&'a T>) -> Result<Repr<'a>, Error> {
         let buf: &'a [u8] = packet.buffer.as_ref();
         let packet = Packet::new_checked(buf)?;
@@ -590,7 +732,6 @@ impl<'a> Repr<'a> {
         if packet.hlen() != 6 {
             return Err(Error::BadHardwareLength(packet.hlen()));
         }
-        let mut message_type = None;
         let mut repr = Repr::new(MessageType::Discover, packet.xid(), packet.chaddr());
         repr.secs = packet.secs();
         repr.broadcast = packet.flags() & FLAG_BROADCAST != 0;
@@ -599,124 +740,102 @@ impl<'a> Repr<'a> {
         repr.server_ip = packet.siaddr();
         repr.relay_agent_ip = packet.giaddr();
 
-        let mut overload = 0u8;
-        for o in OptionIter::new(&buf[field::OPTIONS..]) {
-            let o = o?;
-            if o.kind == opt::OVERLOAD {
-                let [v] = exact::<1>(&o)?;
-                if !(1..=3).contains(&v) {
-                    return Err(Error::BadOptionLength {
-                        kind: o.kind,
-                        len: 1,
-                    });
-                }
-                overload = v;
-            } else {
-                repr.apply_option(&o, &mut message_type)?;
+        let options: &'a [u8] = &buf[field::OPTIONS..];
+        let overload = match fixed::<1>(opt::OVERLOAD, gather(&[options], opt::OVERLOAD)?)? {
+            None => 0,
+            Some([v]) if (1..=3).contains(&v) => v,
+            Some(_) => {
+                return Err(Error::BadOptionLength {
+                    kind: opt::OVERLOAD,
+                    len: 1,
+                })
             }
-        }
+        };
         // RFC 2131 §4.1: file first, then sname.
-        let areas: [(bool, &'a [u8]); 2] = [
-            (overload & 1 != 0, &buf[field::FILE]),
-            (overload & 2 != 0, &buf[field::SNAME]),
-        ];
-        for (_, area) in areas.iter().filter(|(on, _)| *on) {
+        let mut areas: [&'a [u8]; 3] = [options, &[], &[]];
+        if overload & 1 != 0 {
+            areas[1] = &buf[field::FILE];
+        }
+        if overload & 2 != 0 {
+            areas[2] = &buf[field::SNAME];
+        }
+        // Every area must be well formed, whatever it holds.
+        for area in areas {
             for o in OptionIter::new(area) {
-                let o = o?;
-                if o.kind != opt::OVERLOAD {
-                    repr.apply_option(&o, &mut message_type)?;
-                }
+                o?;
             }
         }
-        repr.message_type = message_type.ok_or(Error::MissingMessageType)?;
+        let get = |kind| gather(&areas, kind);
+        let addr = |kind| -> Result<Option<Ipv4Addr>, Error> {
+            Ok(fixed::<4>(kind, get(kind)?)?.map(Ipv4Addr::from))
+        };
+        let secs = |kind| -> Result<Option<u32>, Error> {
+            Ok(fixed::<4>(kind, get(kind)?)?.map(u32::from_be_bytes))
+        };
+        let list = |kind| -> Result<Option<AddrList<'a>>, Error> {
+            get(kind)?
+                .map(|v| AddrList::from_bytes(kind, v))
+                .transpose()
+        };
+        let [mt] = fixed::<1>(opt::MESSAGE_TYPE, get(opt::MESSAGE_TYPE)?)?
+            .ok_or(Error::MissingMessageType)?;
+        repr.message_type = MessageType::from_u8(mt)?;
+        repr.subnet_mask = addr(opt::SUBNET_MASK)?;
+        repr.routers = list(opt::ROUTER)?;
+        repr.dns_servers = list(opt::DNS)?;
+        repr.hostname = non_empty(opt::HOSTNAME, get(opt::HOSTNAME)?)?;
+        repr.domain_name = non_empty(opt::DOMAIN_NAME, get(opt::DOMAIN_NAME)?)?;
+        // RFC 2132 §5.1: the minimum legal MTU is 68.
+        repr.mtu = u16_at_least(opt::MTU, get(opt::MTU)?, 68)?;
+        repr.ntp_servers = list(opt::NTP)?;
+        repr.requested_ip = addr(opt::REQUESTED_IP)?;
+        repr.lease_duration = secs(opt::LEASE_TIME)?;
+        repr.server_identifier = addr(opt::SERVER_ID)?;
+        repr.parameter_request_list = non_empty(
+            opt::PARAMETER_REQUEST_LIST,
+            get(opt::PARAMETER_REQUEST_LIST)?,
+        )?;
+        // RFC 2132 §9.10: minimum legal value is 576.
+        repr.max_size = u16_at_least(opt::MAX_MESSAGE_SIZE, get(opt::MAX_MESSAGE_SIZE)?, 576)?;
+        repr.renew_duration = secs(opt::RENEWAL_TIME)?;
+        repr.rebind_duration = secs(opt::REBINDING_TIME)?;
+        repr.client_identifier = match get(opt::CLIENT_ID)? {
+            // RFC 2132 §9.14: type byte plus at least one byte.
+            Some(v) if v.len() < 2 => {
+                return Err(Error::BadOptionLength {
+                    kind: opt::CLIENT_ID,
+                    len: v.len(),
+                })
+            }
+            v => v,
+        };
         if packet.op() != repr.message_type.op() {
             return Err(Error::BadOp(packet.op()));
         }
         Ok(repr)
     }
 
-    fn apply_option(
-        &mut self,
-        o: &DhcpOption<'a>,
-        message_type: &mut Option<MessageType>,
-    ) -> Result<(), Error> {
-        match o.kind {
-            opt::MESSAGE_TYPE => {
-                let [v] = exact::<1>(o)?;
-                *message_type = Some(MessageType::from_u8(v)?);
-            }
-            opt::SUBNET_MASK => self.subnet_mask = Some(Ipv4Addr::from(exact::<4>(o)?)),
-            opt::ROUTER => {
-                self.router = AddrList::new(o.kind, o.data)?.iter().next();
-            }
-            opt::DNS => self.dns_servers = Some(AddrList::new(o.kind, o.data)?),
-            opt::HOSTNAME => self.hostname = Some(non_empty(o)?),
-            opt::DOMAIN_NAME => self.domain_name = Some(non_empty(o)?),
-            opt::MTU => {
-                let v = u16::from_be_bytes(exact::<2>(o)?);
-                // RFC 2132 §5.1: the minimum legal MTU is 68.
-                if v < 68 {
-                    return Err(Error::BadOptionLength {
-                        kind: o.kind,
-                        len: 2,
-                    });
-                }
-                self.mtu = Some(v);
-            }
-            opt::NTP => self.ntp_servers = Some(AddrList::new(o.kind, o.data)?),
-            opt::REQUESTED_IP => self.requested_ip = Some(Ipv4Addr::from(exact::<4>(o)?)),
-            opt::LEASE_TIME => self.lease_duration = Some(u32::from_be_bytes(exact::<4>(o)?)),
-            opt::SERVER_ID => self.server_identifier = Some(Ipv4Addr::from(exact::<4>(o)?)),
-            opt::PARAMETER_REQUEST_LIST => self.parameter_request_list = Some(non_empty(o)?),
-            opt::MAX_MESSAGE_SIZE => {
-                let v = u16::from_be_bytes(exact::<2>(o)?);
-                // RFC 2132 §9.10: minimum legal value is 576.
-                if v < 576 {
-                    return Err(Error::BadOptionLength {
-                        kind: o.kind,
-                        len: 2,
-                    });
-                }
-                self.max_size = Some(v);
-            }
-            opt::RENEWAL_TIME => self.renew_duration = Some(u32::from_be_bytes(exact::<4>(o)?)),
-            opt::REBINDING_TIME => self.rebind_duration = Some(u32::from_be_bytes(exact::<4>(o)?)),
-            opt::CLIENT_ID => {
-                // RFC 2132 §9.14: type byte plus at least one byte.
-                if o.data.len() < 2 {
-                    return Err(Error::BadOptionLength {
-                        kind: o.kind,
-                        len: o.data.len(),
-                    });
-                }
-                self.client_identifier = Some(o.data);
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
     fn options_len(&self) -> usize {
         let addr = |a: &Option<Ipv4Addr>| a.map_or(0, |_| 6);
         let u32o = |v: &Option<u32>| v.map_or(0, |_| 6);
         let u16o = |v: &Option<u16>| v.map_or(0, |_| 4);
-        let bytes = |v: &Option<&[u8]>| v.map_or(0, |d| 2 + d.len());
-        let list = |v: &Option<AddrList<'_>>| v.map_or(0, |d| 2 + d.as_bytes().len());
+        let long = |v: Option<OptionBytes<'_>>| v.map_or(0, |d| long_option_len(d.len()));
+        let list = |v: &Option<AddrList<'_>>| long(v.map(|l| l.bytes()));
         3 + addr(&self.subnet_mask)
-            + addr(&self.router)
+            + list(&self.routers)
             + list(&self.dns_servers)
-            + bytes(&self.hostname)
-            + bytes(&self.domain_name)
+            + long(self.hostname)
+            + long(self.domain_name)
             + u16o(&self.mtu)
             + list(&self.ntp_servers)
             + addr(&self.requested_ip)
             + u32o(&self.lease_duration)
             + addr(&self.server_identifier)
-            + bytes(&self.parameter_request_list)
+            + long(self.parameter_request_list)
             + u16o(&self.max_size)
             + u32o(&self.renew_duration)
             + u32o(&self.rebind_duration)
-            + bytes(&self.client_identifier)
+            + long(self.client_identifier)
             + 1
     }
 
@@ -768,21 +887,21 @@ impl<'a> Repr<'a> {
             Some(v) => w.put(k, &v.to_be_bytes()),
             None => Ok(()),
         };
-        let bytes = |w: &mut OptionWriter<'_>, k, v: Option<&[u8]>| match v {
-            Some(v) => w.put(k, v),
+        let long = |w: &mut OptionWriter<'_>, k, v: Option<OptionBytes<'_>>| match v {
+            Some(v) => w.put_long(k, &v),
             None => Ok(()),
         };
         addr(&mut w, opt::SUBNET_MASK, self.subnet_mask)?;
-        addr(&mut w, opt::ROUTER, self.router)?;
-        bytes(&mut w, opt::DNS, self.dns_servers.map(|l| l.as_bytes()))?;
-        bytes(&mut w, opt::HOSTNAME, self.hostname)?;
-        bytes(&mut w, opt::DOMAIN_NAME, self.domain_name)?;
+        long(&mut w, opt::ROUTER, self.routers.map(|l| l.bytes()))?;
+        long(&mut w, opt::DNS, self.dns_servers.map(|l| l.bytes()))?;
+        long(&mut w, opt::HOSTNAME, self.hostname)?;
+        long(&mut w, opt::DOMAIN_NAME, self.domain_name)?;
         u16o(&mut w, opt::MTU, self.mtu)?;
-        bytes(&mut w, opt::NTP, self.ntp_servers.map(|l| l.as_bytes()))?;
+        long(&mut w, opt::NTP, self.ntp_servers.map(|l| l.bytes()))?;
         addr(&mut w, opt::REQUESTED_IP, self.requested_ip)?;
         u32o(&mut w, opt::LEASE_TIME, self.lease_duration)?;
         addr(&mut w, opt::SERVER_ID, self.server_identifier)?;
-        bytes(
+        long(
             &mut w,
             opt::PARAMETER_REQUEST_LIST,
             self.parameter_request_list,
@@ -790,7 +909,7 @@ impl<'a> Repr<'a> {
         u16o(&mut w, opt::MAX_MESSAGE_SIZE, self.max_size)?;
         u32o(&mut w, opt::RENEWAL_TIME, self.renew_duration)?;
         u32o(&mut w, opt::REBINDING_TIME, self.rebind_duration)?;
-        bytes(&mut w, opt::CLIENT_ID, self.client_identifier)?;
+        long(&mut w, opt::CLIENT_ID, self.client_identifier)?;
         let pos = w.pos;
         let rest = &mut w.buf[pos..];
         let Some((end, pad)) = rest.split_first_mut() else {
@@ -802,24 +921,48 @@ impl<'a> Repr<'a> {
     }
 }
 
+/// Largest value one option instance carries (its length is one byte).
+const MAX_INSTANCE_LEN: usize = 255;
+
+/// Bytes a value of `len` takes when emitted: one instance per 255 bytes (RFC 3396 §5), at
+/// least one.
+fn long_option_len(len: usize) -> usize {
+    2 * len.div_ceil(MAX_INSTANCE_LEN).max(1) + len
+}
+
 struct OptionWriter<'b> {
     buf: &'b mut [u8],
     pos: usize,
 }
 
 impl OptionWriter<'_> {
+    /// One instance; `data` is at most 255 bytes (fixed-size options only).
     fn put(&mut self, kind: u8, data: &[u8]) -> Result<(), Error> {
-        let len = u8::try_from(data.len()).map_err(|_| Error::OptionTooLong(kind))?;
-        let end = self.pos + 2 + data.len();
-        let dst = self
-            .buf
-            .get_mut(self.pos..end)
-            .ok_or(Error::BufferTooSmall)?;
-        dst[0] = kind;
-        dst[1] = len;
-        dst[2..].copy_from_slice(data);
-        self.pos = end;
-        Ok(())
+        self.put_long(kind, &OptionBytes::new(data))
+    }
+
+    /// A value of any length, split into instances of at most 255 bytes (RFC 3396 §5).
+    fn put_long(&mut self, kind: u8, value: &OptionBytes<'_>) -> Result<(), Error> {
+        let mut left = value.len();
+        let mut bytes = value.bytes();
+        loop {
+            let n = left.min(MAX_INSTANCE_LEN);
+            let end = self.pos + 2 + n;
+            let dst = self
+                .buf
+                .get_mut(self.pos..end)
+                .ok_or(Error::BufferTooSmall)?;
+            dst[0] = kind;
+            dst[1] = n as u8;
+            for (d, b) in dst[2..].iter_mut().zip(&mut bytes) {
+                *d = b;
+            }
+            self.pos = end;
+            left -= n;
+            if left == 0 {
+                return Ok(());
+            }
+        }
     }
 }
 
@@ -834,12 +977,12 @@ mod tests {
         let mut r = Repr::new(MessageType::Ack, 0x1234_5678, MAC);
         r.your_ip = Ipv4Addr::new(10, 0, 0, 50);
         r.subnet_mask = Some(Ipv4Addr::new(255, 255, 255, 0));
-        r.router = Some(Ipv4Addr::new(10, 0, 0, 1));
-        r.dns_servers = Some(AddrList(&[10, 0, 0, 1, 8, 8, 8, 8]));
-        r.hostname = Some(b"box");
-        r.domain_name = Some(b"lan.example");
+        r.routers = Some(AddrList::new(opt::ROUTER, &[10, 0, 0, 1]).unwrap());
+        r.dns_servers = Some(AddrList::new(opt::DNS, &[10, 0, 0, 1, 8, 8, 8, 8]).unwrap());
+        r.hostname = Some(OptionBytes::from(b"box"));
+        r.domain_name = Some(OptionBytes::from(b"lan.example"));
         r.mtu = Some(1400);
-        r.ntp_servers = Some(AddrList(&[10, 0, 0, 2]));
+        r.ntp_servers = Some(AddrList::new(opt::NTP, &[10, 0, 0, 2]).unwrap());
         r.lease_duration = Some(3600);
         r.server_identifier = Some(Ipv4Addr::new(10, 0, 0, 1));
         r.renew_duration = Some(1800);
@@ -868,9 +1011,9 @@ mod tests {
         let mut r = Repr::new(MessageType::Request, 7, MAC);
         r.requested_ip = Some(Ipv4Addr::new(10, 0, 0, 50));
         r.server_identifier = Some(Ipv4Addr::new(10, 0, 0, 1));
-        r.parameter_request_list = Some(&[1, 3, 6, 15]);
+        r.parameter_request_list = Some(OptionBytes::from(&[1, 3, 6, 15]));
         r.max_size = Some(1500);
-        r.client_identifier = Some(&[1, 2, 0, 0, 0, 0, 1]);
+        r.client_identifier = Some(OptionBytes::from(&[1, 2, 0, 0, 0, 0, 1]));
         r.broadcast = true;
         let buf = emit_vec(&r);
         assert_eq!(Repr::parse(&Packet::new_unchecked(&buf[..])).unwrap(), r);
@@ -965,21 +1108,84 @@ mod tests {
     }
 
     #[test]
-    fn emit_rejects_small_buffer_and_long_option() {
+    fn emit_rejects_small_buffer() {
         let r = ack();
         let mut buf = [0u8; 100];
         assert_eq!(
             r.emit(&mut Packet::new_unchecked(&mut buf[..])),
             Err(Error::BufferTooSmall)
         );
-        let long = [b'a'; 256];
-        let mut r = ack();
-        r.hostname = Some(&long);
-        let mut buf = vec![0u8; r.buffer_len()];
+    }
+
+    /// A reply with the fixed header and `options` (which must hold END).
+    fn raw_reply(options: &[u8]) -> Vec<u8> {
+        let mut b = vec![0u8; HEADER_LEN];
+        b[0] = OP_BOOTREPLY;
+        b[1] = 1;
+        b[2] = 6;
+        b[236..240].copy_from_slice(&MAGIC_COOKIE.to_be_bytes());
+        b.extend_from_slice(options);
+        b.resize(b.len().max(MIN_MESSAGE_LEN), 0);
+        b
+    }
+
+    #[test]
+    fn split_options_are_concatenated() {
+        // RFC 3396: a domain and a DNS list, each in two instances (the address cut in the
+        // middle), with a router between them.
+        let b = raw_reply(&[
+            53, 1, 5, 15, 4, b'l', b'a', b'b', b'.', 6, 6, 10, 0, 0, 1, 10, 0, 3, 4, 10, 0, 0, 9,
+            15, 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 6, 2, 0, 2, 255,
+        ]);
+        let r = Repr::parse(&Packet::new_unchecked(&b[..])).unwrap();
+        assert_eq!(r.domain_name, Some(OptionBytes::from(b"lab.example")));
+        let dns: Vec<Ipv4Addr> = r.dns_servers.unwrap().iter().collect();
         assert_eq!(
-            r.emit(&mut Packet::new_unchecked(&mut buf[..])),
-            Err(Error::OptionTooLong(opt::HOSTNAME))
+            dns,
+            [Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)]
         );
+        assert_eq!(r.router(), Some(Ipv4Addr::new(10, 0, 0, 9)));
+        // Concatenated fixed-size options must still have their size.
+        let b = raw_reply(&[
+            53, 1, 5, 1, 4, 255, 255, 255, 0, 1, 4, 255, 255, 255, 0, 255,
+        ]);
+        assert_eq!(
+            Repr::parse(&Packet::new_unchecked(&b[..])),
+            Err(Error::BadOptionLength { kind: 1, len: 8 })
+        );
+        // Instances in the overloaded file field follow those in the options field.
+        let mut b = raw_reply(&[52, 1, 1, 53, 1, 5, 15, 4, b'l', b'a', b'b', b'.', 255]);
+        b[108..118].copy_from_slice(&[15, 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 255]);
+        let r = Repr::parse(&Packet::new_unchecked(&b[..])).unwrap();
+        assert_eq!(r.domain_name, Some(OptionBytes::from(b"lab.example")));
+        // Beyond the cap of instances the message is refused, not cut.
+        let mut opts = vec![53, 1, 5];
+        for _ in 0..=DHCP_MAX_OPTION_PARTS {
+            opts.extend_from_slice(&[15, 1, b'a']);
+        }
+        opts.push(255);
+        let b = raw_reply(&opts);
+        assert_eq!(
+            Repr::parse(&Packet::new_unchecked(&b[..])),
+            Err(Error::TooManyParts(15))
+        );
+    }
+
+    #[test]
+    fn long_values_are_emitted_in_instances() {
+        let long = [b'a'; 600];
+        let mut r = ack();
+        r.domain_name = Some(OptionBytes::from(&long));
+        let buf = emit_vec(&r);
+        let p = Packet::new_unchecked(&buf[..]);
+        let parts: Vec<usize> = p
+            .options()
+            .map(|o| o.unwrap())
+            .filter(|o| o.kind == opt::DOMAIN_NAME)
+            .map(|o| o.data.len())
+            .collect();
+        assert_eq!(parts, [255, 255, 90]);
+        assert_eq!(Repr::parse(&p).unwrap(), r);
     }
 
     proptest! {
@@ -1004,6 +1210,46 @@ mod tests {
             if let Ok(r) = Repr::parse(&Packet::new_unchecked(&data[..])) {
                 let buf = emit_vec(&r);
                 prop_assert_eq!(Repr::parse(&Packet::new_unchecked(&buf[..])).unwrap(), r);
+            }
+        }
+
+        /// A value cut anywhere into instances (RFC 3396) parses back whole, and a parsed
+        /// message emits and parses back equal.
+        #[test]
+        fn split_values_round_trip(
+            domain in proptest::collection::vec(any::<u8>(), 1..700),
+            dns in proptest::collection::vec(any::<[u8; 4]>(), 1..80),
+            cuts in proptest::collection::vec(any::<u16>(), 0..DHCP_MAX_OPTION_PARTS - 1),
+        ) {
+            let dns: Vec<u8> = dns.concat();
+            let mut opts = vec![53, 1, 5];
+            for (kind, value) in [(opt::DOMAIN_NAME, &domain), (opt::DNS, &dns)] {
+                let mut at: Vec<usize> = cuts.iter().map(|&c| usize::from(c) % value.len()).collect();
+                at.push(0);
+                at.push(value.len());
+                at.sort_unstable();
+                at.dedup();
+                for w in at.windows(2) {
+                    for chunk in value[w[0]..w[1]].chunks(255) {
+                        opts.push(kind);
+                        opts.push(chunk.len() as u8);
+                        opts.extend_from_slice(chunk);
+                    }
+                }
+            }
+            opts.push(255);
+            let b = raw_reply(&opts);
+            match Repr::parse(&Packet::new_unchecked(&b[..])) {
+                Ok(r) => {
+                    let got: Vec<u8> = r.domain_name.unwrap().bytes().collect();
+                    prop_assert_eq!(&got, &domain);
+                    let got: Vec<u8> = r.dns_servers.unwrap().bytes().bytes().collect();
+                    prop_assert_eq!(&got, &dns);
+                    let buf = emit_vec(&r);
+                    prop_assert_eq!(Repr::parse(&Packet::new_unchecked(&buf[..])).unwrap(), r);
+                }
+                // Long values cut many times may need more instances than the cap.
+                Err(e) => prop_assert!(matches!(e, Error::TooManyParts(_)), "{}", e),
             }
         }
     }

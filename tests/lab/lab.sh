@@ -11,6 +11,10 @@
 #   link ID K down|up|wan-down|wan-up   carrier loss/return on the DUT link of upstream K
 #                     (wan-*: the upstream's own internet link, needs --inet)
 #   dhcp ID K stop|start   stop/restart upstream K's dnsmasq (DHCP, RA, DNS)
+#   dnsmasq-conf ID K LINE...   restart upstream K's dnsmasq with LINEs added to its config
+#                     (a dhcp-option=N,... / option:NAME line replaces the lab's own for N)
+#   standin ID K start [ARGS...]|stop   replace upstream K's dnsmasq by tests/lab/
+#                     hostile_dhcp.py ARGS (log: upK/standin.log); stop, then dhcp start: back
 #   bus ID start|stop|address   the lab's private D-Bus system bus
 #   exec ID CMD...    run CMD in the DUT netns (DBUS_SYSTEM_BUS_ADDRESS = lab bus)
 #   exec-up ID K CMD...   run CMD in upstream K's netns
@@ -337,6 +341,62 @@ cmd_dhcp() {
     esac
 }
 
+# ------------------------------------------------------------------ hostile DHCP
+# The option number a dnsmasq "dhcp-option=..." line sets (numeric or option:NAME).
+dhcp_option_code() {
+    local spec=${1#dhcp-option=}
+    spec=${spec%%,*}
+    case "$spec" in
+        option:netmask) echo 1 ;; option:router) echo 3 ;; option:dns-server) echo 6 ;;
+        option:domain-name) echo 15 ;; option:ntp-server) echo 42 ;;
+        [0-9]*) echo "$spec" ;;
+        *) echo "" ;;
+    esac
+}
+
+cmd_dnsmasq_conf() {
+    need_lab; check_k "${1:-}"
+    local k=$1 d=$S/up$1 ipv6 line code kept; shift
+    ipv6=$(sed -n 's/^ipv6=//p' "$S/opts")
+    stop "standin-up$k"; stop "dnsmasq-up$k"
+    write_dnsmasq_conf "$k" "$ipv6"
+    for line in "$@"; do
+        code=$(dhcp_option_code "$line")
+        if [[ $line == dhcp-option=* ]] && [ -n "$code" ]; then
+            kept=$(while IFS= read -r l; do
+                if [[ $l == dhcp-option=* ]] && [ "$(dhcp_option_code "$l")" = "$code" ]; then continue; fi
+                if [ "$code" = 15 ] && [[ $l == domain=* ]]; then continue; fi
+                printf '%s\n' "$l"
+            done <"$d/dnsmasq.conf")
+            printf '%s\n' "$kept" >"$d/dnsmasq.conf"
+        fi
+        printf '%s\n' "$line" >>"$d/dnsmasq.conf"
+    done
+    dnsmasq --test --conf-file="$d/dnsmasq.conf" >/dev/null 2>&1 \
+        || die "dnsmasq rejects the config: $(dnsmasq --test --conf-file="$d/dnsmasq.conf" 2>&1 | tail -2)"
+    start_dnsmasq "$k"
+    wait_until 10 dhcp_listening "$k" || die "dnsmasq of upstream $k did not start: $(tail -3 "$d/dnsmasq.stderr")"
+}
+
+cmd_standin() {
+    need_lab; check_k "${1:-}"
+    local k=$1 up; up=$(up_ns "$1"); shift
+    case "${1:-}" in
+        start)
+            shift
+            stop "dnsmasq-up$k"; stop "standin-up$k"
+            wait_until 10 sh -c "! ip netns exec $up ss -Hlun 'sport = :67' | grep -q ." \
+                || die "port 67 still busy on upstream $k"
+            spawn "standin-up$k" "$up" "$S/up$k/standin.stderr" \
+                "$PY" "$LAB_DIR/hostile_dhcp.py" --iface down0 --server "198.18.$k.1" \
+                --log "$S/up$k/standin.log" "$@"
+            wait_until 10 dhcp_listening "$k" \
+                || die "stand-in DHCP server of upstream $k did not start: $(tail -3 "$S/up$k/standin.stderr")" ;;
+        stop) stop "standin-up$k" ;;
+        *) die "standin: want start [ARGS...]|stop" ;;
+    esac
+}
+
 # ------------------------------------------------------------------ D-Bus
 bus_conf() {
     local policy=$REPO/board-configs/dbus/pathman.conf
@@ -539,6 +599,8 @@ case "$CMD" in
     down)      cmd_down "$@" ;;
     link)      cmd_link "$@" ;;
     dhcp)      cmd_dhcp "$@" ;;
+    dnsmasq-conf) cmd_dnsmasq_conf "$@" ;;
+    standin)   cmd_standin "$@" ;;
     bus)       cmd_bus "$@" ;;
     exec)      cmd_exec "$@" ;;
     exec-up)   cmd_exec_up "$@" ;;
