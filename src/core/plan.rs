@@ -307,6 +307,7 @@ mod tests {
                 tech: Technology::Ethernet,
                 up: true,
                 carrier: true,
+                mtu: 1500,
             };
             m.link_changed(seen, &mut Defaults);
         }
