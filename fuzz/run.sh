@@ -62,12 +62,15 @@ if [ $BUILD = 1 ]; then
 fi
 BIN=$HERE/target/$TRIPLE/release
 
+crash_files() {   # TARGET -> number of inputs libFuzzer saved as findings
+    find "artifacts/$1" -type f \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \) ! -name '*.log' | wc -l
+}
 results=()
 for t in $RUN; do
     mkdir -p "corpus/$t" "artifacts/$t" "seeds/$t"
     log=$(mktemp)
-    before=$(find "artifacts/$t" -type f | wc -l)
-    start=$(date +%s); execs=0; runs=0; cov=-; status=ok
+    before=$(crash_files "$t")
+    start=$(date +%s); execs=0; runs=0; cov=-; status=ok; sigs=()
     while :; do
         left=$(( SECS - ($(date +%s) - start) ))
         [ $left -gt 0 ] || break
@@ -79,29 +82,33 @@ for t in $RUN; do
             -artifact_prefix="artifacts/$t/" "${EXTRA[@]}" "corpus/$t" "seeds/$t" >"$log" 2>&1 || rc=$?
         n=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
         # After a crash libFuzzer may not print its final stats: take the last status line.
-        [ -n "$n" ] || n=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
+        [ -n "$n" ] || n=$(grep -aoE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
         execs=$(( execs + ${n:-0} ))
-        c=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
+        c=$(grep -aoE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
         [ -n "$c" ] && cov=$c
         cp "$log" "artifacts/$t/last-run.log"
         if [ $rc != 0 ]; then
-            if ! grep -qE 'Test unit written to|ERROR: libFuzzer' "$log"; then
+            if ! grep -aqE 'Test unit written to|ERROR: libFuzzer' "$log"; then
                 status="failed to run (rc $rc, see fuzz/artifacts/$t/last-run.log)"; break
             fi
-            grep -E 'panicked at|SUMMARY|Test unit written' "$log" | sed "s/^/  $t: /" >&2 || true
+            grep -aE 'panicked at|SUMMARY|Test unit written' "$log" | sed "s/^/  $t: /" >&2 || true
             cp "$log" "artifacts/$t/crash-run-$runs.log"
+            # Where it failed: the same panic found again is the same finding.
+            sigs+=("$(grep -aoE -m1 'panicked at [^ ]+|ERROR: AddressSanitizer: [a-z-]+|ERROR: libFuzzer: [a-z-]+' "$log" || echo unknown)")
         fi
     done
     rm -f "$log"
-    new=$(( $(find "artifacts/$t" -type f \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \) ! -name '*.log' | wc -l) - before ))
-    [ $new -ge 0 ] || new=0
+    new=$(( $(crash_files "$t") - before ))
+    distinct=0; [ ${#sigs[@]} -eq 0 ] || distinct=$(printf '%s\n' "${sigs[@]}" | sort -u | wc -l)
+    [ ${#sigs[@]} -eq 0 ] || status="$status; found: $(printf '%s\n' "${sigs[@]}" | sort | uniq -c | awk '{c=$1; $1=""; printf "%s%s x%d", (n++ ? ", " : ""), substr($0, 2), c}')"
     secs=$(( $(date +%s) - start ))
     corpus=$(find "corpus/$t" -type f | wc -l)
     results+=("$(printf '%-14s %6s %12s %9s %6s %7s %8s  %s' "$t" "$secs" "$execs" \
-        "$(( execs / (secs > 0 ? secs : 1) ))" "$cov" "$corpus" "$new" "$status")")
+        "$(( execs / (secs > 0 ? secs : 1) ))" "$cov" "$corpus" "$new/$distinct" "$status")")
 done
 
 echo "fuzz run $(date -Is), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), sanitizer $SAN, $(rustc -V)"
 printf '%-14s %6s %12s %9s %6s %7s %8s  %s\n' target secs executions exec/s cov corpus crashes status
+echo "(crashes = inputs saved / distinct places they failed)"
 printf '%s\n' "${results[@]}"
 echo "crash inputs (if any): fuzz/artifacts/TARGET/; reproduce with: RUSTC_BOOTSTRAP=1 cargo fuzz run TARGET FILE"
