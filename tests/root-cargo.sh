@@ -18,7 +18,15 @@ pm__sudo_home() {
 
 pm_need_root() {
     local script=$1; shift
-    [ "$(id -u)" = 0 ] && return 0
+    if [ "$(id -u)" = 0 ]; then
+        # A user's PATH kept through sudo lacks the sbin directories (ip, sysctl, nft…).
+        local d
+        for d in /usr/local/sbin /usr/sbin /sbin; do
+            case ":$PATH:" in *":$d:"*) ;; *) PATH=$PATH:$d ;; esac
+        done
+        export PATH
+        return 0
+    fi
     local name; name=$(basename "$script")
     if ! command -v sudo >/dev/null; then
         echo "$name: needs root (network namespaces) and sudo is not installed; run it as root" >&2
