@@ -3,9 +3,36 @@
 
 use std::path::Path;
 
-const USAGE: &str = "Usage: pathman daemon [OPTIONS]   (or pathmand)
-       pathman ctl [COMMAND]        (or pathmanctl)
-       pathman --version";
+const USAGE: &str = "\
+Usage: pathman daemon [OPTIONS]   (or pathmand)      the connection manager
+       pathman ctl [COMMAND]        (or pathmanctl)    the client (connmanctl's commands)
+       pathman --version | --help
+`pathman daemon --help` lists the daemon's options, `pathman ctl help` the client's commands.";
+
+/// What the first argument of a plain `pathman` asks for.
+fn run(args: &[String]) -> i32 {
+    match args.get(1).map(String::as_str) {
+        Some("daemon") => pathman::daemon::main(&args[2..]),
+        Some("ctl") => pathman::ctl::main(&args[2..]),
+        Some("-v" | "--version") => {
+            println!("pathman {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        // Asked for: stdout and success, so `pathman --help | less` works.
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            0
+        }
+        Some(other) => {
+            eprintln!("pathman: unknown argument '{other}'\n{USAGE}");
+            2
+        }
+        None => {
+            eprintln!("{USAGE}");
+            2
+        }
+    }
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -17,18 +44,7 @@ fn main() {
     let code = match prog {
         "pathmand" => pathman::daemon::main(&args[1..]),
         "pathmanctl" => pathman::ctl::main(&args[1..]),
-        _ => match args.get(1).map(String::as_str) {
-            Some("daemon") => pathman::daemon::main(&args[2..]),
-            Some("ctl") => pathman::ctl::main(&args[2..]),
-            Some("-v") | Some("--version") => {
-                println!("pathman {}", env!("CARGO_PKG_VERSION"));
-                0
-            }
-            _ => {
-                eprintln!("{USAGE}");
-                2
-            }
-        },
+        _ => run(&args),
     };
     std::process::exit(code);
 }

@@ -1,6 +1,7 @@
 #!/bin/bash
 # tests/demo.sh - README's first command: pathman managing three uplinks in a
-# network-namespace lab (nothing on the host is touched). Needs root.
+# network-namespace lab (nothing on the host is touched). Needs root: re-executes itself
+# with sudo when not root, and finds a rustup cargo that root's PATH lacks.
 #
 #   builds the release binary (skip with --no-build; PATHMAN=path uses another binary),
 #   makes a lab with 3 upstreams (+ an "internet" server), starts the lab's D-Bus system bus
@@ -14,6 +15,9 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 LAB=$HERE/lab/lab.sh
+# shellcheck source=tests/root-cargo.sh
+. "$HERE/root-cargo.sh"
+ARGS=("$@")
 BUILD=1; KEEP=0; DARGS=(--mpathrouting)
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -25,12 +29,13 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ "$(id -u)" = 0 ] || { echo "demo.sh: needs root (network namespaces); try: sudo $0" >&2; exit 1; }
+pm_need_root "$0" "${ARGS[@]+"${ARGS[@]}"}"
 
 "$HERE/lab/install-deps.sh"
 
 export PATHMAN=${PATHMAN:-$REPO/target/release/pathman}
 if [ $BUILD = 1 ]; then
+    pm_find_cargo || { echo "demo.sh: cargo not found on PATH, in \$CARGO_HOME/bin, ~/.cargo/bin or /root/.cargo/bin (install Rust with rustup, or use --no-build with PATHMAN=...)" >&2; exit 1; }
     (cd "$REPO" && cargo build --release)
 fi
 [ -x "$PATHMAN" ] || { echo "demo.sh: no binary at $PATHMAN" >&2; exit 1; }
@@ -45,6 +50,7 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 show() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$LAB" exec "$ID" "$@"; }
 
 "$LAB" up "$ID" $N --inet
@@ -65,16 +71,30 @@ until [ "$(ready)" -ge $N ]; do
 done
 echo "all $N services ready after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 
-# IPv6 (SLAAC) takes a router advertisement; give the tables a moment to fill.
-sleep 2
+# IPv6 (SLAAC) takes a router advertisement: wait (up to 10 s) for a global address on
+# every uplink and, with multipath routing, for pathman's IPv6 rules and both families'
+# MPTCP endpoints, so the listings below show what pathman set up for both families.
+mpath=0; for a in "${DARGS[@]}"; do case "$a" in -M|--mpathrouting) mpath=1 ;; esac; done
+count() { "$LAB" exec "$ID" "$@" 2>/dev/null | wc -l; }
+settled() {
+    [ "$(count ip -6 -o addr show scope global)" -ge $N ] || return 1
+    [ $mpath = 0 ] && return 0
+    [ "$("$LAB" exec "$ID" ip -6 rule 2>/dev/null | grep -c 'proto 196')" -ge $N ] \
+        && [ "$(count ip mptcp endpoint show)" -ge $((2 * N)) ]
+}
+end=$(( $(date +%s) + 10 ))
+until settled || [ "$(date +%s)" -ge $end ]; do sleep 0.2; done
 show "$PATHMAN" ctl services
-show ip -4 -br addr
+show ip -br addr
 show ip rule
+show ip -6 rule
 show ip route
 for k in $(seq "$N"); do
     ifn=$("$LAB" ifname "$ID" "$k")
-    # Each uplink's own table: 255 + its ifindex.
-    show ip route show table $((255 + $("$LAB" exec "$ID" cat "/sys/class/net/$ifn/ifindex")))
+    # Each uplink's own table: 255 + its ifindex, IPv4 and IPv6.
+    t=$((255 + $("$LAB" exec "$ID" cat "/sys/class/net/$ifn/ifindex")))
+    show ip route show table $t
+    show ip -6 route show table $t
 done
 show ip mptcp endpoint show
 show ip mptcp limits show

@@ -4,25 +4,33 @@
 #   cargo fmt --check
 #   cargo clippy --all-targets -- -D warnings
 #   cargo build --release
-#   cargo test --release -- --test-threads=2     (integration tests build network-namespace
-#                                                labs with tests/lab/lab.sh; they need root)
-# and exits non-zero when any step fails. Needs root (re-executes itself with sudo when
-# available). Options:
+#   cargo test --release --no-fail-fast, one test binary at a time (the library's unit
+#       tests, the binary's, and every tests/*.rs; integration tests build network-namespace
+#       labs with tests/lab/lab.sh, so they need root), -- --test-threads=2
+# and exits non-zero when any step fails. The closing line counts every test of every test
+# binary: "N passed, N failed"; a binary that does not build, or that crashes or aborts
+# before it reports, counts as one failed test and is named in the line above it.
+# Needs root: re-executes itself with sudo when not root; finds a rustup cargo that root's
+# PATH lacks (~/.cargo/bin of the sudo user, /root/.cargo/bin, $CARGO_HOME/bin). Options:
 #   --no-install   do not install missing Debian packages
 #   --quick        skip fmt and clippy
-#   -- ARGS        passed to `cargo test` before its `--` (e.g. -- --test lab_selftest)
+#   -- ARGS        select test binaries (--lib, --bins, --test NAME, repeatable; default: all)
+#                  and pass the rest to `cargo test` (e.g. -- --test lab_selftest)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 LAB=$HERE/lab/lab.sh
+# shellcheck source=tests/root-cargo.sh
+. "$HERE/root-cargo.sh"
 INSTALL=1; QUICK=0; TEST_ARGS=()
+ARGS=("$@")
 while [ $# -gt 0 ]; do
     case "$1" in
         --no-install) INSTALL=0 ;;
         --quick)      QUICK=1 ;;
         --)           shift; TEST_ARGS=("$@"); break ;;
-        -h|--help)    sed -n '2,15p' "$0"; exit 0 ;;
+        -h|--help)    sed -n '2,19p' "$0"; exit 0 ;;
         *)            echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -31,23 +39,42 @@ done
 say() { printf '\n=== %s\n' "$*"; }
 
 # ------------------------------------------------------------------ root
-if [ "$(id -u)" != 0 ]; then
-    if command -v sudo >/dev/null; then
-        say "not root: re-running with sudo"
-        exec sudo --preserve-env=PATH,CARGO_HOME,RUSTUP_HOME,CARGO_TARGET_DIR "$0" "$@"
-    fi
-    echo "run.sh: the lab tests need root (network namespaces) and sudo is not available" >&2
-    exit 1
-fi
+pm_need_root "$0" "${ARGS[@]+"${ARGS[@]}"}"
 
 # ------------------------------------------------------------------ packages
 if [ $INSTALL = 1 ]; then "$HERE/lab/install-deps.sh"; else "$HERE/lab/install-deps.sh" --check; fi
 
 # ------------------------------------------------------------------ Rust toolchain
-command -v cargo >/dev/null || { echo "run.sh: cargo not found (install Rust with rustup)" >&2; exit 1; }
+pm_find_cargo || { echo "run.sh: cargo not found on PATH, in \$CARGO_HOME/bin, ~/.cargo/bin or /root/.cargo/bin (install Rust with rustup)" >&2; exit 1; }
+say "cargo: $(command -v cargo) ($(cargo --version 2>&1))"
 if [ $QUICK = 0 ] && command -v rustup >/dev/null; then
     cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
     cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+fi
+
+# ------------------------------------------------------------------ test binaries
+# Which binaries to run: `-- --lib --test X …` selects, anything else goes to cargo test.
+SELECT=(); PASS=()
+set -- "${TEST_ARGS[@]+"${TEST_ARGS[@]}"}"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --lib)   SELECT+=("--lib") ;;
+        --bins)  SELECT+=("--bins") ;;
+        --test)  SELECT+=("--test $2"); shift ;;
+        --test=*) SELECT+=("--test ${1#--test=}") ;;
+        *)       PASS+=("$1") ;;
+    esac
+    shift
+done
+if [ ${#SELECT[@]} -eq 0 ]; then
+    # Every test target cargo builds: the library, the binary, each tests/*.rs and
+    # tests/*/main.rs (cargo's auto-discovery; the crate sets no [[test]] of its own).
+    SELECT=("--lib" "--bins")
+    for f in "$REPO"/tests/*.rs "$REPO"/tests/*/main.rs; do
+        [ -e "$f" ] || continue
+        case "$f" in */main.rs) n=$(basename "$(dirname "$f")") ;; *) n=$(basename "$f" .rs) ;; esac
+        SELECT+=("--test $n")
+    done
 fi
 
 # ------------------------------------------------------------------ steps
@@ -64,16 +91,44 @@ if [ $QUICK = 0 ]; then
     step "format" cargo fmt --check || true
     step "clippy" cargo clippy --all-targets -- -D warnings || true
 fi
-TEST_LOG=$(mktemp)
+
+PASSED=0; FAILN=0; SKIPPED=0; RAN=0; NOBUILD=0; CRASHED=0; BROKEN=()
+LOGDIR=$(mktemp -d)
+trap 'rm -rf "$LOGDIR"' EXIT
 if step "build" cargo build --release; then
-    # --lib --bins --tests: the crate has no doc tests, whose empty run would
-    # otherwise be the last result line.
-    step "tests" bash -o pipefail -c 'cargo test --release --lib --bins --tests "$@" -- --test-threads=2 2>&1 | tee "$0"' \
-        "$TEST_LOG" "${TEST_ARGS[@]}" || true
+    say "tests (${#SELECT[@]} test binaries)"
+    i=0
+    for sel in "${SELECT[@]}"; do
+        i=$((i + 1)); log=$LOGDIR/$i.log
+        # shellcheck disable=SC2086  # $sel is "--lib" or "--test NAME"
+        rc=0; cargo test --release --no-fail-fast $sel "${PASS[@]+"${PASS[@]}"}" -- --test-threads=2 2>&1 | tee "$log" || rc=$?
+        # Per binary (--bins may run several): "Running …", its "test … ok|FAILED" lines, then
+        # "test result: …". One that never reports crashed or aborted: what it printed
+        # before dying still counts, and the binary itself counts as one failure.
+        read -r starts p f ig crashed < <(awk '
+            function close_bin() { if (open && !reported) { p += ok; f += bad; crashed++ } }
+            /^ +Running / { close_bin(); open = 1; reported = 0; ok = 0; bad = 0; starts++; next }
+            /^test .* \.\.\. ok$/ { ok++ }
+            /^test .* \.\.\. FAILED$/ { bad++ }
+            /^test result: / { p += $4; f += $6; i += $8; reported = 1 }
+            END { close_bin(); print starts+0, p+0, f+0, i+0, crashed+0 }' "$log")
+        if [ "$starts" = 0 ]; then
+            # Nothing ran: the binary did not build (or cargo failed before running it).
+            BROKEN+=("${sel#--test } did not build")
+            f=$((f + 1)); NOBUILD=$((NOBUILD + 1))
+        elif [ "$crashed" -gt 0 ]; then
+            why=$(grep -oE 'signal: [0-9]+, SIG[A-Z]+|exit (status|code): [0-9]+' "$log" | tail -1 || true)
+            BROKEN+=("${sel#--test } crashed${why:+ ($why)}")
+            f=$((f + crashed)); CRASHED=$((CRASHED + crashed))
+        fi
+        RAN=$((RAN + starts))
+        PASSED=$((PASSED + p)); FAILN=$((FAILN + f)); SKIPPED=$((SKIPPED + ig))
+        if [ "$rc" != 0 ]; then FAILED+=("tests ${sel}"); fi
+    done
+else
+    BROKEN+=("the release build failed, so no test binary was built")
+    FAILN=$((FAILN + ${#SELECT[@]})); NOBUILD=${#SELECT[@]}
 fi
-# One closing line over every test binary: "N passed, N failed".
-TOTALS=$(awk '/^test result:/ {p += $4; f += $6} END {printf "%d passed, %d failed", p, f}' "$TEST_LOG")
-rm -f "$TEST_LOG"
 
 # no lab may outlive the run
 LEFT=$(comm -13 <(echo "$BEFORE" | sort) <("$LAB" list | sort) | xargs)
@@ -83,11 +138,13 @@ if [ -n "$LEFT" ]; then
 fi
 
 say "summary"
-if [ ${#FAILED[@]} -eq 0 ]; then
-    echo "all steps passed"
-    echo "$TOTALS"
-    exit 0
+if [ ${#FAILED[@]} -eq 0 ]; then echo "all steps passed"; else printf 'FAILED: %s\n' "${FAILED[@]}"; fi
+# Each binary that did not build or crashed is one of the failures below.
+echo "test binaries: $((RAN - CRASHED)) ran to the end, $NOBUILD did not build, $CRASHED crashed or aborted${BROKEN[*]:+ ($(printf '%s; ' "${BROKEN[@]}" | sed 's/; $//'))}"
+# The plain closing line (counted by CI): every test of every binary.
+if [ "$SKIPPED" -gt 0 ]; then
+    echo "$PASSED passed, $FAILN failed, $SKIPPED skipped"
+else
+    echo "$PASSED passed, $FAILN failed"
 fi
-printf 'FAILED: %s\n' "${FAILED[@]}"
-echo "$TOTALS"
-exit 1
+[ ${#FAILED[@]} -eq 0 ] && [ ${#BROKEN[@]} -eq 0 ]

@@ -25,8 +25,13 @@ use commands::{Command, CtlError, ParseError, USAGE};
 use monitor::{Monitor, Sink};
 
 /// Runs pathmanctl with `args` (without the program name); no arguments means interactive
-/// mode. Returns the process exit code: 0 on success, 1 on any error.
+/// mode. Returns the process exit code: 0 on success (and for `help`, `--help`, `-h`), 1 on
+/// any error.
 pub fn main(args: &[String]) -> i32 {
+    // The options every command-line tool answers, besides connmanctl's own `help` command.
+    if matches!(args, [only] if only == "--help" || only == "-h") {
+        return print_usage(&mut std::io::stdout());
+    }
     // 'static: everything spawned on it owns its data, and the executor outlives the run.
     let ex: LocalExecutor<'static> = LocalExecutor::new();
     smol::block_on(ex.run(run(&ex, args)))

@@ -24,11 +24,14 @@
 #   5. binary size: target/aarch64-unknown-linux-musl/release/pathman (built if missing and
 #      the target is installed; stripped copy measured) vs connmand + its shared libraries.
 # Results (raw per-run data + summary table) go to DIR (default /tmp/pm-bench/<timestamp>).
+# The table gives every figure with its target (issue 2) and whether it was met, ConnMan's
+# figure and the ratio beside pathman's; the header names the binary measured.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-LAB=$REPO/tests/lab/lab.sh
+# shellcheck source=tests/bench/lib.sh
+. "$HERE/lib.sh"
+ARGS=("$@")
 RUNS=5; ITER=5; FLAPS=20; ONLY=""; BUILD=1
 OUT=/tmp/pm-bench/$(date +%Y%m%d-%H%M%S)
 while [ $# -gt 0 ]; do
@@ -44,24 +47,10 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ "$(id -u)" = 0 ] || { echo "foundation.sh: needs root" >&2; exit 1; }
+[ "$ONLY" != connman ] || BUILD=0
+bench_init foundation.sh "$0" "${ARGS[@]+"${ARGS[@]}"}"
 mkdir -p "$OUT"
-export PATHMAN=${PATHMAN:-$REPO/target/release/pathman}
 N=3
-
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-now_ns() { date +%s%N; }
-
-LABS=()
-cleanup() { local id; for id in "${LABS[@]}"; do "$LAB" down "$id" >/dev/null 2>&1 || true; done; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-median() {   # numbers on stdin (non-numbers ignored) -> median, or n/a
-    sort -n | awk '/^[0-9.]+$/ {v[n++]=$1} END {
-        if (n == 0) { print "n/a"; exit }
-        if (n % 2) printf "%.1f\n", v[(n-1)/2]; else printf "%.1f\n", (v[n/2-1]+v[n/2])/2 }'
-}
 
 # ------------------------------------------------------------------ per-daemon probes
 # (globals while measuring one daemon: ID, NAME (daemon|connman), PROC, S, BUS, DUTNS)
@@ -94,7 +83,7 @@ measure() {   # measure pathman|connman
     local what=$1 r t0 t_bus t_all now res pid t_link t_route
     NAME=daemon; [ "$what" = connman ] && NAME=connman
     PROC=pathman; [ "$what" = connman ] && PROC=connmand
-    ID=b$$${what:0:1}; LABS+=("$ID")
+    ID=b$$${what:0:1}; bench_lab "$ID"
     S=$("$LAB" dir "$ID"); BUS=unix:path=$S/bus.sock; DUTNS=pm-$ID-dut
     local R=$OUT/$what; mkdir -p "$R"
     log "$what: lab $ID"
@@ -206,7 +195,6 @@ measure() {   # measure pathman|connman
 
 # ------------------------------------------------------------------ run
 if [ "$ONLY" != connman ]; then
-    if [ $BUILD = 1 ] && [ ! -x "$PATHMAN" ]; then (cd "$REPO" && cargo build --release) || true; fi
     if [ -x "$PATHMAN" ]; then
         measure pathman || log "pathman half failed (see $OUT/pathman)"
     else
@@ -224,7 +212,7 @@ fi
 # 5. binary sizes
 size_pm=n/a
 AARCH=$REPO/target/aarch64-unknown-linux-musl/release/pathman
-if [ ! -f "$AARCH" ] && [ $BUILD = 1 ] && [ "$ONLY" != connman ] && command -v rustup >/dev/null \
+if [ ! -f "$AARCH" ] && [ $BUILD = 1 ] && [ "$ONLY" != connman ] && pm_find_cargo && command -v rustup >/dev/null \
     && rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-musl; then
     (cd "$REPO" && cargo build --release --target aarch64-unknown-linux-musl) >&2 || true
 fi
@@ -247,18 +235,22 @@ fi
 
 # ------------------------------------------------------------------ table
 val() { cat "$OUT/$1/$2" 2>/dev/null || echo n/a; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a/b; else print "-" }'; }
-row() { printf '%-34s %12s %12s %8s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
 {
-    echo "foundation figures, $(date -Is), $(uname -r), $(nproc) cores; connmand $(connmand -v 2>/dev/null || echo n/a)"
-    printf '%-34s %12s %12s %8s\n' figure pathman connman ratio
-    row "start->3 ready+IPv4 ms (median/$RUNS)" "$(val pathman startup.median)" "$(val connman startup.median)"
-    row "start->bus answers ms (median)" "$(val pathman bus.median)" "$(val connman bus.median)"
-    row "VmHWM kB" "$(val pathman vmhwm)" "$(val connman vmhwm)"
-    row "VmRSS kB" "$(val pathman vmrss)" "$(val connman vmrss)"
-    row "threads" "$(val pathman threads)" "$(val connman threads)"
-    row "failover ms (median/$ITER)" "$(val pathman failover.median)" "$(val connman failover.median)"
-    row "flaps ready <2s (of $FLAPS)" "$(val pathman flaps.ok)" "$(val connman flaps.ok)"
-    row "binary bytes (pm aarch64 / cm+libs)" "$size_pm" "$size_cm"
+    bench_header "foundation figures (issue 2 targets)"
+    echo "connman = Debian's connmand in the same lab; ratio = pathman / ConnMan"
+    row_head
+    s_pm=$(val pathman startup.median); s_cm=$(val connman startup.median)
+    row "start -> 3 ready + IPv4, ms (median of $RUNS)" "$s_pm" "$s_cm" "<= 0.5 x ConnMan" "$(verdict "$(ratio "$s_pm" "$s_cm")" "<=" 0.5)"
+    row "start -> bus answers, ms (median)" "$(val pathman bus.median)" "$(val connman bus.median)" "(no target)" "-"
+    h_pm=$(val pathman vmhwm); r_cm=$(val connman vmrss)
+    row "VmHWM after settling, kB" "$h_pm" "$(val connman vmhwm)" "<= 3072 kB (3 MB)" "$(verdict "$h_pm" "<=" 3072)"
+    row "VmHWM / ConnMan's VmRSS" "$h_pm" "$r_cm" "<= 0.4" "$(verdict "$(ratio "$h_pm" "$r_cm")" "<=" 0.4)"
+    row "VmRSS after settling, kB" "$(val pathman vmrss)" "$r_cm" "(no target)" "-"
+    row "threads" "$(val pathman threads)" "$(val connman threads)" "<= 2" "$(verdict "$(val pathman threads)" "<=" 2)"
+    f_pm=$(val pathman failover.median)
+    row "failover: link event -> route change, ms (median/$ITER)" "$f_pm" "$(val connman failover.median)" "<= 1 ms" "$(verdict "$f_pm" "<=" 1)"
+    row "carrier flaps ready again within 2 s (of $FLAPS)" "$(val pathman flaps.ok)" "$(val connman flaps.ok)" "$FLAPS of $FLAPS" "$(verdict "$(val pathman flaps.ok)" "==" "$FLAPS")"
+    row "size: stripped aarch64-musl / connmand+libs, B" "$size_pm" "$size_cm" "<= 2,500,000 B" "$(verdict "$size_pm" "<=" 2500000)"
+    [ "$size_pm" != n/a ] || echo "  (no aarch64-musl build: rustup target add aarch64-unknown-linux-musl, see cross/README.md)"
     echo "raw data: $OUT"
 } | tee "$OUT/summary.txt"

@@ -1,12 +1,15 @@
 #!/bin/bash
-# tests/bench/multipath.sh - the multipath issue's figures (pathman only: ConnMan 1.41 has
-# no multipath routing or MPTCP endpoints). Needs root; everything runs in lab namespaces
-# (tests/lab/lab.sh) and is torn down on exit.
+# tests/bench/multipath.sh - the multipath issue's figures (issue 3 targets), each printed
+# with its target and verdict. Needs root; everything runs in lab namespaces
+# (tests/lab/lab.sh) and is torn down on exit, also when interrupted.
 #
 #   1. aggregate throughput of ONE MPTCP connection (iperf3 under mptcpize, server in the
 #      lab's "internet") over 2 uplinks rate-limited to 20 Mbit/s each, pathman started
 #      with --mpathrouting and nothing else; plain TCP for comparison; ratio to the 40 Mbit/s
-#      physical sum. Median of R runs (default 3) of S seconds (default 10).
+#      physical sum. Median of R runs (default 3) of S seconds (default 10). The same
+#      transfer with ConnMan 1.41 managing the same two uplinks: it builds no per-uplink
+#      tables, rules or MPTCP endpoints, so the connection gets one path (that is the
+#      comparison).
 #   2. address -> its table, rule and MPTCP endpoint in the kernel: pathman's reconcile
 #      passes that add an address also add the table routes, the rule and the endpoint;
 #      their duration comes from pathman's own debug line ("reconcile: N netlink ops,
@@ -16,11 +19,14 @@
 #      with the reconcile passes and requests it took; then one carrier flap of uplink 3:
 #      netlink + endpoint requests it cost, and the rule events `ip monitor rule` saw
 #      (2 = only that uplink's rule went and came back: no churn of the others).
+#   Figures 2 and 3 have no ConnMan counterpart (it makes no per-uplink tables, rules or
+#   endpoints); the table says so.
 # Usage: multipath.sh [--runs R] [--secs S] [--out DIR]
 set -euo pipefail
 HERE=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-LAB=$REPO/tests/lab/lab.sh
+# shellcheck source=tests/bench/lib.sh
+. "$HERE/lib.sh"
+ARGS=("$@")
 RUNS=3; SECS=10; OUT=/tmp/pm-bench/mp-$(date +%Y%m%d-%H%M%S)
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -32,25 +38,10 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ "$(id -u)" = 0 ] || { echo "multipath.sh: needs root" >&2; exit 1; }
+bench_init multipath.sh "$0" "${ARGS[@]+"${ARGS[@]}"}"
 mkdir -p "$OUT"
-export PATHMAN=${PATHMAN:-$REPO/target/release/pathman}
-[ -x "$PATHMAN" ] || (cd "$REPO" && cargo build --release)
-
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-now_ns() { date +%s%N; }
-LABS=(); SERVER=""
-cleanup() {
-    [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null || true
-    local id; for id in "${LABS[@]}"; do "$LAB" down "$id" >/dev/null 2>&1 || true; done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-median() {
-    sort -n | awk '/^[0-9.]+$/ {v[n++]=$1} END {
-        if (n == 0) { print "n/a"; exit }
-        if (n % 2) printf "%.1f\n", v[(n-1)/2]; else printf "%.1f\n", (v[n/2-1]+v[n/2])/2 }'
-}
+SERVER=""
+bench_cleanup_hook() { [ -z "$SERVER" ] || kill "$SERVER" 2>/dev/null; }
 wait_until() {   # SECONDS CMD...
     local end=$(( $(now_ns) + $1 * 1000000000 )); shift
     until "$@" >/dev/null 2>&1; do [ "$(now_ns)" -lt "$end" ] || return 1; sleep 0.01; done
@@ -59,33 +50,54 @@ n_endpoints() { "$LAB" exec "$ID" ip mptcp endpoint show | grep -c subflow || tr
 n_rules() { "$LAB" exec "$ID" ip -4 rule | grep -c 'proto 196' || true; }
 
 # ------------------------------------------------------------------ 1. throughput
-ID=m$$a; LABS+=("$ID")
-log "throughput: lab $ID, 2 uplinks at 20 Mbit/s"
-"$LAB" up "$ID" 2 --inet --rate 20mbit >/dev/null 2>>"$OUT/lab.log"
-"$LAB" bus "$ID" start >/dev/null
-"$LAB" daemon "$ID" start --mpathrouting >/dev/null
-wait_until 20 sh -c "[ \$($LAB exec $ID ip mptcp endpoint show | grep -c 'dev eth') -ge 2 ]"
-INET=$("$LAB" ns "$ID" inet)
-ip netns exec "$INET" mptcpize run iperf3 -s -p 5201 >/dev/null 2>&1 &
-SERVER=$!
-sleep 0.5
-iperf() {   # [mptcpize] -> Mbit/s received
+iperf() {   # [mptcpize run] -> Mbit/s received
     local out
     out=$("$LAB" exec "$ID" "$@" iperf3 -c 198.19.0.1 -p 5201 -t "$SECS" -J 2>/dev/null) || { echo n/a; return; }
-    python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e6, 1))' <<<"$out"
+    /usr/bin/python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e6, 1))' <<<"$out" 2>/dev/null || echo n/a
 }
-: >"$OUT/throughput.txt"
-for ((r = 1; r <= RUNS; r++)); do
-    m=$(iperf mptcpize run); t=$(iperf)
-    echo "run $r: mptcp $m Mbit/s, tcp $t Mbit/s" | tee -a "$OUT/throughput.txt" >&2
-done
-MPTCP=$(awk '{print $4}' "$OUT/throughput.txt" | median)
-TCP=$(awk '{print $7}' "$OUT/throughput.txt" | median)
-kill "$SERVER" 2>/dev/null || true; SERVER=""
-"$LAB" down "$ID" >/dev/null 2>&1
+n_ready() {   # services ready/online on the lab bus
+    "$LAB" exec "$ID" busctl --system --json=short call net.connman / net.connman.Manager GetServices 2>/dev/null \
+        | grep -oE '"State":\{"type":"s","data":"(ready|online)"\}' | wc -l
+}
+throughput() {   # pathman|connman -> writes $OUT/throughput-WHO.txt
+    local who=$1 r m t
+    ID=m$$${who:0:1}; bench_lab "$ID"
+    log "throughput ($who): lab $ID, 2 uplinks at 20 Mbit/s"
+    "$LAB" up "$ID" 2 --inet --rate 20mbit >/dev/null 2>>"$OUT/lab.log"
+    "$LAB" bus "$ID" start >/dev/null
+    if [ "$who" = pathman ]; then
+        "$LAB" daemon "$ID" start --mpathrouting >/dev/null
+        wait_until 20 sh -c "[ \$($LAB exec $ID ip mptcp endpoint show | grep -c 'dev eth') -ge 2 ]" || log "$who: endpoints missing"
+    else
+        "$LAB" connman "$ID" start >/dev/null
+    fi
+    wait_until 30 sh -c "[ \$(ip -n pm-$ID-dut -4 -o addr show | grep -c 'inet 198\.18\.') -ge 2 ]" || log "$who: addresses missing"
+    local end=$(( $(now_ns) + 30000000000 ))
+    until [ "$(n_ready)" -ge 2 ] || [ "$(now_ns)" -gt $end ]; do sleep 0.1; done
+    ip netns exec "$("$LAB" ns "$ID" inet)" mptcpize run iperf3 -s -p 5201 >/dev/null 2>&1 &
+    SERVER=$!
+    wait_until 10 sh -c "ip netns exec $("$LAB" ns "$ID" inet) ss -Hltn 'sport = :5201' | grep -q ." || log "iperf3 server not listening"
+    : >"$OUT/throughput-$who.txt"
+    for ((r = 1; r <= RUNS; r++)); do
+        m=$(iperf mptcpize run); t=$(iperf)
+        echo "run $r: mptcp $m Mbit/s, tcp $t Mbit/s" | tee -a "$OUT/throughput-$who.txt" >&2
+    done
+    "$LAB" exec "$ID" ip mptcp endpoint show >"$OUT/endpoints-$who.txt" 2>&1 || true
+    kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; SERVER=""
+    "$LAB" down "$ID" >/dev/null 2>&1
+}
+throughput pathman
+MPTCP=$(awk '{print $4}' "$OUT/throughput-pathman.txt" | median)
+TCP=$(awk '{print $7}' "$OUT/throughput-pathman.txt" | median)
+CM_MPTCP=n/a; CM_TCP=n/a
+if command -v connmand >/dev/null; then
+    throughput connman
+    CM_MPTCP=$(awk '{print $4}' "$OUT/throughput-connman.txt" | median)
+    CM_TCP=$(awk '{print $7}' "$OUT/throughput-connman.txt" | median)
+fi
 
 # ------------------------------------------------------------------ 2. address -> table, rule, endpoint
-ID=m$$b; LABS+=("$ID")
+ID=m$$b; bench_lab "$ID"
 log "address -> table/rule/endpoint: lab $ID, 2 uplinks, 5 cold starts"
 "$LAB" up "$ID" 2 >/dev/null 2>>"$OUT/lab.log"
 "$LAB" bus "$ID" start >/dev/null
@@ -106,7 +118,7 @@ ADDR_US=$(median <"$OUT/addr-passes.txt")
 "$LAB" down "$ID" >/dev/null 2>&1
 
 # ------------------------------------------------------------------ 3. 8 uplinks
-ID=m$$c; LABS+=("$ID")
+ID=m$$c; bench_lab "$ID"
 log "8 uplinks: lab $ID"
 "$LAB" up "$ID" 8 --no-ipv6 >/dev/null 2>>"$OUT/lab.log"
 "$LAB" bus "$ID" start >/dev/null
@@ -123,7 +135,7 @@ sleep 1
 : >"$S/pathman.log"
 DUTNS=pm-$ID-dut
 ip netns exec "$DUTNS" ip -ts monitor rule >"$OUT/flap-rules.txt" 2>&1 &
-MON=$!
+MON=$!; BENCH_PIDS+=("$MON")
 sleep 0.3
 "$LAB" link "$ID" 3 down
 wait_until 10 sh -c "[ \$($LAB exec $ID ip -4 rule | grep -c 'proto 196') -eq 7 ]" || log "flap: rule not removed"
@@ -137,15 +149,21 @@ read -r FOPS FEPS FUS < <(grep -oE 'reconcile: [0-9]+ netlink ops, [0-9]+ endpoi
 FRULES=$(grep -c 'from' "$OUT/flap-rules.txt" || true)
 OTHER=$(grep 'from' "$OUT/flap-rules.txt" | grep -vc "198\.18\.3\." || true)
 
+NA="no counterpart"
 {
-echo "multipath figures, $(date -Iseconds), $(uname -r), $(nproc) cores"
-printf '%-52s %s\n' "MPTCP 1 connection over 2x20 Mbit/s (median Mbit/s)" "$MPTCP"
-printf '%-52s %s\n' "  ratio to the 40 Mbit/s sum" "$(awk -v m="$MPTCP" 'BEGIN{ if (m=="n/a") print "n/a"; else printf "%.2f", m/40 }')"
-printf '%-52s %s\n' "plain TCP, same path (median Mbit/s)" "$TCP"
-printf '%-52s %s\n' "address -> table+rule+endpoint, median us" "$ADDR_US"
-printf '%-52s %s\n' "8 uplinks: start -> 8 tables/rules/endpoints ms" "$T8"
-printf '%-52s %s\n' "8 uplinks: reconcile passes / netlink ops / endpoint ops" "$PASSES8 / $OPS8 / $EPS8"
-printf '%-52s %s\n' "8 uplinks: time spent reconciling, us" "$US8"
-printf '%-52s %s\n' "1 flap of 8: netlink ops / endpoint ops / us" "$FOPS / $FEPS / $FUS"
-printf '%-52s %s\n' "1 flap of 8: rule events / of other uplinks" "$FRULES / $OTHER"
+    bench_header "multipath figures (issue 3 targets)"
+    echo "ConnMan 1.41 has no per-uplink tables, rules or MPTCP endpoints: its MPTCP figure is the same transfer over the uplinks it manages (one path)"
+    row_head
+    row "MPTCP, 1 connection over 2x20 Mbit/s, Mbit/s (median/$RUNS)" "$MPTCP" "$CM_MPTCP" ">= 36 (0.9 x 40)" "$(verdict "$MPTCP" ">=" 36)"
+    row "  ratio to the 40 Mbit/s sum" "$(ratio "$MPTCP" 40)" "$(ratio "$CM_MPTCP" 40)" ">= 0.90" "$(verdict "$(ratio "$MPTCP" 40)" ">=" 0.9)" "-"
+    row "plain TCP, same path, Mbit/s (median)" "$TCP" "$CM_TCP" "(reference)" "-"
+    row "address -> table+rule+endpoint, us (median)" "$ADDR_US" "$NA" "<= 5000 us" "$(verdict "$ADDR_US" "<=" 5000)" "-"
+    row "8 uplinks: start -> 8 tables/rules/endpoints, ms" "$T8" "$NA" "(reported)" "-" "-"
+    row "8 uplinks: reconcile passes" "$PASSES8" "$NA" "(reported)" "-" "-"
+    row "8 uplinks: netlink / endpoint requests" "$OPS8 / $EPS8" "$NA" "(reported)" "-" "-"
+    row "8 uplinks: time spent reconciling, us" "$US8" "$NA" "(reported)" "-" "-"
+    row "1 flap of 8: netlink / endpoint requests" "$FOPS / $FEPS" "$NA" "(reported)" "-" "-"
+    row "1 flap of 8: rule events of that uplink" "$((FRULES - OTHER))" "$NA" "2 (del + add)" "$(verdict "$((FRULES - OTHER))" "==" 2)" "-"
+    row "1 flap of 8: rule events of the other 7" "$OTHER" "$NA" "0 (no churn)" "$(verdict "$OTHER" "==" 0)" "-"
+    echo "raw data: $OUT"
 } | tee "$OUT/summary.txt"
