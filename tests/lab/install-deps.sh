@@ -7,13 +7,19 @@
 set -euo pipefail
 CHECK=0; [ "${1:-}" = "--check" ] && CHECK=1
 say() { printf '\n=== %s\n' "$*"; }
-PKGS=(dnsmasq dbus nftables iproute2 chrony iperf3 mptcpize tcpdump connman python3 procps util-linux)
-TOOLS=(dnsmasq dbus-daemon dbus-send busctl nft ip tc ss chronyd iperf3 mptcpize tcpdump connmand python3 ps setpriv unshare)
+PKGS=(dnsmasq dbus nftables iproute2 chrony iperf3 mptcpize tcpdump connman python3 procps util-linux
+      python3-dbus python3-gi gir1.2-glib-2.0 curl iputils-ping file)
+TOOLS=(dnsmasq dbus-daemon dbus-send busctl nft ip tc ss chronyd iperf3 mptcpize tcpdump connmand python3 ps setpriv unshare
+       curl ping file)
 missing_tools() {
     local t
     for t in "${TOOLS[@]}"; do
         command -v "$t" >/dev/null || [ -x "/usr/sbin/$t" ] || [ -x "/sbin/$t" ] || echo "$t"
     done
+    # The ConnMan-compatibility tests drive pathman from dbus-python with GLib,
+    # as ConnMan's own test scripts do (Debian's python3, not a pyenv one).
+    /usr/bin/python3 -c 'import dbus, dbus.mainloop.glib; from gi.repository import GLib' 2>/dev/null \
+        || echo "python3-dbus/python3-gi"
 }
 if [ -n "$(missing_tools)" ]; then
     if [ $CHECK = 1 ]; then
