@@ -49,32 +49,48 @@ fn parse_introspection(xml: &str) -> BTreeMap<String, Vec<String>> {
             iface = attr(tag, "name");
             out.entry(iface.clone()).or_default();
         } else if tag.starts_with("method ") || tag.starts_with("signal ") {
-            let kind = if tag.starts_with("method") { "method" } else { "signal" };
+            let kind = if tag.starts_with("method") {
+                "method"
+            } else {
+                "signal"
+            };
             member = Some((format!("{kind} {}", attr(tag, "name")), Vec::new(), false));
             if tag.ends_with('/') {
                 let (n, a, d) = member.take().unwrap();
-                out.entry(iface.clone())
-                    .or_default()
-                    .push(format!("{n}({}){}", a.join(", "), if d { " deprecated" } else { "" }));
+                out.entry(iface.clone()).or_default().push(format!(
+                    "{n}({}){}",
+                    a.join(", "),
+                    if d { " deprecated" } else { "" }
+                ));
             }
         } else if tag.starts_with("arg ") {
             if let Some((_, args, _)) = member.as_mut() {
                 let dir = attr(tag, "direction");
-                let dir = if dir.is_empty() { String::new() } else { format!("{dir} ") };
+                let dir = if dir.is_empty() {
+                    String::new()
+                } else {
+                    format!("{dir} ")
+                };
                 args.push(format!("{dir}{} {}", attr(tag, "name"), attr(tag, "type")));
             }
-        } else if tag.starts_with("annotation ") && attr(tag, "name") == "org.freedesktop.DBus.Deprecated" {
+        } else if tag.starts_with("annotation ")
+            && attr(tag, "name") == "org.freedesktop.DBus.Deprecated"
+        {
             if let Some((_, _, d)) = member.as_mut() {
                 *d = attr(tag, "value") == "true";
             }
         } else if tag == "/method" || tag == "/signal" {
             if let Some((n, a, d)) = member.take() {
-                out.entry(iface.clone())
-                    .or_default()
-                    .push(format!("{n}({}){}", a.join(", "), if d { " deprecated" } else { "" }));
+                out.entry(iface.clone()).or_default().push(format!(
+                    "{n}({}){}",
+                    a.join(", "),
+                    if d { " deprecated" } else { "" }
+                ));
             }
         } else if tag.starts_with("node name=") {
-            out.entry("node".into()).or_default().push(attr(tag, "name"));
+            out.entry("node".into())
+                .or_default()
+                .push(attr(tag, "name"));
         }
     }
     for v in out.values_mut() {
@@ -87,9 +103,13 @@ fn parse_introspection(xml: &str) -> BTreeMap<String, Vec<String>> {
 /// and what it does not serve yet; everything else must be identical.
 fn expected_difference(iface: &str, member: &str) -> bool {
     (iface == "net.connman.Manager"
-        && ["method GetSessions(", "signal SessionAdded(", "signal SessionRemoved("]
-            .iter()
-            .any(|m| member.starts_with(m)))
+        && [
+            "method GetSessions(",
+            "signal SessionAdded(",
+            "signal SessionRemoved(",
+        ]
+        .iter()
+        .any(|m| member.starts_with(m)))
         || iface == "net.connman.Clock"
 }
 
@@ -127,7 +147,10 @@ fn introspection_is_connmans() {
         let ifaces: Vec<&String> = cm.keys().chain(pm.keys()).collect();
         for iface in ifaces {
             let empty = Vec::new();
-            let (c, p) = (cm.get(iface).unwrap_or(&empty), pm.get(iface).unwrap_or(&empty));
+            let (c, p) = (
+                cm.get(iface).unwrap_or(&empty),
+                pm.get(iface).unwrap_or(&empty),
+            );
             let missing: Vec<&String> = c
                 .iter()
                 .filter(|m| !p.contains(m) && !expected_difference(iface, m))
@@ -144,21 +167,35 @@ fn introspection_is_connmans() {
     }
     // And the calls ConnMan refuses as unknown, pathman refuses the same way.
     for (args, name) in [
-        (vec!["/", "net.connman.Manager.Bogus"], "org.freedesktop.DBus.Error.UnknownMethod"),
+        (
+            vec!["/", "net.connman.Manager.Bogus"],
+            "org.freedesktop.DBus.Error.UnknownMethod",
+        ),
         (
             vec!["/", "net.connman.Manager.SetProperty", "string:OfflineMode"],
             "org.freedesktop.DBus.Error.UnknownMethod",
         ),
         (
-            vec!["/net/connman/service/bogus", "net.connman.Service.GetProperties"],
+            vec![
+                "/net/connman/service/bogus",
+                "net.connman.Service.GetProperties",
+            ],
             "org.freedesktop.DBus.Error.UnknownObject",
         ),
     ] {
-        let mut cmd = vec!["dbus-send", "--system", "--print-reply", "--dest=net.connman"];
+        let mut cmd = vec![
+            "dbus-send",
+            "--system",
+            "--print-reply",
+            "--dest=net.connman",
+        ];
         cmd.extend(args.iter().copied());
         let out = lab.exec(&cmd);
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.starts_with(&format!("Error {name}: Method ")), "{args:?}: {err}");
+        assert!(
+            err.starts_with(&format!("Error {name}: Method ")),
+            "{args:?}: {err}"
+        );
     }
 }
 
@@ -171,7 +208,8 @@ struct PyClient {
 
 impl PyClient {
     fn start(lab: &Lab, prefix: &[&str], args: &[&str]) -> PyClient {
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/introspected.py");
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/introspected.py");
         let mut child = Command::new(lab_script())
             .args(["exec", &lab.id])
             .args(prefix)
@@ -254,8 +292,11 @@ fn a_client_that_builds_calls_from_introspection_drives_pathman() {
     }
     // The effects, in the kernel and the files: B now comes first, A's
     // configured nameserver went into A's settings.
-    lab.wait_for(T, "eth1 is the default uplink", || default_dev(&lab) == "eth1");
-    let settings = std::fs::read_to_string(lab.state_dir().join(A).join("settings")).unwrap_or_default();
+    lab.wait_for(T, "eth1 is the default uplink", || {
+        default_dev(&lab) == "eth1"
+    });
+    let settings =
+        std::fs::read_to_string(lab.state_dir().join(A).join("settings")).unwrap_or_default();
     assert!(settings.contains("192.0.2.53"), "{settings}");
 
     // A session from a settings dict, changed to another selector: the
@@ -276,10 +317,17 @@ fn a_client_that_builds_calls_from_introspection_drives_pathman() {
     s.close_stdin();
     let (ok, out) = s.finish();
     assert!(ok, "{out}");
-    lab.wait_for(T, "the session's rules and marks gone with the client", || {
-        !rules(&lab).iter().any(|r| r.contains("fwmark"))
-            && !lab.exec(&["nft", "list", "table", "inet", "pathman"]).status.success()
-    });
+    lab.wait_for(
+        T,
+        "the session's rules and marks gone with the client",
+        || {
+            !rules(&lab).iter().any(|r| r.contains("fwmark"))
+                && !lab
+                    .exec(&["nft", "list", "table", "inet", "pathman"])
+                    .status
+                    .success()
+        },
+    );
 }
 
 #[test]
@@ -293,7 +341,9 @@ fn counters_report_the_kernels_interface_statistics() {
     let first = format!(
         "usage /net/connman/service/{A} RX.Packets,TX.Packets,RX.Bytes,TX.Bytes,RX.Errors,TX.Errors,RX.Dropped,TX.Dropped,Time"
     );
-    lab.wait_for(T, "the first, complete report", || c.output().contains(&first));
+    lab.wait_for(T, "the first, complete report", || {
+        c.output().contains(&first)
+    });
     // Traffic moves the counters: the next reports carry what changed.
     lab.exec_ok(&["ping", "-c", "3", "-i", "0.2", "198.18.1.1"]);
     lab.wait_for(T, "a report with the new packets", || {
@@ -357,8 +407,22 @@ fn oversized_calls_are_refused_without_costing_memory() {
     assert!(one.contains("Domains.Configuration = [  ]"), "{one}");
     // A message within the limit is served as before.
     let ok = lab.exec(&[
-        "busctl", "--system", "call", "net.connman", &format!("/net/connman/service/{A}"),
-        "net.connman.Service", "SetProperty", "sv", "Domains.Configuration", "as", "1", "ok.example",
+        "busctl",
+        "--system",
+        "call",
+        "net.connman",
+        &format!("/net/connman/service/{A}"),
+        "net.connman.Service",
+        "SetProperty",
+        "sv",
+        "Domains.Configuration",
+        "as",
+        "1",
+        "ok.example",
     ]);
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
 }

@@ -415,3 +415,128 @@ fn endpoint_cap_refusal_reaches_the_caller_and_the_service_keeps_working() {
         endpoint_of(&endpoints(&lab), &a0).is_some()
     });
 }
+
+/// The local `address:port` of every established TCP subflow of an MPTCP
+/// connection to the lab server (`ss -tni` lists each subflow as a TCP
+/// socket with `tcp-ulp-mptcp`). iperf3 has a control and a data connection.
+fn subflows(lab: &Lab) -> std::collections::BTreeSet<String> {
+    let out = lab.exec_ok(&[
+        "ss",
+        "-tniH",
+        "state",
+        "established",
+        "dst",
+        "198.19.0.1:5201",
+    ]);
+    let mut sockets: Vec<String> = Vec::new();
+    for line in out.lines() {
+        match sockets.last_mut() {
+            Some(cur) if line.starts_with(char::is_whitespace) => cur.push_str(line),
+            _ => sockets.push(line.to_string()),
+        }
+    }
+    sockets
+        .iter()
+        .filter(|s| s.contains("tcp-ulp-mptcp"))
+        .filter_map(|s| s.split_whitespace().nth(2).map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn a_restart_keeps_live_mptcp_subflows_and_endpoints() {
+    let lab = Lab::up(2, &["--inet", "--rate", "20mbit"]);
+    lab.start_bus();
+    lab.start_daemon(&["--mpathrouting"]);
+    lab.wait_name("net.connman", T);
+    // Both families' endpoints of both uplinks, so the comparison covers all.
+    lab.wait_for(T, "IPv4 and IPv6 endpoints of both uplinks", || {
+        let eps = endpoints(&lab);
+        eps.len() == 4 && eps.iter().filter(|e| e.starts_with("fd18:")).count() == 2
+    });
+    let (a0, a1) = (v4(&lab, "eth0"), v4(&lab, "eth1"));
+    let mut server = iperf_server(&lab);
+    let events = Watch::start(&lab, &["ip", "mptcp", "monitor"]);
+    // The monitor is subscribed once it reports a short MPTCP connection.
+    lab.wait_for(T, "ip mptcp monitor follows", || {
+        let _ = lab.exec(&[
+            "timeout",
+            "10",
+            "mptcpize",
+            "run",
+            "iperf3",
+            "-c",
+            "198.19.0.1",
+            "-p",
+            "5201",
+            "-n",
+            "1K",
+        ]);
+        events.seen("ESTABLISHED")
+    });
+    let seen_before = events.output().len();
+    // A long transfer, stopped once the checks are done.
+    let mut client = std::process::Command::new(lab_script())
+        .args([
+            "exec",
+            &lab.id,
+            "mptcpize",
+            "run",
+            "iperf3",
+            "-c",
+            "198.19.0.1",
+            "-p",
+            "5201",
+            "-t",
+            "120",
+        ])
+        .env("PATHMAN", pathman_bin())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("iperf3 client");
+    lab.wait_for(T, "subflows over both uplinks", || {
+        let s = subflows(&lab);
+        // (a subflow bound to its device shows as `addr%dev:port`)
+        s.iter().any(|l| l.starts_with(&a0)) && s.iter().any(|l| l.starts_with(&a1))
+    });
+    let before_sf = subflows(&lab);
+    let before = endpoints(&lab);
+
+    lab.kill_daemon();
+    lab.start_daemon(&["--mpathrouting"]);
+    lab.wait_name("net.connman", T);
+    lab.wait_for(T, "both services ready again", || ready_services(&lab) == 2);
+    // The same endpoints (same ids), the same subflows, still carrying the
+    // transfer, and the kernel closed none of them.
+    assert_eq!(
+        endpoints(&lab),
+        before,
+        "endpoints changed across the restart"
+    );
+    let (b0, b1) = (bytes(&lab, "eth0"), bytes(&lab, "eth1"));
+    lab.wait_for(T, "traffic keeps flowing on both uplinks", || {
+        bytes(&lab, "eth0") > b0 + 500_000 && bytes(&lab, "eth1") > b1 + 500_000
+    });
+    let after_sf = subflows(&lab);
+    assert_eq!(after_sf, before_sf, "subflows before and after the restart");
+    let out = events.output().split_off(seen_before);
+    assert!(
+        !out.contains("CLOSED"),
+        "a subflow or connection closed across the restart:\n{out}"
+    );
+    assert_eq!(endpoints(&lab), before);
+    assert_eq!(
+        lab.daemon_log().matches("keeping the lease").count(),
+        2,
+        "the restarted daemon took over both leases"
+    );
+    println!(
+        "subflows before / after the restart: {} / {}",
+        before_sf.len(),
+        after_sf.len()
+    );
+    let _ = client.kill();
+    let _ = client.wait();
+    let _ = server.kill();
+    let _ = server.wait();
+}
