@@ -527,7 +527,12 @@ impl Model {
         };
         let svc = &mut self.services[idx];
         if svc.ipv4.as_ref().map(|a| a.source) == Some(source) {
-            log::info!("{}: {:?} address lost", svc.ifname, source);
+            let what = match source {
+                Ipv4Source::Dhcp => "DHCP",
+                Ipv4Source::Manual => "manual",
+                Ipv4Source::LinkLocal => "link-local",
+            };
+            log::info!("{}: {what} address lost", svc.ifname);
             svc.ipv4 = None;
             self.update_state(idx);
         }

@@ -144,9 +144,13 @@ impl Daemon {
         }
         let ep_ops = self.plan_endpoints(&[]).await;
         self.apply_endpoints(&ep_ops).await;
+        // Only a table that is there needs removing (no warning on every
+        // clean stop when no session ever marked anything).
         if let Some(nft) = self.nft.as_mut() {
-            if let Err(e) = nft.remove().await {
-                log::warn!("nftables: {e}");
+            if nft.exists().await.unwrap_or(true) {
+                if let Err(e) = nft.remove().await {
+                    log::warn!("nftables: {e}");
+                }
             }
         }
         let ops = reconcile::diff(&NetState::default(), &self.kernel);
