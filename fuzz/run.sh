@@ -57,8 +57,12 @@ fi
 export RUSTC_BOOTSTRAP=1
 TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
 if [ $BUILD = 1 ]; then
-    # shellcheck disable=SC2086
-    cargo fuzz build --sanitizer "$SAN" $RUN >&2
+    # cargo fuzz build takes one target or none (= all).
+    if [ "$WHICH" = all ]; then
+        cargo fuzz build --sanitizer "$SAN" >&2
+    else
+        cargo fuzz build --sanitizer "$SAN" "$WHICH" >&2
+    fi
 fi
 BIN=$HERE/target/$TRIPLE/release
 
