@@ -3,7 +3,10 @@
 //! Needs root and dnsmasq; fails with a clear message otherwise (a test
 //! that cannot run must not pass).
 
-use pathman::dhcp::driver::{spawn, ConflictDetection, DhcpEvent, DhcpEventKind};
+use pathman::dhcp::acd::ConflictDetection;
+use pathman::dhcp::acquire::{Acquire, DhcpEventKind};
+use pathman::edge::dhcp::DhcpSockets;
+use pathman::task::Handle;
 use smol::future::FutureExt;
 use std::fs::File;
 use std::net::Ipv4Addr;
@@ -106,8 +109,30 @@ impl Lab {
             .spawn()
             .unwrap();
         self.dnsmasq = Some(child);
-        // dnsmasq needs a moment to bind its sockets.
-        std::thread::sleep(Duration::from_millis(500));
+        // Wait until dnsmasq listens on port 67.
+        let end = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &self.server_ns,
+                    "ss",
+                    "-Hlun",
+                    "sport = :67",
+                ])
+                .output()
+                .unwrap();
+            if !out.stdout.is_empty() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < end,
+                "dnsmasq did not start: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn log(&self) -> String {
@@ -170,15 +195,19 @@ fn run_client(ns: &str, on_bound: impl FnOnce(Ipv4Addr) + Send + 'static) -> Vec
         let ex: &'static smol::LocalExecutor<'static> =
             Box::leak(Box::new(smol::LocalExecutor::new()));
         smol::block_on(ex.run(async {
-            let (tx, rx) = smol::channel::unbounded::<DhcpEvent>();
-            let h = spawn(ex, ifindex, "vb", MAC, None, ConflictDetection::On, tx);
+            let (tx, rx) = smol::channel::unbounded::<DhcpEventKind>();
+            let name = pathman::dhcp::ifname("vb");
+            let machine = Acquire::new(name.clone(), MAC, 7, None, ConflictDetection::On);
+            let h = Handle::spawn(ex, machine, DhcpSockets::new(ifindex, name), move |kind| {
+                let tx = tx.clone();
+                async move { tx.send(kind).await.is_ok() }
+            });
             let mut seen = Vec::new();
             let bound = async {
                 loop {
-                    let ev = rx.recv().await.unwrap();
-                    assert_eq!(ev.ifindex, ifindex);
-                    seen.push(ev.kind.clone());
-                    if let DhcpEventKind::Bound(l) = ev.kind {
+                    let kind = rx.recv().await.unwrap();
+                    seen.push(kind.clone());
+                    if let DhcpEventKind::Bound(l) = kind {
                         return Some(l);
                     }
                 }
@@ -191,8 +220,8 @@ fn run_client(ns: &str, on_bound: impl FnOnce(Ipv4Addr) + Send + 'static) -> Vec
             let lease = bound.expect("no lease within 30 s");
             on_bound(lease.address);
             h.stop(true).await;
-            while let Ok(ev) = rx.try_recv() {
-                seen.push(ev.kind);
+            while let Ok(kind) = rx.try_recv() {
+                seen.push(kind);
             }
             seen
         }))

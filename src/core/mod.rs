@@ -12,6 +12,7 @@ pub mod plan;
 pub mod reconcile;
 pub mod session;
 pub mod session_policy;
+pub mod tasks;
 pub mod types;
 pub mod validate;
 

@@ -82,8 +82,11 @@ pub struct Service {
     pub ipv6_gateway: Option<Ipv6Addr>,
     /// The user disconnected it: no auto-connect until Connect or a carrier flap.
     pub user_disconnected: bool,
-    /// A DHCP client runs for it.
+    /// It acquires IPv4 by DHCP: the plan wants a DHCP task for it.
     pub dhcp_running: bool,
+    /// Counts DHCP starts: a new value is a fresh client (Connect after a
+    /// failure, a new IPv4 method), not the running one reconfigured.
+    pub dhcp_generation: u32,
     /// A lease to take over when DHCP starts (see [`ConfigSource::lease`]).
     pub resume: Option<DhcpConfig>,
 }
@@ -106,26 +109,13 @@ pub struct TechState {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Bring an interface administratively up or down.
-    SetLinkUp {
-        ifindex: u32,
-        up: bool,
-    },
+    SetLinkUp { ifindex: u32, up: bool },
     /// Let the kernel do SLAAC on it (accept_ra) or not; when enabled, the
     /// addresses the kernel already has are reported again.
     SetIpv6 {
         ifindex: u32,
         ifname: IfName,
         enabled: bool,
-    },
-    StartDhcp {
-        ifindex: u32,
-        ifname: IfName,
-        mac: [u8; 6],
-        remembered: Option<Ipv4Addr>,
-    },
-    StopDhcp {
-        ifindex: u32,
-        release: bool,
     },
     /// Persist a service's configuration.
     SaveService(ServiceId),
@@ -361,14 +351,14 @@ impl Model {
             self.add_service(&link, configs);
         } else if (!link.carrier || !link.up) && has_service {
             log::info!("{}: carrier lost", link.name);
-            self.remove_service_of(link.ifindex, false);
+            self.remove_service_of(link.ifindex);
         }
     }
 
     /// A managed link disappeared.
     pub fn link_removed(&mut self, ifindex: u32) {
         if self.service_idx_by_ifindex(ifindex).is_some() {
-            self.remove_service_of(ifindex, false);
+            self.remove_service_of(ifindex);
         }
         if let Some(pos) = self.devices.iter().position(|d| d.ifindex == ifindex) {
             let dev = self.devices.remove(pos);
@@ -394,6 +384,7 @@ impl Model {
             ipv6_gateway: None,
             user_disconnected: false,
             dhcp_running: false,
+            dhcp_generation: 0,
             resume,
         };
         if self.services.push(svc).is_err() {
@@ -408,14 +399,11 @@ impl Model {
         self.auto_connect();
     }
 
-    fn remove_service_of(&mut self, ifindex: u32, release: bool) {
+    fn remove_service_of(&mut self, ifindex: u32) {
         let Some(idx) = self.service_idx_by_ifindex(ifindex) else {
             return;
         };
         let svc = self.services.remove(idx);
-        if svc.dhcp_running {
-            self.actions.push(Action::StopDhcp { ifindex, release });
-        }
         log::info!("{}: service {} gone", svc.ifname, svc.id);
     }
 
@@ -591,6 +579,7 @@ impl Model {
         match svc.config.ipv4 {
             Ipv4Method::Dhcp => {
                 svc.dhcp_running = true;
+                svc.dhcp_generation = svc.dhcp_generation.wrapping_add(1);
                 if let Some(cfg) = svc.resume.take() {
                     log::info!(
                         "{}: keeping the lease {}/{} a previous pathman held",
@@ -607,12 +596,6 @@ impl Model {
                         domains: cfg.domains,
                     });
                 }
-                self.actions.push(Action::StartDhcp {
-                    ifindex: svc.ifindex,
-                    ifname: svc.ifname.clone(),
-                    mac: svc.mac,
-                    remembered: svc.config.dhcp_last_address,
-                });
             }
             Ipv4Method::Manual { addr, gateway } => {
                 svc.ipv4 = Some(Ipv4Assigned {
@@ -629,15 +612,9 @@ impl Model {
     }
 
     /// Stops IPv4 acquisition and drops the IPv4 address.
-    fn stop_ipv4(&mut self, idx: usize, release: bool) {
+    fn stop_ipv4(&mut self, idx: usize) {
         let svc = &mut self.services[idx];
-        if svc.dhcp_running {
-            svc.dhcp_running = false;
-            self.actions.push(Action::StopDhcp {
-                ifindex: svc.ifindex,
-                release,
-            });
-        }
+        svc.dhcp_running = false;
         svc.ipv4 = None;
     }
 
@@ -654,8 +631,8 @@ impl Model {
     }
 
     /// Stops a service's address acquisition and drops its addresses.
-    fn stop_connect(&mut self, idx: usize, release: bool) {
-        self.stop_ipv4(idx, release);
+    fn stop_connect(&mut self, idx: usize) {
+        self.stop_ipv4(idx);
         let svc = &mut self.services[idx];
         svc.ipv6.clear();
         svc.ipv6_gateway = None;
@@ -706,7 +683,7 @@ impl Model {
         if self.services[idx].state == ServiceState::Idle {
             return Err(RequestError::NotConnected);
         }
-        self.stop_connect(idx, true);
+        self.stop_connect(idx);
         self.services[idx].user_disconnected = true;
         log::info!(
             "{}: {} disconnected by request",
@@ -784,7 +761,7 @@ impl Model {
         // the SLAAC addresses.
         if self.services[idx].state != ServiceState::Idle {
             if v4_changed {
-                self.stop_ipv4(idx, true);
+                self.stop_ipv4(idx);
                 self.start_ipv4(idx);
             }
             if v6_changed {
@@ -874,7 +851,7 @@ impl Model {
                     self.actions.push(Action::SetLinkUp { ifindex, up: true });
                 }
             } else {
-                self.remove_service_of(ifindex, true);
+                self.remove_service_of(ifindex);
                 if up {
                     self.actions.push(Action::SetLinkUp { ifindex, up: false });
                 }

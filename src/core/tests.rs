@@ -53,16 +53,22 @@ fn three_ready(multipath: bool) -> Model {
     for i in 3..=5 {
         m.link_changed(link(i, true), &mut Defaults);
     }
-    let starts = m
-        .take_actions()
-        .into_iter()
-        .filter(|a| matches!(a, Action::StartDhcp { .. }))
-        .count();
-    assert_eq!(starts, 3);
+    m.take_actions();
+    assert_eq!(dhcp_tasks(&m), vec![3, 4, 5], "a DHCP task per uplink");
     for i in 3..=5u32 {
         m.dhcp_bound(i, lease(i as u8 - 2));
     }
     m
+}
+
+/// The interfaces the plan wants a DHCP task on.
+fn dhcp_tasks(m: &Model) -> Vec<u32> {
+    super::tasks::desired(m)
+        .iter()
+        .map(|t| match t.key() {
+            super::tasks::TaskKey::Dhcp(i) => i,
+        })
+        .collect()
 }
 
 fn default_routes(st: &NetState) -> Vec<(u32, u32)> {
@@ -99,10 +105,11 @@ fn carrier_loss_of_default_fails_over_make_before_break() {
     }
     m.link_changed(link(3, false), &mut Defaults);
     assert_eq!(m.services.len(), 2);
-    assert!(m.take_actions().contains(&Action::StopDhcp {
-        ifindex: 3,
-        release: false
-    }));
+    assert_eq!(
+        dhcp_tasks(&m),
+        vec![4, 5],
+        "eth0's DHCP task is no longer wanted"
+    );
     let ops = diff(&desired(&m), &kernel);
     let first_add = ops
         .iter()
@@ -135,12 +142,12 @@ fn each_family_restarts_only_itself() {
     let mut cfg = m.services[0].config.clone();
     cfg.ipv6 = Ipv6Method::Off;
     m.configure(&id, cfg.clone()).unwrap();
+    let tasks_before = super::tasks::desired(&m);
     let actions = m.take_actions();
-    assert!(
-        !actions
-            .iter()
-            .any(|a| matches!(a, Action::StopDhcp { .. } | Action::StartDhcp { .. })),
-        "{actions:?}"
+    assert_eq!(
+        super::tasks::desired(&m),
+        tasks_before,
+        "the DHCP client keeps running, unrestarted"
     );
     assert!(actions
         .iter()
@@ -157,10 +164,7 @@ fn each_family_restarts_only_itself() {
     };
     m.configure(&id, cfg).unwrap();
     let actions = m.take_actions();
-    assert!(actions.contains(&Action::StopDhcp {
-        ifindex: 3,
-        release: true
-    }));
+    assert_eq!(dhcp_tasks(&m), vec![4, 5], "DHCP stops on eth0");
     assert!(
         !actions.iter().any(|a| matches!(a, Action::SetIpv6 { .. })),
         "{actions:?}"
@@ -203,10 +207,7 @@ fn manual_ipv4_is_ready_without_dhcp() {
     m.take_actions();
     m.configure(&id, cfg).unwrap();
     let actions = m.take_actions();
-    assert!(actions.contains(&Action::StopDhcp {
-        ifindex: 3,
-        release: true
-    }));
+    assert!(!dhcp_tasks(&m).contains(&3), "DHCP stops on eth0");
     assert!(actions.contains(&Action::SaveService(id.clone())));
     assert_eq!(m.services[0].state, ServiceState::Ready);
     assert_eq!(default_routes(&desired(&m)), vec![(3, 0)]);

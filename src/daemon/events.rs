@@ -7,12 +7,92 @@ use crate::core::model::{ConfigSource, DhcpConfig, Ipv6Assigned};
 use crate::core::netstate::{NetState, Op};
 use crate::core::reconcile;
 use crate::core::types::{MptcpLink, Name, ServerList, ServiceConfig, ServiceId};
+use crate::dhcp::acquire::DhcpEventKind;
 use crate::dhcp::client::Lease;
-use crate::dhcp::driver::{DhcpEvent, DhcpEventKind};
 use crate::edge::rtnl::{AddrEntry, KernelEvent, RtnlError};
 
 use super::devices::Ipv6View;
 use super::Daemon;
+
+/// A DHCP event and the interface it happened on.
+struct DhcpEventOn {
+    ifindex: u32,
+    kind: DhcpEventKind,
+}
+
+/// Events the channel holds before senders wait: a burst of kernel events
+/// and task events fits many times over.
+const EVENT_QUEUE: usize = 256;
+
+/// The sending side of the daemon's one event channel. A full queue makes
+/// the sender wait (nothing is dropped) and is logged and counted.
+#[derive(Clone)]
+pub struct EventTx {
+    tx: smol::channel::Sender<super::Event>,
+    full: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+/// The event channel.
+pub fn channel() -> (EventTx, smol::channel::Receiver<super::Event>) {
+    let (tx, rx) = smol::channel::bounded(EVENT_QUEUE);
+    (
+        EventTx {
+            tx,
+            full: std::rc::Rc::new(std::cell::Cell::new(0)),
+        },
+        rx,
+    )
+}
+
+impl EventTx {
+    /// Queues an event, waiting while the queue is full; false once the
+    /// loop is gone.
+    pub async fn send(&self, ev: super::Event) -> bool {
+        match self.tx.try_send(ev) {
+            Ok(()) => true,
+            Err(smol::channel::TrySendError::Full(ev)) => {
+                let n = self.full.get() + 1;
+                self.full.set(n);
+                log::warn!(
+                    "event queue full ({EVENT_QUEUE} events, {n} time(s) so far): the sender waits"
+                );
+                self.tx.send(ev).await.is_ok()
+            }
+            Err(smol::channel::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+/// Reads rtnetlink events and hands them to the loop in batches.
+pub async fn kernel_task(mut events: crate::edge::rtnl::Events, tx: EventTx) {
+    loop {
+        let mut batch = Vec::new();
+        let r = events.next(&mut batch).await.map(|()| batch);
+        if !tx.send(super::Event::Kernel(r)).await {
+            return;
+        }
+    }
+}
+
+/// Hands signals to the loop.
+pub async fn signal_task(signals: super::signals::Signals, tx: EventTx) {
+    loop {
+        let sig = signals.next().await;
+        if !tx.send(super::Event::Signal(sig)).await {
+            return;
+        }
+    }
+}
+
+/// Tells the loop when a session policy file changed.
+pub async fn policy_task(watch: super::policies::Watch, tx: EventTx) {
+    loop {
+        watch.changed().await;
+        if !tx.send(super::Event::Policies).await {
+            return;
+        }
+    }
+}
 
 /// RTPROT_RA: routes the kernel learned from router advertisements.
 const RTPROT_RA: u8 = 9;
@@ -302,7 +382,8 @@ impl Daemon {
 
     /// Feeds one DHCP event to the model, and keeps the lease file of the
     /// service in step (so a restart can take the lease over).
-    pub(super) fn on_dhcp(&mut self, ev: DhcpEvent) {
+    pub(super) fn on_dhcp(&mut self, ifindex: u32, kind: DhcpEventKind) {
+        let ev = DhcpEventOn { ifindex, kind };
         match &ev.kind {
             DhcpEventKind::Bound(_) | DhcpEventKind::Renewed(_) | DhcpEventKind::Lost => {
                 // DHCP has spoken: a lease taken over needs no expiry of its own.

@@ -14,10 +14,11 @@ pub mod logging;
 pub mod options;
 mod policies;
 mod settle;
+mod tasks;
 
 use std::path::PathBuf;
 
-use smol::channel::Sender;
+use events::EventTx;
 use smol::stream::StreamExt;
 use smol::LocalExecutor;
 
@@ -28,23 +29,34 @@ use crate::core::netstate::NetState;
 use crate::core::types::{MptcpLink, Technology};
 use crate::dbus::server::{self, Access};
 use crate::dbus::signals::Snapshot;
-use crate::dhcp::driver::{DhcpEvent, DhcpHandle};
+use crate::dhcp::acquire::DhcpEventKind;
 use crate::edge::mptcp::Mptcp;
 use crate::edge::rtnl::{Events, KernelEvent, Rtnl};
 use devices::Devices;
 
-/// What wakes the loop up.
-enum Wake {
-    Kernel(Result<(), crate::edge::rtnl::RtnlError>),
-    Dhcp(Box<DhcpEvent>),
+/// Everything that reaches the core, through one bounded channel
+/// ([`events::EventTx`]): kernel events, protocol tasks, the bus, signals,
+/// files. Deadlines of the loop's own (counters, lease expiry, a policy
+/// reload) are timers beside it.
+pub enum Event {
+    Kernel(Result<Vec<KernelEvent>, crate::edge::rtnl::RtnlError>),
+    /// A DHCP client's event on an interface.
+    Dhcp {
+        ifindex: u32,
+        /// Boxed: a lease is large and the channel keeps a slot per event.
+        kind: Box<DhcpEventKind>,
+    },
     Bus(BusEvent),
     Signal(i32),
     /// A session policy file changed.
     Policies,
-    /// A usage counter report is due.
+}
+
+/// What the loop waits for besides the event channel.
+enum Due {
     Counters,
-    /// A lease taken over from a previous pathman ran out unconfirmed.
     LeaseExpiry,
+    PolicyReload,
 }
 
 /// Events from the D-Bus task.
@@ -180,7 +192,7 @@ async fn run(
     let default_mptcp_link = conf.default_mptcp_link;
 
     // Subscribe before dumping so no change falls between dump and events.
-    let mut events = match Events::open() {
+    let events = match Events::open() {
         Ok(e) => e,
         Err(e) => {
             log::error!("rtnetlink events: {e}");
@@ -212,9 +224,13 @@ async fn run(
     let mptcp_extra = EndpointFlags::NONE
         .with(EndpointFlags::SIGNAL, flags.signal)
         .with(EndpointFlags::FULLMESH, flags.fullmesh);
-    let (dhcp_tx, dhcp_rx) = smol::channel::unbounded::<DhcpEvent>();
-    let (bus_tx, bus_rx) = smol::channel::unbounded::<BusEvent>();
-    ex.spawn(bus_task(ex, bus_tx)).detach();
+    let (tx, rx) = events::channel();
+    ex.spawn(bus_task(ex, tx.clone())).detach();
+    ex.spawn(events::kernel_task(events, tx.clone())).detach();
+    ex.spawn(events::signal_task(signals, tx.clone())).detach();
+    if let Some(w) = policy_watch {
+        ex.spawn(events::policy_task(w, tx.clone())).detach();
+    }
 
     // Boxed: the daemon's state is large and the loop's future lives on the stack.
     let mut d = Box::new(Daemon {
@@ -223,7 +239,7 @@ async fn run(
         kernel: NetState::default(),
         rtnl,
         devices: Devices::new(&opts, &conf, board),
-        dhcp: Vec::new(),
+        tasks: tasks::Tasks::default(),
         ipv6: Vec::new(),
         store,
         default_mptcp_link,
@@ -232,11 +248,11 @@ async fn run(
         bus: None,
         access: Access::new(conf.admin_group.clone()),
         snapshot: Snapshot::default(),
-        dhcp_tx,
+        events: tx,
         dhcp_detection: if conf.address_conflict_detection {
-            crate::dhcp::driver::ConflictDetection::On
+            crate::dhcp::acd::ConflictDetection::On
         } else {
-            crate::dhcp::driver::ConflictDetection::Off
+            crate::dhcp::acd::ConflictDetection::Off
         },
         mptcp,
         mptcp_extra,
@@ -257,72 +273,55 @@ async fn run(
     log::info!("pathman {} started", env!("CARGO_PKG_VERSION"));
     d.settle().await;
 
-    let mut kernel_events = Vec::new();
     let mut deferred = None;
+    let mut policy_reload_at: Option<std::time::Instant> = None;
     loop {
-        let wake = {
-            let kernel = async { Wake::Kernel(events.next(&mut kernel_events).await) };
-            let dhcp = async {
-                match dhcp_rx.recv().await {
-                    Ok(ev) => Wake::Dhcp(Box::new(ev)),
-                    Err(_) => std::future::pending().await,
+        let due = [
+            (d.counters.next_due(), Due::Counters),
+            (d.next_adopted_expiry(), Due::LeaseExpiry),
+            (policy_reload_at, Due::PolicyReload),
+        ]
+        .into_iter()
+        .filter_map(|(t, what)| t.map(|t| (t, what)))
+        .min_by_key(|(t, _)| *t);
+        let next = async { rx.recv().await.ok() };
+        let timer = async {
+            match &due {
+                Some((t, _)) => {
+                    smol::Timer::at(*t).await;
                 }
-            };
-            let bus = async {
-                match bus_rx.recv().await {
-                    Ok(ev) => Wake::Bus(ev),
-                    Err(_) => std::future::pending().await,
-                }
-            };
-            let sig = async { Wake::Signal(signals.next().await) };
-            let policy = async {
-                match &policy_watch {
-                    Some(w) => {
-                        w.changed().await;
-                        Wake::Policies
-                    }
-                    None => std::future::pending().await,
-                }
-            };
-            let counter_due = d.counters.next_due();
-            let counters = async {
-                match counter_due {
-                    Some(t) => {
-                        smol::Timer::at(t).await;
-                        Wake::Counters
-                    }
-                    None => std::future::pending().await,
-                }
-            };
-            let expiry = d.next_adopted_expiry();
-            let leases = async {
-                match expiry {
-                    Some(t) => {
-                        smol::Timer::at(t).await;
-                        Wake::LeaseExpiry
-                    }
-                    None => std::future::pending().await,
-                }
-            };
-            smol::future::or(
-                kernel,
-                smol::future::or(
-                    dhcp,
-                    smol::future::or(
-                        bus,
-                        smol::future::or(
-                            sig,
-                            smol::future::or(policy, smol::future::or(counters, leases)),
-                        ),
-                    ),
-                ),
-            )
-            .await
+                None => std::future::pending::<()>().await,
+            }
+            None
         };
-        match wake {
-            Wake::Kernel(Ok(())) => {
+        let event = match smol::future::or(async { Some(next.await) }, timer).await {
+            Some(Some(ev)) => ev,
+            // Every sender is gone: nothing can happen any more.
+            Some(None) => return 0,
+            None => {
+                match due.map(|(_, what)| what) {
+                    Some(Due::Counters) => {
+                        let conn = d.bus.clone();
+                        d.counters
+                            .report(conn.as_ref(), &d.model, std::time::Instant::now())
+                            .await;
+                        continue;
+                    }
+                    Some(Due::LeaseExpiry) => d.expire_adopted(std::time::Instant::now()),
+                    Some(Due::PolicyReload) => {
+                        policy_reload_at = None;
+                        d.model.policies = policies::load(&policy_dir);
+                    }
+                    None => {}
+                }
+                d.settle().await;
+                continue;
+            }
+        };
+        match event {
+            Event::Kernel(Ok(batch)) => {
                 let mut resync = false;
-                for ev in kernel_events.drain(..) {
+                for ev in batch {
                     resync |= matches!(ev, KernelEvent::Overrun);
                     d.on_kernel(ev);
                 }
@@ -333,38 +332,31 @@ async fn run(
                     }
                 }
             }
-            Wake::Kernel(Err(e)) => log::warn!("rtnetlink events: {e}"),
-            Wake::Dhcp(ev) => d.on_dhcp(*ev),
-            Wake::Bus(BusEvent::Connected(conn)) => {
+            Event::Kernel(Err(e)) => log::warn!("rtnetlink events: {e}"),
+            Event::Dhcp { ifindex, kind } => d.on_dhcp(ifindex, *kind),
+            Event::Bus(BusEvent::Connected(conn)) => {
                 d.snapshot = Snapshot::default();
                 d.bus = Some(conn);
             }
-            Wake::Bus(BusEvent::Lost) => d.bus = None,
-            Wake::Bus(BusEvent::NameGone(name)) => {
+            Event::Bus(BusEvent::Lost) => d.bus = None,
+            Event::Bus(BusEvent::NameGone(name)) => {
                 crate::core::session::drop_owner(&mut d.model, &name);
                 d.model.drop_client(&name);
                 d.access.forget(&name);
             }
-            Wake::Policies => {
+            Event::Policies => {
                 // Let an editor finish writing the other files of a batch.
-                smol::Timer::after(std::time::Duration::from_millis(50)).await;
-                d.model.policies = policies::load(&policy_dir);
+                policy_reload_at =
+                    Some(std::time::Instant::now() + std::time::Duration::from_millis(50));
+                continue;
             }
-            Wake::Bus(BusEvent::Call(msg)) => {
+            Event::Bus(BusEvent::Call(msg)) => {
                 if let Some(conn) = d.bus.clone() {
                     deferred = server::handle(&conn, &mut d.model, &mut d.access, &msg).await;
                 }
             }
-            Wake::LeaseExpiry => d.expire_adopted(std::time::Instant::now()),
-            Wake::Counters => {
-                let conn = d.bus.clone();
-                d.counters
-                    .report(conn.as_ref(), &d.model, std::time::Instant::now())
-                    .await;
-                continue;
-            }
-            Wake::Signal(libc::SIGUSR1) => d.dump().await,
-            Wake::Signal(sig) => {
+            Event::Signal(libc::SIGUSR1) => d.dump().await,
+            Event::Signal(sig) => {
                 log::info!("signal {sig}: removing what pathman installed and exiting");
                 d.shutdown().await;
                 return 0;
@@ -380,7 +372,7 @@ async fn run(
 
 /// Connects to the system bus, owns `net.connman`, and forwards method calls;
 /// reconnects when the bus goes away, saying once what it waits for.
-async fn bus_task(ex: &'static LocalExecutor<'static>, tx: Sender<BusEvent>) {
+async fn bus_task(ex: &'static LocalExecutor<'static>, tx: EventTx) {
     let mut delay_ms = 100;
     let mut said_waiting = false;
     loop {
@@ -410,14 +402,14 @@ async fn bus_task(ex: &'static LocalExecutor<'static>, tx: Sender<BusEvent>) {
                             crate::dbus::names::BUS_NAME
                         );
                         delay_ms = 100;
-                        if tx.send(BusEvent::Connected(conn.clone())).await.is_err() {
+                        if !tx.send(Event::Bus(BusEvent::Connected(conn.clone()))).await {
                             return;
                         }
                         if !forward(&conn, stream, &dropped_rx, &tx).await {
                             return;
                         }
                         log::warn!("dbus: connection to the system bus lost; reconnecting");
-                        let _ = tx.send(BusEvent::Lost).await;
+                        let _ = tx.send(Event::Bus(BusEvent::Lost)).await;
                     }
                     Err(e) => log::warn!(
                         "dbus: cannot own {}: {e}; retrying",
@@ -449,7 +441,7 @@ async fn forward(
     conn: &zbus::Connection,
     mut stream: zbus::MessageStream,
     dropped: &smol::channel::Receiver<crate::dbus::bus::Dropped>,
-    tx: &Sender<BusEvent>,
+    tx: &EventTx,
 ) -> bool {
     enum Next {
         Msg(Option<zbus::Result<zbus::Message>>),
@@ -466,7 +458,7 @@ async fn forward(
         match next {
             Next::Msg(None) => return true,
             Next::Msg(Some(Ok(m))) if m.message_type() == zbus::message::Type::MethodCall => {
-                if tx.send(BusEvent::Call(m)).await.is_err() {
+                if !tx.send(Event::Bus(BusEvent::Call(m))).await {
                     return false;
                 }
             }
@@ -474,7 +466,7 @@ async fn forward(
                 if let Ok((name, _old, new)) = m.body().deserialize::<(String, String, String)>() {
                     if new.is_empty()
                         && name.starts_with(':')
-                        && tx.send(BusEvent::NameGone(name)).await.is_err()
+                        && !tx.send(Event::Bus(BusEvent::NameGone(name))).await
                     {
                         return false;
                     }
@@ -503,8 +495,8 @@ struct Daemon {
     kernel: NetState,
     rtnl: Rtnl,
     devices: Devices,
-    /// Running DHCP clients by ifindex.
-    dhcp: Vec<(u32, DhcpHandle)>,
+    /// The protocol tasks that run, supervised against the plan.
+    tasks: tasks::Tasks,
     /// The kernel's IPv6 view of managed interfaces (SLAAC results).
     ipv6: Vec<devices::Ipv6View>,
     store: Store,
@@ -516,9 +508,10 @@ struct Daemon {
     bus: Option<zbus::Connection>,
     access: Access,
     snapshot: Snapshot,
-    dhcp_tx: Sender<DhcpEvent>,
+    /// The event channel, for tasks the supervisor starts.
+    events: EventTx,
     /// main.conf AddressConflictDetection, for every DHCP client started.
-    dhcp_detection: crate::dhcp::driver::ConflictDetection,
+    dhcp_detection: crate::dhcp::acd::ConflictDetection,
     /// The MPTCP path manager; `None` when the kernel has none (or it is off).
     mptcp: Option<Mptcp>,
     /// main.conf MptcpEndpointFlags, added to every endpoint.

@@ -5,7 +5,6 @@ use crate::config::store::{write_atomic, GlobalSettings};
 use crate::core::model::Action;
 use crate::core::netstate::NetState;
 use crate::core::{plan, reconcile};
-use crate::dhcp::driver::{self};
 use crate::edge::sysfs;
 use std::time::SystemTime;
 
@@ -29,9 +28,10 @@ impl Daemon {
             self.act(action).await;
         }
         if had_actions {
-            // Actions (a manual address, a stopped client) may change the plan.
+            // Actions (a manual address) may change the plan.
             self.reconcile().await;
         }
+        self.supervise().await;
         // After routes and rules (marks must find their tables), and after the
         // actions (bringing links up and starting DHCP matter more at start).
         self.apply_firewall().await;
@@ -67,25 +67,6 @@ impl Daemon {
                     self.push_ipv6(ifindex);
                 }
             }
-            Action::StartDhcp {
-                ifindex,
-                ifname,
-                mac,
-                remembered,
-            } => {
-                self.stop_dhcp(ifindex, false);
-                let handle = driver::spawn(
-                    self.ex,
-                    ifindex,
-                    &ifname,
-                    mac,
-                    remembered,
-                    self.dhcp_detection,
-                    self.dhcp_tx.clone(),
-                );
-                self.dhcp.push((ifindex, handle));
-            }
-            Action::StopDhcp { ifindex, release } => self.stop_dhcp(ifindex, release),
             Action::ResetCounters(id) => self.counters.reset(&self.model, &id),
             Action::SaveService(id) => {
                 if let Some(svc) = self.model.service(&id) {
@@ -111,14 +92,6 @@ impl Daemon {
         }
     }
 
-    fn stop_dhcp(&mut self, ifindex: u32, release: bool) {
-        if let Some(pos) = self.dhcp.iter().position(|(i, _)| *i == ifindex) {
-            let (_, handle) = self.dhcp.swap_remove(pos);
-            // RELEASE goes out in the background; the loop does not wait for it.
-            self.ex.spawn(handle.stop(release)).detach();
-        }
-    }
-
     fn write_resolv_conf(&mut self) {
         let Some(path) = self.resolv_path.clone() else {
             return;
@@ -139,9 +112,7 @@ impl Daemon {
             self.snapshot.release_clients(&conn, &self.model).await;
         }
         self.model.sessions.clear();
-        for (_, handle) in self.dhcp.drain(..) {
-            handle.stop(false).await;
-        }
+        self.stop_all_tasks().await;
         let ep_ops = self.plan_endpoints(&[]).await;
         self.apply_endpoints(&ep_ops).await;
         // Only a table that is there needs removing (no warning on every

@@ -167,6 +167,151 @@ impl Acquire {
     }
 }
 
+/// What the DHCP transport hands the machine.
+#[derive(Debug, Clone)]
+pub enum DhcpInput {
+    /// An IPv4 packet from the packet socket; `csum_not_ready`: the kernel
+    /// left the UDP checksum unfinished (veth, virtio), so it is not verified.
+    Raw {
+        packet: heapless::Vec<u8, { crate::caps::DHCP_RX_BUFFER }>,
+        csum_not_ready: bool,
+    },
+    /// A DHCP message from the UDP socket.
+    Udp(heapless::Vec<u8, { crate::caps::DHCP_RX_BUFFER }>),
+    /// An ARP packet.
+    Arp(heapless::Vec<u8, 64>),
+    /// Nothing for the machine (a socket error the transport handled, an
+    /// oversized frame it dropped).
+    Nothing,
+}
+
+/// What the machine asks the DHCP transport to send (one at a time, so
+/// the size of the DHCP variant costs nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
+pub enum DhcpOutput {
+    /// An encoded DHCP message for the raw or the UDP socket.
+    Dhcp {
+        transport: client::Transport,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        payload: heapless::Vec<u8, { crate::caps::DHCP_RX_BUFFER }>,
+    },
+    /// An ARP packet (probe, announcement, defence).
+    Arp(arp::Repr),
+}
+
+/// Encodes an outgoing message into an owned payload.
+fn encode(ifname: &IfName, out: &Outgoing<'_>) -> Option<DhcpOutput> {
+    let mut payload = heapless::Vec::new();
+    payload.resize(out.repr.buffer_len(), 0).ok()?;
+    match out
+        .repr
+        .emit(&mut dhcpv4::Packet::new_unchecked(&mut payload[..]))
+    {
+        Ok(()) => Some(DhcpOutput::Dhcp {
+            transport: out.transport,
+            src: out.src,
+            dst: out.dst_addr(),
+            payload,
+        }),
+        Err(e) => {
+            log::warn!(
+                "{ifname}: cannot encode DHCP {:?}: {e}",
+                out.repr.message_type
+            );
+            None
+        }
+    }
+}
+
+impl crate::task::Machine for Acquire {
+    type Input = DhcpInput;
+    type Output = DhcpOutput;
+    type Event = DhcpEventKind;
+    type Config = ();
+
+    fn poll_at(&self) -> PollAt {
+        Acquire::poll_at(self)
+    }
+
+    fn dispatch(&mut self, now: &crate::task::Now) -> Option<DhcpOutput> {
+        let ifname = self.ifname.clone();
+        if let Some(out) = self.dispatch_dhcp(now.mono) {
+            if let Some(o) = encode(&ifname, &out) {
+                return Some(o);
+            }
+        }
+        self.dispatch_arp(now.mono).map(DhcpOutput::Arp)
+    }
+
+    fn process(&mut self, now: &crate::task::Now, input: DhcpInput) {
+        use crate::wire::ipv4udp;
+        let dhcp = |a: &mut Acquire, payload: &[u8]| match dhcpv4::Repr::parse(
+            &dhcpv4::Packet::new_unchecked(payload),
+        ) {
+            Ok(r) => a.process_dhcp(now.mono, &r),
+            Err(e) => log::debug!("{}: dropped DHCP message: {e}", a.ifname),
+        };
+        match input {
+            DhcpInput::Raw {
+                packet,
+                csum_not_ready,
+            } => {
+                let mode = if csum_not_ready {
+                    ipv4udp::UdpChecksum::KernelUnfinished
+                } else {
+                    ipv4udp::UdpChecksum::Verify
+                };
+                match ipv4udp::Repr::parse(&ipv4udp::Ipv4Packet::new_unchecked(&packet[..]), mode) {
+                    Ok((h, payload))
+                        if h.src_port == dhcpv4::SERVER_PORT
+                            && h.dst_port == dhcpv4::CLIENT_PORT =>
+                    {
+                        dhcp(self, payload)
+                    }
+                    Ok(_) => {}
+                    Err(e) => log::debug!("{}: dropped packet: {e}", self.ifname),
+                }
+            }
+            DhcpInput::Udp(payload) => dhcp(self, &payload),
+            DhcpInput::Arp(packet) => {
+                if !self.arp_needed() {
+                    return;
+                }
+                match arp::Repr::parse(&arp::Packet::new_unchecked(&packet[..])) {
+                    Ok(r) => self.process_arp(now.mono, &r),
+                    Err(e) => log::debug!("{}: dropped ARP: {e}", self.ifname),
+                }
+            }
+            DhcpInput::Nothing => {}
+        }
+    }
+
+    fn poll_event(&mut self) -> Option<DhcpEventKind> {
+        Acquire::poll_event(self)
+    }
+
+    fn reconfigure(&mut self, (): ()) {}
+
+    fn stop(&mut self, now: &crate::task::Now, graceful: bool) -> Option<DhcpOutput> {
+        if !graceful {
+            return None;
+        }
+        let ifname = self.ifname.clone();
+        let out = self.release(now.mono)?;
+        log::info!("{ifname}: releasing {} to {}", out.src, out.dst_addr());
+        encode(&ifname, &out)
+    }
+}
+
+/// The interface name, for the transport's log lines.
+impl Acquire {
+    pub fn ifname(&self) -> &IfName {
+        &self.ifname
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -141,28 +141,7 @@ pub enum State {
     Released,
 }
 
-/// When the client next wants [`Client::dispatch`] called.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PollAt {
-    /// As soon as possible.
-    Now,
-    /// At this instant.
-    At(Instant),
-    /// Only after new input (infinite lease, released).
-    Idle,
-}
-
-impl PollAt {
-    /// The earlier of two deadlines.
-    pub fn min(self, other: PollAt) -> PollAt {
-        match (self, other) {
-            (PollAt::Now, _) | (_, PollAt::Now) => PollAt::Now,
-            (PollAt::At(x), PollAt::At(y)) => PollAt::At(x.min(y)),
-            (PollAt::At(x), PollAt::Idle) | (PollAt::Idle, PollAt::At(x)) => PollAt::At(x),
-            (PollAt::Idle, PollAt::Idle) => PollAt::Idle,
-        }
-    }
-}
+pub use crate::task::PollAt;
 
 /// Where an outgoing message goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

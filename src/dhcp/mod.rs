@@ -1,13 +1,11 @@
-//! DHCPv4 client and IPv4 link-local: sans-I/O state machines, the socket edge, and the task
-//! that glues them.
+//! DHCPv4 client and IPv4 link-local: sans-I/O state machines (their sockets are
+//! [`crate::edge::dhcp`]; [`crate::task`] drives them).
 
 pub mod acd;
 pub mod acquire;
 pub mod client;
-pub mod driver;
 pub mod ipv4ll;
 pub mod lease;
-pub mod socket;
 
 use crate::core::types::IfName;
 
@@ -56,6 +54,15 @@ pub fn seed_from_mac(mac: [u8; 6]) -> u32 {
     mac.iter().fold(0x811c_9dc5u32, |h, &b| {
         (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
     })
+}
+
+/// The seed of a new client on `mac`: the MAC mixed with wall-clock
+/// nanoseconds, so xids differ between boots of identical boards.
+pub fn seed_for(mac: [u8; 6]) -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    Prng::new(seed_from_mac(mac) ^ nanos).next_u32()
 }
 
 #[cfg(test)]

@@ -2,8 +2,10 @@
 //! nftables (nfnetlink)
 //! and the sysfs/procfs bits.
 
+pub mod dhcp;
 pub mod mptcp;
 pub mod netlink;
 pub mod nft;
+pub mod packet;
 pub mod rtnl;
 pub mod sysfs;

@@ -1,0 +1,83 @@
+//! Which protocol tasks should run, as declared state: the plan says what
+//! must run with which configuration, as it says which routes must exist,
+//! and the daemon's supervisor starts, reconfigures and stops tasks by
+//! diffing that set against what runs. A new protocol is a machine plus a
+//! line here.
+
+use std::net::Ipv4Addr;
+
+use crate::core::model::Model;
+use crate::core::types::IfName;
+
+/// Identifies a task across plans: one of a kind per key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskKey {
+    /// The DHCP client (with IPv4LL) of an interface.
+    Dhcp(u32),
+}
+
+/// A task the model wants running, with its configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskSpec {
+    /// DHCP with the IPv4LL fallback on one interface.
+    Dhcp {
+        ifindex: u32,
+        ifname: IfName,
+        mac: [u8; 6],
+        /// Which start of the service's DHCP this is (a new one restarts the client).
+        generation: u32,
+        /// The last leased address, tried first with INIT-REBOOT (start only).
+        remembered: Option<Ipv4Addr>,
+    },
+}
+
+impl TaskSpec {
+    /// The task's identity.
+    pub fn key(&self) -> TaskKey {
+        match self {
+            TaskSpec::Dhcp { ifindex, .. } => TaskKey::Dhcp(*ifindex),
+        }
+    }
+
+    /// Whether a task running with `running` must be restarted to become
+    /// this one (rather than left alone or reconfigured).
+    pub fn needs_restart(&self, running: &TaskSpec) -> bool {
+        match (self, running) {
+            (
+                TaskSpec::Dhcp {
+                    ifname,
+                    mac,
+                    generation,
+                    ..
+                },
+                TaskSpec::Dhcp {
+                    ifname: n2,
+                    mac: m2,
+                    generation: g2,
+                    ..
+                },
+            ) => ifname != n2 || mac != m2 || generation != g2,
+        }
+    }
+}
+
+/// Every task the model wants: a DHCP client for each service that
+/// acquires IPv4 by DHCP.
+pub fn desired(model: &Model) -> Vec<TaskSpec> {
+    model
+        .services
+        .iter()
+        .filter(|s| s.dhcp_running)
+        .map(|s| TaskSpec::Dhcp {
+            ifindex: s.ifindex,
+            ifname: s.ifname.clone(),
+            mac: s.mac,
+            generation: s.dhcp_generation,
+            remembered: s
+                .ipv4
+                .as_ref()
+                .map(|a| a.net.addr)
+                .or(s.config.dhcp_last_address),
+        })
+        .collect()
+}

@@ -1,0 +1,118 @@
+//! The supervisor: makes the protocol tasks that run match the plan's
+//! [`crate::core::tasks::desired`] set, as the reconciler makes the kernel
+//! match the planned routes: starts what is missing, restarts what changed,
+//! stops what is no longer wanted.
+
+use crate::core::tasks::{self as plan, TaskKey, TaskSpec};
+use crate::edge::dhcp::DhcpSockets;
+use crate::task::Handle;
+
+use super::{Daemon, Event};
+
+/// A running task.
+enum Running {
+    Dhcp(Handle<()>),
+}
+
+/// The tasks that run, with the spec each was started with.
+#[derive(Default)]
+pub struct Tasks {
+    running: Vec<(TaskSpec, Running)>,
+}
+
+impl Daemon {
+    /// Brings the running tasks in line with the plan.
+    pub(super) async fn supervise(&mut self) {
+        let want = plan::desired(&self.model);
+        let mut i = 0;
+        while i < self.tasks.running.len() {
+            let (spec, _) = &self.tasks.running[i];
+            let keep = want
+                .iter()
+                .any(|w| w.key() == spec.key() && !w.needs_restart(spec));
+            if keep {
+                i += 1;
+                continue;
+            }
+            let (spec, task) = self.tasks.running.swap_remove(i);
+            self.stop_task(spec, task);
+        }
+        for spec in want {
+            if self
+                .tasks
+                .running
+                .iter()
+                .any(|(s, _)| s.key() == spec.key())
+            {
+                continue;
+            }
+            let task = self.start_task(&spec);
+            self.tasks.running.push((spec, task));
+        }
+    }
+
+    fn start_task(&mut self, spec: &TaskSpec) -> Running {
+        match spec {
+            TaskSpec::Dhcp {
+                ifindex,
+                ifname,
+                mac,
+                remembered,
+                ..
+            } => {
+                let machine = crate::dhcp::acquire::Acquire::new(
+                    ifname.clone(),
+                    *mac,
+                    crate::dhcp::seed_for(*mac),
+                    *remembered,
+                    self.dhcp_detection,
+                );
+                let transport = DhcpSockets::new(*ifindex, ifname.clone());
+                let tx = self.events.clone();
+                let ifindex = *ifindex;
+                Running::Dhcp(Handle::spawn(self.ex, machine, transport, move |kind| {
+                    let tx = tx.clone();
+                    async move {
+                        tx.send(Event::Dhcp {
+                            ifindex,
+                            kind: Box::new(kind),
+                        })
+                        .await
+                    }
+                }))
+            }
+        }
+    }
+
+    /// Stops a task in the background; a DHCP client says goodbye (RELEASE)
+    /// only while its link still has carrier (a user disconnect, a new IPv4
+    /// method), not when the link went away.
+    fn stop_task(&mut self, spec: TaskSpec, task: Running) {
+        match (spec.key(), task) {
+            (TaskKey::Dhcp(ifindex), Running::Dhcp(h)) => {
+                let graceful = self
+                    .model
+                    .devices
+                    .iter()
+                    .any(|d| d.ifindex == ifindex && d.carrier && d.up);
+                if graceful {
+                    self.forget_lease(ifindex);
+                }
+                log::info!(
+                    "ifindex {ifindex}: DHCP stopped{}",
+                    if graceful { ", releasing" } else { "" }
+                );
+                self.ex.spawn(h.stop(graceful)).detach();
+            }
+        }
+    }
+
+    /// Stops every task and waits for them (shutdown; no goodbyes).
+    pub(super) async fn stop_all_tasks(&mut self) {
+        for (_, task) in self.tasks.running.drain(..) {
+            match task {
+                Running::Dhcp(h) => h.stop(false).await,
+            }
+        }
+    }
+}
