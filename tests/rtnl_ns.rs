@@ -386,7 +386,7 @@ async fn scenario(ns: &Netns) {
         ..scene.rules[1]
     });
     let res = rtnl.apply(&[Op::AddRoute(bad), extra]).await;
-    let err = res[0].expect_err("route via missing device");
+    let err = res[0].clone().expect_err("route via missing device");
     assert_eq!((err.op, err.errno), ("add route", libc::ENODEV));
     println!("typed error: {err}");
     assert!(res[1].is_ok());

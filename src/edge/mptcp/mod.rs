@@ -4,19 +4,17 @@
 
 mod wire;
 
-use crate::edge::netlink::{messages, recv_datagram};
+use crate::edge::netlink::{Answer, Collect, NlError, NlSocket};
 use std::fmt;
-use std::io;
 
 use netlink_packet_core::{
-    DoneBuffer, Emitable, ErrorBuffer, NetlinkMessage, NetlinkPayload, ParseableParametrized,
-    NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
+    Emitable, NetlinkMessage, NetlinkPayload, ParseableParametrized, NLM_F_ACK, NLM_F_DUMP,
+    NLM_F_REQUEST,
 };
 use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
 use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
 use netlink_packet_generic::{GenlFamily, GenlHeader, GenlMessage};
-use netlink_sys::{protocols::NETLINK_GENERIC, Socket};
-use smol::Async;
+use netlink_sys::protocols::NETLINK_GENERIC;
 
 use crate::caps::MPTCP_MAX_LIMIT;
 pub use crate::core::mptcp::{Endpoint, EndpointFlags, EndpointOp, Limits};
@@ -28,46 +26,20 @@ const ENABLED_SYSCTL: &str = "/proc/sys/net/mptcp/enabled";
 /// endpoints take well under 1 KiB.
 const RX_BUF_LEN: usize = 32 * 1024;
 
-/// A failed path-manager operation: what was attempted and the errno.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MptcpError {
-    /// The operation, e.g. `"add endpoint"`, `"set limits"`.
-    pub op: &'static str,
-    /// Positive errno (`libc::ERANGE`, …).
-    pub errno: i32,
-}
+/// A failed path-manager operation (the netlink edges' one error type).
+pub type MptcpError = NlError;
 
-impl MptcpError {
-    fn io(op: &'static str, e: &io::Error) -> MptcpError {
-        MptcpError {
-            op,
-            errno: e.raw_os_error().unwrap_or(libc::EIO),
-        }
-    }
+fn err(op: &'static str, errno: i32) -> MptcpError {
+    NlError::new("mptcp", op, errno)
 }
-
-impl fmt::Display for MptcpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "mptcp {} failed: {}",
-            self.op,
-            io::Error::from_raw_os_error(self.errno)
-        )
-    }
-}
-
-impl std::error::Error for MptcpError {}
 
 /// A generic netlink socket bound to the `mptcp_pm` family of the network
 /// namespace the calling thread was in at [`Mptcp::open`]. One request at a
 /// time (`&mut self`); replies are matched by sequence number.
 pub struct Mptcp {
-    sock: Async<Socket>,
+    sock: NlSocket,
     family_id: u16,
-    seq: u32,
     tx: Vec<u8>,
-    rx: Vec<u8>,
 }
 
 impl Mptcp {
@@ -75,7 +47,6 @@ impl Mptcp {
     /// unusable here: the sysctl is missing or 0, or the kernel has no
     /// `mptcp_pm` family. Says why at info level.
     pub async fn open() -> Result<Option<Mptcp>, MptcpError> {
-        const OP: &str = "open";
         match std::fs::read_to_string(ENABLED_SYSCTL) {
             Err(e) => {
                 log::info!("mptcp: {ENABLED_SYSCTL}: {e}; no MPTCP in this kernel, leaving endpoints alone");
@@ -87,18 +58,10 @@ impl Mptcp {
             }
             Ok(_) => {}
         }
-        let mut sock = Socket::new(NETLINK_GENERIC).map_err(|e| MptcpError::io(OP, &e))?;
-        sock.bind_auto().map_err(|e| MptcpError::io(OP, &e))?;
-        // Acks then carry only the request header, not the whole request.
-        if let Err(e) = sock.set_cap_ack(true) {
-            log::debug!("mptcp: NETLINK_CAP_ACK unavailable: {e}");
-        }
         let mut pm = Mptcp {
-            sock: Async::new(sock).map_err(|e| MptcpError::io(OP, &e))?,
+            sock: NlSocket::open("mptcp", NETLINK_GENERIC, RX_BUF_LEN, false)?,
             family_id: 0,
-            seq: 1,
             tx: Vec::with_capacity(256),
-            rx: vec![0; RX_BUF_LEN],
         };
         let ask = GenlCtrl {
             cmd: GenlCtrlCmd::GetFamily,
@@ -127,10 +90,7 @@ impl Mptcp {
                 Ok(None)
             }
             (Err(e), _) => Err(e),
-            (Ok(_), None) => Err(MptcpError {
-                op: "resolve family",
-                errno: libc::EPROTO,
-            }),
+            (Ok(_), None) => Err(err("resolve family", libc::EPROTO)),
         }
     }
 
@@ -159,10 +119,7 @@ impl Mptcp {
             }
             log::debug!("mptcp: {OP} interrupted, retrying");
         }
-        Err(MptcpError {
-            op: OP,
-            errno: libc::EINTR,
-        })
+        Err(err(OP, libc::EINTR))
     }
 
     /// Adds an endpoint bound to `ifindex`; the kernel picks the id.
@@ -197,10 +154,7 @@ impl Mptcp {
             .find(|e| e.addr == addr)
             .map(|e| e.id)
             // Someone deleted it between our add and our dump.
-            .ok_or(MptcpError {
-                op: OP,
-                errno: libc::ENOENT,
-            })
+            .ok_or(err(OP, libc::ENOENT))
     }
 
     /// Deletes the endpoint with this id. Id 0 names the initial subflow's
@@ -208,10 +162,7 @@ impl Mptcp {
     pub async fn del(&mut self, id: u8) -> Result<(), MptcpError> {
         const OP: &str = "delete endpoint";
         if id == 0 {
-            return Err(MptcpError {
-                op: OP,
-                errno: libc::EINVAL,
-            });
+            return Err(err(OP, libc::EINVAL));
         }
         self.request(OP, PmMessage::del_addr(id), NLM_F_ACK, &mut |_| {})
             .await
@@ -256,10 +207,7 @@ impl Mptcp {
             &mut |m: PmMessage| out = out.or(m.limits()),
         )
         .await?;
-        out.ok_or(MptcpError {
-            op: OP,
-            errno: libc::EPROTO,
-        })
+        out.ok_or(err(OP, libc::EPROTO))
     }
 
     /// Sets the per-netns limits. Values above the kernel's maximum are
@@ -267,21 +215,16 @@ impl Mptcp {
     pub async fn set_limits(&mut self, l: Limits) -> Result<(), MptcpError> {
         const OP: &str = "set limits";
         if l.subflows > MPTCP_MAX_LIMIT || l.add_addr_accepted > MPTCP_MAX_LIMIT {
-            return Err(MptcpError {
-                op: OP,
-                errno: libc::EINVAL,
-            });
+            return Err(err(OP, libc::EINVAL));
         }
         self.request(OP, PmMessage::set_limits(l), NLM_F_ACK, &mut |_| {})
             .await
             .map(drop)
     }
 
-    /// The one request/ack helper: sends one request (`flags` adds
-    /// NLM_F_ACK or NLM_F_DUMP to NLM_F_REQUEST) and reads replies until its
-    /// ack, error or NLMSG_DONE; data replies go to `on_data`. Returns
-    /// whether a dump was interrupted (NLM_F_DUMP_INTR). Replies to other
-    /// sequence numbers (left over from a cancelled call) are skipped.
+    /// Sends one request (`flags` adds NLM_F_ACK or NLM_F_DUMP to
+    /// NLM_F_REQUEST) through the shared netlink helper; data replies go to
+    /// `on_data`. Returns whether a dump was interrupted.
     async fn request<F>(
         &mut self,
         op: &'static str,
@@ -292,8 +235,7 @@ impl Mptcp {
     where
         F: GenlFamily + Emitable + ParseableParametrized<[u8], GenlHeader> + fmt::Debug,
     {
-        let seq = self.seq;
-        self.seq = self.seq.wrapping_add(1);
+        let seq = self.sock.take_seq(1);
         let mut genl = GenlMessage::from_payload(payload);
         genl.set_resolved_family_id(self.family_id);
         let mut nl = NetlinkMessage::from(genl);
@@ -303,57 +245,24 @@ impl Mptcp {
         self.tx.clear();
         self.tx.resize(nl.buffer_len(), 0);
         nl.serialize(&mut self.tx);
-
-        let Mptcp { sock, tx, rx, .. } = self;
-        let sent = sock
-            .write_with(|s| s.send(tx, 0))
-            .await
-            .map_err(|e| MptcpError::io(op, &e))?;
-        if sent != tx.len() {
-            return Err(MptcpError {
-                op,
-                errno: libc::EMSGSIZE,
-            });
-        }
-        let mut interrupted = false;
-        loop {
-            let n = recv_datagram("mptcp", sock, rx)
-                .await
-                .map_err(|e| MptcpError::io(op, &e))?;
-            for msg in messages("mptcp", &rx[..n]) {
-                if msg.sequence_number() != seq {
-                    log::debug!(
-                        "mptcp: skipping reply to stale seq {}",
-                        msg.sequence_number()
-                    );
-                    continue;
+        let Mptcp { sock, tx, .. } = self;
+        let mut answer = [Answer::default()];
+        let interrupted = sock
+            .exchange(op, tx, seq, &mut answer, Collect::Every, &mut |msg| {
+                let kind = msg.message_type();
+                match NetlinkMessage::<GenlMessage<F>>::deserialize(msg.into_inner()) {
+                    Ok(NetlinkMessage {
+                        payload: NetlinkPayload::InnerMessage(m),
+                        ..
+                    }) => on_data(m.payload),
+                    Ok(_) => {}
+                    Err(e) => log::debug!("mptcp: skipping undecodable message type {kind}: {e}"),
                 }
-                interrupted |= msg.flags() & NLM_F_DUMP_INTR != 0;
-                let errno = match msg.message_type() {
-                    NLMSG_ERROR => match ErrorBuffer::new_checked(msg.payload()) {
-                        Ok(e) => e.code().map_or(0, |c| -c.get()),
-                        Err(_) => libc::EIO,
-                    },
-                    NLMSG_DONE => DoneBuffer::new_checked(msg.payload()).map_or(0, |d| -d.code()),
-                    kind => {
-                        match NetlinkMessage::<GenlMessage<F>>::deserialize(msg.into_inner()) {
-                            Ok(NetlinkMessage {
-                                payload: NetlinkPayload::InnerMessage(m),
-                                ..
-                            }) => on_data(m.payload),
-                            Ok(_) => {}
-                            Err(e) => {
-                                log::debug!("mptcp: skipping undecodable message type {kind}: {e}")
-                            }
-                        }
-                        continue;
-                    }
-                };
-                return match errno {
-                    0 => Ok(interrupted),
-                    errno => Err(MptcpError { op, errno }),
-                };
-            }
+            })
+            .await?;
+        match answer[0].errno {
+            Some(0) | None => Ok(interrupted),
+            Some(errno) => Err(err(op, errno)),
         }
     }
 }

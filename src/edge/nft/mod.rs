@@ -9,16 +9,12 @@ mod lower;
 #[cfg(test)]
 mod tests;
 
-use crate::edge::netlink::{messages, recv_datagram};
+use crate::edge::netlink::{Answer, Collect, NlError, NlSocket};
 use std::fmt;
 use std::io;
 use std::os::fd::AsRawFd;
 
-use netlink_packet_core::{
-    ErrorBuffer, NetlinkBuffer, NlasIterator, NLMSG_ERROR, NLM_F_ACK_TLVS, NLM_F_CAPPED,
-};
-use netlink_sys::{protocols::NETLINK_NETFILTER, Socket};
-use smol::Async;
+use netlink_sys::protocols::NETLINK_NETFILTER;
 
 pub use crate::core::firewall::Ruleset;
 use encode::Batch;
@@ -29,8 +25,6 @@ const RX_BUF_LEN: usize = 32 * 1024;
 /// Socket buffer the kernel charges per queued ack (an skb's truesize),
 /// generously: the receive buffer must hold one per batch message.
 const ACK_TRUESIZE: usize = 1024;
-/// `NLMSGERR_ATTR_MSG`: the extended-ack error string.
-const NLMSGERR_ATTR_MSG: u16 = 1;
 /// Socket buffer size pathman asks for at least once it grows one: a few
 /// large steps instead of one per slightly larger batch.
 const MIN_SOCK_BUF: usize = 256 * 1024;
@@ -43,20 +37,16 @@ pub enum NftError {
     Invalid(String),
     /// The kernel refused the batch (nothing of it was applied) or the
     /// socket failed.
-    Kernel {
-        /// What failed, e.g. `"add map elements"`, `"send batch"`.
-        op: &'static str,
-        /// Positive errno.
-        errno: i32,
-    },
+    Kernel(NlError),
 }
 
-impl NftError {
-    fn io(op: &'static str, e: &io::Error) -> NftError {
-        NftError::Kernel {
-            op,
-            errno: e.raw_os_error().unwrap_or(libc::EIO),
-        }
+fn err(op: &'static str, errno: i32) -> NftError {
+    NftError::Kernel(NlError::new("nft", op, errno))
+}
+
+impl From<NlError> for NftError {
+    fn from(e: NlError) -> NftError {
+        NftError::Kernel(e)
     }
 }
 
@@ -64,11 +54,7 @@ impl fmt::Display for NftError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NftError::Invalid(why) => write!(f, "nftables ruleset refused: {why}"),
-            NftError::Kernel { op, errno } => write!(
-                f,
-                "nftables {op} failed: {}",
-                io::Error::from_raw_os_error(*errno)
-            ),
+            NftError::Kernel(e) => e.fmt(f),
         }
     }
 }
@@ -78,9 +64,7 @@ impl std::error::Error for NftError {}
 /// An nfnetlink socket in the network namespace the calling thread was in
 /// at [`open`]. One batch at a time (`&mut self`).
 pub struct Nft {
-    sock: Async<Socket>,
-    seq: u32,
-    rx: Vec<u8>,
+    sock: NlSocket,
     /// What the socket's send buffer holds, as an `SO_SNDBUF` value.
     sndbuf: usize,
     /// What the socket's receive buffer holds, as an `SO_RCVBUF` value.
@@ -89,27 +73,16 @@ pub struct Nft {
 
 /// Opens the nfnetlink socket.
 pub fn open() -> Result<Nft, NftError> {
-    const OP: &str = "open";
-    let mut sock = Socket::new(NETLINK_NETFILTER).map_err(|e| NftError::io(OP, &e))?;
-    sock.bind_auto().map_err(|e| NftError::io(OP, &e))?;
-    // Acks then carry only the request header, not the whole request.
-    if let Err(e) = sock.set_cap_ack(true) {
-        log::debug!("nft: NETLINK_CAP_ACK unavailable: {e}");
-    }
     // The kernel explains most refusals in an extended ack; we log it.
-    if let Err(e) = sock.set_ext_ack(true) {
-        log::debug!("nft: NETLINK_EXT_ACK unavailable: {e}");
-    }
-    let fd = sock.as_raw_fd();
+    let sock = NlSocket::open("nft", NETLINK_NETFILTER, RX_BUF_LEN, true)?;
+    let fd = sock.raw().as_raw_fd();
     // The kernel reports twice what was set (its bookkeeping overhead):
     // halved, it compares with what we would set.
     let current = |opt| getsockopt_int(fd, opt).map_or(0, |v| v / 2);
     Ok(Nft {
         sndbuf: current(libc::SO_SNDBUF),
         rcvbuf: current(libc::SO_RCVBUF),
-        sock: Async::new(sock).map_err(|e| NftError::io(OP, &e))?,
-        seq: 1,
-        rx: vec![0; RX_BUF_LEN],
+        sock,
     })
 }
 
@@ -119,18 +92,18 @@ impl Nft {
     /// first ([`NftError::Invalid`], nothing sent).
     pub async fn replace(&mut self, rs: &Ruleset) -> Result<(), NftError> {
         rs.validate().map_err(NftError::Invalid)?;
-        let batch = encode::replace_batch(rs, self.seq);
+        let batch = encode::replace_batch(rs, self.sock.take_seq(0));
         self.transact(batch).await
     }
 
     /// Deletes table `inet pathman` and everything in it; no table is fine.
     pub async fn remove(&mut self) -> Result<(), NftError> {
-        let batch = encode::remove_batch(self.seq);
+        let batch = encode::remove_batch(self.sock.take_seq(0));
         match self.transact(batch).await {
-            Err(NftError::Kernel {
+            Err(NftError::Kernel(NlError {
                 errno: libc::ENOENT,
                 ..
-            }) => Ok(()),
+            })) => Ok(()),
             r => r,
         }
     }
@@ -138,41 +111,20 @@ impl Nft {
     /// Does pathman's table exist? A plain read, far cheaper than a
     /// transaction, so a clean start does not pay for removing nothing.
     pub async fn exists(&mut self) -> Result<bool, NftError> {
-        let seq = self.seq;
-        self.seq = seq.wrapping_add(1);
+        const OP: &str = "get table";
+        let seq = self.sock.take_seq(1);
         let req = encode::get_table(seq);
-        self.sock
-            .write_with(|s| s.send(&req, 0))
-            .await
-            .map_err(|e| NftError::io("get table", &e))?;
         let mut found = false;
-        loop {
-            let n = recv_datagram("nft", &self.sock, &mut self.rx)
-                .await
-                .map_err(|e| NftError::io("get table", &e))?;
-            for msg in messages("nft", &self.rx[..n]) {
-                if msg.sequence_number() != seq {
-                    continue;
-                }
-                if msg.message_type() != NLMSG_ERROR {
-                    found = true;
-                    continue;
-                }
-                return match ErrorBuffer::new_checked(msg.payload()) {
-                    Ok(e) => match e.code().map_or(0, |c| -c.get()) {
-                        0 => Ok(found),
-                        libc::ENOENT => Ok(false),
-                        errno => Err(NftError::Kernel {
-                            op: "get table",
-                            errno,
-                        }),
-                    },
-                    Err(_) => Err(NftError::Kernel {
-                        op: "get table",
-                        errno: libc::EIO,
-                    }),
-                };
-            }
+        let mut answer = [Answer::default()];
+        self.sock
+            .exchange(OP, &req, seq, &mut answer, Collect::Every, &mut |_| {
+                found = true
+            })
+            .await?;
+        match answer[0].errno {
+            Some(0) | None => Ok(found),
+            Some(libc::ENOENT) => Ok(false),
+            Some(errno) => Err(err(OP, errno)),
         }
     }
 
@@ -183,85 +135,54 @@ impl Nft {
     async fn transact(&mut self, batch: Batch) -> Result<(), NftError> {
         let first = batch.first_seq;
         let end = batch.end_seq();
-        self.seq = end.wrapping_add(1);
+        // first is BatchBegin (batch-wide failures are reported on it),
+        // first+1 ..= end-1 the content messages, end the unanswered BatchEnd.
+        self.sock.take_seq(end.wrapping_sub(first) as usize + 1);
         self.size_buffers(batch.buf.len(), batch.ops.len());
-
-        let sent = self
-            .sock
-            .write_with(|s| s.send(&batch.buf, 0))
-            .await
-            .map_err(|e| NftError::io("send batch", &e))?;
-        if sent != batch.buf.len() {
-            return Err(NftError::Kernel {
-                op: "send batch",
-                errno: libc::EMSGSIZE,
-            });
-        }
-
+        let mut answers = vec![Answer::default(); end.wrapping_sub(first) as usize];
+        self.sock
+            .exchange(
+                "send batch",
+                &batch.buf,
+                first,
+                &mut answers,
+                Collect::Queued,
+                &mut |_| {},
+            )
+            .await?;
         let mut answered = 0usize;
-        // (seq, errno) of the earliest refused message: later errors are
-        // usually consequences of it.
+        // The earliest refused message: later errors are usually consequences of it.
         let mut first_err: Option<(u32, i32)> = None;
-        let Nft { sock, rx, .. } = self;
-        loop {
-            let n = match sock.get_ref().recv(&mut &mut rx[..], libc::MSG_TRUNC) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(NftError::io("read acks", &e)),
-            };
-            if n > rx.len() {
-                return Err(NftError::Kernel {
-                    op: "read acks",
-                    errno: libc::EMSGSIZE,
-                });
+        for (i, a) in answers.iter().enumerate() {
+            let seq = first.wrapping_add(i as u32);
+            let Some(errno) = a.errno else { continue };
+            if i > 0 {
+                answered += 1;
             }
-            for msg in messages("nft", &rx[..n]) {
-                let seq = msg.sequence_number();
-                // Content messages are first+1 ..= end-1; first is BatchBegin,
-                // on which the kernel reports batch-wide failures.
-                if seq.wrapping_sub(first) >= end.wrapping_sub(first) {
-                    log::debug!("nft: skipping reply to stale seq {seq}");
-                    continue;
-                }
-                if msg.message_type() != NLMSG_ERROR {
-                    continue;
-                }
-                let (errno, why) = match ErrorBuffer::new_checked(msg.payload()) {
-                    Ok(e) => (e.code().map_or(0, |c| -c.get()), ext_ack_msg(&msg)),
-                    Err(_) => (libc::EIO, None),
-                };
-                if seq != first {
-                    answered += 1;
-                }
-                if errno != 0 {
-                    let op = op_of(&batch, seq);
-                    log::warn!(
-                        "nft: {op}: {}{}",
-                        io::Error::from_raw_os_error(errno),
-                        why.map(|w| format!(" ({w})")).unwrap_or_default()
-                    );
-                    let key = seq.wrapping_sub(first);
-                    if first_err.is_none_or(|(s, _)| key < s.wrapping_sub(first)) {
-                        first_err = Some((seq, errno));
-                    }
+            if errno != 0 {
+                let op = op_of(&batch, seq);
+                log::warn!(
+                    "nft: {op}: {}{}",
+                    io::Error::from_raw_os_error(errno),
+                    a.detail
+                        .as_ref()
+                        .map(|w| format!(" ({w})"))
+                        .unwrap_or_default()
+                );
+                if first_err.is_none() {
+                    first_err = Some((seq, errno));
                 }
             }
         }
         if let Some((seq, errno)) = first_err {
-            return Err(NftError::Kernel {
-                op: op_of(&batch, seq),
-                errno,
-            });
+            return Err(err(op_of(&batch, seq), errno));
         }
         if answered != batch.ops.len() {
             log::warn!(
                 "nft: {answered} of {} batch messages answered",
                 batch.ops.len()
             );
-            return Err(NftError::Kernel {
-                op: "read acks",
-                errno: libc::EPROTO,
-            });
+            return Err(err("read acks", libc::EPROTO));
         }
         Ok(())
     }
@@ -274,7 +195,7 @@ impl Nft {
     /// without it the plain options still give what net.core.[rw]mem_max
     /// allow.
     fn size_buffers(&mut self, tx_len: usize, msgs: usize) {
-        let fd = self.sock.get_ref().as_raw_fd();
+        let fd = self.sock.raw().as_raw_fd();
         let tx_want = tx_len.saturating_add(4096);
         let rx_want = msgs.saturating_add(2).saturating_mul(ACK_TRUESIZE);
         for (force, plain, want, have) in [
@@ -350,27 +271,4 @@ fn getsockopt_int(fd: libc::c_int, opt: libc::c_int) -> io::Result<usize> {
 fn op_of(batch: &Batch, seq: u32) -> &'static str {
     let i = seq.wrapping_sub(batch.first_seq).wrapping_sub(1) as usize;
     batch.ops.get(i).copied().unwrap_or("commit batch")
-}
-
-/// The extended-ack message of an NLMSG_ERROR reply. The attributes
-/// (present with `NLM_F_ACK_TLVS`) follow the errno and the echoed
-/// request: only its header when `NLM_F_CAPPED` says so, else all of it.
-fn ext_ack_msg(msg: &NetlinkBuffer<&[u8]>) -> Option<String> {
-    if msg.flags() & NLM_F_ACK_TLVS == 0 {
-        return None;
-    }
-    let echoed = ErrorBuffer::new_checked(msg.payload()).ok()?.payload();
-    let req_len = if msg.flags() & NLM_F_CAPPED != 0 {
-        std::mem::size_of::<libc::nlmsghdr>()
-    } else {
-        NetlinkBuffer::new_checked(echoed).ok()?.length() as usize
-    };
-    let tlvs = echoed.get(req_len.next_multiple_of(4)..)?;
-    NlasIterator::new(tlvs)
-        .map_while(Result::ok)
-        .find(|nla| nla.kind() == NLMSGERR_ATTR_MSG)
-        .map(|nla| {
-            let s = nla.value().split(|b| *b == 0).next().unwrap_or_default();
-            String::from_utf8_lossy(s).into_owned()
-        })
 }

@@ -146,7 +146,7 @@ fn kernel_refusal_leaves_previous_ruleset() {
 
     let mut other = sample();
     other.marks.truncate(1);
-    let mut b = super::encode::replace_body(&other, nft.seq);
+    let mut b = super::encode::replace_body(&other, nft.sock.take_seq(0));
     b.push(
         "add bogus rule",
         super::encode::rule("no-such-chain", super::encode::mark_rule(&[], 7)),
@@ -155,10 +155,11 @@ fn kernel_refusal_leaves_previous_ruleset() {
     let r = smol::block_on(nft.transact(b.end()));
     assert_eq!(
         r,
-        Err(super::NftError::Kernel {
-            op: "add bogus rule",
-            errno: libc::ENOENT
-        })
+        Err(super::NftError::Kernel(crate::edge::netlink::NlError::new(
+            "nft",
+            "add bogus rule",
+            libc::ENOENT
+        )))
     );
     assert_eq!(list(), before);
 }
@@ -189,7 +190,7 @@ fn ext_ack_message_after_capped_or_full_request() {
         8, 0, 2, 0, 1, 0, 0, 0, //
         9, 0, 1, 0, b'b', b'o', b'o', b'm', 0, 0, 0, 0,
     ];
-    let msg = |v: &[u8]| super::ext_ack_msg(&NetlinkBuffer::new(v));
+    let msg = |v: &[u8]| crate::edge::netlink::ext_ack_msg(&NetlinkBuffer::new(v));
     let capped = error_reply(NLM_F_CAPPED | NLM_F_ACK_TLVS, 16, 200, &tlvs);
     assert_eq!(msg(&capped).as_deref(), Some("boom"));
     // Not capped: the whole 22-byte request, padded to 24, comes first.

@@ -7,16 +7,12 @@ mod encode;
 #[cfg(test)]
 mod tests;
 
-use crate::edge::netlink::{messages, recv_datagram};
-use std::fmt;
+use crate::edge::netlink::{messages, recv_datagram, Answer, Collect, NlError, NlSocket};
 use std::io;
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 
-use netlink_packet_core::{
-    DoneBuffer, ErrorBuffer, NetlinkBuffer, NetlinkMessage, NetlinkPayload, NLMSG_DONE,
-    NLMSG_ERROR, NLM_F_DUMP_INTR,
-};
+use netlink_packet_core::{NetlinkBuffer, NetlinkMessage, NetlinkPayload};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
 use smol::Async;
@@ -31,36 +27,16 @@ use encode::{DumpKind, Scratch};
 /// Receive buffer size. The kernel caps dump datagrams at 32 KiB
 /// (`netlink_dump`), and a single link message stays far below that.
 const RX_BUF_LEN: usize = 32 * 1024;
-/// A failed netlink operation: what was attempted and the kernel's errno.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RtnlError {
-    /// The operation, e.g. `"add route"`, `"dump rules"`.
-    pub op: &'static str,
-    /// Positive errno (`libc::EEXIST`, …).
-    pub errno: i32,
+/// A failed rtnetlink operation (the netlink edges' one error type).
+pub type RtnlError = NlError;
+
+fn err(op: &'static str, errno: i32) -> RtnlError {
+    NlError::new("rtnl", op, errno)
 }
 
-impl RtnlError {
-    fn io(op: &'static str, e: &io::Error) -> RtnlError {
-        RtnlError {
-            op,
-            errno: e.raw_os_error().unwrap_or(libc::EIO),
-        }
-    }
+fn io_err(op: &'static str, e: &io::Error) -> RtnlError {
+    NlError::io("rtnl", op, e)
 }
-
-impl fmt::Display for RtnlError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "netlink {} failed: {}",
-            self.op,
-            io::Error::from_raw_os_error(self.errno)
-        )
-    }
-}
-
-impl std::error::Error for RtnlError {}
 
 /// A kernel interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,103 +143,45 @@ fn already_done(op: &Op, errno: i32) -> bool {
     }
 }
 
-/// Opens a NETLINK_ROUTE socket, registered with the smol reactor.
+/// Opens a NETLINK_ROUTE socket for events.
 fn open_socket(op: &'static str) -> Result<Socket, RtnlError> {
-    let mut sock = Socket::new(NETLINK_ROUTE).map_err(|e| RtnlError::io(op, &e))?;
-    sock.bind_auto().map_err(|e| RtnlError::io(op, &e))?;
+    let mut sock = Socket::new(NETLINK_ROUTE).map_err(|e| io_err(op, &e))?;
+    sock.bind_auto().map_err(|e| io_err(op, &e))?;
     Ok(sock)
 }
 
 /// Request socket: dumps and changes. One request batch at a time
 /// (`&mut self`); replies are matched to requests by sequence number.
 pub struct Rtnl {
-    sock: Async<Socket>,
-    seq: u32,
+    sock: NlSocket,
     tx: Vec<u8>,
-    rx: Vec<u8>,
     scratch: Scratch,
 }
 
 impl Rtnl {
     /// Opens the request socket in the network namespace of the calling thread.
     pub fn open() -> Result<Rtnl, RtnlError> {
-        const OP: &str = "open request socket";
-        let sock = open_socket(OP)?;
-        // Acks then carry only the request header, not the whole request.
-        if let Err(e) = sock.set_cap_ack(true) {
-            log::debug!("rtnl: NETLINK_CAP_ACK unavailable: {e}");
-        }
         Ok(Rtnl {
-            sock: Async::new(sock).map_err(|e| RtnlError::io(OP, &e))?,
-            seq: 1,
+            sock: NlSocket::open("rtnl", NETLINK_ROUTE, RX_BUF_LEN, false)?,
             tx: Vec::with_capacity(4096),
-            rx: vec![0; RX_BUF_LEN],
             scratch: Scratch::default(),
         })
     }
 
-    /// Reserves `n` consecutive sequence numbers and returns the first.
-    fn take_seq(&mut self, n: usize) -> u32 {
-        let first = self.seq;
-        self.seq = self.seq.wrapping_add(n as u32);
-        first
-    }
-
-    /// The one request/ack helper: sends everything in `tx` (requests with
-    /// sequence numbers `first..first + status.len()`) in one datagram and
-    /// reads replies until each request has its ack, error or NLMSG_DONE.
-    /// `status[i]` becomes `Some(errno)` (0 = success); data messages of a
-    /// dump go to `on_data`. Returns whether a dump was interrupted
-    /// (NLM_F_DUMP_INTR). Replies to other sequence numbers (left over
-    /// from a cancelled call) are skipped.
+    /// Sends what `tx` holds (requests `first..first + status.len()`) and
+    /// fills `status` with each request's errno; dump data goes to `on_data`.
     async fn exchange(
         &mut self,
+        op: &'static str,
         first: u32,
-        status: &mut [Option<i32>],
+        status: &mut [Answer],
         on_data: &mut dyn FnMut(&RouteNetlinkMessage),
-    ) -> io::Result<bool> {
-        let Rtnl { sock, tx, rx, .. } = self;
-        let sent = sock.write_with(|s| s.send(tx, 0)).await?;
-        if sent != tx.len() {
-            return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
-        }
-        let mut pending = status.len();
-        let mut interrupted = false;
-        while pending > 0 {
-            let n = recv_datagram("rtnl", sock, rx).await?;
-            for msg in messages("rtnl", &rx[..n]) {
-                let idx = msg.sequence_number().wrapping_sub(first) as usize;
-                let Some(slot) = status.get_mut(idx) else {
-                    log::debug!(
-                        "rtnl: skipping reply to stale seq {}",
-                        msg.sequence_number()
-                    );
-                    continue;
-                };
-                if msg.flags() & NLM_F_DUMP_INTR != 0 {
-                    interrupted = true;
-                }
-                let done = match msg.message_type() {
-                    NLMSG_ERROR => Some(match ErrorBuffer::new_checked(msg.payload()) {
-                        Ok(e) => e.code().map_or(0, |c| -c.get()),
-                        Err(_) => libc::EIO,
-                    }),
-                    // Old kernels may send a DONE without the error code.
-                    NLMSG_DONE => {
-                        Some(DoneBuffer::new_checked(msg.payload()).map_or(0, |d| -d.code()))
-                    }
-                    _ => {
-                        deliver(msg, on_data);
-                        None
-                    }
-                };
-                if let (Some(errno), None) = (done, *slot) {
-                    *slot = Some(errno);
-                    pending -= 1;
-                }
-            }
-        }
-        Ok(interrupted)
+    ) -> Result<bool, RtnlError> {
+        let Rtnl { sock, tx, .. } = self;
+        sock.exchange(op, tx, first, status, Collect::Every, &mut |msg| {
+            deliver(msg, on_data)
+        })
+        .await
     }
 
     /// Dumps one kind of object, retrying once if the kernel says the dump
@@ -278,23 +196,19 @@ impl Rtnl {
         for _ in 0..2 {
             out.clear();
             self.tx.clear();
-            let seq = self.take_seq(1);
+            let seq = self.sock.take_seq(1);
             encode::push_dump(&mut self.tx, seq, kind);
-            let mut status = [None];
+            let mut status = [Answer::default()];
             let interrupted = self
-                .exchange(seq, &mut status, &mut |m| out.extend(decode(m)))
-                .await
-                .map_err(|e| RtnlError::io(op, &e))?;
-            match status[0] {
+                .exchange(op, seq, &mut status, &mut |m| out.extend(decode(m)))
+                .await?;
+            match status[0].errno {
                 Some(0) | None if !interrupted => return Ok(out),
                 Some(0) | None => log::debug!("rtnl: {op} interrupted, retrying"),
-                Some(errno) => return Err(RtnlError { op, errno }),
+                Some(errno) => return Err(err(op, errno)),
             }
         }
-        Err(RtnlError {
-            op,
-            errno: libc::EINTR,
-        })
+        Err(err(op, libc::EINTR))
     }
 
     /// All links.
@@ -351,7 +265,7 @@ impl Rtnl {
 
     async fn apply_batch(&mut self, ops: &[Op]) -> Vec<Result<(), RtnlError>> {
         self.tx.clear();
-        let first = self.take_seq(ops.len());
+        let first = self.sock.take_seq(ops.len());
         for (i, op) in ops.iter().enumerate() {
             encode::push_op(
                 &mut self.tx,
@@ -360,24 +274,21 @@ impl Rtnl {
                 &mut self.scratch,
             );
         }
-        let mut status = vec![None; ops.len()];
-        let io_errno = match self.exchange(first, &mut status, &mut |_| {}).await {
+        let mut status = vec![Answer::default(); ops.len()];
+        let io_errno = match self
+            .exchange("apply", first, &mut status, &mut |_| {})
+            .await
+        {
             Ok(_) => libc::EIO,
-            Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
+            Err(e) => e.errno,
         };
         ops.iter()
             .zip(status)
-            .map(|(op, st)| match st {
+            .map(|(op, st)| match st.errno {
                 Some(0) => Ok(()),
                 Some(errno) if already_done(op, errno) => Ok(()),
-                Some(errno) => Err(RtnlError {
-                    op: op_name(op),
-                    errno,
-                }),
-                None => Err(RtnlError {
-                    op: op_name(op),
-                    errno: io_errno,
-                }),
+                Some(errno) => Err(err(op_name(op), errno)),
+                None => Err(err(op_name(op), io_errno)),
             })
             .collect()
     }
@@ -386,19 +297,14 @@ impl Rtnl {
     pub async fn set_link_up(&mut self, ifindex: u32, up: bool) -> Result<(), RtnlError> {
         const OP: &str = "set link up/down";
         self.tx.clear();
-        let seq = self.take_seq(1);
+        let seq = self.sock.take_seq(1);
         encode::push_set_link_up(&mut self.tx, seq, ifindex, up);
-        let mut status = [None];
-        self.exchange(seq, &mut status, &mut |_| {})
-            .await
-            .map_err(|e| RtnlError::io(OP, &e))?;
-        match status[0] {
+        let mut status = [Answer::default()];
+        self.exchange(OP, seq, &mut status, &mut |_| {}).await?;
+        match status[0].errno {
             Some(0) => Ok(()),
-            Some(errno) => Err(RtnlError { op: OP, errno }),
-            None => Err(RtnlError {
-                op: OP,
-                errno: libc::EIO,
-            }),
+            Some(errno) => Err(err(OP, errno)),
+            None => Err(err(OP, libc::EIO)),
         }
     }
 }
@@ -438,12 +344,11 @@ impl Events {
             libc::RTNLGRP_IPV4_RULE,
             libc::RTNLGRP_IPV6_RULE,
         ] {
-            sock.add_membership(group)
-                .map_err(|e| RtnlError::io(OP, &e))?;
+            sock.add_membership(group).map_err(|e| io_err(OP, &e))?;
         }
         set_rcvbuf(&sock, caps::RTNL_EVENT_RCVBUF);
         Ok(Events {
-            sock: Async::new(sock).map_err(|e| RtnlError::io(OP, &e))?,
+            sock: Async::new(sock).map_err(|e| io_err(OP, &e))?,
             rx: vec![0; RX_BUF_LEN],
         })
     }
@@ -459,7 +364,7 @@ impl Events {
                 out.push(KernelEvent::Overrun);
                 return Ok(());
             }
-            Err(e) => return Err(RtnlError::io("receive events", &e)),
+            Err(e) => return Err(io_err("receive events", &e)),
         };
         for msg in messages("rtnl", &self.rx[..n]) {
             deliver(msg, &mut |m| out.extend(decode_event(m)));
