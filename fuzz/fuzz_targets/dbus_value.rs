@@ -49,8 +49,9 @@ const SESSION_SETTINGS: &[&str] = &[
 fn root() -> Caller {
     Caller {
         name: ":1.7".to_string(),
-        uid: 0,
+        uid: Some(0),
         gids: vec![0],
+        admin: true,
     }
 }
 
@@ -79,14 +80,11 @@ fn service_property(name: &str, v: &Value<'_>) {
 
 fn session_setting(name: &str, v: &OwnedValue) {
     let mut model = Model::new(ModelSettings::default(), false, &[]);
-    let Ok(copy) = v.try_clone() else {
-        return;
-    };
-    let settings = HashMap::from([(name.to_string(), copy)]);
+    let settings = [(name.to_string(), &**v)];
     let _ = session::create(&mut model, &root(), &settings, "/fuzz/notifier");
     // Change on a session created without settings.
-    if let Ok(path) = session::create(&mut model, &root(), &HashMap::new(), "/fuzz/n2") {
-        let _ = session::change(&mut model, ":1.7", &path, name, v);
+    if let Ok(path) = session::create(&mut model, &root(), &[], "/fuzz/n2") {
+        let _ = session::change(&mut model, &root(), &path, name, v);
     }
 }
 
@@ -120,7 +118,9 @@ fuzz_target!(|input: &[u8]| {
                 return;
             };
             let mut model = Model::new(ModelSettings::default(), false, &[]);
-            let _ = session::create(&mut model, &root(), &settings, notifier.as_str());
+            let entries: Vec<(String, &Value<'_>)> =
+                settings.iter().map(|(k, v)| (k.clone(), &**v)).collect();
+            let _ = session::create(&mut model, &root(), &entries, notifier.as_str());
         }
         // A bare variant (`v`), e.g. a value nested in a dictionary entry.
         2 => {
