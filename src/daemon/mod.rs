@@ -382,19 +382,9 @@ async fn bus_task(ex: &'static LocalExecutor<'static>, tx: EventTx) {
                 said_waiting = false;
                 let ticker = crate::dbus::bus::spawn_ticker(ex, &conn);
                 let stream = zbus::MessageStream::from(&conn);
-                // Sessions die with their owner's connection.
-                let watch_owners = conn
-                    .call_method(
-                        Some("org.freedesktop.DBus"),
-                        "/org/freedesktop/DBus",
-                        Some("org.freedesktop.DBus"),
-                        "AddMatch",
-                        &("type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged'",),
-                    )
-                    .await;
-                if let Err(e) = watch_owners {
-                    log::warn!("dbus: cannot watch clients leaving: {e}");
-                }
+                // The signals pathman's modules listen to (connections
+                // leaving: sessions, agents and counters die with them).
+                crate::dbus::client::subscribe(&conn).await;
                 match conn.request_name(crate::dbus::names::BUS_NAME).await {
                     Ok(()) => {
                         log::info!(
@@ -462,29 +452,20 @@ async fn forward(
                     return false;
                 }
             }
-            Next::Msg(Some(Ok(m))) if is_name_owner_changed(&m) => {
-                if let Ok((name, _old, new)) = m.body().deserialize::<(String, String, String)>() {
-                    if new.is_empty()
-                        && name.starts_with(':')
-                        && !tx.send(Event::Bus(BusEvent::NameGone(name))).await
-                    {
-                        return false;
+            Next::Msg(Some(Ok(m))) => match crate::dbus::client::route(&m) {
+                Some(crate::dbus::client::Subscriber::Owners) => {
+                    if let Some(name) = crate::dbus::client::gone_connection(&m) {
+                        if !tx.send(Event::Bus(BusEvent::NameGone(name))).await {
+                            return false;
+                        }
                     }
                 }
-            }
-            Next::Msg(Some(Ok(_))) => {}
+                None => {}
+            },
             Next::Msg(Some(Err(e))) => log::debug!("dbus: bad message: {e}"),
             Next::Dropped(d) => server::refuse_oversized(conn, &d).await,
         }
     }
-}
-
-fn is_name_owner_changed(m: &zbus::Message) -> bool {
-    let h = m.header();
-    m.message_type() == zbus::message::Type::Signal
-        && h.member().is_some_and(|n| n.as_str() == "NameOwnerChanged")
-        && h.interface()
-            .is_some_and(|i| i.as_str() == "org.freedesktop.DBus")
 }
 
 /// Everything the loop owns.

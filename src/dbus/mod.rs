@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod bus;
+pub mod client;
 pub mod names;
 pub mod props;
 pub mod request;

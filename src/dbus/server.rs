@@ -48,16 +48,16 @@ impl Access {
         if let Some(uid) = self.cache.get(sender) {
             return Some(*uid);
         }
-        match conn
-            .call_method(
-                Some("org.freedesktop.DBus"),
-                "/org/freedesktop/DBus",
-                Some("org.freedesktop.DBus"),
-                "GetConnectionUnixUser",
-                &(sender,),
-            )
-            .await
-            .and_then(|m| m.body().deserialize::<u32>())
+        match crate::dbus::client::call(
+            conn,
+            "org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus",
+            "GetConnectionUnixUser",
+            &(sender,),
+        )
+        .await
+        .and_then(|m| m.body().deserialize::<u32>())
         {
             Ok(uid) => {
                 if self.cache.len() >= 64 {

@@ -1,0 +1,186 @@
+//! pathman as a client on the bus: the signals its modules subscribe to
+//! and the calls it makes to other daemons, on the same connection that
+//! serves ConnMan's API. A module declares its match rules here; the bus
+//! task adds them on every (re)connect and routes each matching signal to
+//! the module that asked for it, through the daemon's one event channel.
+
+use std::time::Duration;
+
+use zbus::Message;
+
+/// A part of pathman that listens to other daemons' signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subscriber {
+    /// Connections leaving the bus: sessions, agents and counters die
+    /// with the connection that made them.
+    Owners,
+}
+
+/// A signal a subscriber wants: fields left `None` match anything.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    pub subscriber: Subscriber,
+    pub sender: Option<&'static str>,
+    pub interface: &'static str,
+    pub member: Option<&'static str>,
+    pub path: Option<&'static str>,
+}
+
+/// Every subscription of every module.
+pub static RULES: &[Rule] = &[Rule {
+    subscriber: Subscriber::Owners,
+    sender: Some("org.freedesktop.DBus"),
+    interface: "org.freedesktop.DBus",
+    member: Some("NameOwnerChanged"),
+    path: None,
+}];
+
+impl Rule {
+    /// The rule in `AddMatch` syntax.
+    pub fn match_string(&self) -> String {
+        let mut s = format!("type='signal',interface='{}'", self.interface);
+        if let Some(v) = self.sender {
+            s.push_str(&format!(",sender='{v}'"));
+        }
+        if let Some(v) = self.member {
+            s.push_str(&format!(",member='{v}'"));
+        }
+        if let Some(v) = self.path {
+            s.push_str(&format!(",path='{v}'"));
+        }
+        s
+    }
+
+    fn matches(
+        &self,
+        sender: Option<&str>,
+        interface: Option<&str>,
+        member: Option<&str>,
+        path: Option<&str>,
+    ) -> bool {
+        // The bus daemon signs its own signals with its well-known name.
+        let sender_ok = match self.sender {
+            None => true,
+            Some("org.freedesktop.DBus") => sender == Some("org.freedesktop.DBus"),
+            Some(want) => sender == Some(want),
+        };
+        sender_ok
+            && interface == Some(self.interface)
+            && self.member.is_none_or(|m| member == Some(m))
+            && self.path.is_none_or(|p| path == Some(p))
+    }
+}
+
+/// The subscriber a signal is for, if any.
+pub fn route(msg: &Message) -> Option<Subscriber> {
+    if msg.message_type() != zbus::message::Type::Signal {
+        return None;
+    }
+    let h = msg.header();
+    let (sender, iface, member, path) = (
+        h.sender().map(|s| s.as_str()),
+        h.interface().map(|i| i.as_str()),
+        h.member().map(|m| m.as_str()),
+        h.path().map(|p| p.as_str()),
+    );
+    RULES
+        .iter()
+        .find(|r| r.matches(sender, iface, member, path))
+        .map(|r| r.subscriber)
+}
+
+/// Adds every rule to the bus daemon (after each connect).
+pub async fn subscribe(conn: &zbus::Connection) {
+    for r in RULES {
+        let res = call(
+            conn,
+            "org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus",
+            "AddMatch",
+            &(r.match_string(),),
+        )
+        .await;
+        if let Err(e) = res {
+            log::warn!("dbus: cannot subscribe to {}: {e}", r.match_string());
+        }
+    }
+}
+
+/// How long pathman waits for another daemon's reply before giving up, so
+/// a stuck peer never holds up the loop for long.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A method call to another daemon, with [`CALL_TIMEOUT`].
+pub async fn call<B>(
+    conn: &zbus::Connection,
+    dest: &str,
+    path: &str,
+    iface: &str,
+    member: &str,
+    body: &B,
+) -> zbus::Result<Message>
+where
+    B: zbus::export::serde::Serialize + zbus::zvariant::DynamicType,
+{
+    let call = conn.call_method(Some(dest), path, Some(iface), member, body);
+    let timeout = async {
+        smol::Timer::after(CALL_TIMEOUT).await;
+        Err(zbus::Error::Failure(format!(
+            "{dest} did not answer {iface}.{member} within {} s",
+            CALL_TIMEOUT.as_secs()
+        )))
+    };
+    smol::future::or(call, timeout).await
+}
+
+/// A connection that left the bus, from a `NameOwnerChanged` signal: its
+/// unique name when the new owner is empty.
+pub fn gone_connection(msg: &Message) -> Option<String> {
+    let (name, _old, new) = msg.body().deserialize::<(String, String, String)>().ok()?;
+    (new.is_empty() && name.starts_with(':')).then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_changes_are_routed_to_the_owner_tracking() {
+        let sig = zbus::Message::signal(
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus",
+            "NameOwnerChanged",
+        )
+        .unwrap()
+        .sender("org.freedesktop.DBus")
+        .unwrap()
+        .build(&(":1.42", ":1.42", ""))
+        .unwrap();
+        assert_eq!(route(&sig), Some(Subscriber::Owners));
+        assert_eq!(gone_connection(&sig).as_deref(), Some(":1.42"));
+        // The same signal from anyone else is not the bus daemon's word.
+        let forged = zbus::Message::signal(
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus",
+            "NameOwnerChanged",
+        )
+        .unwrap()
+        .sender(":1.9")
+        .unwrap()
+        .build(&(":1.42", ":1.42", ""))
+        .unwrap();
+        assert_eq!(route(&forged), None);
+        let other = zbus::Message::signal("/", "net.example.X", "Y")
+            .unwrap()
+            .sender("org.freedesktop.DBus")
+            .unwrap()
+            .build(&())
+            .unwrap();
+        assert_eq!(route(&other), None);
+        assert_eq!(
+            RULES[0].match_string(),
+            "type='signal',interface='org.freedesktop.DBus',sender='org.freedesktop.DBus',member='NameOwnerChanged'"
+        );
+    }
+}
