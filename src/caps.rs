@@ -11,6 +11,9 @@ pub const RT_PROTO_PATHMAN: u8 = 196;
 pub const MAX_DEVICES: usize = 16;
 /// Services known at once (one per ethernet/gadget device with carrier for now).
 pub const MAX_SERVICES: usize = 16;
+/// Longest service identifier kept: WiFi's are up to 100 characters
+/// (`wifi_` + 12-digit MAC + `_` + 64 hex digits of SSID + `_managed_ieee8021x`).
+pub const MAX_SERVICE_ID_LEN: usize = 128;
 /// Addresses reported per service and family (SLAAC may give several).
 pub const MAX_ADDRS_PER_FAMILY: usize = 4;
 /// Nameservers, timeservers and search domains per service (configured or learned).

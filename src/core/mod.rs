@@ -13,6 +13,7 @@ pub mod reconcile;
 pub mod session;
 pub mod session_policy;
 pub mod tasks;
+pub mod tech;
 pub mod types;
 pub mod validate;
 

@@ -68,10 +68,15 @@ pub fn desired(model: &Model) -> Vec<TaskSpec> {
         .services
         .iter()
         .filter(|s| s.dhcp_running)
-        .map(|s| TaskSpec::Dhcp {
+        .filter_map(|s| {
+            // The client speaks with the interface's hardware address.
+            let dev = model.devices.iter().find(|d| d.ifindex == s.ifindex)?;
+            Some((s, dev.mac))
+        })
+        .map(|(s, mac)| TaskSpec::Dhcp {
             ifindex: s.ifindex,
             ifname: s.ifname.clone(),
-            mac: s.mac,
+            mac,
             generation: s.dhcp_generation,
             remembered: s
                 .ipv4

@@ -274,3 +274,19 @@ fn a_route_taking_a_metric_another_uplink_holds_replaces_it() {
     assert_eq!(default_routes(&kernel), vec![(3, 0), (4, 1028), (5, 1029)]);
     assert!(diff(&desired(&m), &kernel).is_empty());
 }
+
+#[test]
+fn a_radio_with_carrier_is_no_wired_service_and_long_ids_fit() {
+    // A WiFi device's services are its networks (from wpa_supplicant), not
+    // its carrier: the wired rule must not invent a `wifi_…_cable`.
+    let mut m = Model::new(ModelSettings::default(), false, &[]);
+    let mut wlan = link(3, true);
+    wlan.tech = Technology::Wifi;
+    m.link_changed(wlan, &mut Defaults);
+    assert_eq!(m.devices.len(), 1);
+    assert!(m.services.is_empty());
+    // ConnMan's longest identifiers (WiFi, 802.1X, 32-byte SSID) fit a ServiceId.
+    let id = format!("wifi_02504d000001_{}_managed_ieee8021x", "ab".repeat(32));
+    assert_eq!(id.len(), 100);
+    assert!(super::types::ServiceId::try_from(id.as_str()).is_ok());
+}

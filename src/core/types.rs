@@ -109,31 +109,11 @@ impl fmt::Display for Technology {
 }
 
 /// A service identifier such as `ethernet_025048000001_cable`.
-pub type ServiceId = heapless::String<64>;
-
-/// Builds the identifier of the service of a wired-like device.
-pub fn wired_service_id(tech: Technology, mac: [u8; 6]) -> ServiceId {
-    use fmt::Write;
-    let mut id = ServiceId::new();
-    let group = match tech {
-        Technology::Gadget => "usb",
-        _ => "cable",
-    };
-    // 8 + 1 + 12 + 1 + 5 chars: always fits in 64.
-    let _ = write!(
-        id,
-        "{}_{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}_{}",
-        tech.as_str(),
-        mac[0],
-        mac[1],
-        mac[2],
-        mac[3],
-        mac[4],
-        mac[5],
-        group
-    );
-    id
-}
+///
+/// Bounded by [`caps::MAX_SERVICE_ID_LEN`]: ConnMan's longest identifiers
+/// are WiFi's, `wifi_<mac>_<ssid as up to 64 hex digits>_managed_ieee8021x`
+/// (100 characters).
+pub type ServiceId = heapless::String<{ caps::MAX_SERVICE_ID_LEN }>;
 
 /// Service states, as ConnMan names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -307,19 +287,6 @@ impl Default for ServiceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn service_ids_look_like_connman() {
-        let mac = [0x02, 0x48, 0x58, 0x00, 0x00, 0x01];
-        assert_eq!(
-            wired_service_id(Technology::Ethernet, mac).as_str(),
-            "ethernet_024858000001_cable"
-        );
-        assert_eq!(
-            wired_service_id(Technology::Gadget, mac).as_str(),
-            "gadget_024858000001_usb"
-        );
-    }
 
     #[test]
     fn devtypes() {

@@ -240,17 +240,13 @@ fn ipv6_config(svc: &Service) -> Prop {
 
 /// `Ethernet`: Method, Interface, Address (MAC), MTU.
 fn ethernet(model: &Model, svc: &Service) -> Prop {
-    let m = svc.mac;
+    let dev = model.devices.iter().find(|d| d.ifindex == svc.ifindex);
+    let m = dev.map(|d| d.mac).unwrap_or_default();
     let mac = format!(
         "{:02X}:{:02X}:{:02X}:{:02X}:{:02X}:{:02X}",
         m[0], m[1], m[2], m[3], m[4], m[5]
     );
-    let mtu = model
-        .devices
-        .iter()
-        .find(|d| d.ifindex == svc.ifindex)
-        .map(|d| d.mtu)
-        .unwrap_or(1500);
+    let mtu = dev.map(|d| d.mtu).unwrap_or(1500);
     Prop::Dict(vec![
         ("Method", "auto".into()),
         ("Interface", svc.ifname.to_string().into()),

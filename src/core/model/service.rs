@@ -1,33 +1,14 @@
-//! The daemon's model: technologies, devices and services, and the pure
-//! state machine that moves them. Inputs are plain events (a link changed, a
-//! DHCP lease arrived, a D-Bus request); outputs are [`Action`]s for the edges
-//! and, through [`crate::core::plan`], the desired kernel state.
+//! Services: what can be connected, the addresses it has, its state
+//! machine (configuration → ready → online) and the user's requests on it.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use super::{Action, Model, RequestError};
 use crate::caps;
-use crate::core::counter::Counter;
-use crate::core::session::Session;
-use crate::core::session_policy::PolicyRule;
 use crate::core::types::{
-    wired_service_id, DomainList, IfName, Ipv4Method, Ipv4Net, Ipv6Method, ServerList,
-    ServiceConfig, ServiceId, ServiceState, Technology,
+    DomainList, IfName, Ipv4Method, Ipv4Net, Ipv6Method, ServerList, ServiceConfig, ServiceId,
+    ServiceState, Technology,
 };
-
-/// A kernel interface pathman manages.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Device {
-    pub ifindex: u32,
-    pub name: IfName,
-    pub mac: [u8; 6],
-    pub tech: Technology,
-    /// IFF_UP as last seen.
-    pub up: bool,
-    /// IFF_LOWER_UP as last seen.
-    pub carrier: bool,
-    /// The link's MTU (`Service.Ethernet.MTU`).
-    pub mtu: u32,
-}
 
 /// Where a service's IPv4 address came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +54,6 @@ pub struct Service {
     pub tech: Technology,
     pub ifindex: u32,
     pub ifname: IfName,
-    pub mac: [u8; 6],
     pub config: ServiceConfig,
     pub state: ServiceState,
     pub error: Option<&'static str>,
@@ -98,315 +78,7 @@ impl Service {
     }
 }
 
-/// A technology's switch and derived state.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TechState {
-    pub tech: Technology,
-    pub powered: bool,
-}
-
-/// Side effects the edges carry out for the model.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    /// Bring an interface administratively up or down.
-    SetLinkUp { ifindex: u32, up: bool },
-    /// Let the kernel do SLAAC on it (accept_ra) or not; when enabled, the
-    /// addresses the kernel already has are reported again.
-    SetIpv6 {
-        ifindex: u32,
-        ifname: IfName,
-        enabled: bool,
-    },
-    /// Persist a service's configuration.
-    SaveService(ServiceId),
-    /// Persist the global settings (technology switches, offline mode).
-    SaveGlobal,
-    /// Usage counters of the service count from now (ResetCounters).
-    ResetCounters(ServiceId),
-}
-
-/// The client agent that answers input requests (`RegisterAgent`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Agent {
-    /// Unique bus name of the client; the agent dies with its connection.
-    pub owner: String,
-    /// The client's `net.connman.Agent` object.
-    pub path: String,
-}
-
-/// Errors for requests that come from users (D-Bus). Names follow ConnMan.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestError {
-    NotFound(String),
-    InvalidArguments(String),
-    AlreadyConnected,
-    NotConnected,
-    AlreadyEnabled,
-    AlreadyDisabled,
-    NotSupported(String),
-    AlreadyExists(String),
-    PermissionDenied(String),
-    /// No such registration (agent, counter) of the caller.
-    NotRegistered(String),
-    /// A cap or another limit of pathman's refused it.
-    Failed(String),
-}
-
-impl RequestError {
-    /// The `net.connman.Error.*` suffix.
-    pub fn dbus_name(&self) -> &'static str {
-        match self {
-            RequestError::NotFound(_) => "NotFound",
-            RequestError::InvalidArguments(_) => "InvalidArguments",
-            RequestError::AlreadyConnected => "AlreadyConnected",
-            RequestError::NotConnected => "NotConnected",
-            RequestError::AlreadyEnabled => "AlreadyEnabled",
-            RequestError::AlreadyDisabled => "AlreadyDisabled",
-            RequestError::NotSupported(_) => "NotSupported",
-            RequestError::AlreadyExists(_) => "AlreadyExists",
-            RequestError::PermissionDenied(_) => "PermissionDenied",
-            RequestError::NotRegistered(_) => "NotRegistered",
-            RequestError::Failed(_) => "Failed",
-        }
-    }
-}
-
-impl std::fmt::Display for RequestError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RequestError::NotFound(what) => write!(f, "{what} not found"),
-            RequestError::InvalidArguments(why) => write!(f, "invalid arguments: {why}"),
-            RequestError::AlreadyConnected => f.write_str("already connected"),
-            RequestError::NotConnected => f.write_str("not connected"),
-            RequestError::AlreadyEnabled => f.write_str("already enabled"),
-            RequestError::AlreadyDisabled => f.write_str("already disabled"),
-            RequestError::NotSupported(what) => write!(f, "{what} is not supported"),
-            RequestError::AlreadyExists(why)
-            | RequestError::PermissionDenied(why)
-            | RequestError::NotRegistered(why)
-            | RequestError::Failed(why) => f.write_str(why),
-        }
-    }
-}
-
-/// Daemon-wide settings the model needs.
-#[derive(Debug, Clone)]
-pub struct ModelSettings {
-    /// Default of MultipathRouting for services that did not set it.
-    pub multipath_default: bool,
-    pub preferred: heapless::Vec<Technology, 4>,
-    pub rule_priority_base: u32,
-}
-
-impl Default for ModelSettings {
-    fn default() -> Self {
-        ModelSettings {
-            multipath_default: false,
-            preferred: heapless::Vec::new(),
-            rule_priority_base: caps::RULE_PRIORITY_BASE,
-        }
-    }
-}
-
-/// A link as the kernel reports it, reduced to what the model needs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LinkSeen {
-    pub ifindex: u32,
-    pub name: IfName,
-    pub mac: [u8; 6],
-    pub tech: Technology,
-    pub up: bool,
-    pub carrier: bool,
-    pub mtu: u32,
-}
-
-/// Loads a service's persisted configuration (an edge: the state directory).
-pub trait ConfigSource {
-    fn load(&mut self, id: &ServiceId) -> ServiceConfig;
-    /// A DHCP lease that a previous pathman held for this service and that is
-    /// still valid and still on the interface (a restart): the service takes
-    /// it over instead of starting from nothing, so nothing in the kernel
-    /// changes.
-    fn lease(&mut self, _id: &ServiceId, _ifindex: u32) -> Option<DhcpConfig> {
-        None
-    }
-}
-
-/// The whole model.
-#[derive(Debug)]
-pub struct Model {
-    pub settings: ModelSettings,
-    pub offline: bool,
-    pub techs: heapless::Vec<TechState, 4>,
-    pub devices: heapless::Vec<Device, { caps::MAX_DEVICES }>,
-    pub services: heapless::Vec<Service, { caps::MAX_SERVICES }>,
-    /// Service ids in the order the user arranged with MoveBefore/MoveAfter.
-    pub user_order: heapless::Vec<ServiceId, { caps::MAX_SERVICES }>,
-    /// Clients' sessions (SPEC §5), bounded in number; each boxed so the
-    /// model stays small enough to live on the stack of the event loop.
-    pub sessions: heapless::Vec<Box<Session>, { caps::MAX_SESSIONS }>,
-    /// Session policy rules from `<state-dir>/session_policy_local/*.policy`.
-    pub policies: Vec<PolicyRule>,
-    /// The registered agent, if any.
-    pub agent: Option<Agent>,
-    /// Registered usage counters.
-    pub counters: heapless::Vec<Counter, { caps::MAX_COUNTERS }>,
-    actions: Vec<Action>,
-}
-
 impl Model {
-    /// A model with every technology powered unless `powered` says otherwise.
-    pub fn new(settings: ModelSettings, offline: bool, powered: &[(Technology, bool)]) -> Model {
-        let mut techs = heapless::Vec::new();
-        for tech in Technology::ALL {
-            let on = powered
-                .iter()
-                .find(|(t, _)| *t == tech)
-                .map(|(_, p)| *p)
-                .unwrap_or(true);
-            let _ = techs.push(TechState { tech, powered: on });
-        }
-        Model {
-            settings,
-            offline,
-            techs,
-            devices: heapless::Vec::new(),
-            services: heapless::Vec::new(),
-            user_order: heapless::Vec::new(),
-            sessions: heapless::Vec::new(),
-            policies: Vec::new(),
-            agent: None,
-            counters: heapless::Vec::new(),
-            actions: Vec::new(),
-        }
-    }
-
-    /// Takes the actions produced since the last call.
-    pub fn take_actions(&mut self) -> Vec<Action> {
-        std::mem::take(&mut self.actions)
-    }
-
-    /// Is this technology switched on (and the daemon not offline)?
-    pub fn tech_powered(&self, tech: Technology) -> bool {
-        self.techs.iter().any(|t| t.tech == tech && t.powered)
-    }
-
-    /// Technologies that have at least one device.
-    pub fn present_techs(&self) -> impl Iterator<Item = Technology> + '_ {
-        Technology::ALL
-            .into_iter()
-            .filter(|t| self.devices.iter().any(|d| d.tech == *t))
-    }
-
-    pub fn service(&self, id: &str) -> Option<&Service> {
-        self.services.iter().find(|s| s.id.as_str() == id)
-    }
-
-    fn service_idx_by_ifindex(&self, ifindex: u32) -> Option<usize> {
-        self.services.iter().position(|s| s.ifindex == ifindex)
-    }
-
-    // ----- kernel events -------------------------------------------------
-
-    /// A managed link appeared or changed.
-    pub fn link_changed(&mut self, link: LinkSeen, configs: &mut dyn ConfigSource) {
-        let powered = self.tech_powered(link.tech) && !self.offline;
-        match self.devices.iter_mut().find(|d| d.ifindex == link.ifindex) {
-            Some(dev) => {
-                dev.up = link.up;
-                dev.carrier = link.carrier;
-                dev.name = link.name.clone();
-                dev.tech = link.tech;
-                dev.mtu = link.mtu;
-            }
-            None => {
-                let dev = Device {
-                    ifindex: link.ifindex,
-                    name: link.name.clone(),
-                    mac: link.mac,
-                    tech: link.tech,
-                    up: link.up,
-                    carrier: link.carrier,
-                    mtu: link.mtu,
-                };
-                if self.devices.push(dev).is_err() {
-                    log::warn!(
-                        "{}: ignored, more than {} devices (caps::MAX_DEVICES)",
-                        link.name,
-                        caps::MAX_DEVICES
-                    );
-                    return;
-                }
-                log::info!("{}: new {} device", link.name, link.tech);
-            }
-        }
-        if powered && !link.up {
-            self.actions.push(Action::SetLinkUp {
-                ifindex: link.ifindex,
-                up: true,
-            });
-        }
-        let has_service = self.service_idx_by_ifindex(link.ifindex).is_some();
-        if link.carrier && link.up && powered && !has_service {
-            self.add_service(&link, configs);
-        } else if (!link.carrier || !link.up) && has_service {
-            log::info!("{}: carrier lost", link.name);
-            self.remove_service_of(link.ifindex);
-        }
-    }
-
-    /// A managed link disappeared.
-    pub fn link_removed(&mut self, ifindex: u32) {
-        if self.service_idx_by_ifindex(ifindex).is_some() {
-            self.remove_service_of(ifindex);
-        }
-        if let Some(pos) = self.devices.iter().position(|d| d.ifindex == ifindex) {
-            let dev = self.devices.remove(pos);
-            log::info!("{}: device removed", dev.name);
-        }
-    }
-
-    fn add_service(&mut self, link: &LinkSeen, configs: &mut dyn ConfigSource) {
-        let id = wired_service_id(link.tech, link.mac);
-        let config = configs.load(&id);
-        let resume = configs.lease(&id, link.ifindex);
-        let svc = Service {
-            id: id.clone(),
-            tech: link.tech,
-            ifindex: link.ifindex,
-            ifname: link.name.clone(),
-            mac: link.mac,
-            config,
-            state: ServiceState::Idle,
-            error: None,
-            ipv4: None,
-            ipv6: heapless::Vec::new(),
-            ipv6_gateway: None,
-            user_disconnected: false,
-            dhcp_running: false,
-            dhcp_generation: 0,
-            resume,
-        };
-        if self.services.push(svc).is_err() {
-            log::warn!(
-                "{}: no service created, more than {} services (caps::MAX_SERVICES)",
-                link.name,
-                caps::MAX_SERVICES
-            );
-            return;
-        }
-        log::info!("{}: carrier, service {}", link.name, id);
-        self.auto_connect();
-    }
-
-    fn remove_service_of(&mut self, ifindex: u32) {
-        let Some(idx) = self.service_idx_by_ifindex(ifindex) else {
-            return;
-        };
-        let svc = self.services.remove(idx);
-        log::info!("{}: service {} gone", svc.ifname, svc.id);
-    }
-
     /// The kernel's IPv6 view of an interface changed (SLAAC addresses, RA
     /// default router). `addrs` are the global/ULA addresses now present.
     pub fn ipv6_changed(
@@ -697,12 +369,10 @@ impl Model {
     /// configuration is reset, which is what a user means by it.
     pub fn remove(&mut self, id: &str) -> Result<(), RequestError> {
         let idx = self.index_of(id)?;
-        if matches!(
-            self.services[idx].tech,
-            Technology::Ethernet | Technology::Gadget
-        ) {
+        let tech = self.services[idx].tech;
+        if !crate::core::tech::removable(tech) {
             return Err(RequestError::NotSupported(format!(
-                "removing wired service {id}"
+                "removing {tech} service {id}"
             )));
         }
         Ok(())
@@ -804,84 +474,6 @@ impl Model {
             let _ = self.user_order.push(x);
         }
         Ok(())
-    }
-
-    /// Technology.SetProperty("Powered").
-    pub fn set_powered(&mut self, tech: Technology, on: bool) -> Result<(), RequestError> {
-        let Some(t) = self.techs.iter_mut().find(|t| t.tech == tech) else {
-            return Err(RequestError::NotFound(format!("technology {tech}")));
-        };
-        if t.powered == on {
-            return Err(if on {
-                RequestError::AlreadyEnabled
-            } else {
-                RequestError::AlreadyDisabled
-            });
-        }
-        t.powered = on;
-        self.actions.push(Action::SaveGlobal);
-        self.apply_power(tech);
-        Ok(())
-    }
-
-    /// Manager.SetProperty("OfflineMode").
-    pub fn set_offline(&mut self, on: bool) {
-        if self.offline == on {
-            return;
-        }
-        self.offline = on;
-        self.actions.push(Action::SaveGlobal);
-        for tech in Technology::ALL {
-            self.apply_power(tech);
-        }
-    }
-
-    /// Brings a technology's devices and services in line with its switch.
-    fn apply_power(&mut self, tech: Technology) {
-        let on = self.tech_powered(tech) && !self.offline;
-        let devs: Vec<(u32, bool, bool)> = self
-            .devices
-            .iter()
-            .filter(|d| d.tech == tech)
-            .map(|d| (d.ifindex, d.up, d.carrier))
-            .collect();
-        for (ifindex, up, _) in devs {
-            if on {
-                if !up {
-                    self.actions.push(Action::SetLinkUp { ifindex, up: true });
-                }
-            } else {
-                self.remove_service_of(ifindex);
-                if up {
-                    self.actions.push(Action::SetLinkUp { ifindex, up: false });
-                }
-            }
-        }
-    }
-
-    /// ConnMan's aggregate Manager.State.
-    pub fn manager_state(&self) -> &'static str {
-        if self.offline {
-            return "offline";
-        }
-        if self
-            .services
-            .iter()
-            .any(|s| s.state == ServiceState::Online)
-        {
-            "online"
-        } else if self.services.iter().any(|s| s.state == ServiceState::Ready) {
-            "ready"
-        } else {
-            "idle"
-        }
-    }
-
-    /// Technology.Connected.
-    pub fn tech_connected(&self, tech: Technology) -> bool {
-        self.services
-            .iter()
-            .any(|s| s.tech == tech && s.state.is_connected())
     }
 
     /// The nameservers of a service: configured first, then learned.

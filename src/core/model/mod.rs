@@ -1,0 +1,200 @@
+//! The daemon's model: technologies, devices and services, and the pure
+//! state machine that moves them. Inputs are plain events (a link changed, a
+//! DHCP lease arrived, a D-Bus request); outputs are [`Action`]s for the edges
+//! and, through [`crate::core::plan`] and [`crate::core::tasks`], the desired
+//! kernel state and protocol tasks. One file per concept: [`device`] (kernel
+//! interfaces), [`service`] (what can be connected, its addresses and state
+//! machine), [`technology`] (the switches); what a technology makes of its
+//! devices lives in [`crate::core::tech`].
+
+mod device;
+mod service;
+mod technology;
+
+pub use device::{Device, LinkSeen};
+pub use service::{DhcpConfig, Ipv4Assigned, Ipv4Source, Ipv6Assigned, Service};
+pub use technology::TechState;
+
+use crate::caps;
+use crate::core::counter::Counter;
+use crate::core::session::Session;
+use crate::core::session_policy::PolicyRule;
+use crate::core::types::{IfName, ServiceConfig, ServiceId, Technology};
+
+/// Side effects the edges carry out for the model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Bring an interface administratively up or down.
+    SetLinkUp { ifindex: u32, up: bool },
+    /// Let the kernel do SLAAC on it (accept_ra) or not; when enabled, the
+    /// addresses the kernel already has are reported again.
+    SetIpv6 {
+        ifindex: u32,
+        ifname: IfName,
+        enabled: bool,
+    },
+    /// Persist a service's configuration.
+    SaveService(ServiceId),
+    /// Persist the global settings (technology switches, offline mode).
+    SaveGlobal,
+    /// Usage counters of the service count from now (ResetCounters).
+    ResetCounters(ServiceId),
+}
+
+/// The client agent that answers input requests (`RegisterAgent`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    /// Unique bus name of the client; the agent dies with its connection.
+    pub owner: String,
+    /// The client's `net.connman.Agent` object.
+    pub path: String,
+}
+
+/// Errors for requests that come from users (D-Bus). Names follow ConnMan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    NotFound(String),
+    InvalidArguments(String),
+    AlreadyConnected,
+    NotConnected,
+    AlreadyEnabled,
+    AlreadyDisabled,
+    NotSupported(String),
+    AlreadyExists(String),
+    PermissionDenied(String),
+    /// No such registration (agent, counter) of the caller.
+    NotRegistered(String),
+    /// A cap or another limit of pathman's refused it.
+    Failed(String),
+}
+
+impl RequestError {
+    /// The `net.connman.Error.*` suffix.
+    pub fn dbus_name(&self) -> &'static str {
+        match self {
+            RequestError::NotFound(_) => "NotFound",
+            RequestError::InvalidArguments(_) => "InvalidArguments",
+            RequestError::AlreadyConnected => "AlreadyConnected",
+            RequestError::NotConnected => "NotConnected",
+            RequestError::AlreadyEnabled => "AlreadyEnabled",
+            RequestError::AlreadyDisabled => "AlreadyDisabled",
+            RequestError::NotSupported(_) => "NotSupported",
+            RequestError::AlreadyExists(_) => "AlreadyExists",
+            RequestError::PermissionDenied(_) => "PermissionDenied",
+            RequestError::NotRegistered(_) => "NotRegistered",
+            RequestError::Failed(_) => "Failed",
+        }
+    }
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestError::NotFound(what) => write!(f, "{what} not found"),
+            RequestError::InvalidArguments(why) => write!(f, "invalid arguments: {why}"),
+            RequestError::AlreadyConnected => f.write_str("already connected"),
+            RequestError::NotConnected => f.write_str("not connected"),
+            RequestError::AlreadyEnabled => f.write_str("already enabled"),
+            RequestError::AlreadyDisabled => f.write_str("already disabled"),
+            RequestError::NotSupported(what) => write!(f, "{what} is not supported"),
+            RequestError::AlreadyExists(why)
+            | RequestError::PermissionDenied(why)
+            | RequestError::NotRegistered(why)
+            | RequestError::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Daemon-wide settings the model needs.
+#[derive(Debug, Clone)]
+pub struct ModelSettings {
+    /// Default of MultipathRouting for services that did not set it.
+    pub multipath_default: bool,
+    pub preferred: heapless::Vec<Technology, 4>,
+    pub rule_priority_base: u32,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        ModelSettings {
+            multipath_default: false,
+            preferred: heapless::Vec::new(),
+            rule_priority_base: caps::RULE_PRIORITY_BASE,
+        }
+    }
+}
+
+/// Loads a service's persisted configuration (an edge: the state directory).
+pub trait ConfigSource {
+    fn load(&mut self, id: &ServiceId) -> ServiceConfig;
+    /// A DHCP lease that a previous pathman held for this service and that is
+    /// still valid and still on the interface (a restart): the service takes
+    /// it over instead of starting from nothing, so nothing in the kernel
+    /// changes.
+    fn lease(&mut self, _id: &ServiceId, _ifindex: u32) -> Option<DhcpConfig> {
+        None
+    }
+}
+
+/// The whole model.
+#[derive(Debug)]
+pub struct Model {
+    pub settings: ModelSettings,
+    pub offline: bool,
+    pub techs: heapless::Vec<TechState, 4>,
+    pub devices: heapless::Vec<Device, { caps::MAX_DEVICES }>,
+    pub services: heapless::Vec<Service, { caps::MAX_SERVICES }>,
+    /// Service ids in the order the user arranged with MoveBefore/MoveAfter.
+    pub user_order: heapless::Vec<ServiceId, { caps::MAX_SERVICES }>,
+    /// Clients' sessions (SPEC §5), bounded in number; each boxed so the
+    /// model stays small enough to live on the stack of the event loop.
+    pub sessions: heapless::Vec<Box<Session>, { caps::MAX_SESSIONS }>,
+    /// Session policy rules from `<state-dir>/session_policy_local/*.policy`.
+    pub policies: Vec<PolicyRule>,
+    /// The registered agent, if any.
+    pub agent: Option<Agent>,
+    /// Registered usage counters.
+    pub counters: heapless::Vec<Counter, { caps::MAX_COUNTERS }>,
+    actions: Vec<Action>,
+}
+
+impl Model {
+    /// A model with every technology powered unless `powered` says otherwise.
+    pub fn new(settings: ModelSettings, offline: bool, powered: &[(Technology, bool)]) -> Model {
+        let mut techs = heapless::Vec::new();
+        for tech in Technology::ALL {
+            let on = powered
+                .iter()
+                .find(|(t, _)| *t == tech)
+                .map(|(_, p)| *p)
+                .unwrap_or(true);
+            let _ = techs.push(TechState { tech, powered: on });
+        }
+        Model {
+            settings,
+            offline,
+            techs,
+            devices: heapless::Vec::new(),
+            services: heapless::Vec::new(),
+            user_order: heapless::Vec::new(),
+            sessions: heapless::Vec::new(),
+            policies: Vec::new(),
+            agent: None,
+            counters: heapless::Vec::new(),
+            actions: Vec::new(),
+        }
+    }
+
+    /// Takes the actions produced since the last call.
+    pub fn take_actions(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.actions)
+    }
+
+    pub fn service(&self, id: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.id.as_str() == id)
+    }
+
+    fn service_idx_by_ifindex(&self, ifindex: u32) -> Option<usize> {
+        self.services.iter().position(|s| s.ifindex == ifindex)
+    }
+}
