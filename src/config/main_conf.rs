@@ -60,6 +60,9 @@ pub const KEYS: &[&str] = &[
     "MptcpManageLimits",
     "RulePriorityBase",
     "AdminGroup",
+    "SetClock",
+    "Localtime",
+    "ZoneinfoDir",
 ];
 
 /// ConnMan keys that pathman reads without acting on them (nothing to do on a
@@ -77,7 +80,6 @@ pub const CONNMAN_IGNORED_KEYS: &[&str] = &[
     "VendorClassID",
     "EnableOnlineToReadyTransition",
     "AutoConnectRoamingServices",
-    "Localtime",
     "RegdomFollowsTimezone",
 ];
 
@@ -208,6 +210,14 @@ pub struct MainConf {
     /// ARP-probe a DHCP address before using it and decline it when another host has it
     /// (ConnMan's key; pathman's default is on, ConnMan's off).
     pub address_conflict_detection: bool,
+    /// Whether pathman sets the system clock from SNTP (`SetClock`, default
+    /// true). Off, it measures and reports (`TimeserverSynced`, `Time`) but
+    /// never touches the clock; tests and benchmarks always turn it off.
+    pub set_clock: bool,
+    /// The zoneinfo link `Clock.Timezone` writes (ConnMan's `Localtime`).
+    pub localtime: PathBuf,
+    /// Where the tzdata zones are (`ZoneinfoDir`).
+    pub zoneinfo_dir: PathBuf,
 }
 
 impl Default for MainConf {
@@ -238,6 +248,9 @@ impl Default for MainConf {
             rule_priority_base: caps::RULE_PRIORITY_BASE,
             admin_group: None,
             address_conflict_detection: true,
+            set_clock: true,
+            localtime: PathBuf::from("/etc/localtime"),
+            zoneinfo_dir: PathBuf::from("/usr/share/zoneinfo"),
         }
     }
 }
@@ -575,6 +588,20 @@ impl MainConf {
             }
             "MptcpManageLimits" => r.bool(key, &mut self.mptcp_manage_limits),
             "AddressConflictDetection" => r.bool(key, &mut self.address_conflict_detection),
+            "SetClock" => r.bool(key, &mut self.set_clock),
+            "Localtime" | "ZoneinfoDir" => {
+                let value = r.string(key);
+                if !value.starts_with('/') {
+                    r.bad(key, &value, "expected an absolute path");
+                    return;
+                }
+                let slot = if key == "Localtime" {
+                    &mut self.localtime
+                } else {
+                    &mut self.zoneinfo_dir
+                };
+                *slot = PathBuf::from(value);
+            }
             "RulePriorityBase" => {
                 let mut base = self.rule_priority_base;
                 r.u32(key, &mut base);

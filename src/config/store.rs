@@ -87,9 +87,15 @@ fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> Sto
 }
 
 /// `<state-dir>/settings`: offline mode and technology power.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GlobalSettings {
     pub offline_mode: bool,
+    /// `TimeUpdates` (ConnMan keeps the Clock's settings in `[global]`).
+    pub time_updates: crate::core::clock::Updates,
+    /// `TimezoneUpdates`.
+    pub timezone_updates: crate::core::clock::Updates,
+    /// `Timeservers`: `Clock.Timeservers`.
+    pub timeservers: crate::core::types::TimeserverList,
     /// Indexed by `tech_index`.
     powered: [bool; 4],
 }
@@ -100,6 +106,9 @@ impl Default for GlobalSettings {
     fn default() -> Self {
         let mut g = GlobalSettings {
             offline_mode: false,
+            time_updates: crate::core::clock::Updates::Auto,
+            timezone_updates: crate::core::clock::Updates::Auto,
+            timeservers: crate::core::types::TimeserverList::new(),
             powered: [false; 4],
         };
         g.set_powered(Technology::Ethernet, true);
@@ -389,6 +398,18 @@ pub fn parse_global(kf: &KeyFile, source: &str) -> (GlobalSettings, Vec<Warning>
     if let Some(v) = r.bool("OfflineMode") {
         g.offline_mode = v;
     }
+    for (key, slot) in [
+        ("TimeUpdates", &mut g.time_updates),
+        ("TimezoneUpdates", &mut g.timezone_updates),
+    ] {
+        if let Some(v) = r.string(key) {
+            match crate::core::clock::Updates::parse(&v) {
+                Some(u) => *slot = u,
+                None => r.bad(key, &v, "expected auto or manual"),
+            }
+        }
+    }
+    g.timeservers = r.timeservers("Timeservers");
     let mut warnings = r.warnings;
     for t in Technology::ALL {
         let mut r = Reader {
@@ -408,6 +429,10 @@ pub fn parse_global(kf: &KeyFile, source: &str) -> (GlobalSettings, Vec<Warning>
 /// Puts global settings into `kf`, keeping whatever else it holds.
 pub fn global_to_keyfile(kf: &mut KeyFile, g: &GlobalSettings) -> Result<(), ValueError> {
     kf.set_bool(GLOBAL, "OfflineMode", g.offline_mode)?;
+    kf.set_string(GLOBAL, "TimeUpdates", g.time_updates.as_str())?;
+    kf.set_string(GLOBAL, "TimezoneUpdates", g.timezone_updates.as_str())?;
+    let ts: Vec<String> = g.timeservers.iter().map(|t| t.to_string()).collect();
+    kf.set_list(GLOBAL, "Timeservers", &ts, ';')?;
     for t in Technology::ALL {
         kf.set_bool(t.display_name(), "Enable", g.powered(t))?;
     }

@@ -1,6 +1,7 @@
 //! The pure core: model, ordering, planning and reconciliation. Nothing in
 //! here touches a socket, a file or a clock.
 
+pub mod clock;
 pub mod counter;
 pub mod firewall;
 pub mod flow;

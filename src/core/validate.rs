@@ -736,3 +736,67 @@ mod tests {
         }
     }
 }
+
+/// Why a time zone name is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadZone(pub &'static str);
+
+impl fmt::Display for BadZone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// A tzdata zone name as `Clock.Timezone` takes it: `Area/Location` style,
+/// relative, no `.`/`..` components, only letters, digits and `_+-/`, at
+/// most 128 characters. Whether the zone exists is the zoneinfo
+/// directory's to say.
+pub fn check_zone_name(s: &str) -> Result<(), BadZone> {
+    if s.is_empty() || s.len() > 128 {
+        return Err(BadZone("must be 1 to 128 characters"));
+    }
+    if s.starts_with('/') {
+        return Err(BadZone("must be relative to the zoneinfo directory"));
+    }
+    if !s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '/'))
+    {
+        return Err(BadZone("may hold only letters, digits and _ + - /"));
+    }
+    if s.split('/')
+        .any(|part| part.is_empty() || part == "." || part == "..")
+    {
+        return Err(BadZone("has an empty, '.' or '..' component"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod zone_tests {
+    use super::*;
+
+    #[test]
+    fn zone_names() {
+        for ok in [
+            "UTC",
+            "Europe/Berlin",
+            "America/Argentina/Buenos_Aires",
+            "Etc/GMT+5",
+        ] {
+            assert_eq!(check_zone_name(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../../etc/passwd",
+            "Europe/../../x",
+            "a//b",
+            "a b",
+            "Europe/Berlin\n",
+            "x/.",
+        ] {
+            assert!(check_zone_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -168,8 +168,25 @@ impl Daemon {
         }
     }
 
+    /// Why a held-back request could not be carried out, if it could not.
+    pub(super) fn pending_failure(
+        &mut self,
+        pending: &crate::dbus::request::Pending,
+    ) -> Option<crate::dbus::request::CallError> {
+        use crate::dbus::request::{CallError, Pending};
+        match pending {
+            Pending::Endpoints(service) => self
+                .endpoint_failure(service)
+                .map(|why| CallError::new("Failed", why)),
+            Pending::Timezone | Pending::Time => self
+                .clock_failure
+                .take()
+                .map(|why| CallError::new("Failed", why)),
+        }
+    }
+
     /// Why a service's MPTCP endpoints are not all in the kernel, if they are not.
-    pub(super) fn endpoint_failure(&self, service: &str) -> Option<String> {
+    fn endpoint_failure(&self, service: &str) -> Option<String> {
         let svc = self.model.service(service)?;
         let missing: Vec<String> = self
             .endpoints_missing

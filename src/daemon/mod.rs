@@ -185,6 +185,23 @@ async fn run(
         rule_priority_base: conf.rule_priority_base,
     };
     let mut model = Model::new(settings, global.offline_mode, &powered);
+    model.clock.time_updates = global.time_updates;
+    model.clock.timezone_updates = global.timezone_updates;
+    model.clock.timeservers = global.timeservers.clone();
+    model.clock.fallback = conf.fallback_timeservers.clone();
+    model.clock.timezone =
+        crate::edge::clock::timezone(&conf.localtime, &conf.zoneinfo_dir).unwrap_or_default();
+    let time = TimeSettings {
+        set_clock: conf.set_clock && !opts.no_set_clock && crate::edge::clock::may_set_clock(),
+        localtime: conf.localtime.clone(),
+        zoneinfo: conf.zoneinfo_dir.clone(),
+        floor_file: crate::edge::clock::floor_file(&opts.state_dir),
+    };
+    if !time.set_clock {
+        log::info!("clock: measuring only, the system clock is not set");
+    } else {
+        time.keep_floor();
+    }
     let policy_dir = policies::dir(&opts.state_dir);
     model.policies = policies::load(&policy_dir);
     let policy_watch = policies::Watch::new(&policy_dir);
@@ -265,6 +282,8 @@ async fn run(
         counters: counters::Counters::default(),
         run_dir: opts.run_dir.clone(),
         adopted: Vec::new(),
+        time,
+        clock_failure: None,
     });
     if let Err(e) = d.resync().await {
         log::error!("initial kernel dump failed: {e}");
@@ -364,7 +383,7 @@ async fn run(
         }
         d.settle().await;
         if let (Some(def), Some(conn)) = (deferred.take(), d.bus.clone()) {
-            let failure = d.endpoint_failure(&def.service);
+            let failure = d.pending_failure(&def.pending);
             server::finish(&conn, def, failure).await;
         }
     }
@@ -516,4 +535,38 @@ struct Daemon {
     /// DHCP leases taken over from a previous pathman, by ifindex, with
     /// when each expires unless DHCP confirms it first.
     adopted: Vec<(u32, Option<std::time::Instant>)>,
+    /// How the clock is kept.
+    time: TimeSettings,
+    /// Why the last Clock.Timezone/Time request failed (for its held reply).
+    clock_failure: Option<String>,
+}
+
+impl TimeSettings {
+    /// Boards without an RTC boot in the past: never let the clock stay
+    /// behind the last time pathman synchronised it.
+    fn keep_floor(&self) {
+        let Some(floor) = crate::edge::clock::read_floor(&self.floor_file) else {
+            return;
+        };
+        let now = crate::edge::clock::ns_since_epoch(std::time::SystemTime::now()) / 1_000_000_000;
+        if now < floor {
+            log::info!(
+                "clock: {now} is before the last synchronised time {floor}; setting it forward"
+            );
+            if let Err(e) = crate::edge::clock::set(floor.saturating_mul(1_000_000_000)) {
+                log::warn!("clock: cannot set it forward: {e}");
+            }
+        }
+    }
+}
+
+/// How pathman keeps the time.
+struct TimeSettings {
+    /// Set the system clock (main.conf SetClock, no --no-set-clock, CAP_SYS_TIME).
+    set_clock: bool,
+    /// The zoneinfo link and the zones.
+    localtime: PathBuf,
+    zoneinfo: PathBuf,
+    /// The last synchronised time, for boards without an RTC.
+    floor_file: PathBuf,
 }

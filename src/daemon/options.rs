@@ -20,6 +20,8 @@ pub struct Options {
     pub debug: Option<String>,
     pub no_dnsproxy: bool,
     pub board: Option<PathBuf>,
+    /// `--no-set-clock`: measure the time and report it, never set the clock.
+    pub no_set_clock: bool,
     pub version: bool,
     pub help: bool,
 }
@@ -36,6 +38,7 @@ impl Default for Options {
             debug: None,
             no_dnsproxy: false,
             board: None,
+            no_set_clock: false,
             version: false,
             help: false,
         }
@@ -65,6 +68,7 @@ Usage: pathman daemon [OPTIONS]   (also: pathmand [OPTIONS])
   -n, --nodaemon          stay in the foreground (always the case)
   -r, --nodnsproxy        no DNS proxy: write the servers into resolv.conf (always the case)
       --board FILE        board configuration
+      --no-set-clock      measure the time by SNTP and report it, never set the clock
   -v, --version           print the version
   -h, --help              this text";
 
@@ -105,6 +109,7 @@ pub fn parse(args: &[String]) -> Result<Options, UsageError> {
             "-n" | "--nodaemon" => {}
             "-r" | "--nodnsproxy" => o.no_dnsproxy = true,
             "--board" => o.board = Some(PathBuf::from(value(flag)?)),
+            "--no-set-clock" => o.no_set_clock = true,
             "-v" | "--version" => o.version = true,
             "-h" | "--help" => o.help = true,
             _ if flag.starts_with("-d") && flag.len() > 2 => {

@@ -5,7 +5,7 @@ use crate::config::store::{write_atomic, GlobalSettings};
 use crate::core::model::Action;
 use crate::core::netstate::NetState;
 use crate::core::{plan, reconcile};
-use crate::edge::sysfs;
+use crate::edge::{clock, sysfs};
 use std::time::SystemTime;
 
 use super::Daemon;
@@ -68,6 +68,32 @@ impl Daemon {
                 }
             }
             Action::ResetCounters(id) => self.counters.reset(&self.model, &id),
+            Action::SetTimezone(zone) => {
+                match clock::set_timezone(&self.time.localtime, &self.time.zoneinfo, &zone) {
+                    Ok(()) => {
+                        log::info!("time zone {zone}");
+                        self.model.clock.timezone = zone;
+                    }
+                    Err(e) => {
+                        log::warn!("time zone {zone} not set: {e}");
+                        self.clock_failure = Some(e);
+                    }
+                }
+            }
+            Action::SetTime(ns) => {
+                let res = if !self.time.set_clock {
+                    Err(
+                        "pathman does not set the clock here (SetClock=false or --no-set-clock)"
+                            .to_string(),
+                    )
+                } else {
+                    clock::set(ns).map_err(|e| format!("cannot set the clock: {e}"))
+                };
+                if let Err(e) = res {
+                    log::warn!("{e}");
+                    self.clock_failure = Some(e);
+                }
+            }
             Action::SaveService(id) => {
                 if let Some(svc) = self.model.service(&id) {
                     let name = svc.tech.display_name();
@@ -82,6 +108,9 @@ impl Daemon {
             Action::SaveGlobal => {
                 let mut global = GlobalSettings::default();
                 global.offline_mode = self.model.offline;
+                global.time_updates = self.model.clock.time_updates;
+                global.timezone_updates = self.model.clock.timezone_updates;
+                global.timeservers = self.model.clock.timeservers.clone();
                 for t in &self.model.techs {
                     global.set_powered(t.tech, t.powered);
                 }

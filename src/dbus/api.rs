@@ -311,6 +311,28 @@ pub static MANAGER: Interface = Interface {
     ],
 };
 
+/// `net.connman.Clock` at `/` (beside the Manager, as in ConnMan).
+pub static CLOCK: Interface = Interface {
+    name: names::CLOCK_INTERFACE,
+    methods: &[
+        m(
+            "GetProperties",
+            NONE,
+            PROPERTIES,
+            Read,
+            rq::clock_get_properties,
+        ),
+        m(
+            "SetProperty",
+            NAME_VALUE,
+            NONE,
+            Admin,
+            rq::clock_set_property,
+        ),
+    ],
+    signals: &[PROPERTY_CHANGED],
+};
+
 /// `net.connman.Technology` at `/net/connman/technology/<type>`.
 pub static TECHNOLOGY: Interface = Interface {
     name: names::TECHNOLOGY_INTERFACE,
@@ -396,7 +418,7 @@ pub enum Object {
 impl Object {
     /// The interfaces of the object, `Introspectable` first, as ConnMan lists them.
     pub fn interfaces(&self) -> &'static [&'static Interface] {
-        static ROOT: [&Interface; 3] = [&INTROSPECTABLE, &OBJECT_MANAGER, &MANAGER];
+        static ROOT: [&Interface; 4] = [&INTROSPECTABLE, &OBJECT_MANAGER, &MANAGER, &CLOCK];
         static TECH: [&Interface; 2] = [&INTROSPECTABLE, &TECHNOLOGY];
         static SVC: [&Interface; 2] = [&INTROSPECTABLE, &SERVICE];
         static SESS: [&Interface; 2] = [&INTROSPECTABLE, &SESSION];
@@ -554,6 +576,7 @@ mod tests {
             &INTROSPECTABLE,
             &OBJECT_MANAGER,
             &MANAGER,
+            &CLOCK,
             &TECHNOLOGY,
             &SERVICE,
             &SESSION,

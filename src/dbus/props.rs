@@ -160,6 +160,31 @@ pub fn manager(model: &Model) -> Props {
     ]
 }
 
+/// Clock properties (ConnMan's order). `Time` is the measured time when a
+/// valid SNTP measurement exists (whether or not the clock could be set from
+/// it), else the system clock's; `now` is the system clock.
+pub fn clock(model: &Model, now: std::time::SystemTime) -> Props {
+    let c = &model.clock;
+    let time = match c.measured {
+        Some(m) => crate::edge::clock::shifted(now, m.offset_ns),
+        None => now,
+    };
+    let secs = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    vec![
+        ("Time", Prop::U64(secs)),
+        ("TimeUpdates", c.time_updates.as_str().into()),
+        ("Timezone", c.timezone.clone().into()),
+        ("TimezoneUpdates", c.timezone_updates.as_str().into()),
+        (
+            "Timeservers",
+            strings(c.timeservers.iter().map(|t| t.to_string())),
+        ),
+        ("TimeserverSynced", c.synced().into()),
+    ]
+}
+
 /// Technology properties (ConnMan: Name, Type, Powered, Connected,
 /// Tethering, TetheringFreq).
 pub fn technology(model: &Model, tech: Technology) -> Props {

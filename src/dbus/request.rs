@@ -56,10 +56,21 @@ pub enum Answer {
     Text(String),
     /// `a{oa{sa{sv}}}` (GetManagedObjects): object paths with their interfaces.
     Managed(Vec<(String, Vec<&'static str>)>),
-    /// Success, but the reply waits until the change reached the kernel, so
-    /// a refusal (an MPTCP endpoint the kernel would not add) reaches the
-    /// caller: the service whose setting changed.
-    AfterSettle(String),
+    /// Success so far, but the reply waits until the change was carried
+    /// out, so a refusal (an MPTCP endpoint the kernel would not add, a zone
+    /// that does not exist) reaches the caller.
+    AfterSettle(Pending),
+}
+
+/// What a held-back reply waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pending {
+    /// The MPTCP endpoints of this service (MultipathRouting/MultipathTcpLink).
+    Endpoints(String),
+    /// The zoneinfo link (Clock.Timezone).
+    Timezone,
+    /// The system clock (Clock.Time).
+    Time,
 }
 
 /// A ConnMan error: `net.connman.Error.<name>` plus a message saying what was wrong.
@@ -199,13 +210,118 @@ pub fn set_property(ctx: &mut Ctx<'_>, args: &[Value<'_>]) -> Result<Answer, Cal
             set_service_property(&mut cfg, name, value)?;
             ctx.model.configure(&id, cfg)?;
             if matches!(name, "MultipathRouting" | "MultipathTcpLink") {
-                Ok(Answer::AfterSettle(id))
+                Ok(Answer::AfterSettle(Pending::Endpoints(id)))
             } else {
                 Ok(Answer::Empty)
             }
         }
         Object::Session(_) => Err(CallError::invalid("use Session.Change")),
     }
+}
+
+// ----- Clock ---------------------------------------------------------------
+
+/// `Clock.GetProperties`.
+pub fn clock_get_properties(ctx: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
+    Ok(Answer::Props(props::clock(
+        ctx.model,
+        std::time::SystemTime::now(),
+    )))
+}
+
+/// `Clock.SetProperty(s, v)`: TimeUpdates, TimezoneUpdates, Timeservers,
+/// Timezone (manual timezone updates only) and Time (manual time updates
+/// only), each checked whole before anything changes.
+pub fn clock_set_property(ctx: &mut Ctx<'_>, args: &[Value<'_>]) -> Result<Answer, CallError> {
+    use crate::core::clock::Updates;
+    let name = str_of(&args[0], "name")?;
+    let value = value::inner(&args[1]);
+    let clock = &mut ctx.model.clock;
+    let updates = |v: &Value<'_>| -> Result<Updates, CallError> {
+        let s = str_of(v, name)?;
+        Updates::parse(s)
+            .ok_or_else(|| CallError::invalid(format!("{name} must be auto or manual, not '{s}'")))
+    };
+    match name {
+        "TimeUpdates" => {
+            let u = updates(value)?;
+            if clock.time_updates != u {
+                clock.time_updates = u;
+                ctx.model.request_save_global();
+            }
+        }
+        "TimezoneUpdates" => {
+            let u = updates(value)?;
+            if clock.timezone_updates != u {
+                clock.timezone_updates = u;
+                ctx.model.request_save_global();
+            }
+        }
+        "Timeservers" => {
+            let mut list = TimeserverList::new();
+            for item in string_list(value, name)?.iter().filter(|s| !s.is_empty()) {
+                let t = parse_timeserver(item)
+                    .map_err(|e| CallError::invalid(format!("{name}: '{item}' {e}")))?;
+                if !list.contains(&t) {
+                    list.push(t).map_err(|_| {
+                        CallError::invalid(format!(
+                            "{name}: more than {} entries (caps::MAX_SERVERS)",
+                            caps::MAX_SERVERS
+                        ))
+                    })?;
+                }
+            }
+            if clock.timeservers != list {
+                clock.timeservers = list;
+                ctx.model.request_save_global();
+            }
+        }
+        "Timezone" => {
+            if clock.timezone_updates != Updates::Manual {
+                return Err(CallError::new(
+                    "PermissionDenied",
+                    "Timezone can be set only with TimezoneUpdates=manual",
+                ));
+            }
+            let zone = str_of(value, name)?;
+            crate::core::validate::check_zone_name(zone)
+                .map_err(|e| CallError::invalid(format!("Timezone '{zone}': {e}")))?;
+            ctx.model.request_timezone(zone);
+            return Ok(Answer::AfterSettle(Pending::Timezone));
+        }
+        "Time" => {
+            if clock.time_updates != Updates::Manual {
+                return Err(CallError::new(
+                    "PermissionDenied",
+                    "Time can be set only with TimeUpdates=manual",
+                ));
+            }
+            let secs = match value {
+                Value::U64(t) => *t,
+                other => {
+                    return Err(CallError::invalid(format!(
+                        "Time must be a uint64 (t), got {}",
+                        other.value_signature()
+                    )))
+                }
+            };
+            ctx.model.request_time(secs.saturating_mul(1_000_000_000));
+            return Ok(Answer::AfterSettle(Pending::Time));
+        }
+        "TimeserverSynced" => {
+            return Err(CallError::new(
+                "InvalidProperty",
+                "TimeserverSynced is read-only",
+            ))
+        }
+        _ => {
+            return Err(CallError::new(
+                "InvalidProperty",
+                format!("Clock property {name} is not writable or unknown"),
+            ))
+        }
+    }
+    Ok(Answer::Empty)
 }
 
 // ----- Manager -------------------------------------------------------------

@@ -128,23 +128,20 @@ impl Access {
 /// caller whose request it was.
 pub struct Deferred {
     msg: Message,
-    /// The service whose MultipathRouting/MultipathTcpLink was set.
-    pub service: String,
+    /// What the reply waits for.
+    pub pending: crate::dbus::request::Pending,
 }
 
-/// Answers a deferred request: success, or `net.connman.Error.Failed` saying
-/// what the kernel refused (the setting itself stays applied).
-pub async fn finish(conn: &Connection, d: Deferred, failure: Option<String>) {
+/// Answers a deferred request: success, or the error saying what could not
+/// be carried out.
+pub async fn finish(conn: &Connection, d: Deferred, failure: Option<CallError>) {
     let header = d.msg.header();
     let sent = match failure {
         None => conn.reply(&header, &()).await,
-        Some(why) => {
-            let name = crate::dbus::names::ErrorName::Failed.as_str();
-            conn.reply_error(&header, name, &why).await
-        }
+        Some(e) => conn.reply_error(&header, e.name.as_str(), &e.message).await,
     };
     if let Err(e) = sent {
-        log::debug!("dbus: deferred reply for {} failed: {e}", d.service);
+        log::debug!("dbus: deferred reply ({:?}) failed: {e}", d.pending);
     }
 }
 
@@ -315,10 +312,10 @@ pub async fn handle(
         },
     };
     let sent = match result {
-        Ok(Answer::AfterSettle(service)) => {
+        Ok(Answer::AfterSettle(pending)) => {
             return Some(Deferred {
                 msg: msg.clone(),
-                service,
+                pending,
             })
         }
         Ok(answer) => send_answer(conn, &header, answer).await,

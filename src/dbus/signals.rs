@@ -28,6 +28,10 @@ pub struct Snapshot {
     sessions: Vec<(String, String, String, Props)>,
     /// Object paths with their interfaces, for the ObjectManager signals.
     objects: Vec<(String, Vec<&'static str>)>,
+    /// The Clock's properties but Time (which moves every second: it is
+    /// emitted when a measurement changes it, as ConnMan does on a sync).
+    clock: Props,
+    clock_measured: Option<crate::core::clock::Measured>,
 }
 
 impl Snapshot {
@@ -47,6 +51,33 @@ impl Snapshot {
             .await;
         }
         self.manager = manager;
+
+        let mut clock = props::clock(model, std::time::SystemTime::now());
+        let time = clock.remove(0);
+        if self.clock_measured != model.clock.measured && model.clock.measured.is_some() {
+            emit(
+                conn,
+                "/",
+                names::CLOCK_INTERFACE,
+                names::PROPERTY_CHANGED,
+                &(time.0, Variant(&time.1)),
+            )
+            .await;
+        }
+        if !self.clock.is_empty() {
+            for (k, v) in changed(&self.clock, &clock) {
+                emit(
+                    conn,
+                    "/",
+                    names::CLOCK_INTERFACE,
+                    names::PROPERTY_CHANGED,
+                    &(k, Variant(v)),
+                )
+                .await;
+            }
+        }
+        self.clock = clock;
+        self.clock_measured = model.clock.measured;
 
         let techs: Vec<(Technology, Props)> = model
             .present_techs()

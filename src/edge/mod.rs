@@ -2,6 +2,7 @@
 //! nftables (nfnetlink)
 //! and the sysfs/procfs bits.
 
+pub mod clock;
 pub mod dhcp;
 pub mod mptcp;
 pub mod netlink;

@@ -510,7 +510,7 @@ start_pathman() {
     bin=$(readlink -f "$bin")
     mkdir -p "$S/state" "$S/run"
     sandbox pathman "$S/pathman.log" "" \
-        "$bin" daemon --state-dir "$S/state" --run-dir "$S/run" -i "$(ifnames_csv)" "$@"
+        "$bin" daemon --state-dir "$S/state" --run-dir "$S/run" --no-set-clock -i "$(ifnames_csv)" "$@"
 }
 
 start_connmand() {

@@ -16,6 +16,7 @@ pub use service::{DhcpConfig, Ipv4Assigned, Ipv4Source, Ipv6Assigned, Service};
 pub use technology::TechState;
 
 use crate::caps;
+use crate::core::clock::ClockState;
 use crate::core::counter::Counter;
 use crate::core::session::Session;
 use crate::core::session_policy::PolicyRule;
@@ -39,6 +40,12 @@ pub enum Action {
     SaveGlobal,
     /// Usage counters of the service count from now (ResetCounters).
     ResetCounters(ServiceId),
+    /// Point the local time at this tzdata zone (Clock.Timezone); the
+    /// daemon sets [`ClockState::timezone`] once the link is written.
+    SetTimezone(String),
+    /// Set the system clock to this many nanoseconds since the epoch
+    /// (Clock.Time with TimeUpdates=manual), where pathman may.
+    SetTime(u64),
 }
 
 /// The client agent that answers input requests (`RegisterAgent`).
@@ -155,6 +162,8 @@ pub struct Model {
     pub agent: Option<Agent>,
     /// Registered usage counters.
     pub counters: heapless::Vec<Counter, { caps::MAX_COUNTERS }>,
+    /// The Clock API's state.
+    pub clock: ClockState,
     actions: Vec<Action>,
 }
 
@@ -181,8 +190,26 @@ impl Model {
             policies: Vec::new(),
             agent: None,
             counters: heapless::Vec::new(),
+            clock: ClockState::default(),
             actions: Vec::new(),
         }
+    }
+
+    /// Asks for the global settings (switches, clock) to be saved.
+    pub fn request_save_global(&mut self) {
+        if !self.actions.contains(&Action::SaveGlobal) {
+            self.actions.push(Action::SaveGlobal);
+        }
+    }
+
+    /// Asks for the local time zone to become `zone` (checked already).
+    pub fn request_timezone(&mut self, zone: &str) {
+        self.actions.push(Action::SetTimezone(zone.to_string()));
+    }
+
+    /// Asks for the system clock to be set (Clock.Time, manual updates).
+    pub fn request_time(&mut self, ns_since_epoch: u64) {
+        self.actions.push(Action::SetTime(ns_since_epoch));
     }
 
     /// Takes the actions produced since the last call.
