@@ -14,4 +14,5 @@ pub mod daemon;
 pub mod dbus;
 pub mod dhcp;
 pub mod edge;
+pub mod time;
 pub mod wire;
