@@ -254,6 +254,10 @@ struct Sent {
     timeout: Duration,
     /// The poll exponent the request carried.
     poll: i8,
+    /// Cookies of the earlier, unanswered requests of this exchange (zero: none). A late
+    /// answer to one of them is ignored quietly: only the latest request counts (RFC 5905
+    /// §8), but such an answer is no server fault.
+    earlier: [Timestamp; SNTP_TRIES as usize],
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -542,6 +546,7 @@ impl Client {
         wall: SystemTime,
         to: SocketAddr,
         timeout: Duration,
+        earlier: [Timestamp; SNTP_TRIES as usize],
     ) -> Outgoing {
         // Never zero: a zero originate is what a broken server echoes for "unknown".
         let cookie = loop {
@@ -558,6 +563,7 @@ impl Client {
             wall,
             timeout,
             poll,
+            earlier,
         });
         Outgoing {
             to,
@@ -584,7 +590,8 @@ impl Client {
                             self.tries = 1;
                             let to = SocketAddr::new(a, sntp::PORT);
                             let t = Duration::from_millis(SNTP_TIMEOUT_INITIAL_MS);
-                            return Some(self.request(now, wall, to, t));
+                            let none = [Timestamp::ZERO; SNTP_TRIES as usize];
+                            return Some(self.request(now, wall, to, t, none));
                         }
                         Pick::Resolve => self.phase = Phase::Resolving(None),
                         Pick::EndOfList => self.end_of_list(now),
@@ -621,7 +628,11 @@ impl Client {
                     }
                     if self.tries < SNTP_TRIES {
                         self.tries += 1;
-                        return Some(self.request(now, wall, s.to, s.timeout * 2));
+                        let mut earlier = s.earlier;
+                        if let Some(slot) = earlier.iter_mut().find(|c| c.is_zero()) {
+                            *slot = s.cookie;
+                        }
+                        return Some(self.request(now, wall, s.to, s.timeout * 2, earlier));
                     }
                     self.problem(s.to, Problem::NoReply);
                     self.advance(now);
@@ -709,6 +720,10 @@ impl Client {
             return;
         };
         if reply.originate_timestamp != sent.cookie {
+            if sent.earlier.contains(&reply.originate_timestamp) {
+                debug!("SNTP: {from} answered an earlier request late; ignored");
+                return;
+            }
             self.problem(sent.to, Problem::Rejected(Reject::BadOrigin));
             return;
         }

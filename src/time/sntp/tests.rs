@@ -192,6 +192,7 @@ impl Exchange {
             wall: unix_ns(self.t1_ns),
             timeout: Duration::from_secs(1),
             poll: self.request().poll,
+            earlier: [Timestamp::ZERO; SNTP_TRIES as usize],
         };
         let rtt = Duration::from_nanos(self.t4_ns - self.t1_ns);
         check(&self.reply(), &sent, at + rtt, unix_ns(self.t4_ns))
@@ -886,6 +887,30 @@ fn forged_and_stray_datagrams_do_not_end_the_wait() {
     // it does not count twice.
     s.c.process(later, wall, sock("::ffff:198.18.1.1"), &good.to_bytes());
     s.c.process(later, wall, sock(A), &good.to_bytes());
+    s.drain();
+    assert_eq!(s.syncs().len(), 1);
+}
+
+#[test]
+fn a_late_answer_to_an_earlier_request_is_ignored_quietly() {
+    let mut s = Sim::new(&[A]);
+    let first = s.c.dispatch(s.now, s.wall()).unwrap();
+    let late = s.good(&parse(&first.bytes), s.now);
+    s.now += secs(1);
+    let second = s.c.dispatch(s.now, s.wall()).unwrap();
+    assert_ne!(
+        first.bytes[40..],
+        second.bytes[40..],
+        "a new cookie per request"
+    );
+    s.now += Duration::from_millis(100);
+    let wall = s.wall();
+    s.c.process(s.now, wall, sock(A), &late.to_bytes());
+    s.drain();
+    assert!(s.events.is_empty(), "{:?}", s.events);
+    // The answer to the latest request counts.
+    let good = s.good(&parse(&second.bytes), s.now - Duration::from_millis(100));
+    s.c.process(s.now, wall, sock(A), &good.to_bytes());
     s.drain();
     assert_eq!(s.syncs().len(), 1);
 }
