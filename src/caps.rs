@@ -216,3 +216,72 @@ pub const NFT_MAP_MIN_ELEMENTS: usize = 4;
 /// groups, in 64 KiB). A bigger file is refused with a warning and defaults,
 /// never read.
 pub const MAX_KEYFILE_BYTES: u64 = 64 * 1024;
+
+// ----- Time: SNTP client and the stub resolver that feeds it names -----
+
+/// Timeservers one SNTP client works through (SPEC §6 joins four sources: the service's
+/// Timeservers.Configuration, DHCP option 42, Clock.Timeservers, FallbackTimeservers, each
+/// at most [`MAX_SERVERS`]). Later entries of a longer list are logged and ignored.
+pub const SNTP_MAX_SERVERS: usize = 4 * MAX_SERVERS;
+/// Addresses kept from the resolution of one timeserver name (pool.ntp.org answers four).
+pub const SNTP_MAX_ADDRS_PER_NAME: usize = 4;
+/// Server addresses whose kiss-o'-death penalty (DENY/RSTR: never again; RATE: slower) is
+/// remembered for the life of a list, across re-resolutions of the names that led to them.
+pub const SNTP_MAX_PENALTIES: usize = SNTP_MAX_SERVERS * SNTP_MAX_ADDRS_PER_NAME;
+/// Poll exponent of the first exchanges (16 s): the floor RFC 4330 §10 allows (never below
+/// 15 s) and what the interval never goes under, whatever a server's poll field says.
+pub const SNTP_BURST_POLL_EXP: u8 = 4;
+/// Smallest steady-state poll exponent (64 s, chrony's and RFC 5905's minpoll).
+pub const SNTP_MIN_POLL_EXP: u8 = 6;
+/// Largest poll exponent (1024 s, chrony's maxpoll). A server's poll field or a RATE kiss
+/// can lengthen the interval up to this, never beyond.
+pub const SNTP_MAX_POLL_EXP: u8 = 10;
+/// Measured offsets that move by less than this between two exchanges double the poll
+/// interval (timesyncd: 50 ms).
+pub const SNTP_POLL_STABLE_MS: u64 = 50;
+/// Measured offsets that move by more than this between two exchanges drop the interval
+/// back to the minimum (timesyncd: 200 ms); a stepped clock does that once.
+pub const SNTP_POLL_UNSTABLE_MS: u64 = 200;
+/// Wait for the first answer to a request; doubled for each resend.
+pub const SNTP_TIMEOUT_INITIAL_MS: u64 = 1000;
+/// Requests sent to one server (1 s + 2 s + 4 s of waiting) before the next server is tried.
+pub const SNTP_TRIES: u32 = 3;
+/// Wait before the whole list is tried again after every server failed; doubled each time
+/// up to 2^[`SNTP_MAX_POLL_EXP`] s (ConnMan: a fixed 5 s, which hammers a dead list).
+pub const SNTP_LIST_RETRY_INITIAL_SECS: u64 = 16;
+/// Largest root distance accepted, our own path included: (root delay + delay) / 2 + root
+/// dispersion (RFC 5905 Appendix A MAXDIST; the error bound of the time we would report).
+pub const SNTP_MAX_ROOT_DISTANCE_MS: u64 = 1000;
+/// A measurement counts as current for this long; with no valid one since, the client says
+/// unsynchronised. Four maximal poll intervals: one lost exchange, and the retries after
+/// it, do not flip the state.
+pub const SNTP_SYNC_MAX_AGE_SECS: u64 = 4 << SNTP_MAX_POLL_EXP;
+/// How long the SNTP client waits for its owner to answer a `Resolve` event before it takes
+/// the name as unresolvable for this round (the resolver gives up well before: see
+/// [`DNS_TIMEOUT_INITIAL_MS`], [`DNS_TRIES_PER_SERVER`], [`DNS_ROUNDS`]).
+pub const SNTP_RESOLVE_WAIT_SECS: u64 = 60;
+/// A name's addresses are kept at least this long whatever its TTL (dnsmasq's local
+/// answers say 0), so a failing list does not cost a DNS query per round.
+pub const SNTP_MIN_RESOLVE_TTL_SECS: u64 = 300;
+/// While a later server is in use, the first one of the list is tried again after this
+/// long (ConnMan rechecks its preferred server every 7200 s).
+pub const SNTP_PREFERRED_RECHECK_SECS: u64 = 7200;
+/// Events an SNTP or resolver machine queues before its owner drains them; the owner drains
+/// after every call, so on overflow the oldest (already stale) one is dropped and logged.
+pub const SNTP_MAX_EVENTS: usize = 8;
+
+/// Largest DNS message read (RFC 1035 §4.2.1 UDP limit; pathman sends no EDNS0, so a server
+/// sends no more and sets TC instead).
+pub const DNS_MAX_MESSAGE: usize = 512;
+/// Addresses kept from one answer; further ones are ignored.
+pub const DNS_MAX_ADDRS: usize = 8;
+/// CNAMEs followed inside one response before the answer is refused (a loop or a chain no
+/// real zone needs).
+pub const DNS_MAX_CNAME_CHAIN: usize = 8;
+/// Wait for an answer from one DNS server; doubled for the resend.
+pub const DNS_TIMEOUT_INITIAL_MS: u64 = 1000;
+/// Queries sent to one DNS server before the next is asked.
+pub const DNS_TRIES_PER_SERVER: u32 = 2;
+/// Times the whole DNS server list is tried before the name counts as unresolvable
+/// (with [`MAX_SERVERS`] servers: at most 2 * 4 * (1 + 2) s = 24 s).
+pub const DNS_ROUNDS: u32 = 2;

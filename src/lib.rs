@@ -15,4 +15,5 @@ pub mod dbus;
 pub mod dhcp;
 pub mod edge;
 pub mod task;
+pub mod time;
 pub mod wire;

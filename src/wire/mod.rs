@@ -3,7 +3,9 @@
 
 pub mod arp;
 pub mod dhcpv4;
+pub mod dns;
 pub mod ipv4udp;
+pub mod sntp;
 
 /// The Internet checksum (RFC 1071) of `data`, folded, starting from `initial` (a partial sum).
 pub fn checksum_sum(initial: u32, data: &[u8]) -> u32 {

@@ -15,6 +15,9 @@
 #                     (a dhcp-option=N,... / option:NAME line replaces the lab's own for N)
 #   standin ID K start [ARGS...]|stop   replace upstream K's dnsmasq by tests/lab/
 #                     hostile_dhcp.py ARGS (log: upK/standin.log); stop, then dhcp start: back
+#   ntp ID K hostile MODE|start|stop   upstream K's NTP server: replace chronyd by tests/lab/
+#                     hostile_ntp.py serve --mode MODE (log: upK/ntp-hostile.log); start:
+#                     chronyd -x again (also on a lab without --ntp); stop: neither
 #   bus ID start|stop|address   the lab's private D-Bus system bus
 #   exec ID CMD...    run CMD in the DUT netns (DBUS_SYSTEM_BUS_ADDRESS = lab bus)
 #   exec-up ID K CMD...   run CMD in upstream K's netns
@@ -52,7 +55,7 @@ if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=python3; fi
 
 log() { printf '[lab %s] %s\n' "$(date +%H:%M:%S.%3N)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
-usage() { sed -n '2,40p' "$0"; exit "${1:-1}"; }
+usage() { sed -n '2,43p' "$0"; exit "${1:-1}"; }
 
 # ------------------------------------------------------------------ names and state
 set_id() {
@@ -175,6 +178,21 @@ start_dnsmasq() {   # K
         dnsmasq --keep-in-foreground --conf-file="$d/dnsmasq.conf"
 }
 
+start_chronyd() {   # K IPV6: chronyd -x (never touches the clock) serving upstream K
+    local k=$1 ipv6=$2 d=$S/up$1
+    {
+        echo "local stratum 10"
+        echo "allow 198.18.$k.0/24"
+        if [ "$ipv6" = 1 ]; then echo "allow fd18:$k::/64"; fi
+        echo "cmdport 0"
+        echo "bindcmdaddress /"
+        echo "pidfile $d/chronyd.pid"
+    } >"$d/chrony.conf"
+    spawn "chronyd-up$k" "$(up_ns "$k")" "$d/chronyd.log" chronyd -x -d -u root -f "$d/chrony.conf"
+}
+
+ntp_listening() { ip netns exec "$(up_ns "$1")" ss -Hlun 'sport = :123' | grep -q .; }
+
 dhcp_listening() { ip netns exec "$(up_ns "$1")" ss -Hlun 'sport = :67' | grep -q .; }
 
 up_failed() {
@@ -253,17 +271,7 @@ cmd_up() {
         fi
         write_dnsmasq_conf $k $ipv6
         start_dnsmasq $k
-        if [ $ntp = 1 ]; then
-            {
-                echo "local stratum 10"
-                echo "allow 198.18.$k.0/24"
-                if [ $ipv6 = 1 ]; then echo "allow fd18:$k::/64"; fi
-                echo "cmdport 0"
-                echo "bindcmdaddress /"
-                echo "pidfile $d/chronyd.pid"
-            } >"$d/chrony.conf"
-            spawn "chronyd-up$k" "$up" "$d/chronyd.log" chronyd -x -d -u root -f "$d/chrony.conf"
-        fi
+        if [ $ntp = 1 ]; then start_chronyd $k $ipv6; fi
     done
     if [ $inet = 1 ]; then
         spawn http-inet "$INET" "$S/http-inet.log" "$PY" "$LAB_DIR/http-responder.py" --port 80
@@ -394,6 +402,35 @@ cmd_standin() {
                 || die "stand-in DHCP server of upstream $k did not start: $(tail -3 "$S/up$k/standin.stderr")" ;;
         stop) stop "standin-up$k" ;;
         *) die "standin: want start [ARGS...]|stop" ;;
+    esac
+}
+
+# ------------------------------------------------------------------ NTP: chronyd or hostile
+cmd_ntp() {
+    need_lab; check_k "${1:-}"
+    local k=$1 d=$S/up$1 ipv6; shift
+    ipv6=$(sed -n 's/^ipv6=//p' "$S/opts")
+    case "${1:-}" in
+        hostile)
+            local mode=${2:-}
+            [ -n "$mode" ] || die "ntp hostile: MODE missing (see tests/lab/hostile_ntp.py)"
+            stop "chronyd-up$k"; stop "ntp-hostile-up$k"
+            wait_until 10 sh -c "! ip netns exec $(up_ns "$k") ss -Hlun 'sport = :123' | grep -q ." \
+                || die "port 123 still busy on upstream $k"
+            spawn "ntp-hostile-up$k" "$(up_ns "$k")" "$d/ntp-hostile.stderr" \
+                "$PY" "$LAB_DIR/hostile_ntp.py" serve --mode "$mode" --log "$d/ntp-hostile.log"
+            wait_until 10 ntp_listening "$k" \
+                || die "hostile NTP responder of upstream $k did not start: $(tail -3 "$d/ntp-hostile.stderr")" ;;
+        start)
+            stop "ntp-hostile-up$k"
+            if ! running "chronyd-up$k"; then
+                wait_until 10 sh -c "! ip netns exec $(up_ns "$k") ss -Hlun 'sport = :123' | grep -q ." \
+                    || die "port 123 still busy on upstream $k"
+                start_chronyd "$k" "$ipv6"
+                wait_until 10 ntp_listening "$k" || die "chronyd of upstream $k did not start: $(tail -3 "$d/chronyd.log")"
+            fi ;;
+        stop) stop "ntp-hostile-up$k"; stop "chronyd-up$k" ;;
+        *) die "ntp: want hostile MODE|start|stop" ;;
     esac
 }
 
@@ -601,6 +638,7 @@ case "$CMD" in
     dhcp)      cmd_dhcp "$@" ;;
     dnsmasq-conf) cmd_dnsmasq_conf "$@" ;;
     standin)   cmd_standin "$@" ;;
+    ntp)       cmd_ntp "$@" ;;
     bus)       cmd_bus "$@" ;;
     exec)      cmd_exec "$@" ;;
     exec-up)   cmd_exec_up "$@" ;;
