@@ -4,16 +4,18 @@
 //! diffing that set against what runs. A new protocol is a machine plus a
 //! line here.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::core::model::Model;
-use crate::core::types::IfName;
+use crate::core::types::{IfName, Timeserver};
 
 /// Identifies a task across plans: one of a kind per key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskKey {
     /// The DHCP client (with IPv4LL) of an interface.
     Dhcp(u32),
+    /// The SNTP client (one for the system).
+    Sntp,
 }
 
 /// A task the model wants running, with its configuration.
@@ -29,6 +31,13 @@ pub enum TaskSpec {
         /// The last leased address, tried first with INIT-REBOOT (start only).
         remembered: Option<Ipv4Addr>,
     },
+    /// The SNTP client, while there are timeservers to ask.
+    Sntp {
+        /// In SPEC §6 order.
+        servers: Vec<Timeserver>,
+        /// The default service's DNS servers, for server names.
+        dns: Vec<IpAddr>,
+    },
 }
 
 impl TaskSpec {
@@ -36,6 +45,7 @@ impl TaskSpec {
     pub fn key(&self) -> TaskKey {
         match self {
             TaskSpec::Dhcp { ifindex, .. } => TaskKey::Dhcp(*ifindex),
+            TaskSpec::Sntp { .. } => TaskKey::Sntp,
         }
     }
 
@@ -57,13 +67,30 @@ impl TaskSpec {
                     ..
                 },
             ) => ifname != n2 || mac != m2 || generation != g2,
+            // A new server list is a reconfiguration.
+            (TaskSpec::Sntp { .. }, TaskSpec::Sntp { .. }) => false,
+            _ => true,
         }
     }
 }
 
 /// Every task the model wants: a DHCP client for each service that
-/// acquires IPv4 by DHCP.
+/// acquires IPv4 by DHCP, and the SNTP client while there are timeservers
+/// (a connected service and automatic time updates).
 pub fn desired(model: &Model) -> Vec<TaskSpec> {
+    let mut out = dhcp(model);
+    let servers = crate::core::clock::servers(model);
+    if !servers.is_empty() {
+        let dns = crate::core::order::connected(model)
+            .next()
+            .map(|svc| Model::nameservers(svc).iter().copied().collect())
+            .unwrap_or_default();
+        out.push(TaskSpec::Sntp { servers, dns });
+    }
+    out
+}
+
+fn dhcp(model: &Model) -> Vec<TaskSpec> {
     model
         .services
         .iter()

@@ -15,6 +15,7 @@ pub mod options;
 mod policies;
 mod settle;
 mod tasks;
+mod time;
 
 use std::path::PathBuf;
 
@@ -50,6 +51,8 @@ pub enum Event {
     Signal(i32),
     /// A session policy file changed.
     Policies,
+    /// The SNTP client's event (boxed: a measurement is large).
+    Sntp(Box<crate::time::task::SntpEvent>),
 }
 
 /// What the loop waits for besides the event channel.
@@ -353,6 +356,7 @@ async fn run(
             }
             Event::Kernel(Err(e)) => log::warn!("rtnetlink events: {e}"),
             Event::Dhcp { ifindex, kind } => d.on_dhcp(ifindex, *kind),
+            Event::Sntp(ev) => d.on_sntp(*ev),
             Event::Bus(BusEvent::Connected(conn)) => {
                 d.snapshot = Snapshot::default();
                 d.bus = Some(conn);

@@ -5,13 +5,16 @@
 
 use crate::core::tasks::{self as plan, TaskKey, TaskSpec};
 use crate::edge::dhcp::DhcpSockets;
+use crate::edge::ntp::NtpSockets;
 use crate::task::Handle;
+use crate::time::task::{SntpConfig, SntpTask};
 
 use super::{Daemon, Event};
 
 /// A running task.
 enum Running {
     Dhcp(Handle<()>),
+    Sntp(Handle<SntpConfig>),
 }
 
 /// The tasks that run, with the spec each was started with.
@@ -38,12 +41,23 @@ impl Daemon {
             self.stop_task(spec, task);
         }
         for spec in want {
-            if self
+            if let Some((running, task)) = self
                 .tasks
                 .running
-                .iter()
-                .any(|(s, _)| s.key() == spec.key())
+                .iter_mut()
+                .find(|(s, _)| s.key() == spec.key())
             {
+                if *running != spec {
+                    // Same task, new configuration.
+                    if let (TaskSpec::Sntp { servers, dns }, Running::Sntp(h)) = (&spec, &*task) {
+                        h.reconfigure(SntpConfig {
+                            servers: servers.clone(),
+                            dns: dns.clone(),
+                        })
+                        .await;
+                    }
+                    *running = spec;
+                }
                 continue;
             }
             let task = self.start_task(&spec);
@@ -81,6 +95,26 @@ impl Daemon {
                     }
                 }))
             }
+            TaskSpec::Sntp { servers, dns } => {
+                log::info!("SNTP: asking {}", list(servers));
+                let machine = SntpTask::new(
+                    SntpConfig {
+                        servers: servers.clone(),
+                        dns: dns.clone(),
+                    },
+                    crate::edge::random::seed(),
+                );
+                let tx = self.events.clone();
+                Running::Sntp(Handle::spawn(
+                    self.ex,
+                    machine,
+                    NtpSockets::new(),
+                    move |ev| {
+                        let tx = tx.clone();
+                        async move { tx.send(Event::Sntp(Box::new(ev))).await }
+                    },
+                ))
+            }
         }
     }
 
@@ -104,6 +138,11 @@ impl Daemon {
                 );
                 self.ex.spawn(h.stop(graceful)).detach();
             }
+            (_, Running::Sntp(h)) => {
+                log::info!("SNTP: stopped (no timeservers)");
+                self.ex.spawn(h.stop(false)).detach();
+            }
+            (key, _) => log::error!("task {key:?}: stopped with the wrong handle"),
         }
     }
 
@@ -112,7 +151,13 @@ impl Daemon {
         for (_, task) in self.tasks.running.drain(..) {
             match task {
                 Running::Dhcp(h) => h.stop(false).await,
+                Running::Sntp(h) => h.stop(false).await,
             }
         }
     }
+}
+
+fn list(servers: &[crate::core::types::Timeserver]) -> String {
+    let v: Vec<String> = servers.iter().map(|t| t.to_string()).collect();
+    v.join(", ")
 }

@@ -16,6 +16,7 @@
 
 pub mod resolve;
 pub mod sntp;
+pub mod task;
 
 use core::fmt;
 use std::time::{Duration, SystemTime};

@@ -279,6 +279,9 @@ cmd_up() {
 
     for ((k = 1; k <= n; k++)); do
         wait_until 10 dhcp_listening $k || die "dnsmasq of upstream $k did not start: $(tail -3 "$S/up$k/dnsmasq.stderr")"
+        if [ $ntp = 1 ]; then
+            wait_until 10 ntp_listening $k || die "chronyd of upstream $k did not start: $(tail -3 "$S/up$k/chronyd.log")"
+        fi
     done
     if [ $inet = 1 ]; then
         wait_until 10 sh -c "ip netns exec $INET ss -Hltn 'sport = :80' | grep -q ." \
