@@ -140,6 +140,8 @@ impl Daemon {
             }
             (_, Running::Sntp(h)) => {
                 log::info!("SNTP: stopped (no timeservers)");
+                // Nothing keeps the measurement current any more.
+                self.model.clock.measured = None;
                 self.ex.spawn(h.stop(false)).detach();
             }
             (key, _) => log::error!("task {key:?}: stopped with the wrong handle"),

@@ -21,7 +21,11 @@ impl Daemon {
                 let first = self.model.clock.measured.is_none();
                 let say = format!(
                     "SNTP: {} {} (offset {:+.6} s, delay {:.3} ms, stratum {})",
-                    if first { "synchronised with" } else { "measured" },
+                    if first {
+                        "synchronised with"
+                    } else {
+                        "measured"
+                    },
                     m.server,
                     m.offset.as_secs_f64(),
                     m.delay.as_secs_f64() * 1e3,

@@ -89,8 +89,12 @@ impl SntpTask {
                 sntp::Event::Resolve(name) => {
                     let busy = self.resolver.as_ref().is_some_and(|r| !r.is_done());
                     if busy {
-                        if self.queued.iter().all(|n| *n != name) && self.queued.push_back(name).is_err() {
-                            log::warn!("SNTP: more than {QUEUED_NAMES} names waiting to be resolved");
+                        if self.queued.iter().all(|n| *n != name)
+                            && self.queued.push_back(name).is_err()
+                        {
+                            log::warn!(
+                                "SNTP: more than {QUEUED_NAMES} names waiting to be resolved"
+                            );
                         }
                     } else {
                         self.start_resolver(name.as_str());
@@ -260,7 +264,13 @@ mod tests {
         assert_eq!(out.to, "198.18.1.1:123".parse().unwrap());
         let later = Now::read();
         let bytes = reply(&out.bytes, &later, Duration::from_secs(3));
-        t.process(&later, SntpInput::Ntp { from: out.to, bytes });
+        t.process(
+            &later,
+            SntpInput::Ntp {
+                from: out.to,
+                bytes,
+            },
+        );
         match t.poll_event() {
             Some(SntpEvent::Synced(m)) => {
                 let off = m.offset.as_secs_f64();

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """tests/lab/hostile_ntp.py - an NTP responder (stdlib only) that sends what chronyd cannot be
 made to send: kiss-o'-death DENY/RSTR/RATE, leap indicator 3, a wrong originate timestamp, a
-zero transmit timestamp, a huge root distance, poll exponent 0, stratum 16, a wrong mode, or
-nothing at all.
+zero transmit timestamp, a huge root distance, poll exponent 0, stratum 16, a wrong mode,
+nothing at all, or a valid time 100 s ahead (`ahead100`).
 
 In mode `good` it answers like the lab's chronyd 4.3 (`local stratum 10`, `-x`): LI 0, the
 request's version and poll echoed, mode 4, stratum 10, reference id 127.127.1.1, root delay and
@@ -51,6 +51,8 @@ FIELDS = {
     "poll0": ("poll",),
     "stratum16": ("stratum",),
     "wrong-mode": ("mode",),
+    # A valid server whose clock is 100 s ahead of ours: what a measurement must report.
+    "ahead100": ("reference", "receive", "transmit"),
 }
 MODES = tuple(FIELDS)
 
@@ -110,6 +112,9 @@ def hostile(mode, f):
         f["stratum"] = 16
     elif mode == "wrong-mode":
         f["mode"] = 5  # broadcast
+    elif mode == "ahead100":
+        for k in ("reference", "receive", "transmit"):
+            f[k] += 100 << 32
     return f
 
 
