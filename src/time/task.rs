@@ -41,8 +41,8 @@ pub enum SntpInput {
 pub enum SntpOutput {
     /// An NTP request.
     Ntp(sntp::Outgoing),
-    /// A DNS query.
-    Dns(resolve::Outgoing),
+    /// A DNS query (boxed: a query buffer is large).
+    Dns(Box<resolve::Outgoing>),
 }
 
 /// What the core hears.
@@ -166,7 +166,7 @@ impl Machine for SntpTask {
             .as_mut()
             .and_then(|r| r.dispatch(now.mono, now.wall))
         {
-            return Some(SntpOutput::Dns(q));
+            return Some(SntpOutput::Dns(Box::new(q)));
         }
         self.pump(now);
         if let Some(out) = self.client.dispatch(now.mono, now.wall) {
@@ -178,7 +178,7 @@ impl Machine for SntpTask {
         self.resolver
             .as_mut()
             .and_then(|r| r.dispatch(now.mono, now.wall))
-            .map(SntpOutput::Dns)
+            .map(|q| SntpOutput::Dns(Box::new(q)))
     }
 
     fn process(&mut self, now: &Now, input: SntpInput) {
