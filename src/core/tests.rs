@@ -65,8 +65,9 @@ fn three_ready(multipath: bool) -> Model {
 fn dhcp_tasks(m: &Model) -> Vec<u32> {
     super::tasks::desired(m)
         .iter()
-        .map(|t| match t.key() {
-            super::tasks::TaskKey::Dhcp(i) => i,
+        .filter_map(|t| match t.key() {
+            super::tasks::TaskKey::Dhcp(i) => Some(i),
+            _ => None,
         })
         .collect()
 }
