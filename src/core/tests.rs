@@ -291,3 +291,41 @@ fn a_radio_with_carrier_is_no_wired_service_and_long_ids_fit() {
     assert_eq!(id.len(), 100);
     assert!(super::types::ServiceId::try_from(id.as_str()).is_ok());
 }
+
+/// The SNTP task the plan declares: its servers in SPEC §6 order, none without time updates.
+fn sntp_task(m: &Model) -> Option<(Vec<super::types::Timeserver>, Vec<IpAddr>)> {
+    super::tasks::desired(m).into_iter().find_map(|t| match t {
+        super::tasks::TaskSpec::Sntp { servers, dns } => Some((servers, dns)),
+        _ => None,
+    })
+}
+
+#[test]
+fn the_plan_runs_sntp_with_the_default_services_servers_first() {
+    use super::types::Timeserver;
+    let mut m = Model::new(ModelSettings::default(), false, &[]);
+    assert_eq!(sntp_task(&m), None, "nothing connected: no SNTP");
+    m.clock
+        .fallback
+        .push(Timeserver::Addr(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9))))
+        .unwrap();
+    m.link_changed(link(3, true), &mut Defaults);
+    m.take_actions();
+    let mut l = lease(1);
+    l.timeservers
+        .push(IpAddr::V4(Ipv4Addr::new(198, 18, 1, 1)))
+        .unwrap();
+    m.dhcp_bound(3, l);
+    let (servers, dns) = sntp_task(&m).expect("an SNTP task once a service is ready");
+    assert_eq!(
+        servers,
+        vec![
+            Timeserver::Addr(IpAddr::V4(Ipv4Addr::new(198, 18, 1, 1))),
+            Timeserver::Addr(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9))),
+        ],
+        "DHCP option 42 before the fallback"
+    );
+    assert_eq!(dns, vec![IpAddr::V4(Ipv4Addr::new(198, 18, 1, 1))]);
+    m.clock.time_updates = super::clock::Updates::Manual;
+    assert_eq!(sntp_task(&m), None, "TimeUpdates=manual: no SNTP");
+}
