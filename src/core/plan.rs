@@ -11,7 +11,7 @@ use crate::core::mptcp::{DesiredEndpoint, EndpointFlags};
 use crate::core::netstate::{AddressSpec, IpPrefix, NetState, RouteSpec, RuleSpec};
 use crate::core::order;
 use crate::core::session;
-use crate::core::types::MptcpLink;
+use crate::core::types::{MptcpLink, ServiceState};
 
 /// The kernel's main routing table.
 pub const TABLE_MAIN: u32 = 254;
@@ -252,12 +252,22 @@ pub fn resolv_conf(model: &Model) -> String {
 /// most preferred.
 pub fn endpoints(model: &Model, extra: EndpointFlags) -> Vec<DesiredEndpoint> {
     let mut out = Vec::new();
+    // While another service is online, one the online check finds without the
+    // Internet is a backup path: MPTCP moves its traffic to the others at once
+    // and keeps the subflow for when it returns (SPEC §6).
+    let some_online = model.settings.online_check
+        && model
+            .services
+            .iter()
+            .any(|s| s.state == ServiceState::Online);
     for svc in order::connected(model) {
         if !svc.multipath(model.settings.multipath_default) {
             continue;
         }
+        let offline = some_online && svc.state != ServiceState::Online;
         let flags = match svc.config.mptcp_link {
             MptcpLink::Off => continue,
+            MptcpLink::On if offline => EndpointFlags::SUBFLOW | EndpointFlags::BACKUP,
             MptcpLink::On => EndpointFlags::SUBFLOW,
             MptcpLink::Backup => EndpointFlags::SUBFLOW | EndpointFlags::BACKUP,
         };

@@ -329,3 +329,47 @@ fn the_plan_runs_sntp_with_the_default_services_servers_first() {
     m.clock.time_updates = super::clock::Updates::Manual;
     assert_eq!(sntp_task(&m), None, "TimeUpdates=manual: no SNTP");
 }
+
+#[test]
+fn an_uplink_without_the_internet_loses_the_default_route_and_becomes_an_mptcp_backup() {
+    use super::mptcp::EndpointFlags;
+    let mut m = three_ready(true);
+    m.settings.online_check = true;
+    let flags = |m: &Model, ifindex: u32| {
+        super::plan::endpoints(m, EndpointFlags::NONE)
+            .into_iter()
+            .find(|e| e.ifindex == ifindex)
+            .map(|e| e.flags)
+    };
+    // Nothing online yet: no path is preferred, none is a backup.
+    assert_eq!(flags(&m, 3), Some(EndpointFlags::SUBFLOW));
+    for i in 3..=5 {
+        m.online_changed(i, true);
+    }
+    let st = desired(&m);
+    assert_eq!(default_routes(&st)[0].0, 3, "eth1 is the default");
+    // The default uplink's Internet dies behind a live link.
+    m.online_changed(3, false);
+    assert_eq!(m.services[0].state, ServiceState::Ready);
+    let st = desired(&m);
+    let routes = default_routes(&st);
+    assert_ne!(
+        routes[0].0, 3,
+        "the default moved to an online uplink: {routes:?}"
+    );
+    assert!(
+        routes.iter().any(|r| r.0 == 3),
+        "the dead uplink keeps a default route, ranked last"
+    );
+    assert_eq!(
+        flags(&m, 3),
+        Some(EndpointFlags::SUBFLOW | EndpointFlags::BACKUP)
+    );
+    assert_eq!(flags(&m, 4), Some(EndpointFlags::SUBFLOW));
+    // It comes back.
+    m.online_changed(3, true);
+    assert_eq!(default_routes(&desired(&m))[0].0, 3);
+    assert_eq!(flags(&m, 3), Some(EndpointFlags::SUBFLOW));
+    // A report for a service that is gone changes nothing.
+    m.online_changed(42, true);
+}

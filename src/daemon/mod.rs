@@ -186,6 +186,7 @@ async fn run(
         multipath_default: opts.mpath_routing || conf.multipath_routing,
         preferred,
         rule_priority_base: conf.rule_priority_base,
+        online_check: conf.online_check.mode != crate::config::main_conf::OnlineCheckMode::None,
     };
     let mut model = Model::new(settings, global.offline_mode, &powered);
     model.clock.time_updates = global.time_updates;

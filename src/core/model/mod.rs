@@ -119,6 +119,9 @@ pub struct ModelSettings {
     pub multipath_default: bool,
     pub preferred: heapless::Vec<Technology, 4>,
     pub rule_priority_base: u32,
+    /// Whether connected services are checked for the Internet (main.conf
+    /// OnlineCheckMode other than none): ready → online on success.
+    pub online_check: bool,
 }
 
 impl Default for ModelSettings {
@@ -127,6 +130,7 @@ impl Default for ModelSettings {
             multipath_default: false,
             preferred: heapless::Vec::new(),
             rule_priority_base: caps::RULE_PRIORITY_BASE,
+            online_check: false,
         }
     }
 }

@@ -229,6 +229,40 @@ impl Model {
         }
     }
 
+    /// The online check of the service on `ifindex` found the Internet
+    /// (`online`) or lost it: ready → online, online → ready. The order, the
+    /// default route, `internet` sessions and MPTCP backup flags follow from
+    /// the state. A service not connected ignores it (a late report).
+    pub fn online_changed(&mut self, ifindex: u32, online: bool) {
+        let Some(svc) = self
+            .services
+            .iter_mut()
+            .find(|s| s.ifindex == ifindex && s.state.is_connected())
+        else {
+            return;
+        };
+        let new = if online {
+            ServiceState::Online
+        } else {
+            ServiceState::Ready
+        };
+        if svc.state != new {
+            log::info!(
+                "{}: {} {} -> {}{}",
+                svc.ifname,
+                svc.id,
+                svc.state.as_str(),
+                new.as_str(),
+                if online {
+                    ""
+                } else {
+                    " (the Internet is not reachable through it)"
+                }
+            );
+            svc.state = new;
+        }
+    }
+
     /// Starts connecting a service (state configuration, address acquisition).
     fn start_connect(&mut self, idx: usize) {
         let svc = &mut self.services[idx];
