@@ -24,7 +24,8 @@
 #   daemon ID start|stop|kill|pid [ARGS...]   pathman in the DUT sandbox ($PATHMAN,
 #                     default <repo>/target/release/pathman); start restarts a running one
 #   connman ID start|stop|kill|pid [ARGS...]  Debian's connmand the same way (fresh
-#                     /var/lib/connman on every start unless CM_KEEP_STATE=1)
+#                     /var/lib/connman on every start unless CM_KEEP_STATE=1; TimeUpdates
+#                     manual unless CM_TIME_UPDATES=auto: it still cannot set the clock)
 #   reset ID          daemons must be stopped: DUT interfaces down and flushed, DUT routes,
 #                     rules, nftables and MPTCP endpoints cleared, daemon state removed
 #                     ("first boot" again; used by benchmarks between cold starts)
@@ -55,7 +56,7 @@ if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=python3; fi
 
 log() { printf '[lab %s] %s\n' "$(date +%H:%M:%S.%3N)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
-usage() { sed -n '2,43p' "$0"; exit "${1:-1}"; }
+usage() { sed -n '2,/^set -euo/{/^set -euo/!p}' "$0"; exit "${1:-1}"; }
 
 # ------------------------------------------------------------------ names and state
 set_id() {
@@ -559,8 +560,10 @@ start_connmand() {
     if [ "${CM_KEEP_STATE:-0}" != 1 ] || [ ! -d "$c/varlib" ]; then
         rm -rf "$c/varlib"; mkdir -p "$c/varlib/session_policy_local"
         # 1.41: clock updates are Clock properties kept in settings [global], not main.conf
-        # keys; off, so connmand never tries to set the clock (CAP_SYS_TIME is gone anyway)
-        printf '[global]\nTimeUpdates=manual\nTimezoneUpdates=manual\nOfflineMode=false\n' >"$c/varlib/settings"
+        # keys; off, so connmand never tries to set the clock (CAP_SYS_TIME is gone anyway).
+        # CM_TIME_UPDATES=auto (benchmarks) lets it run SNTP; it still cannot set the clock.
+        printf '[global]\nTimeUpdates=%s\nTimezoneUpdates=manual\nOfflineMode=false\n' \
+            "${CM_TIME_UPDATES:-manual}" >"$c/varlib/settings"
     fi
     [ -f "$c/main.conf" ] || {
         printf '[General]\nAllowHostnameUpdates=false\nAllowDomainnameUpdates=false\n'
