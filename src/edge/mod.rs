@@ -8,5 +8,6 @@ pub mod mptcp;
 pub mod netlink;
 pub mod nft;
 pub mod packet;
+pub mod probe;
 pub mod rtnl;
 pub mod sysfs;
