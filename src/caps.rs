@@ -303,6 +303,9 @@ pub const HTTP_MAX_PATH: usize = 512;
 pub const ONLINE_HTTP_CONNECT_TIMEOUT_MS: u64 = 3000;
 /// Time a whole HTTP check (connect, request, response head) may take.
 pub const ONLINE_HTTP_TIMEOUT_MS: u64 = 5000;
+/// The checker waits this much longer than [`ONLINE_HTTP_TIMEOUT_MS`] for the transport's
+/// report before it counts the check as timed out itself (a transport that lost it).
+pub const ONLINE_HTTP_BACKSTOP_MS: u64 = 1000;
 /// First wait before a failed (or portal) HTTP check is tried again; doubled each time.
 pub const ONLINE_HTTP_RETRY_INITIAL_MS: u64 = 2000;
 /// Longest wait between two failed HTTP checks (ConnMan: 12² = 144 s).

@@ -318,11 +318,11 @@ fn portal_and_broken_servers_are_not_online_and_back_off() {
 fn a_hanging_server_times_out() {
     let mut s = Sim::plain();
     s.server = Server::Hang;
-    s.run_for(Duration::from_secs(6));
+    s.run_for(Duration::from_secs(7));
     assert_eq!(
         s.events,
         vec![(
-            Duration::from_millis(ONLINE_HTTP_TIMEOUT_MS),
+            Duration::from_millis(ONLINE_HTTP_TIMEOUT_MS + crate::caps::ONLINE_HTTP_BACKSTOP_MS),
             Event::Offline {
                 reason: Reason::HttpTimeout
             }
