@@ -106,9 +106,10 @@ pub struct Config {
     pub metered: bool,
     /// The service's DNS servers (for the URL's host name).
     pub dns: std::vec::Vec<IpAddr>,
-    /// Intervals; [`Config::new`] sets [`Timing::new`]`(metered)`. Tests and benchmarks may
-    /// change them.
-    pub timing: Timing,
+    /// Intervals; None: [`Timing::new`]`(metered)`. Tests and benchmarks may set them.
+    pub timing: Option<Timing>,
+    /// Report [`Event::Stats`] this often (benchmarks); None: never.
+    pub stats_every: Option<Duration>,
 }
 
 impl Config {
@@ -119,8 +120,14 @@ impl Config {
             targets: std::vec::Vec::new(),
             metered,
             dns: dns.to_vec(),
-            timing: Timing::new(metered),
+            timing: None,
+            stats_every: None,
         }
+    }
+
+    /// The timing in force: the override, else the defaults for `metered`.
+    pub fn timing(&self) -> Timing {
+        self.timing.unwrap_or_else(|| Timing::new(self.metered))
     }
 }
 
@@ -181,6 +188,8 @@ pub enum Event {
     /// The check server answered without `X-ConnMan-Status: online` (captive portal,
     /// redirect): not online.
     Portal { status: u16 },
+    /// The counters, every [`Config::stats_every`] (no verdict change).
+    Stats(Stats),
 }
 
 /// What the transport hands the checker (one at a time, so the size of the HTTP variant
@@ -263,6 +272,8 @@ fn offline(reason: Reason) -> Event {
 #[derive(Debug)]
 pub struct Checker {
     config: Config,
+    timing: Timing,
+    next_stats: Option<Instant>,
     url: Option<Url>,
     rng: Rng,
     resolver: Option<Resolver>,
@@ -299,6 +310,8 @@ impl Checker {
         let mut rng = Rng::new(seed);
         let ident = rng.next_u64() as u16;
         let mut c = Checker {
+            timing: config.timing(),
+            next_stats: None,
             config: config.clone(),
             url: None,
             rng,
@@ -312,7 +325,7 @@ impl Checker {
             http_id: 0,
             http_deadline: None,
             http_not_before: None,
-            http_backoff: config.timing.http_retry_initial,
+            http_backoff: config.timing().http_retry_initial,
             last_http_ok: None,
             ident,
             seq: 0,
@@ -369,6 +382,10 @@ impl Checker {
         }
     }
 
+    fn timing(&self) -> &Timing {
+        &self.timing
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> Stats {
         self.stats
@@ -405,6 +422,7 @@ impl Checker {
             Event::Online => Verdict::Online,
             Event::Offline { .. } => Verdict::Offline,
             Event::Portal { .. } => Verdict::Portal,
+            Event::Stats(_) => return self.push_event(ev),
         };
         if v != self.verdict {
             self.verdict = v;
@@ -413,7 +431,9 @@ impl Checker {
     }
 
     fn push_event(&mut self, ev: Event) {
-        info!("online check: {ev:?}");
+        if !matches!(ev, Event::Stats(_)) {
+            info!("online check: {ev:?}");
+        }
         if self.events.is_full() {
             self.events.remove(0);
         }
@@ -425,7 +445,7 @@ impl Checker {
     }
 
     fn ping_spacing(&self) -> Duration {
-        let t = &self.config.timing;
+        let t = &self.timing;
         if self.online() {
             if self.misses > 0 && self.confirmed {
                 t.suspect_spacing
@@ -447,12 +467,14 @@ impl Checker {
             if self.confirmed {
                 return None;
             }
-            return self
-                .last_http_ok
-                .map(|t| PollAt::At(t + self.config.timing.http_fallback));
+            // (No success of this check yet: a reconfigured one checks at once.)
+            return Some(
+                self.last_http_ok
+                    .map_or(PollAt::Now, |t| PollAt::At(t + self.timing().http_fallback)),
+            );
         }
         // Not online: when pings work and say the path is back, or when they never worked.
-        if self.confirmed && self.successes < self.config.timing.successes_recover {
+        if self.confirmed && self.successes < self.timing().successes_recover {
             return None;
         }
         Some(self.http_not_before.map_or(PollAt::Now, PollAt::At))
@@ -462,7 +484,7 @@ impl Checker {
         debug!("online check: HTTP check failed: {ev:?}");
         self.http_deadline = None;
         self.http_not_before = Some(now + self.http_backoff);
-        self.http_backoff = (self.http_backoff * 2).min(self.config.timing.http_retry_max);
+        self.http_backoff = (self.http_backoff * 2).min(self.timing().http_retry_max);
         // Fresh evidence from pings needed before the next try.
         self.successes = 0;
         self.report(ev);
@@ -479,18 +501,18 @@ impl Checker {
             Ok(r) if r.is_online() => {
                 self.http_deadline = None;
                 self.http_not_before = None;
-                self.http_backoff = self.config.timing.http_retry_initial;
+                self.http_backoff = self.timing().http_retry_initial;
                 self.last_http_ok = Some(now);
                 self.misses = 0;
                 self.report(Event::Online);
                 // Watch from now on at the online interval.
-                self.next_ping = Some(now + self.config.timing.interval);
+                self.next_ping = Some(now + self.timing().interval);
             }
             Ok(r) => self.http_failed(now, Event::Portal { status: r.status }),
         }
     }
 
-    fn on_reply(&mut self, now: Instant, packet: &[u8]) {
+    fn on_reply(&mut self, packet: &[u8]) {
         let Ok(r) = EchoReply::parse(packet) else {
             return;
         };
@@ -514,15 +536,14 @@ impl Checker {
         self.successes = self.successes.saturating_add(1);
         if self.online() && was_suspect {
             // Suspicion over: back to the steady interval.
-            self.next_ping = self.last_ping.map(|t| t + self.config.timing.interval);
+            self.next_ping = self.last_ping.map(|t| t + self.timing().interval);
         }
-        if !self.online() && self.successes == self.config.timing.successes_recover {
+        if !self.online() && self.successes == self.timing().successes_recover {
             debug!(
                 "online check: {} answers in a row, checking HTTP",
                 self.successes
             );
         }
-        let _ = now;
     }
 
     fn on_miss(&mut self, now: Instant, f: InFlight) {
@@ -532,15 +553,15 @@ impl Checker {
         if !self.online() || !self.confirmed {
             return;
         }
-        if self.misses >= self.config.timing.misses_offline {
+        if self.misses >= self.timing().misses_offline {
             let n = self.misses;
             // A fresh start for the HTTP check once the path is back.
             self.http_not_before = None;
-            self.http_backoff = self.config.timing.http_retry_initial;
+            self.http_backoff = self.timing().http_retry_initial;
             self.report(Event::Offline {
                 reason: Reason::PingLost(n),
             });
-            self.next_ping = Some(now + self.config.timing.offline_interval);
+            self.next_ping = Some(now + self.timing().offline_interval);
         } else if self.misses == 1 {
             // Suspicion: probe again at once.
             self.next_ping = Some(now);
@@ -585,7 +606,7 @@ impl Checker {
     }
 
     fn dns_failed(&mut self, now: Instant, e: ResolveError) {
-        self.dns_retry_at = Some(now + self.config.timing.dns_retry);
+        self.dns_retry_at = Some(now + self.timing().dns_retry);
         self.report(Event::Offline {
             reason: Reason::Dns(e),
         });
@@ -605,7 +626,7 @@ impl Checker {
             }
         };
         self.http_id = self.http_id.wrapping_add(1);
-        self.http_deadline = Some(now + self.config.timing.http_timeout);
+        self.http_deadline = Some(now + self.timing().http_timeout);
         self.stats.http_checks += 1;
         let overhead = TCP_SEGMENTS_EACH_WAY * (IP_HEADER + TCP_HEADER);
         self.stats.bytes_sent += request.len() as u64 + overhead;
@@ -638,7 +659,7 @@ impl Checker {
         let _ = self.outstanding.push(InFlight {
             seq: self.seq,
             to,
-            deadline: now + self.config.timing.timeout,
+            deadline: now + self.timing().timeout,
         });
         self.last_ping = Some(now);
         self.next_ping = Some(now + self.ping_spacing());
@@ -677,6 +698,9 @@ impl Machine for Checker {
         for f in &self.outstanding {
             p = p.min(PollAt::At(f.deadline));
         }
+        if self.config.stats_every.is_some() {
+            p = p.min(self.next_stats.map_or(PollAt::Now, PollAt::At));
+        }
         if !self.targets.is_empty() {
             p = p.min(self.next_ping.map_or(PollAt::Now, PollAt::At));
         }
@@ -686,6 +710,16 @@ impl Machine for Checker {
     fn dispatch(&mut self, now: &Now) -> Option<Output> {
         let t = now.mono;
         self.expire(t);
+        if let Some(every) = self.config.stats_every {
+            match self.next_stats {
+                Some(n) if n > t => {}
+                Some(_) => {
+                    self.next_stats = Some(t + every);
+                    self.push_event(Event::Stats(self.stats));
+                }
+                None => self.next_stats = Some(t + every),
+            }
+        }
         if let Some(r) = self.resolver.as_mut() {
             if let Some(q) = r.dispatch(t, now.wall) {
                 self.stats.dns_queries += 1;
@@ -724,7 +758,7 @@ impl Machine for Checker {
                     debug!("online check: stale HTTP result {id}");
                 }
             }
-            Input::Icmp(p) => self.on_reply(t, &p),
+            Input::Icmp(p) => self.on_reply(&p),
             Input::Nothing => {}
         }
     }
@@ -741,20 +775,24 @@ impl Machine for Checker {
             && config.dns == self.config.dns
             && config.targets == self.config.targets;
         self.config = config;
+        self.timing = self.config.timing();
         if same_check {
             // Metered or timing change: new intervals from the next probe on.
-            self.http_backoff = self.http_backoff.min(self.config.timing.http_retry_max);
+            self.http_backoff = self.http_backoff.min(self.timing.http_retry_max);
+            if let (Some(last), Some(next)) = (self.last_ping, self.next_ping) {
+                self.next_ping = Some(next.min(last + self.ping_spacing()));
+            }
             return;
         }
         let verdict = self.verdict;
         let stats = self.stats;
         let seed = self.rng.next_u64();
         *self = Checker::new(self.config.clone(), seed);
-        // Keep what the core was told; the new check reports changes from there.
-        self.verdict = match self.verdict {
-            Verdict::Unknown => verdict,
-            v => v,
-        };
+        // Keep what the core was told (unless the new URL is refused at once); the new
+        // check runs at once and reports changes from there.
+        if self.verdict == Verdict::Unknown {
+            self.verdict = verdict;
+        }
         self.stats = stats;
     }
 }

@@ -73,7 +73,7 @@ impl Sim {
             }
             Output::Http { id, to, request } => {
                 assert_eq!(to, SocketAddr::new(SERVER.into(), 80));
-                assert!(request.starts_with(b"GET /online/status.html HTTP/1.1\r\n"));
+                assert!(request.starts_with(b"GET /online/status.html"));
                 self.http_sent += 1;
                 match (&self.server, self.up) {
                     (Server::Answer(b), true) => {
@@ -435,4 +435,48 @@ fn configured_targets_are_pinged_in_turn() {
     }
     assert!(to.len() >= 4);
     assert!(to.windows(2).all(|w| w[0] != w[1]), "{to:?}");
+}
+
+#[test]
+fn reconfigure_to_metered_slows_the_probe_and_a_new_url_checks_again() {
+    let mut s = Sim::plain();
+    s.run_for(Duration::from_secs(30));
+    let mut cfg = Config::new(URL, &[], true);
+    s.c.reconfigure(cfg.clone());
+    s.run_for(Duration::from_secs(1));
+    let before = s.c.stats().pings_sent;
+    s.run_for(Duration::from_secs(120));
+    let sent = s.c.stats().pings_sent - before;
+    assert!((2..=4).contains(&sent), "{sent} pings in 2 metered minutes");
+    assert_eq!(s.events.len(), 1);
+    // Another URL on the same server: one new HTTP check, the verdict stays Online.
+    cfg.url = "http://198.19.0.1/online/status.html?again".into();
+    let checks = s.http_sent;
+    s.c.reconfigure(cfg);
+    s.run_for(Duration::from_secs(5));
+    assert_eq!(s.http_sent, checks + 1);
+    assert_eq!(s.events.len(), 1, "{:?}", s.events);
+    assert_eq!(s.c.verdict(), Verdict::Online);
+}
+
+#[test]
+fn stats_are_reported_when_asked() {
+    let mut cfg = Config::new(URL, &[], false);
+    cfg.stats_every = Some(Duration::from_secs(60));
+    let mut s = Sim::new(cfg);
+    s.run_for(Duration::from_secs(181));
+    let stats: std::vec::Vec<_> = s
+        .events
+        .iter()
+        .filter_map(|(t, e)| match e {
+            Event::Stats(st) => Some((*t, *st)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stats.len(), 3, "{stats:?}");
+    assert_eq!(s.c.verdict(), Verdict::Online, "Stats change no verdict");
+    let per_min = stats[2].1.bytes_sent + stats[2].1.bytes_received
+        - stats[1].1.bytes_sent
+        - stats[1].1.bytes_received;
+    assert!(per_min <= 2000, "{per_min}");
 }
