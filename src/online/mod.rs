@@ -300,6 +300,11 @@ pub struct Checker {
     successes: u32,
     /// A target answered at least once: ping losses then mean something.
     confirmed: bool,
+    /// When pings made the service offline.
+    down_since: Option<Instant>,
+    /// The last HTTP failure came while pings said the path works (a bad server, not a dead
+    /// path): its backoff holds even after pings recover.
+    failed_with_path_up: bool,
     stats: Stats,
 }
 
@@ -335,6 +340,8 @@ impl Checker {
             misses: 0,
             successes: 0,
             confirmed: false,
+            down_since: None,
+            failed_with_path_up: false,
             stats: Stats::default(),
         };
         c.start();
@@ -473,16 +480,33 @@ impl Checker {
                     .map_or(PollAt::Now, |t| PollAt::At(t + self.timing().http_fallback)),
             );
         }
-        // Not online: when pings work and say the path is back, or when they never worked.
-        if self.confirmed && self.successes < self.timing().successes_recover {
-            return None;
+        // Not online: at once when pings work and say the path is back; when they never
+        // worked, at the backoff; when they say it is down, rarely (ICMP may have stopped
+        // while HTTP works: the check must not stay offline forever).
+        let retry = self.http_not_before.map_or(PollAt::Now, PollAt::At);
+        if !self.confirmed {
+            return Some(retry);
         }
-        Some(self.http_not_before.map_or(PollAt::Now, PollAt::At))
+        if self.successes >= self.timing().successes_recover {
+            // Failures while the path was dead say nothing about the server.
+            return Some(if self.failed_with_path_up {
+                retry
+            } else {
+                PollAt::Now
+            });
+        }
+        let slow = self.down_since?.checked_add(self.timing().http_fallback)?;
+        Some(PollAt::At(match self.http_not_before {
+            Some(t) => t.max(slow),
+            None => slow,
+        }))
     }
 
     fn http_failed(&mut self, now: Instant, ev: Event) {
         debug!("online check: HTTP check failed: {ev:?}");
         self.http_deadline = None;
+        self.failed_with_path_up =
+            !self.confirmed || self.successes >= self.timing().successes_recover;
         self.http_not_before = Some(now + self.http_backoff);
         self.http_backoff = (self.http_backoff * 2).min(self.timing().http_retry_max);
         // Fresh evidence from pings needed before the next try.
@@ -503,6 +527,13 @@ impl Checker {
                 self.http_not_before = None;
                 self.http_backoff = self.timing().http_retry_initial;
                 self.last_http_ok = Some(now);
+                if self.misses >= self.timing().misses_offline {
+                    // HTTP works while the targets stay silent: they stopped answering
+                    // ICMP, so pings no longer decide until a target answers again.
+                    warn!("online check: ping targets silent while HTTP works");
+                    self.confirmed = false;
+                }
+                self.down_since = None;
                 self.misses = 0;
                 self.report(Event::Online);
                 // Watch from now on at the online interval.
@@ -557,6 +588,7 @@ impl Checker {
             let n = self.misses;
             // A fresh start for the HTTP check once the path is back.
             self.http_not_before = None;
+            self.down_since = Some(now);
             self.http_backoff = self.timing().http_retry_initial;
             self.report(Event::Offline {
                 reason: Reason::PingLost(n),

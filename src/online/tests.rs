@@ -480,3 +480,58 @@ fn stats_are_reported_when_asked() {
         - stats[1].1.bytes_received;
     assert!(per_min <= 2000, "{per_min}");
 }
+
+#[test]
+fn targets_that_stop_answering_icmp_cost_one_false_alarm_not_a_flap() {
+    let mut s = Sim::plain();
+    s.run_for(Duration::from_secs(30));
+    s.icmp = false;
+    s.run_for(Duration::from_secs(300));
+    let kinds: std::vec::Vec<_> = s.events.iter().map(|e| e.1).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            Event::Online,
+            Event::Offline {
+                reason: Reason::PingLost(3)
+            },
+            Event::Online
+        ]
+    );
+    // Back online by the slow HTTP probe within a fallback interval.
+    let t = s.events[2].0 - s.events[1].0;
+    assert!(
+        t <= Duration::from_secs(ONLINE_HTTP_FALLBACK_SECS + 1),
+        "{t:?}"
+    );
+    // The Internet then really dies: the HTTP fallback notices.
+    s.up = false;
+    s.run_for(Duration::from_secs(70));
+    assert!(is_offline(&s.last_event().unwrap()));
+}
+
+#[test]
+fn recovery_after_a_long_outage_is_not_held_by_the_backoff() {
+    let mut s = Sim::plain();
+    s.run_for(Duration::from_secs(10));
+    s.up = false;
+    s.run_for(Duration::from_secs(1800));
+    // The slow HTTP probe of a dead path: about one a minute, not more.
+    assert!(s.http_sent <= 1 + 31, "{}", s.http_sent);
+    let back = s.at();
+    s.up = true;
+    s.run_for(Duration::from_secs(20));
+    let r = s
+        .first_after(back, |e| *e == Event::Online)
+        .expect("online");
+    assert!(r <= Duration::from_secs(8), "{r:?}");
+}
+
+#[test]
+fn a_hanging_server_behind_a_live_path_backs_off() {
+    let mut s = Sim::plain();
+    s.server = Server::Hang;
+    s.run_for(Duration::from_secs(600));
+    // 2, 4, 8 … 120 s of backoff after each 6 s timeout: a handful in ten minutes.
+    assert!((6..=10).contains(&s.http_sent), "{}", s.http_sent);
+}
