@@ -15,42 +15,33 @@ use std::os::fd::AsRawFd;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const SOURCE: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 150);
 const LITERAL_URL: &str = "http://198.19.0.1/online/status.html";
 
-/// Gives the DUT's eth0 198.18.1.150/24 and a source rule to table 300 whose default route
-/// goes via upstream 1, as the daemon does for a service.
+/// The DUT's address on upstream k's link.
+fn source(k: u8) -> Ipv4Addr {
+    Ipv4Addr::new(198, 18, k, 150)
+}
+
+/// Gives the DUT's interface of upstream k 198.18.k.150/24 and a source rule to table
+/// 299 + k whose default route goes via upstream k, as the daemon does for a service.
+fn configure_uplink(lab: &Lab, k: u8) {
+    let dev = lab.ifname(usize::from(k)).to_owned();
+    let addr = format!("{}/24", source(k));
+    let gw = format!("198.18.{k}.1");
+    let table = (299 + u32::from(k)).to_string();
+    let src = source(k).to_string();
+    let route = [
+        "ip", "route", "add", "default", "via", &gw, "dev", &dev, "table", &table,
+    ];
+    lab.exec_ok(&["ip", "link", "set", &dev, "up"]);
+    lab.exec_ok(&["ip", "addr", "add", &addr, "dev", &dev]);
+    lab.exec_ok(&route);
+    lab.exec_ok(&["ip", "rule", "add", "from", &src, "lookup", &table]);
+}
+
+/// Uplink 1 only.
 fn configure_dut(lab: &Lab) {
-    let dev = lab.ifname(1).to_owned();
-    for cmd in [
-        vec!["ip", "link", "set", &dev, "up"],
-        vec!["ip", "addr", "add", "198.18.1.150/24", "dev", &dev],
-        vec![
-            "ip",
-            "route",
-            "add",
-            "default",
-            "via",
-            "198.18.1.1",
-            "dev",
-            &dev,
-            "table",
-            "300",
-        ],
-        vec![
-            "ip",
-            "rule",
-            "add",
-            "from",
-            "198.18.1.150",
-            "lookup",
-            "300",
-            "priority",
-            "31300",
-        ],
-    ] {
-        lab.exec_ok(&cmd);
-    }
+    configure_uplink(lab, 1);
     assert!(
         !routes(lab, "main").iter().any(|r| r.starts_with("default")),
         "no default route in main: the source rule must do it"
@@ -67,8 +58,14 @@ struct Running {
 
 impl Running {
     fn start(lab: &Lab, config: Config) -> Running {
+        Running::start_on(lab, 1, config)
+    }
+
+    /// A checker on upstream k's interface and source address.
+    fn start_on(lab: &Lab, k: u8, config: Config) -> Running {
         let path = format!("/run/netns/{}", lab.ns("dut"));
-        let ifname = lab.ifname(1).to_owned();
+        let ifname = lab.ifname(usize::from(k)).to_owned();
+        let src = source(k);
         let (tx, events) = mpsc::channel();
         let (stop, stop_rx) = smol::channel::bounded::<()>(1);
         let thread = std::thread::spawn(move || {
@@ -82,8 +79,8 @@ impl Running {
             let ex: &'static smol::LocalExecutor<'static> =
                 Box::leak(Box::new(smol::LocalExecutor::new()));
             smol::block_on(ex.run(async {
-                let sockets = ProbeSockets::new(&ifname, ifindex, SOURCE);
-                let h = Handle::spawn(ex, Checker::new(config, 7), sockets, move |e| {
+                let sockets = ProbeSockets::new(&ifname, ifindex, src);
+                let h = Handle::spawn(ex, Checker::new(config, u64::from(k)), sockets, move |e| {
                     let ok = tx.send((Instant::now(), e)).is_ok();
                     async move { ok }
                 });
@@ -179,7 +176,11 @@ fn black_hole_is_found_within_seconds_and_recovery_needs_the_http_check() {
     // Design worst case 3.25 s; lab.sh's own run time is in the measurement.
     assert!(took <= Duration::from_millis(4500), "{took:?}");
 
-    // Down stays down (no flapping) while the hole lasts.
+    // Down stays down (no flapping) while the hole lasts; the upstream itself still answers.
+    assert!(lab
+        .exec(&["ping", "-c1", "-W1", "198.18.1.1"])
+        .status
+        .success());
     assert_eq!(run.collect(Duration::from_secs(4)), vec![]);
 
     let back = Instant::now();
@@ -238,4 +239,32 @@ fn portal_and_redirect_are_not_online() {
     lab_sh_ok(&["http", &lab.id, "online"]);
     let mut run = Running::start(&lab, Config::new(LITERAL_URL, &[], false));
     run.wait(Duration::from_secs(10), "Online", |e| *e == Event::Online);
+}
+
+#[test]
+fn each_uplink_is_judged_on_its_own() {
+    let lab = Lab::up_prefixed("ho", 2, &["--inet", "--no-ipv6"]);
+    configure_uplink(&lab, 1);
+    configure_uplink(&lab, 2);
+    let mut one = Running::start_on(&lab, 1, Config::new(LITERAL_URL, &[], false));
+    let mut two = Running::start_on(&lab, 2, Config::new(LITERAL_URL, &[], false));
+    one.wait(Duration::from_secs(10), "uplink 1 Online", |e| {
+        *e == Event::Online
+    });
+    two.wait(Duration::from_secs(10), "uplink 2 Online", |e| {
+        *e == Event::Online
+    });
+    let log = http_log(&lab);
+    assert!(log.contains("::ffff:198.18.1.150 online GET"), "{log}");
+    assert!(log.contains("::ffff:198.18.2.150 online GET"), "{log}");
+    lab_sh_ok(&["link", &lab.id, "2", "blackhole"]);
+    two.wait(Duration::from_secs(6), "uplink 2 Offline", |e| {
+        matches!(e, Event::Offline { .. })
+    });
+    // Uplink 1's probes go out through upstream 1 and are unaffected.
+    assert_eq!(one.collect(Duration::from_secs(3)), vec![]);
+    lab_sh_ok(&["link", &lab.id, "2", "restore"]);
+    two.wait(Duration::from_secs(10), "uplink 2 Online again", |e| {
+        *e == Event::Online
+    });
 }
