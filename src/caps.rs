@@ -348,3 +348,6 @@ pub const PING_MAX_TARGETS: usize = MAX_SERVERS;
 pub const ICMP_RX_BUFFER: usize = 128;
 /// Wait before the check tries DNS again after the name could not be resolved.
 pub const ONLINE_DNS_RETRY_SECS: u64 = 10;
+/// The check host's address is kept at least this long whatever its TTL (dnsmasq answers
+/// say 0); it is resolved again before the next HTTP check after that.
+pub const ONLINE_MIN_RESOLVE_TTL_SECS: u64 = 300;

@@ -20,10 +20,10 @@ use crate::caps::{
     DNS_MAX_MESSAGE, HTTP_MAX_HEAD, HTTP_MAX_REQUEST, ICMP_RX_BUFFER, MAX_SERVERS,
     ONLINE_DNS_RETRY_SECS, ONLINE_HTTP_BACKSTOP_MS, ONLINE_HTTP_FALLBACK_METERED_SECS,
     ONLINE_HTTP_FALLBACK_SECS, ONLINE_HTTP_RETRY_INITIAL_MS, ONLINE_HTTP_RETRY_MAX_MS,
-    ONLINE_HTTP_TIMEOUT_MS, PING_INTERVAL_METERED_MS, PING_INTERVAL_MS,
-    PING_INTERVAL_OFFLINE_METERED_MS, PING_INTERVAL_OFFLINE_MS, PING_MAX_OUTSTANDING,
-    PING_MAX_TARGETS, PING_MISSES_OFFLINE, PING_PAYLOAD_LEN, PING_SUCCESSES_RECOVER,
-    PING_SUSPECT_SPACING_MS, PING_TIMEOUT_MS,
+    ONLINE_HTTP_TIMEOUT_MS, ONLINE_MIN_RESOLVE_TTL_SECS, PING_INTERVAL_METERED_MS,
+    PING_INTERVAL_MS, PING_INTERVAL_OFFLINE_METERED_MS, PING_INTERVAL_OFFLINE_MS,
+    PING_MAX_OUTSTANDING, PING_MAX_TARGETS, PING_MISSES_OFFLINE, PING_PAYLOAD_LEN,
+    PING_SUCCESSES_RECOVER, PING_SUSPECT_SPACING_MS, PING_TIMEOUT_MS,
 };
 use crate::task::{Machine, Now, PollAt};
 use crate::time::resolve::{self, Families, Outgoing, ResolveError, Resolver};
@@ -280,6 +280,8 @@ pub struct Checker {
     dns_retry_at: Option<Instant>,
     /// Where the HTTP check connects.
     server: Option<IpAddr>,
+    /// When the resolved `server` is due to be resolved again (None: an address literal).
+    server_until: Option<Instant>,
     targets: Vec<Ipv4Addr, PING_MAX_TARGETS>,
     next_target: usize,
     verdict: Verdict,
@@ -323,6 +325,7 @@ impl Checker {
             resolver: None,
             dns_retry_at: None,
             server: None,
+            server_until: None,
             targets: Vec::new(),
             next_target: 0,
             verdict: Verdict::Unknown,
@@ -382,7 +385,9 @@ impl Checker {
     }
 
     fn server_known(&mut self, ip: IpAddr) {
-        if self.targets.is_empty() {
+        if self.config.targets.is_empty() {
+            // The default target follows the check host's address.
+            self.targets.clear();
             if let IpAddr::V4(v4) = ip.to_canonical() {
                 let _ = self.targets.push(v4);
             }
@@ -466,7 +471,11 @@ impl Checker {
 
     /// When the HTTP check may run next (None: not now).
     fn http_due(&self) -> Option<PollAt> {
-        if self.http_deadline.is_some() || self.server.is_none() || self.url.is_none() {
+        if self.http_deadline.is_some()
+            || self.server.is_none()
+            || self.url.is_none()
+            || self.resolver.is_some()
+        {
             return None;
         }
         if self.online() {
@@ -627,6 +636,8 @@ impl Checker {
                 match ip {
                     Some(ip) => {
                         debug!("online check: server {ip}");
+                        let ttl = r.ttl.max(Duration::from_secs(ONLINE_MIN_RESOLVE_TTL_SECS));
+                        self.server_until = Some(now + ttl);
                         self.server = Some(ip);
                         self.server_known(ip);
                     }
@@ -638,6 +649,12 @@ impl Checker {
     }
 
     fn dns_failed(&mut self, now: Instant, e: ResolveError) {
+        if self.server.is_some() {
+            // A re-resolution: keep the address known, try again later.
+            debug!("online check: resolving the check host again: {e}");
+            self.server_until = Some(now + self.timing().dns_retry);
+            return;
+        }
         self.dns_retry_at = Some(now + self.timing().dns_retry);
         self.report(Event::Offline {
             reason: Reason::Dns(e),
@@ -760,9 +777,23 @@ impl Machine for Checker {
             }
             self.drain_resolver(t);
         }
-        if matches!(self.http_due(), Some(PollAt::Now))
-            || matches!(self.http_due(), Some(PollAt::At(d)) if d <= t)
-        {
+        let http_due = matches!(self.http_due(), Some(PollAt::Now))
+            || matches!(self.http_due(), Some(PollAt::At(d)) if d <= t);
+        if http_due && self.server_until.is_some_and(|u| u <= t) {
+            // The check host's address expired: resolve it before the check.
+            self.server_until = None;
+            if let Some(u) = self.url.clone() {
+                let mut r = self.new_resolver(&u.host);
+                let q = r.dispatch(t, now.wall);
+                self.resolver = Some(r);
+                if let Some(q) = q {
+                    self.stats.dns_queries += 1;
+                    self.stats.bytes_sent += IP_HEADER + UDP_HEADER + q.bytes().len() as u64;
+                    return Some(Output::Dns(q));
+                }
+                self.drain_resolver(t);
+            }
+        } else if http_due {
             if let Some(o) = self.send_http(t) {
                 return Some(o);
             }

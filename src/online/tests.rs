@@ -32,6 +32,9 @@ struct Sim {
     /// IP bytes of the probes on the wire, both ways (from the outputs and the replies).
     ping_bytes: u64,
     http_sent: u32,
+    /// Where pings and the HTTP check must go.
+    expect: Ipv4Addr,
+    dns_sent: u32,
 }
 
 impl Sim {
@@ -48,6 +51,8 @@ impl Sim {
             events: vec![],
             ping_bytes: 0,
             http_sent: 0,
+            expect: SERVER,
+            dns_sent: 0,
         }
     }
 
@@ -62,7 +67,7 @@ impl Sim {
     fn handle(&mut self, out: Output) {
         match out {
             Output::Ping { to, packet } => {
-                assert_eq!(to, SERVER);
+                assert_eq!(to, self.expect);
                 self.ping_bytes += 20 + packet.len() as u64;
                 if self.up && self.icmp {
                     let r = reply_to(&packet, to, SOURCE);
@@ -72,7 +77,7 @@ impl Sim {
                 }
             }
             Output::Http { id, to, request } => {
-                assert_eq!(to, SocketAddr::new(SERVER.into(), 80));
+                assert_eq!(to, SocketAddr::new(self.expect.into(), 80));
                 assert!(request.starts_with(b"GET /online/status.html"));
                 self.http_sent += 1;
                 match (&self.server, self.up) {
@@ -93,7 +98,17 @@ impl Sim {
                     (Server::Hang, true) => {}
                 }
             }
-            Output::Dns(_) => panic!("no DNS with a literal URL"),
+            Output::Dns(q) => {
+                // dnsmasq's answer for ntp.lab.test: 198.19.0.7, TTL 120.
+                self.dns_sent += 1;
+                let mut a = crate::wire::dns::tests::hex(crate::wire::dns::tests::DNSMASQ_CNAME_A);
+                a[..2].copy_from_slice(&q.bytes()[..2]);
+                if self.up {
+                    let bytes = Vec::from_slice(&a).unwrap();
+                    self.pending
+                        .push((self.now + RTT, Input::Dns { from: q.to, bytes }));
+                }
+            }
         }
     }
 
@@ -534,4 +549,33 @@ fn a_hanging_server_behind_a_live_path_backs_off() {
     s.run_for(Duration::from_secs(600));
     // 2, 4, 8 … 120 s of backoff after each 6 s timeout: a handful in ten minutes.
     assert!((6..=10).contains(&s.http_sent), "{}", s.http_sent);
+}
+
+#[test]
+fn the_check_host_is_resolved_again_when_its_address_expired() {
+    let dns: IpAddr = "198.18.1.1".parse().unwrap();
+    let mut s = Sim::new(Config::new(
+        "http://ntp.lab.test/online/status.html",
+        &[dns],
+        false,
+    ));
+    s.expect = "198.19.0.7".parse().unwrap();
+    s.run_for(Duration::from_secs(10));
+    assert_eq!(s.events[0].1, Event::Online);
+    assert_eq!(s.dns_sent, 1);
+    // Online for an hour: pings only, no DNS.
+    s.run_for(Duration::from_secs(3600));
+    assert_eq!((s.dns_sent, s.http_sent), (1, 1));
+    // A black hole, then recovery: the address (TTL 120 s, kept 300 s) is resolved again
+    // before the HTTP check, which still comes within the recovery bound.
+    s.up = false;
+    s.run_for(Duration::from_secs(20));
+    let back = s.at();
+    s.up = true;
+    s.run_for(Duration::from_secs(20));
+    let r = s
+        .first_after(back, |e| *e == Event::Online)
+        .expect("online");
+    assert!(r <= Duration::from_secs(8), "{r:?}");
+    assert_eq!(s.dns_sent, 2);
 }
