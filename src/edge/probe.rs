@@ -4,8 +4,9 @@
 //! so the kernel's per-uplink source rules pick that uplink's table and the probe measures
 //! that uplink, not the default route.
 //!
-//! The HTTP exchange is bounded: connect within [`ONLINE_HTTP_CONNECT_TIMEOUT_MS`], all
-//! within [`ONLINE_HTTP_TIMEOUT_MS`], at most [`HTTP_MAX_HEAD`] bytes read (the body never
+//! The HTTP exchange is bounded: connect within the checker's
+//! [`Timing::http_connect_timeout`] (default [`crate::caps::ONLINE_HTTP_CONNECT_TIMEOUT_MS`]), all within
+//! [`Timing::http_timeout`] (default [`crate::caps::ONLINE_HTTP_TIMEOUT_MS`]), at most [`HTTP_MAX_HEAD`] bytes read (the body never
 //! is). A server that hangs, floods or talks garbage costs at most that and is reported to
 //! the checker, which decides; the driver loop never blocks on it (the exchange progresses
 //! inside [`Transport::recv`], which is cancel-safe: its state lives here, not in the
@@ -21,12 +22,9 @@ use log::{debug, warn};
 use smol::future::FutureExt;
 use smol::Async;
 
-use crate::caps::{
-    DNS_MAX_MESSAGE, HTTP_MAX_HEAD, HTTP_MAX_REQUEST, ICMP_RX_BUFFER,
-    ONLINE_HTTP_CONNECT_TIMEOUT_MS, ONLINE_HTTP_TIMEOUT_MS,
-};
+use crate::caps::{DNS_MAX_MESSAGE, HTTP_MAX_HEAD, HTTP_MAX_REQUEST, ICMP_RX_BUFFER};
 use crate::edge::packet::{check, recv_trunc, setsockopt, Error};
-use crate::online::{Checker, HttpError, Input, Output};
+use crate::online::{Checker, HttpError, Input, Output, Timing};
 use crate::task::Transport;
 use crate::wire::http;
 
@@ -134,6 +132,7 @@ impl HttpConn {
         source: Ipv4Addr,
         to: SocketAddrV4,
         request: heapless::Vec<u8, HTTP_MAX_REQUEST>,
+        timing: &Timing,
     ) -> Result<HttpConn, HttpError> {
         let fd = bound_socket(libc::SOCK_STREAM, 0, ifname, source).map_err(|e| {
             warn!("{ifname}: online check TCP socket: {e}");
@@ -160,8 +159,8 @@ impl HttpConn {
             id,
             stream,
             connected: false,
-            connect_by: now + Duration::from_millis(ONLINE_HTTP_CONNECT_TIMEOUT_MS),
-            done_by: now + Duration::from_millis(ONLINE_HTTP_TIMEOUT_MS),
+            connect_by: now + timing.http_connect_timeout,
+            done_by: now + timing.http_timeout,
             request,
             written: 0,
             buf: Box::new([0; HTTP_MAX_HEAD]),
@@ -388,7 +387,7 @@ impl Transport<Checker> for ProbeSockets {
         }
     }
 
-    async fn send(&mut self, _machine: &Checker, out: Output) {
+    async fn send(&mut self, machine: &Checker, out: Output) {
         match out {
             Output::Ping { to, packet } => {
                 if let Err(e) = self.open_icmp() {
@@ -436,7 +435,8 @@ impl Transport<Checker> for ProbeSockets {
                         }
                     },
                 };
-                match HttpConn::start(id, &self.ifname, self.source, to, request) {
+                let timing = machine.timing();
+                match HttpConn::start(id, &self.ifname, self.source, to, request, timing) {
                     Ok(c) => self.http = Some(c),
                     Err(e) => self.http_failed = Some((id, e)),
                 }

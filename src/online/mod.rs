@@ -18,12 +18,12 @@
 
 use crate::caps::{
     DNS_MAX_MESSAGE, HTTP_MAX_HEAD, HTTP_MAX_REQUEST, ICMP_RX_BUFFER, MAX_SERVERS,
-    ONLINE_DNS_RETRY_SECS, ONLINE_HTTP_BACKSTOP_MS, ONLINE_HTTP_FALLBACK_METERED_SECS,
-    ONLINE_HTTP_FALLBACK_SECS, ONLINE_HTTP_RETRY_INITIAL_MS, ONLINE_HTTP_RETRY_MAX_MS,
-    ONLINE_HTTP_TIMEOUT_MS, ONLINE_MIN_RESOLVE_TTL_SECS, PING_INTERVAL_METERED_MS,
-    PING_INTERVAL_MS, PING_INTERVAL_OFFLINE_METERED_MS, PING_INTERVAL_OFFLINE_MS,
-    PING_MAX_OUTSTANDING, PING_MAX_TARGETS, PING_MISSES_OFFLINE, PING_PAYLOAD_LEN,
-    PING_SUCCESSES_RECOVER, PING_SUSPECT_SPACING_MS, PING_TIMEOUT_MS,
+    ONLINE_DNS_RETRY_SECS, ONLINE_HTTP_BACKSTOP_MS, ONLINE_HTTP_CONNECT_TIMEOUT_MS,
+    ONLINE_HTTP_FALLBACK_METERED_SECS, ONLINE_HTTP_FALLBACK_SECS, ONLINE_HTTP_RETRY_INITIAL_MS,
+    ONLINE_HTTP_RETRY_MAX_MS, ONLINE_HTTP_TIMEOUT_MS, ONLINE_MIN_RESOLVE_TTL_SECS,
+    PING_INTERVAL_METERED_MS, PING_INTERVAL_MS, PING_INTERVAL_OFFLINE_METERED_MS,
+    PING_INTERVAL_OFFLINE_MS, PING_MAX_OUTSTANDING, PING_MAX_TARGETS, PING_MISSES_OFFLINE,
+    PING_PAYLOAD_LEN, PING_SUCCESSES_RECOVER, PING_SUSPECT_SPACING_MS, PING_TIMEOUT_MS,
 };
 use crate::task::{Machine, Now, PollAt};
 use crate::time::resolve::{self, Families, Outgoing, ResolveError, Resolver};
@@ -55,6 +55,10 @@ pub struct Timing {
     pub misses_offline: u32,
     pub offline_interval: Duration,
     pub successes_recover: u32,
+    /// The transport's bound on the HTTP check's TCP connect.
+    pub http_connect_timeout: Duration,
+    /// The transport's bound on the whole HTTP exchange; the checker itself gives up
+    /// [`ONLINE_HTTP_BACKSTOP_MS`] later.
     pub http_timeout: Duration,
     pub http_retry_initial: Duration,
     pub http_retry_max: Duration,
@@ -81,8 +85,8 @@ impl Timing {
                 PING_INTERVAL_OFFLINE_MS
             }),
             successes_recover: PING_SUCCESSES_RECOVER,
-            // The transport's own bound ends the exchange first; this is the backstop.
-            http_timeout: ms(ONLINE_HTTP_TIMEOUT_MS + ONLINE_HTTP_BACKSTOP_MS),
+            http_connect_timeout: ms(ONLINE_HTTP_CONNECT_TIMEOUT_MS),
+            http_timeout: ms(ONLINE_HTTP_TIMEOUT_MS),
             http_retry_initial: ms(ONLINE_HTTP_RETRY_INITIAL_MS),
             http_retry_max: ms(ONLINE_HTTP_RETRY_MAX_MS),
             http_fallback: Duration::from_secs(if metered {
@@ -123,6 +127,28 @@ impl Config {
             timing: None,
             stats_every: None,
         }
+    }
+
+    /// The checker of main.conf's online check settings (SPEC §6: every connected service
+    /// is checked, so one-shot and continuous both give the checker), or None for
+    /// `OnlineCheckMode=none`. `OnlineCheckConnectTimeout` (when set) bounds the connect.
+    pub fn from_conf(
+        conf: &crate::config::main_conf::OnlineCheckConf,
+        dns: &[IpAddr],
+        metered: bool,
+    ) -> Option<Config> {
+        use crate::config::main_conf::OnlineCheckMode;
+        if conf.mode == OnlineCheckMode::None {
+            return None;
+        }
+        let mut c = Config::new(&conf.ipv4_url, dns, metered);
+        if conf.connect_timeout_ms > 0 {
+            let mut t = Timing::new(metered);
+            t.http_connect_timeout = Duration::from_millis(u64::from(conf.connect_timeout_ms));
+            t.http_timeout = t.http_timeout.max(t.http_connect_timeout);
+            c.timing = Some(t);
+        }
+        Some(c)
     }
 
     /// The timing in force: the override, else the defaults for `metered`.
@@ -394,7 +420,8 @@ impl Checker {
         }
     }
 
-    fn timing(&self) -> &Timing {
+    /// The timing in force.
+    pub fn timing(&self) -> &Timing {
         &self.timing
     }
 
@@ -675,7 +702,9 @@ impl Checker {
             }
         };
         self.http_id = self.http_id.wrapping_add(1);
-        self.http_deadline = Some(now + self.timing().http_timeout);
+        // The transport's own bound ends the exchange first; this is the backstop.
+        let backstop = Duration::from_millis(ONLINE_HTTP_BACKSTOP_MS);
+        self.http_deadline = Some(now + self.timing().http_timeout + backstop);
         self.stats.http_checks += 1;
         let overhead = TCP_SEGMENTS_EACH_WAY * (IP_HEADER + TCP_HEADER);
         self.stats.bytes_sent += request.len() as u64 + overhead;

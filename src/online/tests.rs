@@ -579,3 +579,17 @@ fn the_check_host_is_resolved_again_when_its_address_expired() {
     assert!(r <= Duration::from_secs(8), "{r:?}");
     assert_eq!(s.dns_sent, 2);
 }
+
+#[test]
+fn main_conf_settings_make_the_config() {
+    use crate::config::main_conf::{OnlineCheckConf, OnlineCheckMode};
+    let mut conf = OnlineCheckConf::default();
+    let c = Config::from_conf(&conf, &[], true).unwrap();
+    assert_eq!(c.url, "http://ipv4.connman.net/online/status.html");
+    assert_eq!(c.timing(), Timing::new(true));
+    conf.connect_timeout_ms = 700;
+    let t = Config::from_conf(&conf, &[], false).unwrap().timing();
+    assert_eq!(t.http_connect_timeout, Duration::from_millis(700));
+    conf.mode = OnlineCheckMode::None;
+    assert_eq!(Config::from_conf(&conf, &[], false), None);
+}
