@@ -531,7 +531,8 @@ impl Checker {
                 PollAt::Now
             });
         }
-        let slow = self.down_since?.checked_add(self.timing().http_fallback)?;
+        let since = self.down_since.or(self.http_not_before)?;
+        let slow = since.checked_add(self.timing().http_fallback)?;
         Some(PollAt::At(match self.http_not_before {
             Some(t) => t.max(slow),
             None => slow,

@@ -593,3 +593,16 @@ fn main_conf_settings_make_the_config() {
     conf.mode = OnlineCheckMode::None;
     assert_eq!(Config::from_conf(&conf, &[], false), None);
 }
+
+#[test]
+fn a_failed_check_then_silent_icmp_still_gets_the_slow_http_probe() {
+    let mut s = Sim::plain();
+    s.server = Server::Hang;
+    s.run_for(Duration::from_secs(10));
+    assert!(is_offline(&s.last_event().unwrap()));
+    // The server is fixed, but the targets stop answering ICMP at the same time.
+    s.server = Server::Answer(ONLINE.to_vec());
+    s.icmp = false;
+    s.run_for(Duration::from_secs(200));
+    assert_eq!(s.last_event(), Some(Event::Online));
+}
