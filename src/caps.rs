@@ -285,3 +285,69 @@ pub const DNS_TRIES_PER_SERVER: u32 = 2;
 /// Times the whole DNS server list is tried before the name counts as unresolvable
 /// (with [`MAX_SERVERS`] servers: at most 2 * 4 * (1 + 2) s = 24 s).
 pub const DNS_ROUNDS: u32 = 2;
+
+// ----- Online check and reachability probe (SPEC §6, reference/time-online.md §4) -----
+
+/// Largest HTTP response head read from the online check's server: ConnMan's status page
+/// answers with about 300 bytes of head; 4 KiB leaves a dozen times that. Anything longer
+/// (a hostile or broken server) is a failed check, and the connection is closed unread.
+pub const HTTP_MAX_HEAD: usize = 4096;
+/// Largest HTTP request built (request line with the URL's path, Host, User-Agent,
+/// Connection): bounds the path of the configured check URL.
+pub const HTTP_MAX_REQUEST: usize = 1024;
+/// Longest path (with query) of the check URL kept.
+pub const HTTP_MAX_PATH: usize = 512;
+/// Time the check's TCP connect may take: ConnMan's OnlineCheckConnectTimeout default is
+/// the OS's (~127 s of SYN retries on a blackhole, reference/time-online.md §4); a live
+/// uplink connects in well under a second.
+pub const ONLINE_HTTP_CONNECT_TIMEOUT_MS: u64 = 3000;
+/// Time a whole HTTP check (connect, request, response head) may take.
+pub const ONLINE_HTTP_TIMEOUT_MS: u64 = 5000;
+/// The checker waits this much longer than [`ONLINE_HTTP_TIMEOUT_MS`] for the transport's
+/// report before it counts the check as timed out itself (a transport that lost it).
+pub const ONLINE_HTTP_BACKSTOP_MS: u64 = 1000;
+/// First wait before a failed (or portal) HTTP check is tried again; doubled each time.
+pub const ONLINE_HTTP_RETRY_INITIAL_MS: u64 = 2000;
+/// Longest wait between two failed HTTP checks (ConnMan: 12² = 144 s).
+pub const ONLINE_HTTP_RETRY_MAX_MS: u64 = 120_000;
+/// While online with a ping target that never answered (ICMP filtered), the HTTP check is
+/// the only probe: repeated this often (metered: [`ONLINE_HTTP_FALLBACK_METERED_SECS`]).
+pub const ONLINE_HTTP_FALLBACK_SECS: u64 = 60;
+/// The same for metered services.
+pub const ONLINE_HTTP_FALLBACK_METERED_SECS: u64 = 600;
+/// ICMP echo payload bytes. Zero: identifier and sequence number already match a reply to
+/// its request, and every byte counts 2 × 30 times a minute against the probe budget
+/// (SPEC §6: ≤ 2 KB/minute per uplink; 20 + 8 bytes each way = 56 bytes per probe).
+pub const PING_PAYLOAD_LEN: usize = 0;
+/// Steady-state ping interval while online: with [`PING_TIMEOUT_MS`] and
+/// [`PING_SUSPECT_SPACING_MS`], a black hole is found 1.25 s after the first lost probe,
+/// so within 2.25 s median and 3.25 s worst; 30 probes × 56 bytes = 1680 bytes/minute.
+pub const PING_INTERVAL_MS: u64 = 2000;
+/// Ping interval while online on a metered service (1.5 probes/minute = 84 bytes/minute).
+pub const PING_INTERVAL_METERED_MS: u64 = 40_000;
+/// Wait for an echo reply before the probe counts as lost (a live path answers in tens of
+/// milliseconds; mwan3track waits 4 s, which is what makes it slow).
+pub const PING_TIMEOUT_MS: u64 = 500;
+/// Spacing of the probes after a lost one (suspicion), until an answer or the verdict.
+pub const PING_SUSPECT_SPACING_MS: u64 = 250;
+/// Consecutive lost probes that make an online service offline.
+pub const PING_MISSES_OFFLINE: u32 = 3;
+/// Ping interval while not online (to see the Internet come back).
+pub const PING_INTERVAL_OFFLINE_MS: u64 = 1000;
+/// The same on a metered service.
+pub const PING_INTERVAL_OFFLINE_METERED_MS: u64 = 10_000;
+/// Consecutive answers while not online before the HTTP check runs again (no flapping:
+/// one lucky packet through a dying link does not make it online).
+pub const PING_SUCCESSES_RECOVER: u32 = 3;
+/// Echo requests in flight at once; an older one is forgotten (not counted) when full.
+pub const PING_MAX_OUTSTANDING: usize = 8;
+/// Ping targets one checker uses (configured ones beyond this are logged and ignored).
+pub const PING_MAX_TARGETS: usize = MAX_SERVERS;
+/// Receive buffer of the raw ICMP socket: IPv4 header (up to 60) + ICMP header + payload
+/// of an echo reply; longer packets (other ICMP traffic) are cut and dropped.
+pub const ICMP_RX_BUFFER: usize = 128;
+/// Wait before the check tries DNS again after the name could not be resolved.
+pub const ONLINE_DNS_RETRY_SECS: u64 = 10;
+/// The check host's address is kept at least this long whatever its TTL (dnsmasq answers
+/// say 0); it is resolved again before the next HTTP check after that.
+pub const ONLINE_MIN_RESOLVE_TTL_SECS: u64 = 300;

@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod dbus;
 pub mod dhcp;
 pub mod edge;
+pub mod online;
 pub mod task;
 pub mod time;
 pub mod wire;

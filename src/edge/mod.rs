@@ -1,6 +1,6 @@
 //! The kernel edges: rtnetlink, the MPTCP path manager (generic netlink),
-//! nftables (nfnetlink)
-//! the sysfs/procfs bits, and the UDP sockets of SNTP.
+//! nftables (nfnetlink), the sysfs/procfs bits, the UDP sockets of SNTP and
+//! the online check's probe sockets.
 
 pub mod clock;
 pub mod dhcp;
@@ -9,6 +9,7 @@ pub mod netlink;
 pub mod nft;
 pub mod ntp;
 pub mod packet;
+pub mod probe;
 pub mod random;
 pub mod rtnl;
 pub mod sysfs;

@@ -39,11 +39,11 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-fn sys(op: &'static str) -> impl FnOnce(io::Error) -> Error {
+pub(crate) fn sys(op: &'static str) -> impl FnOnce(io::Error) -> Error {
     move |err| Error::Sys { op, err }
 }
 
-fn check(op: &'static str, rc: libc::c_int) -> Result<libc::c_int, Error> {
+pub(crate) fn check(op: &'static str, rc: libc::c_int) -> Result<libc::c_int, Error> {
     if rc < 0 {
         return Err(Error::Sys {
             op,
@@ -53,7 +53,13 @@ fn check(op: &'static str, rc: libc::c_int) -> Result<libc::c_int, Error> {
     Ok(rc)
 }
 
-fn setsockopt<T>(fd: RawFd, level: i32, name: i32, val: &T, op: &'static str) -> Result<(), Error> {
+pub(crate) fn setsockopt<T>(
+    fd: RawFd,
+    level: i32,
+    name: i32,
+    val: &T,
+    op: &'static str,
+) -> Result<(), Error> {
     // SAFETY: `val` is a live reference of the size passed.
     let rc = unsafe {
         libc::setsockopt(
@@ -390,7 +396,7 @@ impl UdpSock {
 
 /// `recv` with `MSG_TRUNC`, which std's `recv_from` hides: the real length tells a datagram
 /// cut to the buffer from one that fits.
-fn recv_trunc(fd: RawFd, buf: &mut [u8]) -> io::Result<Datagram> {
+pub(crate) fn recv_trunc(fd: RawFd, buf: &mut [u8]) -> io::Result<Datagram> {
     // SAFETY: `buf` is live and writable for its length.
     let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_TRUNC) };
     if n < 0 {

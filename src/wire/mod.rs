@@ -4,6 +4,8 @@
 pub mod arp;
 pub mod dhcpv4;
 pub mod dns;
+pub mod http;
+pub mod icmp;
 pub mod ipv4udp;
 pub mod sntp;
 

@@ -132,9 +132,15 @@ impl Lab {
     /// Build a lab with `n` upstreams. `opts`: lab.sh up options, e.g. `["--inet"]`,
     /// `["--no-ipv6"]`, `["--rate", "20mbit"]`, `["--ifnames", "eth0,usb0"]`, `["--ntp"]`.
     pub fn up(n: usize, opts: &[&str]) -> Lab {
+        Lab::up_prefixed("t", n, opts)
+    }
+
+    /// [`Lab::up`] with the id `<prefix><pid>x<counter>` (a prefix of a few letters, so
+    /// labs of different suites are told apart in `lab.sh list`).
+    pub fn up_prefixed(prefix: &str, n: usize, opts: &[&str]) -> Lab {
         require_root_and_tools();
         let id = format!(
-            "t{}x{}",
+            "{prefix}{}x{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst)
         );

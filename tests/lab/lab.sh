@@ -8,8 +8,14 @@
 #                     build lab ID with N upstreams (an old lab ID is torn down first)
 #   down ID [--save DIR]   stop everything, delete namespaces and state (copy logs and
 #                     configs to DIR first with --save); safe to call twice
-#   link ID K down|up|wan-down|wan-up   carrier loss/return on the DUT link of upstream K
-#                     (wan-*: the upstream's own internet link, needs --inet)
+#   link ID K down|up|wan-down|wan-up|blackhole|restore   carrier loss/return on the DUT link
+#                     of upstream K (wan-*: the upstream's own internet link, needs --inet);
+#                     blackhole: upstream K silently drops what it forwards between the DUT
+#                     and the internet (links stay up; its DHCP, DNS, NTP keep answering);
+#                     restore: forwards again
+#   http ID MODE      restart the internet HTTP responder (needs --inet) in MODE: online
+#                     (default), portal, redirect, hang, huge, garbage (see tests/lab/
+#                     http-responder.py); log: http-inet.log (started anew), a line a request
 #   dhcp ID K stop|start   stop/restart upstream K's dnsmasq (DHCP, RA, DNS)
 #   dnsmasq-conf ID K LINE...   restart upstream K's dnsmasq with LINEs added to its config
 #                     (a dhcp-option=N,... / option:NAME line replaces the lab's own for N)
@@ -337,8 +343,39 @@ cmd_link() {
         wan-up)   ns_exists "$INET" || die "lab $ID has no --inet"; ip -n "$up" link set wan0 up
                   ip -n "$up" route replace default via "198.19.$1.1"
                   ip -n "$up" -6 route replace default via "fd19:$1::1" 2>/dev/null || true ;;
-        *)        die "link: want down|up|wan-down|wan-up" ;;
+        blackhole) ns_exists "$INET" || die "lab $ID has no --inet"; blackhole "$up" add ;;
+        restore)  ns_exists "$INET" || die "lab $ID has no --inet"; blackhole "$up" del ;;
+        *)        die "link: want down|up|wan-down|wan-up|blackhole|restore" ;;
     esac
+}
+
+# blackhole NS add|del: policy rules after the local table's (priority 0), so traffic to
+# the upstream's own addresses (DHCP, DNS, NTP) is still delivered, while everything it
+# would forward from the DUT link or from the internet link is dropped without an ICMP error.
+blackhole() {
+    local ns=$1 op=$2 fam dev prio
+    for fam in -4 -6; do
+        prio=100
+        for dev in down0 wan0; do
+            while ip -n "$ns" "$fam" rule del priority $prio 2>/dev/null; do :; done
+            if [ "$op" = add ]; then ip -n "$ns" "$fam" rule add priority $prio iif "$dev" blackhole; fi
+            prio=$((prio + 1))
+        done
+    done
+    ip -n "$ns" -4 route flush cache 2>/dev/null || true
+}
+
+http_listening() { ip netns exec "$INET" ss -Hltn 'sport = :80' | grep -q .; }
+
+cmd_http() {
+    need_lab; ns_exists "$INET" || die "lab $ID has no --inet"
+    local mode=${1:-online}
+    case "$mode" in online|portal|redirect|hang|huge|garbage) ;; *) die "http: unknown mode '$mode'" ;; esac
+    stop http-inet
+    wait_until 10 sh -c "! ip netns exec $INET ss -Hltn 'sport = :80' | grep -q ." \
+        || die "port 80 still busy in $INET"
+    spawn http-inet "$INET" "$S/http-inet.log" "$PY" "$LAB_DIR/http-responder.py" --port 80 --mode "$mode"
+    wait_until 10 http_listening || die "HTTP responder did not start: $(tail -3 "$S/http-inet.log")"
 }
 
 cmd_dhcp() {
@@ -642,6 +679,7 @@ case "$CMD" in
     down)      cmd_down "$@" ;;
     link)      cmd_link "$@" ;;
     dhcp)      cmd_dhcp "$@" ;;
+    http)      cmd_http "$@" ;;
     dnsmasq-conf) cmd_dnsmasq_conf "$@" ;;
     standin)   cmd_standin "$@" ;;
     ntp)       cmd_ntp "$@" ;;
