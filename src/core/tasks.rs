@@ -16,6 +16,8 @@ pub enum TaskKey {
     Dhcp(u32),
     /// The SNTP client (one for the system).
     Sntp,
+    /// The online check of the service on an interface.
+    Online(u32),
 }
 
 /// A task the model wants running, with its configuration.
@@ -38,6 +40,17 @@ pub enum TaskSpec {
         /// The default service's DNS servers, for server names.
         dns: Vec<IpAddr>,
     },
+    /// The online check of one connected service, bound to its interface and
+    /// IPv4 source address (so its own routing table carries the probes).
+    Online {
+        ifindex: u32,
+        ifname: IfName,
+        source: Ipv4Addr,
+        /// The service's DNS servers, for the check URL's host.
+        dns: Vec<IpAddr>,
+        /// Cellular: probed rarely.
+        metered: bool,
+    },
 }
 
 impl TaskSpec {
@@ -46,6 +59,7 @@ impl TaskSpec {
         match self {
             TaskSpec::Dhcp { ifindex, .. } => TaskKey::Dhcp(*ifindex),
             TaskSpec::Sntp { .. } => TaskKey::Sntp,
+            TaskSpec::Online { ifindex, .. } => TaskKey::Online(*ifindex),
         }
     }
 
@@ -69,16 +83,30 @@ impl TaskSpec {
             ) => ifname != n2 || mac != m2 || generation != g2,
             // A new server list is a reconfiguration.
             (TaskSpec::Sntp { .. }, TaskSpec::Sntp { .. }) => false,
+            // New DNS servers or metering are a reconfiguration; a new
+            // address or interface needs new sockets.
+            (
+                TaskSpec::Online { ifname, source, .. },
+                TaskSpec::Online {
+                    ifname: n2,
+                    source: s2,
+                    ..
+                },
+            ) => ifname != n2 || source != s2,
             _ => true,
         }
     }
 }
 
 /// Every task the model wants: a DHCP client for each service that
-/// acquires IPv4 by DHCP, and the SNTP client while there are timeservers
-/// (a connected service and automatic time updates).
+/// acquires IPv4 by DHCP, the SNTP client while there are timeservers
+/// (a connected service and automatic time updates), and an online check
+/// for every connected service that can reach beyond its link.
 pub fn desired(model: &Model) -> Vec<TaskSpec> {
     let mut out = dhcp(model);
+    if model.settings.online_check {
+        out.extend(online(model));
+    }
     let servers = crate::core::clock::servers(model);
     if !servers.is_empty() {
         let dns = crate::core::order::connected(model)
@@ -110,6 +138,31 @@ fn dhcp(model: &Model) -> Vec<TaskSpec> {
                 .as_ref()
                 .map(|a| a.net.addr)
                 .or(s.config.dhcp_last_address),
+        })
+        .collect()
+}
+
+/// An online check per connected service with a usable IPv4 address and a
+/// router (SPEC §6: every uplink is judged on its own path, not only the
+/// default one).
+fn online(model: &Model) -> Vec<TaskSpec> {
+    model
+        .services
+        .iter()
+        .filter(|s| s.state.is_connected())
+        .filter_map(|s| {
+            let v4 = s.ipv4.as_ref()?;
+            // A link-local address or no router: nothing beyond the link to check.
+            if v4.net.addr.is_link_local() || v4.gateway.is_none() {
+                return None;
+            }
+            Some(TaskSpec::Online {
+                ifindex: s.ifindex,
+                ifname: s.ifname.clone(),
+                source: v4.net.addr,
+                dns: Model::nameservers(s).iter().copied().collect(),
+                metered: s.tech == crate::core::types::Technology::Cellular,
+            })
         })
         .collect()
 }

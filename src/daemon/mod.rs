@@ -53,6 +53,11 @@ pub enum Event {
     Policies,
     /// The SNTP client's event (boxed: a measurement is large).
     Sntp(Box<crate::time::task::SntpEvent>),
+    /// An online checker's verdict on the service of an interface.
+    Online {
+        ifindex: u32,
+        ev: crate::online::Event,
+    },
 }
 
 /// What the loop waits for besides the event channel.
@@ -288,6 +293,7 @@ async fn run(
         adopted: Vec::new(),
         time,
         clock_failure: None,
+        online_conf: conf.online_check.clone(),
     });
     if let Err(e) = d.resync().await {
         log::error!("initial kernel dump failed: {e}");
@@ -358,6 +364,7 @@ async fn run(
             Event::Kernel(Err(e)) => log::warn!("rtnetlink events: {e}"),
             Event::Dhcp { ifindex, kind } => d.on_dhcp(ifindex, *kind),
             Event::Sntp(ev) => d.on_sntp(*ev),
+            Event::Online { ifindex, ev } => d.on_online(ifindex, ev),
             Event::Bus(BusEvent::Connected(conn)) => {
                 d.snapshot = Snapshot::default();
                 d.bus = Some(conn);
@@ -544,6 +551,8 @@ struct Daemon {
     time: TimeSettings,
     /// Why the last Clock.Timezone/Time request failed (for its held reply).
     clock_failure: Option<String>,
+    /// main.conf's online check settings, for every checker started.
+    online_conf: crate::config::main_conf::OnlineCheckConf,
 }
 
 impl TimeSettings {

@@ -15,6 +15,10 @@ use super::{Daemon, Event};
 enum Running {
     Dhcp(Handle<()>),
     Sntp(Handle<SntpConfig>),
+    Online(Handle<crate::online::Config>),
+    /// A task that could not start (its configuration is unusable); kept so
+    /// the supervisor does not try again until the spec changes.
+    Idle,
 }
 
 /// The tasks that run, with the spec each was started with.
@@ -41,22 +45,34 @@ impl Daemon {
             self.stop_task(spec, task);
         }
         for spec in want {
-            if let Some((running, task)) = self
+            if let Some(i) = self
                 .tasks
                 .running
-                .iter_mut()
-                .find(|(s, _)| s.key() == spec.key())
+                .iter()
+                .position(|(s, _)| s.key() == spec.key())
             {
-                if *running != spec {
+                if self.tasks.running[i].0 != spec {
                     // Same task, new configuration.
-                    if let (TaskSpec::Sntp { servers, dns }, Running::Sntp(h)) = (&spec, &*task) {
-                        h.reconfigure(SntpConfig {
-                            servers: servers.clone(),
-                            dns: dns.clone(),
-                        })
-                        .await;
+                    let online = match &spec {
+                        TaskSpec::Online { dns, metered, .. } => self.online_config(dns, *metered),
+                        _ => None,
+                    };
+                    match (&spec, &self.tasks.running[i].1) {
+                        (TaskSpec::Sntp { servers, dns }, Running::Sntp(h)) => {
+                            h.reconfigure(SntpConfig {
+                                servers: servers.clone(),
+                                dns: dns.clone(),
+                            })
+                            .await;
+                        }
+                        (TaskSpec::Online { .. }, Running::Online(h)) => {
+                            if let Some(c) = online {
+                                h.reconfigure(c).await;
+                            }
+                        }
+                        _ => {}
                     }
-                    *running = spec;
+                    self.tasks.running[i].0 = spec;
                 }
                 continue;
             }
@@ -93,6 +109,31 @@ impl Daemon {
                         })
                         .await
                     }
+                }))
+            }
+            TaskSpec::Online {
+                ifindex,
+                ifname,
+                source,
+                dns,
+                metered,
+            } => {
+                let Some(config) = self.online_config(dns, *metered) else {
+                    return Running::Idle;
+                };
+                log::info!(
+                    "{ifname}: online check from {source} ({}{})",
+                    config.url,
+                    if *metered { ", metered" } else { "" }
+                );
+                let seed = crate::edge::random::seed();
+                let machine = crate::online::Checker::new(config, seed);
+                let transport = crate::edge::probe::ProbeSockets::new(ifname, *ifindex, *source);
+                let tx = self.events.clone();
+                let ifindex = *ifindex;
+                Running::Online(Handle::spawn(self.ex, machine, transport, move |ev| {
+                    let tx = tx.clone();
+                    async move { tx.send(Event::Online { ifindex, ev }).await }
                 }))
             }
             TaskSpec::Sntp { servers, dns } => {
@@ -144,6 +185,11 @@ impl Daemon {
                 self.model.clock.measured = None;
                 self.ex.spawn(h.stop(false)).detach();
             }
+            (TaskKey::Online(ifindex), Running::Online(h)) => {
+                log::debug!("ifindex {ifindex}: online check stopped");
+                self.ex.spawn(h.stop(false)).detach();
+            }
+            (_, Running::Idle) => {}
             (key, _) => log::error!("task {key:?}: stopped with the wrong handle"),
         }
     }
@@ -154,8 +200,21 @@ impl Daemon {
             match task {
                 Running::Dhcp(h) => h.stop(false).await,
                 Running::Sntp(h) => h.stop(false).await,
+                Running::Online(h) => h.stop(false).await,
+                Running::Idle => {}
             }
         }
+    }
+}
+
+impl Daemon {
+    /// The online checker's configuration from main.conf (None: OnlineCheckMode=none).
+    fn online_config(
+        &self,
+        dns: &[std::net::IpAddr],
+        metered: bool,
+    ) -> Option<crate::online::Config> {
+        crate::online::Config::from_conf(&self.online_conf, dns, metered)
     }
 }
 

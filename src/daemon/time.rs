@@ -1,7 +1,8 @@
-//! What the SNTP task's events do: the measurement becomes the Clock's
+//! What the SNTP task's and the online checkers' events do. SNTP: the measurement becomes the Clock's
 //! `TimeserverSynced` and `Time`, and, where pathman keeps the clock
 //! (SetClock, no --no-set-clock, CAP_SYS_TIME, TimeUpdates=auto), the system
-//! clock is stepped or slewed and the floor file remembers the time.
+//! clock is stepped or slewed and the floor file remembers the time. Online
+//! check: the service's verdict (ready or online).
 
 use crate::core::clock::{self, Correction, Measured, Updates};
 use crate::time::task::SntpEvent;
@@ -63,6 +64,33 @@ impl Daemon {
                     stratum: m.stratum,
                 });
             }
+        }
+    }
+}
+
+impl Daemon {
+    /// An online checker's verdict: the service goes online or back to ready.
+    pub(super) fn on_online(&mut self, ifindex: u32, ev: crate::online::Event) {
+        use crate::online::Event as E;
+        let name = self
+            .model
+            .services
+            .iter()
+            .find(|s| s.ifindex == ifindex)
+            .map_or_else(|| format!("ifindex {ifindex}"), |s| s.ifname.to_string());
+        match ev {
+            E::Online => self.model.online_changed(ifindex, true),
+            E::Offline { reason } => {
+                log::info!("{name}: online check: {reason}");
+                self.model.online_changed(ifindex, false);
+            }
+            E::Portal { status } => {
+                log::info!(
+                    "{name}: online check: HTTP {status} without X-ConnMan-Status (a portal?): not online"
+                );
+                self.model.online_changed(ifindex, false);
+            }
+            E::Stats(s) => log::debug!("{name}: online check: {s:?}"),
         }
     }
 }

@@ -32,7 +32,7 @@ use crate::wire::http::{self, Response, Url};
 use crate::wire::icmp::{self, EchoReply, EchoRequest};
 use core::fmt;
 use heapless::Vec;
-use log::{debug, info, warn};
+use log::{debug, warn};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -471,7 +471,7 @@ impl Checker {
 
     fn push_event(&mut self, ev: Event) {
         if !matches!(ev, Event::Stats(_)) {
-            info!("online check: {ev:?}");
+            debug!("online check: {ev:?}");
         }
         if self.events.is_full() {
             self.events.remove(0);
