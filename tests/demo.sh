@@ -4,10 +4,11 @@
 # with sudo when not root, and finds a rustup cargo that root's PATH lacks.
 #
 #   builds the release binary (skip with --no-build; PATHMAN=path uses another binary),
-#   makes a lab with 3 upstreams (+ an "internet" server), starts the lab's D-Bus system bus
-#   and `pathman daemon` in the lab's DUT namespace, waits until 3 services are ready,
-#   shows `pathman ctl services`, the DUT's addresses, rules, routes and the resolv.conf
-#   pathman wrote, then tears everything down.
+#   makes a lab with 3 upstreams (+ an "internet" server; chronyd as the NTP server),
+#   starts the lab's D-Bus system bus and `pathman daemon` in the lab's DUT namespace,
+#   waits until 3 services are ready (and up to 10 s more until they are online), shows
+#   `pathman ctl services`, `pathman ctl clock`, the DUT's addresses, rules, routes and
+#   the resolv.conf pathman wrote, then tears everything down.
 # Options: --no-build, --keep (leave the lab running; prints how to remove it), -- ARGS
 # (daemon arguments instead of the default --mpathrouting).
 set -euo pipefail
@@ -53,7 +54,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 show() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$LAB" exec "$ID" "$@"; }
 
-"$LAB" up "$ID" $N --inet
+"$LAB" up "$ID" $N --inet --ntp
 "$LAB" bus "$ID" start >/dev/null
 t0=$(date +%s%N)
 "$LAB" daemon "$ID" start "${DARGS[@]}"
@@ -76,8 +77,11 @@ echo "all $N services ready after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 # MPTCP endpoints, so the listings below show what pathman set up for both families.
 mpath=0; for a in "${DARGS[@]}"; do case "$a" in -M|--mpathrouting) mpath=1 ;; esac; done
 count() { "$LAB" exec "$ID" "$@" 2>/dev/null | wc -l; }
+online() { "$LAB" exec "$ID" "$PATHMAN" ctl services 2>/dev/null | grep -cE '^[* ]?[A ]?[M ]?O ' || true; }
 settled() {
     [ "$(count ip -6 -o addr show scope global)" -ge $N ] || return 1
+    # The online check (HTTP to the lab's internet server) takes each uplink to online.
+    [ "$(online)" -ge $N ] || return 1
     [ $mpath = 0 ] && return 0
     [ "$("$LAB" exec "$ID" ip -6 rule 2>/dev/null | grep -c 'proto 196')" -ge $N ] \
         && [ "$(count ip mptcp endpoint show)" -ge $((2 * N)) ]
@@ -85,6 +89,7 @@ settled() {
 end=$(( $(date +%s) + 10 ))
 until settled || [ "$(date +%s)" -ge $end ]; do sleep 0.2; done
 show "$PATHMAN" ctl services
+show "$PATHMAN" ctl clock
 show ip -br addr
 show ip rule
 show ip -6 rule
