@@ -174,3 +174,41 @@ fn a_kiss_o_death_deny_server_is_not_asked_again_for_60_s() {
         lab.daemon_log()
     );
 }
+
+#[test]
+fn a_services_timeservers_configuration_comes_first_and_a_new_list_resyncs() {
+    // Upstream 1 (the default service's) serves the true time by chronyd; upstream 2 a
+    // time 100 s ahead.
+    let lab = Lab::up(2, &["--ntp", "--no-ipv6"]);
+    lab.start_bus();
+    let out = lab.cmd("ntp", &["2", "hostile", "ahead100"]);
+    assert!(out.status.success());
+    start(&lab);
+    lab.wait_for(T, "synchronised with chronyd", || synced(&lab));
+    let t: i64 = prop(&lab, "Time").unwrap().parse().unwrap();
+    assert!((t - unix_now()).abs() <= 2, "Time {t}");
+    let svc = "ethernet_02504d000001_cable";
+    let out = lab.exec(&["connmanctl", "config", svc, "--timeservers", "198.18.2.1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lab.wait_for(T, "Time 100 s ahead from the configured server", || {
+        prop(&lab, "Time")
+            .and_then(|v| v.parse::<i64>().ok())
+            .is_some_and(|t| (98..=102).contains(&(t - unix_now())))
+    });
+    // The request really went to upstream 2's server.
+    let log = std::fs::read_to_string(lab.dir.join("up2/ntp-hostile.log")).unwrap_or_default();
+    assert!(
+        log.contains("recv 198.18.") || log.contains("recv ::ffff:198.18."),
+        "{log}"
+    );
+    // And the setting is the service's: connmanctl shows it.
+    let out = lab.exec_ok(&["connmanctl", "services", svc]);
+    assert!(
+        out.contains("Timeservers.Configuration = [ 198.18.2.1 ]"),
+        "{out}"
+    );
+}
