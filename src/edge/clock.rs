@@ -61,8 +61,8 @@ pub fn step(offset_ns: i64) -> std::io::Result<()> {
 pub fn slew(offset_ns: i64) -> std::io::Result<()> {
     let us = offset_ns / 1000;
     let delta = libc::timeval {
-        tv_sec: (us / 1_000_000) as libc::time_t,
-        tv_usec: (us % 1_000_000) as libc::suseconds_t,
+        tv_sec: (us / 1_000_000) as _,
+        tv_usec: (us % 1_000_000) as _,
     };
     // SAFETY: delta is a valid timeval; a null old-delta pointer is allowed.
     let rc = unsafe { libc::adjtime(&delta, std::ptr::null_mut()) };
