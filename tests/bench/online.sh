@@ -12,7 +12,7 @@
 #   2. the Internet returns -> the default route is back: target <= 10 s; and the service's
 #      state changes seen in the 20 s after (target: exactly 1, ready -> online: no flapping).
 #   3. one MPTCP connection (iperf3 under mptcpize) over 2 x 20 Mbit/s uplinks; upstream 1
-#      black-holed 6 s in: time until the throughput (1-s windows) is back above 15 Mbit/s
+#      black-holed 6 s in: time until the throughput (2-s windows) is back above 15 Mbit/s
 #      for good, target <= 5 s; the connection is never reset (iperf3 completes).
 #   4. steady state with 3 uplinks checked, over 60 s: probe bytes per uplink per minute
 #      (IP bytes in and out of the internet namespace, divided by 3; target <= 2048), idle
@@ -147,18 +147,22 @@ try:
     iv = [(i["sum"]["start"], i["sum"]["end"], i["sum"]["bits_per_second"] / 1e6) for i in d["intervals"]]
 except Exception:
     print("n/a n/a 1"); sys.exit()
-# 1-s windows (two 0.5-s intervals: the 20 Mbit/s shaper releases in bursts that make
-# single intervals alternate); the last, partial interval is left out.
+# 2-s sliding windows (four 0.5-s intervals): the 20 Mbit/s shaper releases in bursts,
+# so single intervals alternate between ~25 and ~12 Mbit/s and two lows can meet in a
+# 1-s window even at full rate. The last, partial interval is left out.
 iv = [x for x in iv if x[1] - x[0] >= 0.45]
-win = [(iv[k][0], (iv[k][2] + iv[k + 1][2]) / 2) for k in range(len(iv) - 1)]
-before = [m for s, m in win if 2 <= s and s + 1 <= t_bh]
+W = 4
+win = [(iv[k][0], sum(x[2] for x in iv[k:k + W]) / W) for k in range(len(iv) - W + 1)]
+before = [m for s, m in win if 2 <= s and s + 2 <= t_bh]
 after = [(s, m) for s, m in win if s >= t_bh]
-# back above 15 Mbit/s for good: the first window from which every later one is >= 15
+# back above 15 Mbit/s for good: the first window from which every later one is >= 15;
+# the figure is that window's end after the black hole
 rec = "n/a"
 for k in range(len(after)):
     if all(m >= 15 for _, m in after[k:]):
-        rec = "%.2f" % max(0.0, after[k][0] + 1 - t_bh)
+        rec = "%.2f" % max(0.0, after[k][0] + 2 - t_bh)
         break
+sys.stderr.write("intervals: " + " ".join("%.1f:%.0f" % (s, m) for s, _, m in iv) + "\n")
 err = 1 if (rc != 0 or "error" in d) else 0
 print("%.1f" % (sum(before) / len(before)) if before else "n/a", rec, err)
 EOF
