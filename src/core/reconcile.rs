@@ -13,10 +13,23 @@ pub fn diff(desired: &NetState, current: &NetState) -> Vec<Op> {
             ops.push(Op::AddAddress(*a));
         }
     }
-    for r in &desired.routes {
-        if !current.routes.contains(r) {
-            ops.push(Op::AddRoute(*r));
-        }
+    // Adds that take a key another route holds (a replace) go after the other
+    // adds: when the default moves, the old default's new route (a higher
+    // metric) exists before the new default replaces its metric-0 route, so
+    // the old uplink is never without a route (its sockets bound to the
+    // device would otherwise be routed as if the destination were on-link).
+    let new_routes = || {
+        desired
+            .routes
+            .iter()
+            .filter(|r| !current.routes.contains(r))
+    };
+    let replaces = |r: &RouteSpec| current.routes.iter().any(|c| same_route_key(c, r));
+    for r in new_routes().filter(|r| !replaces(r)) {
+        ops.push(Op::AddRoute(*r));
+    }
+    for r in new_routes().filter(|r| replaces(r)) {
+        ops.push(Op::AddRoute(*r));
     }
     for r in &desired.rules {
         if !current.rules.contains(r) {

@@ -373,3 +373,30 @@ fn an_uplink_without_the_internet_loses_the_default_route_and_becomes_an_mptcp_b
     // A report for a service that is gone changes nothing.
     m.online_changed(42, true);
 }
+
+#[test]
+fn when_the_default_moves_the_old_default_never_lacks_a_route() {
+    // eth2 (ifindex 4) is ready first and holds metric 0; then eth1 (3), earlier in the
+    // order, takes the default. At every step of applying the change, eth2 has a default
+    // route: its sockets bound to the device (the online check) must never be routed as if
+    // the destination were on-link.
+    let mut m = Model::new(ModelSettings::default(), false, &[]);
+    for i in 3..=4 {
+        m.link_changed(link(i, true), &mut Defaults);
+    }
+    let mut kernel = NetState::default();
+    m.dhcp_bound(4, lease(2));
+    for op in diff(&desired(&m), &kernel) {
+        record(&mut kernel, &op);
+    }
+    assert_eq!(default_routes(&kernel), vec![(4, 0)]);
+    m.dhcp_bound(3, lease(1));
+    for op in diff(&desired(&m), &kernel) {
+        record(&mut kernel, &op);
+        assert!(
+            default_routes(&kernel).iter().any(|r| r.0 == 4),
+            "eth2 without a default route after {op:?}"
+        );
+    }
+    assert_eq!(default_routes(&kernel), vec![(3, 0), (4, 1028)]);
+}
