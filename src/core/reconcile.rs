@@ -42,7 +42,14 @@ pub fn diff(desired: &NetState, current: &NetState) -> Vec<Op> {
         }
     }
     for r in &current.routes {
-        if !desired.routes.contains(r) {
+        // A route an add replaces (same key) is gone with that add; deleting it
+        // as well would hit another route: the kernel takes metric 0 in a
+        // delete as "any metric".
+        let replaced = desired
+            .routes
+            .iter()
+            .any(|d| !current.routes.contains(d) && same_route_key(d, r));
+        if !desired.routes.contains(r) && !replaced {
             ops.push(Op::DelRoute(*r));
         }
     }
