@@ -1,5 +1,6 @@
 //! Service order (ConnMan's rules, SPEC §3): connected before not connected,
-//! services with a default gateway before those without, online before ready,
+//! services with a default gateway before those without, online before ready
+//! (a service whose online check has not answered yet counts as online),
 //! the user's MoveBefore/MoveAfter order, preferred technologies, technology
 //! rank, then interface index for a stable tie-break.
 //! The first connected service is the default.
@@ -9,9 +10,15 @@ use std::cmp::Ordering;
 use crate::core::model::{Model, Service};
 use crate::core::types::ServiceState;
 
-fn state_rank(s: ServiceState) -> u8 {
-    match s {
+/// Online before ready, as ConnMan; but a ready service whose online check
+/// has not answered yet ranks with the online ones: the order (and the
+/// default route) does not flip at start or after a restart as the checks of
+/// the uplinks finish in whatever order. Only a verdict (no Internet, a
+/// portal) puts a service below.
+fn state_rank(s: &Service) -> u8 {
+    match s.state {
         ServiceState::Online => 0,
+        ServiceState::Ready if !s.internet_lost => 0,
         ServiceState::Ready => 1,
         ServiceState::Configuration | ServiceState::Association => 2,
         _ => 3,
@@ -31,7 +38,7 @@ fn compare(model: &Model, a: &Service, b: &Service) -> Ordering {
     connected(a)
         .cmp(&connected(b))
         .then_with(|| no_gateway(a).cmp(&no_gateway(b)))
-        .then_with(|| state_rank(a.state).cmp(&state_rank(b.state)))
+        .then_with(|| state_rank(a).cmp(&state_rank(b)))
         .then_with(|| {
             let pos = |s: &Service| model.user_order.iter().position(|id| *id == s.id);
             match (pos(a), pos(b)) {

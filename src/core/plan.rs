@@ -252,7 +252,7 @@ pub fn resolv_conf(model: &Model) -> String {
 /// most preferred.
 pub fn endpoints(model: &Model, extra: EndpointFlags) -> Vec<DesiredEndpoint> {
     let mut out = Vec::new();
-    // While another service is online, one the online check finds without the
+    // While another service is online, one the online check found without the
     // Internet is a backup path: MPTCP moves its traffic to the others at once
     // and keeps the subflow for when it returns (SPEC §6).
     let some_online = model.settings.online_check
@@ -264,7 +264,9 @@ pub fn endpoints(model: &Model, extra: EndpointFlags) -> Vec<DesiredEndpoint> {
         if !svc.multipath(model.settings.multipath_default) {
             continue;
         }
-        let offline = some_online && svc.state != ServiceState::Online;
+        // Only a verdict makes a backup: a service still being checked keeps
+        // its flags (no endpoint churn at start or after a restart).
+        let offline = some_online && svc.internet_lost;
         let flags = match svc.config.mptcp_link {
             MptcpLink::Off => continue,
             MptcpLink::On if offline => EndpointFlags::SUBFLOW | EndpointFlags::BACKUP,

@@ -120,6 +120,7 @@ impl Model {
             dhcp_running: false,
             dhcp_generation: 0,
             resume,
+            internet_lost: false,
         };
         if self.services.push(svc).is_err() {
             log::warn!(

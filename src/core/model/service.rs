@@ -69,6 +69,11 @@ pub struct Service {
     pub dhcp_generation: u32,
     /// A lease to take over when DHCP starts (see [`ConfigSource::lease`]).
     pub resume: Option<DhcpConfig>,
+    /// The online check found no Internet through it (its verdict, not the
+    /// absence of one: a service whose check has not answered yet is not
+    /// lost). It then ranks below the others and its MPTCP endpoints are
+    /// backups.
+    pub internet_lost: bool,
 }
 
 impl Service {
@@ -246,6 +251,7 @@ impl Model {
         } else {
             ServiceState::Ready
         };
+        svc.internet_lost = !online;
         if svc.state != new {
             log::info!(
                 "{}: {} {} -> {}{}",
@@ -269,6 +275,7 @@ impl Model {
         svc.state = ServiceState::Configuration;
         svc.error = None;
         svc.user_disconnected = false;
+        svc.internet_lost = false;
         log::info!("{}: connecting {}", svc.ifname, svc.id);
         self.actions.push(Action::SetIpv6 {
             ifindex: svc.ifindex,
