@@ -115,21 +115,36 @@ fn bind_ll(fd: RawFd, ifindex: u32, protocol: u16) -> Result<(), Error> {
 fn send_ll(fd: RawFd, ifindex: u32, protocol: u16, data: &[u8]) -> io::Result<usize> {
     let a = sockaddr_ll(ifindex, protocol, true)
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: `data` and `a` are live for the call, sizes match.
+    send_to(fd, data, &a)
+}
+
+/// sendto(2) to a socket address of any family (`sockaddr_ll`, `sockaddr_in`).
+pub(crate) fn send_to<A>(fd: RawFd, data: &[u8], addr: &A) -> io::Result<usize> {
+    // SAFETY: `data` and `addr` are live for the call, sizes match.
     let n = unsafe {
         libc::sendto(
             fd,
             data.as_ptr().cast(),
             data.len(),
             0,
-            (&a as *const libc::sockaddr_ll).cast(),
-            size_of_val(&a) as libc::socklen_t,
+            (addr as *const A).cast(),
+            size_of::<A>() as libc::socklen_t,
         )
     };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(n as usize)
+}
+
+/// An IPv4 socket address for libc.
+pub(crate) fn sockaddr_in(a: SocketAddrV4) -> libc::sockaddr_in {
+    // SAFETY: sockaddr_in is plain data; all-zero is valid.
+    let mut sa: libc::sockaddr_in = unsafe { zeroed() };
+    sa.sin_family = libc::AF_INET as libc::sa_family_t;
+    sa.sin_port = a.port().to_be();
+    sa.sin_addr.s_addr = u32::from(*a.ip()).to_be();
+    sa
 }
 
 const ETH_P_IP: u16 = libc::ETH_P_IP as u16;
@@ -406,12 +421,8 @@ pub(crate) fn recv_trunc(fd: RawFd, buf: &mut [u8]) -> io::Result<Datagram> {
 }
 
 /// std has no bind on an existing socket (needed after SO_BINDTODEVICE), so bind via libc.
-fn bind_in(fd: RawFd, addr: SocketAddrV4) -> Result<(), Error> {
-    // SAFETY: sockaddr_in is plain data; all-zero is valid.
-    let mut sa: libc::sockaddr_in = unsafe { zeroed() };
-    sa.sin_family = libc::AF_INET as libc::sa_family_t;
-    sa.sin_port = addr.port().to_be();
-    sa.sin_addr.s_addr = u32::from(*addr.ip()).to_be();
+pub(crate) fn bind_in(fd: RawFd, addr: SocketAddrV4) -> Result<(), Error> {
+    let sa = sockaddr_in(addr);
     // SAFETY: `sa` is a valid sockaddr_in of the size passed.
     let rc = unsafe {
         libc::bind(

@@ -13,9 +13,9 @@
 //! future). No protocol logic here.
 
 use std::io::{self, Read, Write};
-use std::mem::{size_of_val, zeroed};
+use std::mem::size_of_val;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use log::{debug, warn};
@@ -23,7 +23,7 @@ use smol::future::FutureExt;
 use smol::Async;
 
 use crate::caps::{DNS_MAX_MESSAGE, HTTP_MAX_HEAD, HTTP_MAX_REQUEST, ICMP_RX_BUFFER};
-use crate::edge::packet::{check, recv_trunc, setsockopt, Error};
+use crate::edge::packet::{bind_in, check, recv_trunc, send_to, setsockopt, sockaddr_in, Error};
 use crate::online::{Checker, HttpError, Input, Output, Timing};
 use crate::task::Transport;
 use crate::wire::http;
@@ -59,45 +59,8 @@ fn bound_socket(ty: i32, proto: i32, ifname: &str, source: Ipv4Addr) -> Result<O
         &name,
         "SO_BINDTODEVICE",
     )?;
-    let sa = sockaddr_in(SocketAddrV4::new(source, 0));
-    // SAFETY: `sa` is a valid sockaddr_in of the size passed.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&sa as *const libc::sockaddr_in).cast(),
-            size_of_val(&sa) as libc::socklen_t,
-        )
-    };
-    check("bind(source)", rc)?;
+    bind_in(fd.as_raw_fd(), SocketAddrV4::new(source, 0))?;
     Ok(fd)
-}
-
-fn sockaddr_in(a: SocketAddrV4) -> libc::sockaddr_in {
-    // SAFETY: sockaddr_in is plain data; all-zero is valid.
-    let mut sa: libc::sockaddr_in = unsafe { zeroed() };
-    sa.sin_family = libc::AF_INET as libc::sa_family_t;
-    sa.sin_port = a.port().to_be();
-    sa.sin_addr.s_addr = u32::from(*a.ip()).to_be();
-    sa
-}
-
-fn sendto(fd: RawFd, data: &[u8], to: SocketAddrV4) -> io::Result<usize> {
-    let sa = sockaddr_in(to);
-    // SAFETY: `data` and `sa` are live for the call, sizes match.
-    let n = unsafe {
-        libc::sendto(
-            fd,
-            data.as_ptr().cast(),
-            data.len(),
-            0,
-            (&sa as *const libc::sockaddr_in).cast(),
-            size_of_val(&sa) as libc::socklen_t,
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(n as usize)
 }
 
 fn http_error(e: &io::Error) -> HttpError {
@@ -397,7 +360,7 @@ impl Transport<Checker> for ProbeSockets {
                 if let Some(s) = &self.icmp {
                     let dst = SocketAddrV4::new(to, 0);
                     if let Err(e) = s
-                        .write_with(|fd| sendto(fd.as_raw_fd(), &packet, dst))
+                        .write_with(|fd| send_to(fd.as_raw_fd(), &packet, &sockaddr_in(dst)))
                         .await
                     {
                         // Unreachable network etc.: the checker sees a lost probe.
