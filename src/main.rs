@@ -34,7 +34,26 @@ fn run(args: &[String]) -> i32 {
     }
 }
 
+/// A crash leaves one line on stderr (a serial console shows the last lines
+/// first): where and why. panic=abort ends the process after it.
+fn one_line_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let why = info
+            .payload()
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)");
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("pathman: crashed{at}: {}", why.replace('\n', " "));
+    }));
+}
+
 fn main() {
+    one_line_panics();
     let args: Vec<String> = std::env::args().collect();
     let prog = args
         .first()

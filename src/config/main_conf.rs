@@ -61,6 +61,7 @@ pub const KEYS: &[&str] = &[
     "RulePriorityBase",
     "AdminGroup",
     "SetClock",
+    "EnableTimeSync",
     "Localtime",
     "ZoneinfoDir",
 ];
@@ -214,6 +215,10 @@ pub struct MainConf {
     /// true). Off, it measures and reports (`TimeserverSynced`, `Time`) but
     /// never touches the clock; tests and benchmarks always turn it off.
     pub set_clock: bool,
+    /// Whether pathman runs its SNTP client at all (`EnableTimeSync`,
+    /// default true). Off, another daemon (OpenWrt's sysntpd, chronyd) keeps
+    /// time and pathman sends no NTP packet; the Clock API still answers.
+    pub time_sync: bool,
     /// The zoneinfo link `Clock.Timezone` writes (ConnMan's `Localtime`).
     pub localtime: PathBuf,
     /// Where the tzdata zones are (`ZoneinfoDir`).
@@ -249,6 +254,7 @@ impl Default for MainConf {
             admin_group: None,
             address_conflict_detection: true,
             set_clock: true,
+            time_sync: true,
             localtime: PathBuf::from("/etc/localtime"),
             zoneinfo_dir: PathBuf::from("/usr/share/zoneinfo"),
         }
@@ -589,6 +595,7 @@ impl MainConf {
             "MptcpManageLimits" => r.bool(key, &mut self.mptcp_manage_limits),
             "AddressConflictDetection" => r.bool(key, &mut self.address_conflict_detection),
             "SetClock" => r.bool(key, &mut self.set_clock),
+            "EnableTimeSync" => r.bool(key, &mut self.time_sync),
             "Localtime" | "ZoneinfoDir" => {
                 let value = r.string(key);
                 if !value.starts_with('/') {
@@ -683,6 +690,7 @@ mod tests {
              MptcpEndpointFlags=signal,fullmesh\n\
              MptcpManageLimits=false\n\
              RulePriorityBase=20000\n\
+             EnableTimeSync=false\n\
              AdminGroup=netadmin\n\
              BackgroundScanning=false\n",
         );
@@ -721,6 +729,7 @@ mod tests {
         assert!(c.mptcp_endpoint_flags.signal && c.mptcp_endpoint_flags.fullmesh);
         assert!(!c.mptcp_manage_limits);
         assert_eq!(c.rule_priority_base, 20000);
+        assert!(!c.time_sync);
         assert_eq!(c.admin_group.as_deref(), Some("netadmin"));
     }
 

@@ -26,7 +26,7 @@ pub mod policy;
 pub mod store;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub use board::{Board, BoardError};
 pub use keyfile::{KeyFile, ParseError};
@@ -152,8 +152,6 @@ pub const DEFAULT_MAIN_CONF: &str = "/etc/pathman/main.conf";
 /// A file named on the command line that cannot be used.
 #[derive(Debug)]
 pub enum LoadError {
-    /// `-c FILE` does not exist or cannot be read.
-    MainConf { path: PathBuf, err: file::ReadError },
     /// `--board FILE` cannot be read or does not check.
     Board(BoardError),
 }
@@ -161,9 +159,6 @@ pub enum LoadError {
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LoadError::MainConf { path, err } => {
-                write!(f, "main.conf {} (-c): {err}", path.display())
-            }
             LoadError::Board(e) => write!(f, "{e}"),
         }
     }
@@ -175,9 +170,10 @@ impl std::error::Error for LoadError {}
 /// board's `[Defaults]` under main.conf.
 ///
 /// `main_conf` is the file named with `-c`, or `None` for
-/// [`DEFAULT_MAIN_CONF`]. A named file that is missing or unreadable is an
-/// error, as is a board config that cannot be loaded; the default main.conf
-/// being absent is not (defaults, and an info line saying so).
+/// [`DEFAULT_MAIN_CONF`]. A main.conf that is missing or unreadable is a
+/// warning and the built-in defaults (the default path being absent is only
+/// an info line); a board config that cannot be loaded is an error, since it
+/// decides which interfaces pathman may touch.
 pub fn load(
     main_conf: Option<&Path>,
     board: Option<&Path>,
@@ -206,20 +202,19 @@ fn load_with_default(
     let source = path.display().to_string();
     let (conf, warnings) = match file::read_bounded(path, file::Links::Follow) {
         Ok(bytes) => MainConf::parse_over(base, &bytes, &source),
-        Err(err) if explicit => {
-            return Err(LoadError::MainConf {
-                path: path.to_path_buf(),
-                err,
-            })
-        }
-        Err(file::ReadError::NotFound) => {
+        Err(file::ReadError::NotFound) if !explicit => {
             log::info!("{source} not found, using built-in defaults");
             (base, Vec::new())
         }
+        // A firmware overlay can lose the file the init script names: pathman
+        // still starts (a router without its manager is worse) and says so.
         Err(e) => {
-            let kind = WarningKind::Unreadable {
-                reason: e.to_string(),
+            let reason = if explicit {
+                format!("{e} (named with -c); using built-in defaults")
+            } else {
+                e.to_string()
             };
+            let kind = WarningKind::Unreadable { reason };
             (base, vec![Warning::new(&source, None, kind).logged()])
         }
     };
@@ -282,12 +277,13 @@ mod tests {
         assert_eq!(w.len(), 1);
         assert!(w[0].to_string().contains("FIFO"), "{}", w[0]);
 
-        let e = e_missing.unwrap_err();
-        assert!(matches!(e, LoadError::MainConf { .. }), "{e}");
-        let msg = e.to_string();
+        // Named with -c: still a start, with a warning naming file and flag.
+        let (conf, _, w) = e_missing.unwrap();
+        assert_eq!(conf, MainConf::default());
+        let msg = w[0].to_string();
         assert!(msg.contains("nope.conf") && msg.contains("-c"), "{msg}");
-        let e = e_fifo.unwrap_err().to_string();
-        assert!(e.contains("FIFO"), "{e}");
+        let (_, _, w) = e_fifo.unwrap();
+        assert!(w[0].to_string().contains("FIFO"), "{}", w[0]);
         let e = e_board.unwrap_err();
         assert!(matches!(e, LoadError::Board(_)), "{e}");
         assert!(e.to_string().contains("nope.conf"), "{e}");

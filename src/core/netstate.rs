@@ -93,7 +93,8 @@ impl std::fmt::Display for IpPrefix {
     }
 }
 
-fn table_name(table: u32) -> String {
+/// `main` or the table's number, as `ip` prints it.
+pub fn table_name(table: u32) -> String {
     match table {
         254 => "main".to_string(),
         t => t.to_string(),

@@ -108,7 +108,7 @@ pub fn desired(model: &Model) -> Vec<TaskSpec> {
         out.extend(online(model));
     }
     let servers = crate::core::clock::servers(model);
-    if !servers.is_empty() {
+    if model.settings.time_sync && !servers.is_empty() {
         let dns = crate::core::order::connected(model)
             .next()
             .map(|svc| Model::nameservers(svc).iter().copied().collect())

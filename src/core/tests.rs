@@ -326,6 +326,10 @@ fn the_plan_runs_sntp_with_the_default_services_servers_first() {
         "DHCP option 42 before the fallback"
     );
     assert_eq!(dns, vec![IpAddr::V4(Ipv4Addr::new(198, 18, 1, 1))]);
+    m.settings.time_sync = false;
+    assert_eq!(sntp_task(&m), None, "EnableTimeSync=false: no SNTP");
+    m.settings.time_sync = true;
+    assert!(sntp_task(&m).is_some());
     m.clock.time_updates = super::clock::Updates::Manual;
     assert_eq!(sntp_task(&m), None, "TimeUpdates=manual: no SNTP");
 }

@@ -18,6 +18,7 @@ use crate::dbus::names;
 pub const USAGE: &str = "\
 Usage: pathmanctl [[command] [args]]
 state                                 Show whether the system is online
+state --all                           Everything pathman owns and believes (needs root)
 technologies                          Show technologies and their properties
 clock                                 Show the clock properties
 enable          <technology>|offline  Power a technology on, or enter offline mode
@@ -83,6 +84,8 @@ pub enum Command {
 pub enum BusCommand {
     /// `state`: Manager.GetProperties.
     State,
+    /// `state --all`: pathman's Debug.GetState, the serial-console dump.
+    StateAll,
     /// `technologies`: Manager.GetTechnologies.
     Technologies,
     /// `clock`: Clock.GetProperties.
@@ -412,7 +415,11 @@ pub fn parse(args: &[String]) -> Result<Command, ParseError> {
     let cmd = cmd.as_str();
     let bus = |c| Ok(Command::Bus(c));
     match cmd {
-        "state" => no_args(cmd, &rest).and_then(|()| bus(BusCommand::State)),
+        "state" => match rest.as_slice() {
+            [] => bus(BusCommand::State),
+            ["--all" | "-a"] => bus(BusCommand::StateAll),
+            _ => Err(bad(cmd, "Expected nothing or --all")),
+        },
         "technologies" => no_args(cmd, &rest).and_then(|()| bus(BusCommand::Technologies)),
         "clock" => no_args(cmd, &rest).and_then(|()| bus(BusCommand::Clock)),
         "services" => match rest.as_slice() {
@@ -831,6 +838,7 @@ where
 type Target<'a> = (&'a str, &'a str);
 
 const MANAGER: Target<'static> = (names::MANAGER_PATH, names::MANAGER_INTERFACE);
+const DEBUG: Target<'static> = (names::MANAGER_PATH, names::DEBUG_INTERFACE);
 const CLOCK: Target<'static> = (names::CLOCK_PATH, names::CLOCK_INTERFACE);
 
 /// Calls `member` without arguments on `target`; a failure is shown as `Error: reason`.
@@ -872,6 +880,10 @@ pub async fn execute(
             };
             let props: Properties = get(conn, target, "GetProperties").await?;
             out.write_all(format::properties(&props).as_bytes())?;
+        }
+        BusCommand::StateAll => {
+            let text: String = get(conn, DEBUG, "GetState").await?;
+            out.write_all(text.as_bytes())?;
         }
         BusCommand::Technologies => {
             let techs: Vec<ObjectEntry> = get(conn, MANAGER, "GetTechnologies").await?;
@@ -1020,6 +1032,7 @@ mod tests {
     #[test]
     fn simple_commands() {
         assert_eq!(p("state"), Ok(Command::Bus(BusCommand::State)));
+        assert_eq!(p("state --all"), Ok(Command::Bus(BusCommand::StateAll)));
         assert_eq!(
             p("technologies"),
             Ok(Command::Bus(BusCommand::Technologies))

@@ -45,6 +45,22 @@ impl Devices {
         }
     }
 
+    /// Interfaces named (without a wildcard) by `-i` or the board's
+    /// `Manage` that are not among `present`: pathman waits for them.
+    pub fn absent<'a>(&'a self, present: &[&str]) -> Vec<&'a str> {
+        let named = self.only.iter().map(|n| n.as_str()).chain(
+            self.board
+                .iter()
+                .flat_map(|b| b.manage.iter().map(|n| n.as_str())),
+        );
+        let mut out: Vec<&str> = named
+            .filter(|n| !n.contains(['*', '?']) && !present.contains(n))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// The link as the model sees it, or `None` when pathman leaves it alone.
     pub fn classify(&self, link: &Link) -> Option<LinkSeen> {
         let name = link.name.as_str();
@@ -94,5 +110,17 @@ impl Devices {
             carrier: link.carrier,
             mtu: link.mtu,
         })
+    }
+}
+
+impl super::Daemon {
+    /// Says once, at start, which named interfaces are not there yet (a
+    /// board config written for a board variant, a USB modem not plugged):
+    /// they are managed when they appear.
+    pub(super) fn say_absent_devices(&self) {
+        let present: Vec<&str> = self.model.devices.iter().map(|d| d.name.as_str()).collect();
+        for name in self.devices.absent(&present) {
+            log::warn!("{name}: named by -i or the board config but not present (or not an Ethernet-type link); waiting for it");
+        }
     }
 }

@@ -65,6 +65,7 @@ enum Due {
     Counters,
     LeaseExpiry,
     PolicyReload,
+    SaveRetry,
 }
 
 /// Events from the D-Bus task.
@@ -192,7 +193,11 @@ async fn run(
         preferred,
         rule_priority_base: conf.rule_priority_base,
         online_check: conf.online_check.mode != crate::config::main_conf::OnlineCheckMode::None,
+        time_sync: conf.time_sync,
     };
+    if !conf.time_sync {
+        log::info!("clock: EnableTimeSync=false, no SNTP (another daemon keeps time)");
+    }
     let mut model = Model::new(settings, global.offline_mode, &powered);
     model.clock.time_updates = global.time_updates;
     model.clock.timezone_updates = global.timezone_updates;
@@ -294,12 +299,15 @@ async fn run(
         time,
         clock_failure: None,
         online_conf: conf.online_check.clone(),
+        unsaved: Vec::new(),
+        save_retry_at: None,
     });
     if let Err(e) = d.resync().await {
         log::error!("initial kernel dump failed: {e}");
         return 1;
     }
     log::info!("pathman {} started", env!("CARGO_PKG_VERSION"));
+    d.say_absent_devices();
     d.settle().await;
 
     let mut deferred = None;
@@ -309,6 +317,7 @@ async fn run(
             (d.counters.next_due(), Due::Counters),
             (d.next_adopted_expiry(), Due::LeaseExpiry),
             (policy_reload_at, Due::PolicyReload),
+            (d.save_retry_at, Due::SaveRetry),
         ]
         .into_iter()
         .filter_map(|(t, what)| t.map(|t| (t, what)))
@@ -341,6 +350,7 @@ async fn run(
                         policy_reload_at = None;
                         d.model.policies = policies::load(&policy_dir);
                     }
+                    Some(Due::SaveRetry) => d.retry_saves().await,
                     None => {}
                 }
                 d.settle().await;
@@ -395,6 +405,11 @@ async fn run(
         }
         d.settle().await;
         if let (Some(def), Some(conn)) = (deferred.take(), d.bus.clone()) {
+            if def.pending == crate::dbus::request::Pending::State {
+                let text = d.state_text().await;
+                server::finish_text(&conn, def, &text).await;
+                continue;
+            }
             let failure = d.pending_failure(&def.pending);
             server::finish(&conn, def, failure).await;
         }
@@ -553,6 +568,9 @@ struct Daemon {
     clock_failure: Option<String>,
     /// main.conf's online check settings, for every checker started.
     online_conf: crate::config::main_conf::OnlineCheckConf,
+    /// Saves that failed (read-only or full state dir), retried later.
+    unsaved: Vec<crate::core::model::Action>,
+    save_retry_at: Option<std::time::Instant>,
 }
 
 impl TimeSettings {

@@ -10,6 +10,9 @@ use std::time::SystemTime;
 
 use super::Daemon;
 
+/// How often failed saves are retried.
+const SAVE_RETRY: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Daemon {
     /// Brings the kernel, the files and D-Bus clients in line with the model.
     pub(super) async fn settle(&mut self) {
@@ -39,6 +42,27 @@ impl Daemon {
         self.counters.track(&self.model, std::time::Instant::now());
         if let Some(conn) = self.bus.clone() {
             self.snapshot.emit_changes(&conn, &self.model).await;
+        }
+    }
+
+    /// A save that failed (state dir read-only, overlay full) is tried
+    /// again later, so a setting made meanwhile is not lost.
+    fn save_later(&mut self, action: Action) {
+        if !self.unsaved.contains(&action) {
+            self.unsaved.push(action);
+        }
+        self.save_retry_at
+            .get_or_insert_with(|| std::time::Instant::now() + SAVE_RETRY);
+    }
+
+    /// Retries the saves that failed (the latest settings are written).
+    pub(super) async fn retry_saves(&mut self) {
+        self.save_retry_at = None;
+        for action in std::mem::take(&mut self.unsaved) {
+            self.act(action).await;
+        }
+        if self.unsaved.is_empty() {
+            log::info!("settings saved after all");
         }
     }
 
@@ -101,7 +125,12 @@ impl Daemon {
                         self.store
                             .save_service(&id, name, &svc.config, SystemTime::now())
                     {
-                        log::warn!("{} {id}: settings not saved: {e}", svc.ifname);
+                        log::warn!(
+                            "{} {id}: settings not saved: {e}; kept in memory, retried every {} s",
+                            svc.ifname,
+                            SAVE_RETRY.as_secs()
+                        );
+                        self.save_later(Action::SaveService(id));
                     }
                 }
             }
@@ -115,7 +144,11 @@ impl Daemon {
                     global.set_powered(t.tech, t.powered);
                 }
                 if let Err(e) = self.store.save_global(&global) {
-                    log::warn!("global settings not saved: {e}");
+                    log::warn!(
+                        "global settings not saved: {e}; kept in memory, retried every {} s",
+                        SAVE_RETRY.as_secs()
+                    );
+                    self.save_later(Action::SaveGlobal);
                 }
             }
         }

@@ -27,6 +27,60 @@ pub struct Tasks {
     running: Vec<(TaskSpec, Running)>,
 }
 
+impl Tasks {
+    /// How many tasks there are (running or idle).
+    pub fn len(&self) -> usize {
+        self.running.len()
+    }
+
+    /// One line per task: what it is, with its configuration.
+    pub fn describe(&self, ifname: &dyn Fn(u32) -> String) -> Vec<String> {
+        self.running
+            .iter()
+            .map(|(spec, run)| {
+                let state = if matches!(run, Running::Idle) {
+                    " (not running: its configuration is unusable)"
+                } else {
+                    ""
+                };
+                let what = match spec {
+                    TaskSpec::Dhcp {
+                        ifindex,
+                        generation,
+                        remembered,
+                        ..
+                    } => format!(
+                        "dhcp on {} generation {generation}{}",
+                        ifname(*ifindex),
+                        remembered
+                            .map(|a| format!(" init-reboot {a}"))
+                            .unwrap_or_default()
+                    ),
+                    TaskSpec::Sntp { servers, dns } => format!(
+                        "sntp servers {} dns {}",
+                        list(servers),
+                        dns.iter()
+                            .map(|a| a.to_string())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
+                    TaskSpec::Online {
+                        ifindex,
+                        source,
+                        metered,
+                        ..
+                    } => format!(
+                        "online check on {} from {source}{}",
+                        ifname(*ifindex),
+                        if *metered { " (metered)" } else { "" }
+                    ),
+                };
+                format!("{what}{state}")
+            })
+            .collect()
+    }
+}
+
 impl Daemon {
     /// Brings the running tasks in line with the plan.
     pub(super) async fn supervise(&mut self) {

@@ -147,6 +147,21 @@ pub static OBJECT_MANAGER: Interface = Interface {
     ],
 };
 
+/// pathman's own `net.connman.pathman.Debug` at `/`: the serial-console
+/// state dump (`pathman ctl state --all`). Not ConnMan's: its clients never
+/// see it unless they look for it.
+pub static DEBUG: Interface = Interface {
+    name: names::DEBUG_INTERFACE,
+    methods: &[m(
+        "GetState",
+        NONE,
+        &[arg("state", "s")],
+        Admin,
+        rq::get_state,
+    )],
+    signals: &[],
+};
+
 /// `net.connman.Manager` at `/`, in ConnMan's order, plus the multipath
 /// fork's GetSessions/SessionAdded/SessionRemoved.
 pub static MANAGER: Interface = Interface {
@@ -418,7 +433,7 @@ pub enum Object {
 impl Object {
     /// The interfaces of the object, `Introspectable` first, as ConnMan lists them.
     pub fn interfaces(&self) -> &'static [&'static Interface] {
-        static ROOT: [&Interface; 4] = [&INTROSPECTABLE, &OBJECT_MANAGER, &MANAGER, &CLOCK];
+        static ROOT: [&Interface; 5] = [&INTROSPECTABLE, &OBJECT_MANAGER, &MANAGER, &CLOCK, &DEBUG];
         static TECH: [&Interface; 2] = [&INTROSPECTABLE, &TECHNOLOGY];
         static SVC: [&Interface; 2] = [&INTROSPECTABLE, &SERVICE];
         static SESS: [&Interface; 2] = [&INTROSPECTABLE, &SESSION];
@@ -577,6 +592,7 @@ mod tests {
             &OBJECT_MANAGER,
             &MANAGER,
             &CLOCK,
+            &DEBUG,
             &TECHNOLOGY,
             &SERVICE,
             &SESSION,

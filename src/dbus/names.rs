@@ -19,6 +19,8 @@ pub const NOTIFICATION_INTERFACE: &str = "net.connman.Notification";
 pub const CLOCK_INTERFACE: &str = "net.connman.Clock";
 /// Agent interface, served by a client that registered an agent.
 pub const AGENT_INTERFACE: &str = "net.connman.Agent";
+/// pathman's own debug interface (the state dump), at `/`.
+pub const DEBUG_INTERFACE: &str = "net.connman.pathman.Debug";
 /// Counter interface, served by a client that registered a counter.
 pub const COUNTER_INTERFACE: &str = "net.connman.Counter";
 

@@ -71,6 +71,9 @@ pub enum Pending {
     Timezone,
     /// The system clock (Clock.Time).
     Time,
+    /// Nothing to wait for: the answer is the daemon's state text
+    /// (`Debug.GetState`), which only the loop can write.
+    State,
 }
 
 /// A ConnMan error: `net.connman.Error.<name>` plus a message saying what was wrong.
@@ -504,6 +507,11 @@ pub fn get_sessions(ctx: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallEr
     Ok(Answer::Paths(
         ctx.model.sessions.iter().map(|s| s.path.clone()).collect(),
     ))
+}
+
+/// `Debug.GetState`: answered by the loop with its state text.
+pub fn get_state(_: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
+    Ok(Answer::AfterSettle(Pending::State))
 }
 
 // ----- Technology ----------------------------------------------------------

@@ -145,6 +145,14 @@ pub async fn finish(conn: &Connection, d: Deferred, failure: Option<CallError>) 
     }
 }
 
+/// Answers a deferred request whose answer is a text (`Debug.GetState`).
+pub async fn finish_text(conn: &Connection, d: Deferred, text: &str) {
+    let header = d.msg.header();
+    if let Err(e) = conn.reply(&header, &text).await {
+        log::debug!("dbus: deferred reply ({:?}) failed: {e}", d.pending);
+    }
+}
+
 /// Answers a method call the bus socket dropped for its size with
 /// `org.freedesktop.DBus.Error.LimitsExceeded` (the call never reached the
 /// model; nothing changed).

@@ -29,6 +29,7 @@
 #   exec-up ID K CMD...   run CMD in upstream K's netns
 #   daemon ID start|stop|kill|pid [ARGS...]   pathman in the DUT sandbox ($PATHMAN,
 #                     default <repo>/target/release/pathman); start restarts a running one
+#                     (PM_STATE_RO=1: its state dir is mounted read-only for it)
 #   connman ID start|stop|kill|pid [ARGS...]  Debian's connmand the same way (fresh
 #                     /var/lib/connman on every start unless CM_KEEP_STATE=1; TimeUpdates
 #                     manual unless CM_TIME_UPDATES=auto: it still cannot set the clock)
@@ -587,7 +588,13 @@ start_pathman() {
     [ -x "$bin" ] || die "no pathman binary at $bin (build it, or set PATHMAN)"
     bin=$(readlink -f "$bin")
     mkdir -p "$S/state" "$S/run"
-    sandbox pathman "$S/pathman.log" "" \
+    # PM_STATE_RO=1: the state dir is read-only for pathman (a full or
+    # read-only firmware overlay), in its own mount namespace only.
+    local prep=""
+    if [ "${PM_STATE_RO:-0}" = 1 ]; then
+        prep="mount --bind '$S/state' '$S/state'; mount -o remount,bind,ro '$S/state';"
+    fi
+    sandbox pathman "$S/pathman.log" "$prep" \
         "$bin" daemon --state-dir "$S/state" --run-dir "$S/run" --no-set-clock -i "$(ifnames_csv)" "$@"
 }
 

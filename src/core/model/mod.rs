@@ -122,6 +122,9 @@ pub struct ModelSettings {
     /// Whether connected services are checked for the Internet (main.conf
     /// OnlineCheckMode other than none): ready → online on success.
     pub online_check: bool,
+    /// Whether pathman runs its SNTP client at all (main.conf
+    /// `EnableTimeSync`, default true; off where another daemon keeps time).
+    pub time_sync: bool,
 }
 
 impl Default for ModelSettings {
@@ -131,6 +134,7 @@ impl Default for ModelSettings {
             preferred: heapless::Vec::new(),
             rule_priority_base: caps::RULE_PRIORITY_BASE,
             online_check: false,
+            time_sync: true,
         }
     }
 }
