@@ -304,7 +304,12 @@ impl Daemon {
     }
 
     /// Writes the lease file of the service on `ifindex` (if the model took the lease).
-    fn save_lease(&self, ifindex: u32, cfg: DhcpConfig, expires: Option<std::time::Instant>) {
+    pub(super) fn save_lease(
+        &self,
+        ifindex: u32,
+        cfg: DhcpConfig,
+        expires: Option<std::time::Instant>,
+    ) {
         let Some(svc) = self.model.services.iter().find(|s| s.ifindex == ifindex) else {
             return;
         };
@@ -395,7 +400,10 @@ impl Daemon {
             DhcpEventKind::Bound(lease) | DhcpEventKind::Renewed(lease) => {
                 let cfg = dhcp_config(&lease);
                 self.model.dhcp_bound(ev.ifindex, cfg.clone());
-                self.save_lease(ev.ifindex, cfg, lease.expires_at());
+                // Written after the settle: the kernel and the bus first
+                // (the file only matters to a restarted pathman).
+                self.leases_to_save
+                    .push((ev.ifindex, cfg, lease.expires_at()));
             }
             DhcpEventKind::Lost => {
                 self.model.dhcp_lost(ev.ifindex);

@@ -300,6 +300,7 @@ async fn run(
         clock_failure: None,
         online_conf: conf.online_check.clone(),
         unsaved: Vec::new(),
+        leases_to_save: Vec::new(),
         save_retry_at: None,
     });
     if let Err(e) = d.resync().await {
@@ -413,6 +414,9 @@ async fn run(
             let failure = d.pending_failure(&def.pending);
             server::finish(&conn, def, failure).await;
         }
+        // A burst of queued events must not starve the other tasks (the bus
+        // connection claiming net.connman at start, the protocol tasks).
+        smol::future::yield_now().await;
     }
 }
 
@@ -571,6 +575,13 @@ struct Daemon {
     /// Saves that failed (read-only or full state dir), retried later.
     unsaved: Vec<crate::core::model::Action>,
     save_retry_at: Option<std::time::Instant>,
+    /// Leases bound in this event, written to the run dir at the end of
+    /// the settle (after the kernel and the bus).
+    leases_to_save: Vec<(
+        u32,
+        crate::core::model::DhcpConfig,
+        Option<std::time::Instant>,
+    )>,
 }
 
 impl TimeSettings {

@@ -43,6 +43,9 @@ impl Daemon {
         if let Some(conn) = self.bus.clone() {
             self.snapshot.emit_changes(&conn, &self.model).await;
         }
+        for (ifindex, cfg, expires) in std::mem::take(&mut self.leases_to_save) {
+            self.save_lease(ifindex, cfg, expires);
+        }
     }
 
     /// A save that failed (state dir read-only, overlay full) is tried

@@ -28,6 +28,9 @@ pub struct DhcpSockets {
     raw: Option<RawSocket>,
     udp: Option<UdpSock>,
     arp: Option<ArpSocket>,
+    /// Whether the raw / ARP socket is in use (else parked: see [`RawSocket::set_active`]).
+    raw_on: bool,
+    arp_on: bool,
     retry_at: Option<Instant>,
     raw_buf: Box<[u8; DHCP_RX_BUFFER]>,
     udp_buf: Box<[u8; DHCP_RX_BUFFER]>,
@@ -43,6 +46,8 @@ impl DhcpSockets {
             raw: None,
             udp: None,
             arp: None,
+            raw_on: false,
+            arp_on: false,
             retry_at: None,
             raw_buf: Box::new([0; DHCP_RX_BUFFER]),
             udp_buf: Box::new([0; DHCP_RX_BUFFER]),
@@ -51,28 +56,68 @@ impl DhcpSockets {
     }
 
     fn open_raw(&mut self) -> bool {
-        if self.raw.is_none() {
-            match RawSocket::open(self.ifindex) {
+        match &self.raw {
+            Some(s) if !self.raw_on => {
+                if let Err(e) = s.set_active(true) {
+                    warn!("{}: DHCP raw socket: {e}", self.ifname);
+                    self.raw = None;
+                    return false;
+                }
+            }
+            Some(_) => {}
+            None => match RawSocket::open(self.ifindex) {
                 Ok(s) => self.raw = Some(s),
                 Err(e) => {
                     warn!("{}: DHCP raw socket: {e}", self.ifname);
                     return false;
                 }
-            }
+            },
         }
+        self.raw_on = true;
         true
     }
 
+    /// Stops receiving on the raw socket without closing it.
+    fn park_raw(&mut self) {
+        if let (Some(s), true) = (&self.raw, self.raw_on) {
+            if let Err(e) = s.set_active(false) {
+                debug!("{}: parking the raw socket: {e}; closing it", self.ifname);
+                self.raw = None;
+            }
+        }
+        self.raw_on = false;
+    }
+
+    /// Stops receiving on the ARP socket without closing it.
+    fn park_arp(&mut self) {
+        if let (Some(s), true) = (&self.arp, self.arp_on) {
+            if let Err(e) = s.set_active(false) {
+                debug!("{}: parking the ARP socket: {e}; closing it", self.ifname);
+                self.arp = None;
+            }
+        }
+        self.arp_on = false;
+    }
+
     fn open_arp(&mut self) -> bool {
-        if self.arp.is_none() {
-            match ArpSocket::open(self.ifindex) {
+        match &self.arp {
+            Some(s) if !self.arp_on => {
+                if let Err(e) = s.set_active(true) {
+                    warn!("{}: ARP socket: {e}", self.ifname);
+                    self.arp = None;
+                    return false;
+                }
+            }
+            Some(_) => {}
+            None => match ArpSocket::open(self.ifindex) {
                 Ok(s) => self.arp = Some(s),
                 Err(e) => {
                     warn!("{}: ARP socket: {e}", self.ifname);
                     return false;
                 }
-            }
+            },
         }
+        self.arp_on = true;
         true
     }
 
@@ -143,6 +188,8 @@ impl Transport<Acquire> for DhcpSockets {
             raw_buf,
             udp_buf,
             arp_buf,
+            raw_on,
+            arp_on,
             ..
         } = self;
         enum Got {
@@ -151,7 +198,7 @@ impl Transport<Acquire> for DhcpSockets {
             Arp(Result<crate::edge::packet::Datagram, crate::edge::packet::Error>),
         }
         let raw_f = async {
-            match raw {
+            match raw.as_ref().filter(|_| *raw_on) {
                 Some(s) => Got::Raw(s.recv(&mut raw_buf[..]).await),
                 None => std::future::pending().await,
             }
@@ -163,7 +210,7 @@ impl Transport<Acquire> for DhcpSockets {
             }
         };
         let arp_f = async {
-            match arp {
+            match arp.as_ref().filter(|_| *arp_on) {
                 Some(s) => Got::Arp(s.recv(&mut arp_buf[..]).await),
                 None => std::future::pending().await,
             }
@@ -253,12 +300,12 @@ impl Transport<Acquire> for DhcpSockets {
         };
         let mut ok = true;
         if !needs_raw {
-            self.raw = None;
+            self.park_raw();
         } else {
             ok &= self.open_raw();
         }
         if !machine.arp_needed() {
-            self.arp = None;
+            self.park_arp();
         } else {
             ok &= self.open_arp();
         }
@@ -279,7 +326,7 @@ impl Transport<Acquire> for DhcpSockets {
                     self.ifname, lease.address, lease.prefix_len
                 );
                 if !machine.arp_needed() {
-                    self.arp = None;
+                    self.park_arp();
                 }
             }
             DhcpEventKind::Lost => {

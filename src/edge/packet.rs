@@ -185,6 +185,40 @@ const DHCP_CLIENT_FILTER: [libc::sock_filter; 9] = [
     stmt(BPF_RET_K, 0),
 ];
 
+/// Accepts nothing: a parked packet socket.
+const DROP_ALL_FILTER: [libc::sock_filter; 1] = [stmt(BPF_RET_K, 0)];
+
+/// Attaches a classic BPF program (the kernel swaps filters under RCU, without the grace
+/// period that closing or rebinding a packet socket waits for).
+fn attach_filter(fd: RawFd, prog: &[libc::sock_filter]) -> Result<(), Error> {
+    let prog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr().cast_mut(),
+    };
+    setsockopt(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_ATTACH_FILTER,
+        &prog,
+        "SO_ATTACH_FILTER",
+    )
+}
+
+/// Discards what the socket queued while parked.
+fn drain(fd: RawFd) {
+    let mut buf = [0u8; 64];
+    // SAFETY: buf is a live buffer of the size given; MSG_DONTWAIT never blocks.
+    while unsafe {
+        libc::recv(
+            fd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+        )
+    } >= 0
+    {}
+}
+
 /// One received datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Datagram {
@@ -228,17 +262,7 @@ impl RawSocket {
         // Protocol 0 receives nothing until bind, so no unfiltered packet is queued.
         let fd = packet_socket(0)?;
         let raw = fd.as_raw_fd();
-        let prog = libc::sock_fprog {
-            len: DHCP_CLIENT_FILTER.len() as u16,
-            filter: DHCP_CLIENT_FILTER.as_ptr().cast_mut(),
-        };
-        setsockopt(
-            raw,
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            &prog,
-            "SO_ATTACH_FILTER",
-        )?;
+        attach_filter(raw, &DHCP_CLIENT_FILTER)?;
         let one: libc::c_int = 1;
         setsockopt(
             raw,
@@ -250,6 +274,21 @@ impl RawSocket {
         bind_ll(raw, ifindex, ETH_P_IP)?;
         let fd = Async::new(fd).map_err(sys("Async::new"))?;
         Ok(RawSocket { fd, ifindex })
+    }
+
+    /// Parks the socket (`false`: it receives nothing) or takes it back into use.
+    /// Closing a packet socket waits for an RCU grace period in the kernel (10–25 ms
+    /// seen here), which would stall the single-threaded loop right when a lease is
+    /// bound; a parked socket costs only its fd until the DHCP task ends.
+    pub fn set_active(&self, active: bool) -> Result<(), Error> {
+        let fd = self.fd.as_raw_fd();
+        if active {
+            attach_filter(fd, &DHCP_CLIENT_FILTER)?;
+            drain(fd);
+            Ok(())
+        } else {
+            attach_filter(fd, &DROP_ALL_FILTER)
+        }
     }
 
     /// Receives one IPv4 packet into `buf`.
@@ -448,6 +487,26 @@ impl ArpSocket {
         bind_ll(fd.as_raw_fd(), ifindex, ETH_P_ARP)?;
         let fd = Async::new(fd).map_err(sys("Async::new"))?;
         Ok(ArpSocket { fd, ifindex })
+    }
+
+    /// Parks the socket or takes it back into use (see [`RawSocket::set_active`]).
+    pub fn set_active(&self, active: bool) -> Result<(), Error> {
+        let fd = self.fd.as_raw_fd();
+        if active {
+            let zero: libc::c_int = 0;
+            // No filter to detach (never parked) is fine.
+            let _ = setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_DETACH_FILTER,
+                &zero,
+                "SO_DETACH_FILTER",
+            );
+            drain(fd);
+            Ok(())
+        } else {
+            attach_filter(fd, &DROP_ALL_FILTER)
+        }
     }
 
     /// Receives one ARP packet.
