@@ -64,13 +64,18 @@ Usage: pathman daemon [OPTIONS]   (also: pathmand [OPTIONS])
   -i, --device LIST       manage only these interfaces (comma separated; the last -i wins)
   -I, --nodevice LIST     never manage these interfaces
   -M, --mpathrouting      MultipathRouting on by default for every service
-  -d, --debug[=MODULES]   debug logging, optionally only for modules (e.g. dhcp,core)
+  -d, --debug[=MODULES]   debug logging, optionally only for modules, comma separated:
+                          dhcp (client, ACD, IPv4LL)  edge::dhcp (its sockets)  online
+                          time (SNTP)  dbus  core (model, plan)  daemon (loop, apply,
+                          settle)  edge::nft  edge::mptcp  edge::rtnl  config  ctl
   -n, --nodaemon          stay in the foreground (always the case)
   -r, --nodnsproxy        no DNS proxy: write the servers into resolv.conf (always the case)
       --board FILE        board configuration
       --no-set-clock      measure the time by SNTP and report it, never set the clock
   -v, --version           print the version
-  -h, --help              this text";
+  -h, --help              this text
+SIGUSR1 logs one dump of everything pathman owns and believes (also:
+`pathman ctl state --all`); SIGTERM/SIGINT/SIGHUP remove what it installed and exit.";
 
 fn list(v: &str) -> Vec<String> {
     v.split(',')
