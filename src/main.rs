@@ -44,12 +44,19 @@ fn one_line_panics() {
             .copied()
             .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str))
             .unwrap_or("(no message)");
-        let at = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        eprintln!("pathman: crashed{at}: {}", why.replace('\n', " "));
+        let at = info.location().map(|l| (l.file(), l.line()));
+        eprintln!("{}", crash_line(at, why));
     }));
+}
+
+/// `pathman: crashed at FILE:LINE: why`, on one line whatever `why` holds.
+fn crash_line(at: Option<(&str, u32)>, why: &str) -> String {
+    let at = at.map(|(f, l)| format!(" at {f}:{l}")).unwrap_or_default();
+    let why: String = why
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    format!("pathman: crashed{at}: {why}")
 }
 
 fn main() {
@@ -66,4 +73,18 @@ fn main() {
         _ => run(&args),
     };
     std::process::exit(code);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::crash_line;
+
+    #[test]
+    fn a_crash_is_one_line_with_place_and_reason() {
+        assert_eq!(
+            crash_line(Some(("src/x.rs", 7)), "bad\nthing\r"),
+            "pathman: crashed at src/x.rs:7: bad thing "
+        );
+        assert_eq!(crash_line(None, "why"), "pathman: crashed: why");
+    }
 }
