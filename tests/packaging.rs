@@ -248,6 +248,16 @@ fn openwrt_default_conf_coexists_and_test_sh_checks_the_version() {
         conf.contains("#TimeUpdates=manual"),
         "TimeUpdates documented"
     );
+    // Every key set is one pathman reads (documented in main.conf.example), so none is
+    // a typo that pathman would only warn about.
+    let example = read("board-configs/main.conf.example");
+    for l in &active[1..] {
+        let key = l.split('=').next().unwrap();
+        assert!(
+            example.lines().any(|e| e.starts_with(&format!("#{key}="))),
+            "{key} is not a main.conf key (board-configs/main.conf.example)"
+        );
+    }
     let board = read("board-configs/openwrt-2wan.conf");
     assert!(
         board.lines().any(|l| l.trim() == "Manage=wan,wan2"),
