@@ -245,8 +245,8 @@ fn openwrt_default_conf_coexists_and_test_sh_checks_the_version() {
         assert!(active.contains(&kv), "{kv} set: {active:?}");
     }
     assert!(
-        conf.contains("#TimeUpdates=manual"),
-        "TimeUpdates documented"
+        conf.contains("#EnableTimeSync=false"),
+        "EnableTimeSync documented"
     );
     // Every key set is one pathman reads (documented in main.conf.example), so none is
     // a typo that pathman would only warn about.
