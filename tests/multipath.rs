@@ -196,11 +196,9 @@ fn endpoints_follow_services_flags_and_carrier() {
     lab.exec_ok(&["kill", "-USR1", &pid]);
     lab.wait_for(T, "debug dump", || {
         let log = lab.daemon_log();
-        log.contains(&format!("dump: rule 31300: from {a1}/32 lookup"))
-            && log.contains("dump: mptcp endpoint")
-            && log.contains(&format!(
-                "dump: route table {table0} 0.0.0.0/0 via 198.18.1.1"
-            ))
+        log.contains(&format!("state:   31300 from {a1} lookup"))
+            && log.contains("state:   id ")
+            && log.contains(&format!("state:   table {table0} default via 198.18.1.1"))
     });
 
     // Bad values change nothing.
