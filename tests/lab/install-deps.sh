@@ -9,9 +9,11 @@ set -euo pipefail
 CHECK=0; [ "${1:-}" = "--check" ] && CHECK=1
 say() { printf '\n=== %s\n' "$*"; }
 PKGS=(dnsmasq dbus nftables iproute2 chrony iperf3 mptcpize tcpdump connman python3 procps util-linux
-      python3-dbus python3-gi gir1.2-glib-2.0 curl iputils-ping file make systemd dpkg)
+      python3-dbus python3-gi gir1.2-glib-2.0 curl iputils-ping file make systemd dpkg
+      git qemu-user-static)
 TOOLS=(dnsmasq dbus-daemon dbus-send busctl nft ip tc ss chronyd iperf3 mptcpize tcpdump connmand python3 ps setpriv unshare
-       curl ping file make systemd-analyze start-stop-daemon)
+       curl ping file make systemd-analyze start-stop-daemon
+       git qemu-aarch64-static)
 missing_tools() {
     local t
     for t in "${TOOLS[@]}"; do

@@ -1,0 +1,63 @@
+#!/bin/bash
+# cross/build.sh [TARGET…] - reproducible, stripped, static release binaries with plain
+# cargo + rust-lld (no C toolchain, no Docker). Default targets: x86_64-unknown-linux-musl,
+# aarch64-unknown-linux-musl, armv7-unknown-linux-musleabihf. A target whose Rust std is
+# not installed (`rustup target add T` failed or was not run) is skipped with a message
+# saying so (exit 0); PATHMAN_BUILD_STRICT=1 makes that an error.
+#
+# Reproducible: SOURCE_DATE_EPOCH (default: the last commit's time, or 0 outside git) and
+# --remap-path-prefix for the source dir (→ /build/pathman), the target dir, CARGO_HOME
+# (→ /cargo), the registry's and vendor/'s crate dirs (→ /deps; the release tarball's
+# vendor/ has versioned dir names so both give the same paths) and the rustup toolchain
+# (→ /rustc-sysroot). Two builds from different directories → the same bytes.
+#
+# Extra cargo options come from PATHMAN_CARGO_FLAGS (e.g. "--offline --locked").
+# Prints, per target: TARGET PATH SIZE SHA256.
+set -euo pipefail
+
+SRC=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
+cd "$SRC"
+command -v cargo >/dev/null || { echo "build.sh: cargo is needed but not installed" >&2; exit 1; }
+[ $# -gt 0 ] || set -- x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf
+
+if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
+    SOURCE_DATE_EPOCH=$(git -C "$SRC" log -1 --format=%ct HEAD 2>/dev/null || echo 0)
+fi
+export SOURCE_DATE_EPOCH
+CH=${CARGO_HOME:-$HOME/.cargo}
+TD=${CARGO_TARGET_DIR:-$SRC/target}
+mkdir -p "$TD"
+TD=$(cd "$TD" && pwd)
+SYSROOT=$(rustc --print sysroot)
+# rustc uses the last matching prefix, so the more specific ones come last.
+REMAP=(
+    "--remap-path-prefix=$SYSROOT=/rustc-sysroot"
+    "--remap-path-prefix=$CH=/cargo"
+    "--remap-path-prefix=$SRC=/build/pathman"
+    "--remap-path-prefix=$TD=/build/target"
+    "--remap-path-prefix=$SRC/vendor=/deps"
+)
+for d in "$CH"/registry/src/*/; do
+    [ -d "$d" ] && REMAP+=("--remap-path-prefix=${d%/}=/deps")
+done
+read -r -a EXTRA <<<"${PATHMAN_CARGO_FLAGS:-}"
+
+SKIPPED=()
+for T in "$@"; do
+    libdir=$(rustc --print target-libdir --target "$T" 2>/dev/null || true)
+    if [ -z "$libdir" ] || ! ls "$libdir"/libstd-*.rlib >/dev/null 2>&1; then
+        msg="$T skipped: its Rust std is not installed (\`rustup target add $T\`; where the toolchain server has no std for it, e.g. 404, build $T where it installs, or with cross)"
+        echo "build.sh: $msg" >&2
+        SKIPPED+=("$T")
+        continue
+    fi
+    # RUSTFLAGS replaces .cargo/config.toml's target rustflags, so they are repeated here.
+    RUSTFLAGS="-C target-feature=+crt-static -C link-self-contained=yes -C link-arg=--icf=all -C link-arg=--no-eh-frame-hdr ${REMAP[*]}" \
+        cargo build --release --target "$T" "${EXTRA[@]+"${EXTRA[@]}"}" >&2
+    bin=$TD/$T/release/pathman
+    echo "$T $bin $(stat -c %s "$bin") $(sha256sum "$bin" | cut -d' ' -f1)"
+done
+if [ ${#SKIPPED[@]} -gt 0 ] && [ "${PATHMAN_BUILD_STRICT:-0}" = 1 ]; then
+    echo "build.sh: skipped ${SKIPPED[*]} (PATHMAN_BUILD_STRICT=1)" >&2
+    exit 1
+fi
