@@ -154,10 +154,12 @@ impl Daemon {
             }
             let _ = writeln!(s, " lookup {}", table_name(r.table));
         }
-        let names: Vec<(u32, String)> = k
-            .addresses
+        // Asking the kernel borrows the path manager: names resolved beforehand.
+        let names: Vec<(u32, String)> = self
+            .model
+            .devices
             .iter()
-            .map(|a| (a.ifindex, self.ifname(a.ifindex)))
+            .map(|d| (d.ifindex, d.name.to_string()))
             .collect();
         let name_of = |ifindex: u32| {
             names
