@@ -32,7 +32,8 @@ for t in aarch64-unknown-linux-musl x86_64-unknown-linux-musl; do
     bin=$OUT/$t/release/pathman
     if [ "$BUILD" = 1 ] || [ ! -x "$bin" ]; then
         log "building $t"
-        (cd "$REPO" && cargo build --release --target "$t") >&2 || { printf '%-26s %12s %12s  %s\n' "$t" n/a n/a "build failed"; continue; }
+        # The release artefact's recipe (reproducible flags, no unwinder lookup table).
+        "$REPO/cross/build.sh" "$t" >&2 || { printf '%-26s %12s %12s  %s\n' "$t" n/a n/a "build failed"; continue; }
     fi
     size=$(stat -c %s "$bin")
     printf '%-26s %12s %12s  %s (sha256 %s…)\n' "$t" "$size" "$(verdict "$size" "<=" "$TARGET_BYTES")" \
