@@ -49,16 +49,35 @@ impl Instance {
         use std::os::linux::net::SocketAddrExt;
         let addr = std::os::unix::net::SocketAddr::from_abstract_name(GUARD_NAME)
             .map_err(|e| InstanceError::Io(format!("instance guard: {e}")))?;
-        let guard = match UnixListener::bind_addr(&addr) {
-            Ok(l) => l,
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                let pid = std::fs::read_to_string(run_dir.join("pathman.pid"))
-                    .ok()
-                    .map(|p| p.trim().to_string())
-                    .filter(|p| !p.is_empty());
-                return Err(InstanceError::Running { pid });
+        let started = std::time::Instant::now();
+        let mut said = false;
+        let guard = loop {
+            match UnixListener::bind_addr(&addr) {
+                Ok(l) => break l,
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                    let pid = std::fs::read_to_string(run_dir.join("pathman.pid"))
+                        .ok()
+                        .map(|p| p.trim().to_string())
+                        .filter(|p| !p.is_empty());
+                    // A pathman that was killed holds the guard until its last
+                    // thread has closed its sockets (packet sockets wait for an
+                    // RCU grace period each): an init system restarting it at
+                    // once waits for that, not for a live one.
+                    let exiting = pid.as_deref().is_some_and(|p| !running(p));
+                    if !exiting || started.elapsed() >= EXIT_WAIT {
+                        return Err(InstanceError::Running { pid });
+                    }
+                    if !said {
+                        log::info!(
+                            "waiting for the previous pathman (pid {}) to finish exiting",
+                            pid.as_deref().unwrap_or("?")
+                        );
+                        said = true;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(InstanceError::Io(format!("instance guard: {e}"))),
             }
-            Err(e) => return Err(InstanceError::Io(format!("instance guard: {e}"))),
         };
         let pid_file = match prepare_run_dir(run_dir) {
             Ok(()) => {
@@ -86,6 +105,24 @@ impl Instance {
     }
 }
 
+/// How long a start waits for a killed predecessor to release the guard.
+const EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether process `pid` runs (exists and is not a zombie or dead).
+fn running(pid: &str) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the parenthesised command name.
+    match stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+    {
+        Some("Z" | "X" | "x") | None => false,
+        Some(_) => true,
+    }
+}
+
 fn prepare_run_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
@@ -99,5 +136,15 @@ impl Drop for Instance {
         if let Some(f) = &self.pid_file {
             let _ = std::fs::remove_file(f);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_running_process_is_told_from_a_missing_one() {
+        assert!(super::running(&std::process::id().to_string()));
+        assert!(!super::running("999999999"));
+        assert!(!super::running("not-a-pid"));
     }
 }

@@ -85,10 +85,14 @@ check_k() { if ! [[ $1 =~ ^[0-9]+$ ]] || [ "$1" -lt 1 ] || [ "$1" -gt "$(lab_n)"
 
 # ------------------------------------------------------------------ processes
 # alive PID: exists and is not a zombie
-alive() {
-    local st
-    st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
-    [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+alive() {   # any thread of PID not yet dead (a killed leader is a zombie while its
+            # other threads still close the process's sockets)
+    local t st
+    for t in /proc/"$1"/task/*/stat; do
+        st=$(awk '{print $3}' "$t" 2>/dev/null) || continue
+        if [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]; then return 0; fi
+    done
+    return 1
 }
 pid_of() { local f=$S/pids/$1.pid; [ -f "$f" ] && cat "$f"; }
 running() { local p; p=$(pid_of "$1") && alive "$p"; }
