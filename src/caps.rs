@@ -9,11 +9,29 @@ pub const RT_PROTO_PATHMAN: u8 = 196;
 
 /// Devices (kernel interfaces) pathman manages at once.
 pub const MAX_DEVICES: usize = 16;
-/// Services known at once (one per ethernet/gadget device with carrier for now).
-pub const MAX_SERVICES: usize = 16;
+/// Services known at once: one per ethernet/gadget device with carrier, one
+/// per WiFi network in range (20 APs plus the wired uplinks fit).
+pub const MAX_SERVICES: usize = 48;
 /// Longest service identifier kept: WiFi's are up to 100 characters
 /// (`wifi_` + 12-digit MAC + `_` + 64 hex digits of SSID + `_managed_ieee8021x`).
 pub const MAX_SERVICE_ID_LEN: usize = 128;
+// ----- WiFi (wpa_supplicant) -----
+
+/// Longest SSID (IEEE 802.11: 32 bytes); a longer one from the supplicant is cut.
+pub const WIFI_MAX_SSID_LEN: usize = 32;
+/// BSSes kept per radio; beyond it the weakest are dropped (logged), so a
+/// hostile or crowded air cannot grow pathman's memory.
+pub const WIFI_MAX_BSS: usize = 128;
+/// How long an agent has to answer RequestInput (ConnMan: 120 s).
+pub const AGENT_TIMEOUT_SECS: u64 = 120;
+/// How long a WiFi association may take before it fails (`connect-failed`).
+pub const WIFI_ASSOC_TIMEOUT_SECS: u64 = 30;
+/// wpa_supplicant signals queued for the WiFi task (a scan of many BSSes
+/// sends a burst).
+pub const WIFI_SIGNAL_QUEUE: usize = 1024;
+/// Longest passphrase/identity accepted from an agent (WPA: 64 hex digits).
+pub const WIFI_MAX_SECRET_LEN: usize = 64;
+
 /// Addresses reported per service and family (SLAAC may give several).
 pub const MAX_ADDRS_PER_FAMILY: usize = 4;
 /// Nameservers, timeservers and search domains per service (configured or learned).

@@ -503,6 +503,10 @@ pub fn parse_service(kf: &KeyFile, id: &str, source: &str) -> (ServiceRecord, Ve
             None => r.bad("MultipathTcpLink", &v, "expected on, backup or off"),
         }
     }
+    c.passphrase = r
+        .string("Passphrase")
+        .filter(|p| !p.is_empty())
+        .map(crate::core::types::Secret);
     let record = ServiceRecord {
         name: r.string("Name"),
         modified: r.string("Modified"),
@@ -533,7 +537,7 @@ pub fn service_to_keyfile(
         ),
         _ => (None, None, None),
     };
-    let scalars: [(&str, Option<String>); 12] = [
+    let scalars: [(&str, Option<String>); 13] = [
         ("Name", (!name.is_empty()).then(|| name.to_string())),
         ("AutoConnect", b(c.auto_connect)),
         ("Favorite", b(c.favorite)),
@@ -549,6 +553,7 @@ pub fn service_to_keyfile(
         ("IPv6.method", Some(c.ipv6.as_str().to_string())),
         ("MultipathRouting", c.multipath_routing.and_then(b)),
         ("MultipathTcpLink", Some(c.mptcp_link.as_str().to_string())),
+        ("Passphrase", c.passphrase.as_ref().map(|p| p.0.clone())),
     ];
     kf.add_group(id)?;
     for (key, value) in scalars {

@@ -2,7 +2,8 @@
 //! services with a default gateway before those without, online before ready
 //! (a service whose online check has not answered yet counts as online),
 //! the user's MoveBefore/MoveAfter order, preferred technologies, technology
-//! rank, then interface index for a stable tie-break.
+//! rank, favourites, WiFi strength, then interface index and identifier for
+//! a stable tie-break.
 //! The first connected service is the default.
 
 use std::cmp::Ordering;
@@ -58,7 +59,15 @@ fn compare(model: &Model, a: &Service, b: &Service) -> Ordering {
             pref(a).cmp(&pref(b))
         })
         .then_with(|| a.tech.cmp(&b.tech))
+        .then_with(|| b.config.favorite.cmp(&a.config.favorite))
+        .then_with(|| strength(b).cmp(&strength(a)))
         .then_with(|| a.ifindex.cmp(&b.ifindex))
+        .then_with(|| a.id.cmp(&b.id))
+}
+
+/// A WiFi network's signal (wired services have none and tie).
+fn strength(s: &Service) -> u8 {
+    s.wifi.as_ref().map_or(0, |w| w.strength)
 }
 
 /// Indices into `model.services`, in service order.

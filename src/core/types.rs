@@ -265,6 +265,20 @@ pub struct ServiceConfig {
     pub mptcp_link: MptcpLink,
     /// Last DHCP address, for INIT-REBOOT.
     pub dhcp_last_address: Option<Ipv4Addr>,
+    /// WiFi: the passphrase (WPA) or key (WEP) that last connected. Saved
+    /// only after a successful connection; never logged.
+    pub passphrase: Option<Secret>,
+}
+
+/// A secret (a WiFi passphrase): its `Debug` never shows it, so no log line
+/// or state dump can carry it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
 }
 
 impl Default for ServiceConfig {
@@ -280,6 +294,7 @@ impl Default for ServiceConfig {
             multipath_routing: None,
             mptcp_link: MptcpLink::On,
             dhcp_last_address: None,
+            passphrase: None,
         }
     }
 }

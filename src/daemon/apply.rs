@@ -178,7 +178,7 @@ impl Daemon {
             Pending::Endpoints(service) => self
                 .endpoint_failure(service)
                 .map(|why| CallError::new("Failed", why)),
-            Pending::State => None,
+            Pending::State | Pending::Connect(_) | Pending::Scan(_) => None,
             Pending::Timezone | Pending::Time => self
                 .clock_failure
                 .take()

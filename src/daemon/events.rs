@@ -99,13 +99,13 @@ const RTPROT_RA: u8 = 9;
 
 /// Service configurations come from the state directory, leases a previous
 /// pathman held from the run directory.
-struct StoreConfigs<'a> {
-    store: &'a crate::config::store::Store,
-    default_mptcp_link: MptcpLink,
-    run_dir: &'a std::path::Path,
-    kernel: &'a NetState,
+pub(super) struct StoreConfigs<'a> {
+    pub(super) store: &'a crate::config::store::Store,
+    pub(super) default_mptcp_link: MptcpLink,
+    pub(super) run_dir: &'a std::path::Path,
+    pub(super) kernel: &'a NetState,
     /// Leases taken over, with when they expire unless DHCP confirms them.
-    adopted: &'a mut Vec<(u32, Option<std::time::Instant>)>,
+    pub(super) adopted: &'a mut Vec<(u32, Option<std::time::Instant>)>,
 }
 
 impl ConfigSource for StoreConfigs<'_> {
@@ -145,8 +145,10 @@ impl ConfigSource for StoreConfigs<'_> {
         // Warnings were logged where they arose; a bad file yields defaults.
         match self.store.load_service(id).0 {
             Some(record) => record.config,
+            // A WiFi network never connected is not a favourite (ConnMan).
             None => ServiceConfig {
                 mptcp_link: self.default_mptcp_link,
+                favorite: !id.starts_with("wifi_"),
                 ..ServiceConfig::default()
             },
         }

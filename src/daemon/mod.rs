@@ -16,6 +16,7 @@ mod policies;
 mod settle;
 mod tasks;
 mod time;
+mod wifi;
 
 use std::path::PathBuf;
 
@@ -58,6 +59,8 @@ pub enum Event {
         ifindex: u32,
         ev: crate::online::Event,
     },
+    /// wpa_supplicant's view of a radio, or an agent's answer.
+    Wifi(wifi::WifiEvent),
 }
 
 /// What the loop waits for besides the event channel.
@@ -66,6 +69,8 @@ enum Due {
     LeaseExpiry,
     PolicyReload,
     SaveRetry,
+    /// A held Connect/Scan reply's deadline.
+    Held,
 }
 
 /// Events from the D-Bus task.
@@ -256,7 +261,9 @@ async fn run(
         .with(EndpointFlags::SIGNAL, flags.signal)
         .with(EndpointFlags::FULLMESH, flags.fullmesh);
     let (tx, rx) = events::channel();
-    ex.spawn(bus_task(ex, tx.clone())).detach();
+    // Signals of wpa_supplicant, from the bus task to the supplicant task.
+    let (wifi_sig_tx, wifi_signals) = smol::channel::bounded(crate::caps::WIFI_SIGNAL_QUEUE);
+    ex.spawn(bus_task(ex, tx.clone(), wifi_sig_tx)).detach();
     ex.spawn(events::kernel_task(events, tx.clone())).detach();
     ex.spawn(events::signal_task(signals, tx.clone())).detach();
     if let Some(w) = policy_watch {
@@ -302,6 +309,8 @@ async fn run(
         unsaved: Vec::new(),
         leases_to_save: Vec::new(),
         save_retry_at: None,
+        wifi: wifi::Wifi::default(),
+        wifi_signals,
     });
     if let Err(e) = d.resync().await {
         log::error!("initial kernel dump failed: {e}");
@@ -319,6 +328,7 @@ async fn run(
             (d.next_adopted_expiry(), Due::LeaseExpiry),
             (policy_reload_at, Due::PolicyReload),
             (d.save_retry_at, Due::SaveRetry),
+            (d.next_held_deadline(), Due::Held),
         ]
         .into_iter()
         .filter_map(|(t, what)| t.map(|t| (t, what)))
@@ -352,9 +362,10 @@ async fn run(
                         d.model.policies = policies::load(&policy_dir);
                     }
                     Some(Due::SaveRetry) => d.retry_saves().await,
-                    None => {}
+                    Some(Due::Held) | None => {}
                 }
                 d.settle().await;
+                d.finish_held().await;
                 continue;
             }
         };
@@ -376,11 +387,16 @@ async fn run(
             Event::Dhcp { ifindex, kind } => d.on_dhcp(ifindex, *kind),
             Event::Sntp(ev) => d.on_sntp(*ev),
             Event::Online { ifindex, ev } => d.on_online(ifindex, ev),
+            Event::Wifi(ev) => d.on_wifi(ev),
             Event::Bus(BusEvent::Connected(conn)) => {
                 d.snapshot = Snapshot::default();
+                d.start_wifi(&conn);
                 d.bus = Some(conn);
             }
-            Event::Bus(BusEvent::Lost) => d.bus = None,
+            Event::Bus(BusEvent::Lost) => {
+                d.stop_wifi();
+                d.bus = None;
+            }
             Event::Bus(BusEvent::NameGone(name)) => {
                 crate::core::session::drop_owner(&mut d.model, &name);
                 d.model.drop_client(&name);
@@ -406,14 +422,20 @@ async fn run(
         }
         d.settle().await;
         if let (Some(def), Some(conn)) = (deferred.take(), d.bus.clone()) {
-            if def.pending == crate::dbus::request::Pending::State {
+            if matches!(
+                def.pending,
+                crate::dbus::request::Pending::Connect(_) | crate::dbus::request::Pending::Scan(_)
+            ) {
+                d.hold(def);
+            } else if def.pending == crate::dbus::request::Pending::State {
                 let text = d.state_text().await;
                 server::finish_text(&conn, def, &text).await;
-                continue;
+            } else {
+                let failure = d.pending_failure(&def.pending);
+                server::finish(&conn, def, failure).await;
             }
-            let failure = d.pending_failure(&def.pending);
-            server::finish(&conn, def, failure).await;
         }
+        d.finish_held().await;
         // A burst of queued events must not starve the other tasks (the bus
         // connection claiming net.connman at start, the protocol tasks).
         smol::future::yield_now().await;
@@ -422,7 +444,11 @@ async fn run(
 
 /// Connects to the system bus, owns `net.connman`, and forwards method calls;
 /// reconnects when the bus goes away, saying once what it waits for.
-async fn bus_task(ex: &'static LocalExecutor<'static>, tx: EventTx) {
+async fn bus_task(
+    ex: &'static LocalExecutor<'static>,
+    tx: EventTx,
+    wifi: smol::channel::Sender<zbus::Message>,
+) {
     let mut delay_ms = 100;
     let mut said_waiting = false;
     loop {
@@ -445,7 +471,7 @@ async fn bus_task(ex: &'static LocalExecutor<'static>, tx: EventTx) {
                         if !tx.send(Event::Bus(BusEvent::Connected(conn.clone()))).await {
                             return;
                         }
-                        if !forward(&conn, stream, &dropped_rx, &tx).await {
+                        if !forward(&conn, stream, &dropped_rx, &tx, &wifi).await {
                             return;
                         }
                         log::warn!("dbus: connection to the system bus lost; reconnecting");
@@ -482,6 +508,7 @@ async fn forward(
     mut stream: zbus::MessageStream,
     dropped: &smol::channel::Receiver<crate::dbus::bus::Dropped>,
     tx: &EventTx,
+    wifi: &smol::channel::Sender<zbus::Message>,
 ) -> bool {
     enum Next {
         Msg(Option<zbus::Result<zbus::Message>>),
@@ -504,17 +531,34 @@ async fn forward(
             }
             Next::Msg(Some(Ok(m))) => match crate::dbus::client::route(&m) {
                 Some(crate::dbus::client::Subscriber::Owners) => {
+                    if crate::dbus::client::owner_change(&m)
+                        .is_some_and(|(name, _)| name == crate::dbus::wpa::NAME)
+                    {
+                        to_wifi(wifi, m.clone());
+                    }
                     if let Some(name) = crate::dbus::client::gone_connection(&m) {
                         if !tx.send(Event::Bus(BusEvent::NameGone(name))).await {
                             return false;
                         }
                     }
                 }
+                Some(crate::dbus::client::Subscriber::Supplicant) => to_wifi(wifi, m),
                 None => {}
             },
             Next::Msg(Some(Err(e))) => log::debug!("dbus: bad message: {e}"),
             Next::Dropped(d) => server::refuse_oversized(conn, &d).await,
         }
+    }
+}
+
+/// Hands a supplicant signal to the WiFi task; a full queue drops it with a
+/// log line (the task re-reads the radio's state on the next change).
+fn to_wifi(wifi: &smol::channel::Sender<zbus::Message>, m: zbus::Message) {
+    if let Err(smol::channel::TrySendError::Full(_)) = wifi.try_send(m) {
+        log::warn!(
+            "wifi: {} supplicant signals queued (caps::WIFI_SIGNAL_QUEUE), one dropped",
+            crate::caps::WIFI_SIGNAL_QUEUE
+        );
     }
 }
 
@@ -582,6 +626,10 @@ struct Daemon {
         crate::core::model::DhcpConfig,
         Option<std::time::Instant>,
     )>,
+    /// WiFi: the supplicant task's commands and the held replies.
+    wifi: wifi::Wifi,
+    /// wpa_supplicant's signals, for each new supplicant task.
+    wifi_signals: smol::channel::Receiver<zbus::Message>,
 }
 
 impl TimeSettings {

@@ -34,6 +34,7 @@ impl Daemon {
             // Actions (a manual address) may change the plan.
             self.reconcile().await;
         }
+        self.sync_radios();
         self.supervise().await;
         // After routes and rules (marks must find their tables), and after the
         // actions (bringing links up and starting DHCP matter more at start).
@@ -121,9 +122,22 @@ impl Daemon {
                     self.clock_failure = Some(e);
                 }
             }
+            Action::WifiConnect { .. }
+            | Action::WifiDisconnect { .. }
+            | Action::WifiScan { .. }
+            | Action::RequestInput(_) => self.wifi_action(action),
+            Action::ForgetService(id) => {
+                if let Err(e) = self.store.remove_service(&id) {
+                    log::warn!("{id}: stored settings not removed: {e}");
+                }
+            }
             Action::SaveService(id) => {
                 if let Some(svc) = self.model.service(&id) {
-                    let name = svc.tech.display_name();
+                    let wifi_name = svc
+                        .wifi
+                        .as_ref()
+                        .map(|w| crate::core::tech::wifi::display_name(&w.ssid));
+                    let name = wifi_name.as_deref().unwrap_or(svc.tech.display_name());
                     if let Err(e) =
                         self.store
                             .save_service(&id, name, &svc.config, SystemTime::now())

@@ -14,6 +14,8 @@ pub enum Subscriber {
     /// Connections leaving the bus: sessions, agents and counters die
     /// with the connection that made them.
     Owners,
+    /// wpa_supplicant's interfaces, BSSes and scans (WiFi).
+    Supplicant,
 }
 
 /// A signal a subscriber wants: fields left `None` match anything.
@@ -27,13 +29,45 @@ pub struct Rule {
 }
 
 /// Every subscription of every module.
-pub static RULES: &[Rule] = &[Rule {
-    subscriber: Subscriber::Owners,
-    sender: Some("org.freedesktop.DBus"),
-    interface: "org.freedesktop.DBus",
-    member: Some("NameOwnerChanged"),
-    path: None,
-}];
+pub static RULES: &[Rule] = &[
+    Rule {
+        subscriber: Subscriber::Owners,
+        sender: Some("org.freedesktop.DBus"),
+        interface: "org.freedesktop.DBus",
+        member: Some("NameOwnerChanged"),
+        path: None,
+    },
+    // Both the standard PropertiesChanged and wpa_supplicant's own
+    // per-interface ones (older supplicants send only those).
+    Rule {
+        subscriber: Subscriber::Supplicant,
+        sender: Some(crate::dbus::wpa::NAME),
+        interface: crate::dbus::wpa::PROPERTIES,
+        member: Some("PropertiesChanged"),
+        path: None,
+    },
+    Rule {
+        subscriber: Subscriber::Supplicant,
+        sender: Some(crate::dbus::wpa::NAME),
+        interface: crate::dbus::wpa::IFACE_INTERFACE,
+        member: None,
+        path: None,
+    },
+    Rule {
+        subscriber: Subscriber::Supplicant,
+        sender: Some(crate::dbus::wpa::NAME),
+        interface: crate::dbus::wpa::IFACE_BSS,
+        member: None,
+        path: None,
+    },
+    Rule {
+        subscriber: Subscriber::Supplicant,
+        sender: Some(crate::dbus::wpa::NAME),
+        interface: crate::dbus::wpa::IFACE_ROOT,
+        member: None,
+        path: None,
+    },
+];
 
 impl Rule {
     /// The rule in `AddMatch` syntax.
@@ -62,6 +96,10 @@ impl Rule {
         let sender_ok = match self.sender {
             None => true,
             Some("org.freedesktop.DBus") => sender == Some("org.freedesktop.DBus"),
+            // Signals carry the unique name of the well-known name's owner;
+            // the bus daemon filtered by the name, and the subscriber checks
+            // the sender against the owner it tracks.
+            Some(want) if !want.starts_with(':') => sender.is_some_and(|s| s.starts_with(':')),
             Some(want) => sender == Some(want),
         };
         sender_ok
@@ -132,6 +170,12 @@ where
         )))
     };
     smol::future::or(call, timeout).await
+}
+
+/// An owner change of a well-known name: `(name, new owner)` (empty = gone).
+pub fn owner_change(msg: &Message) -> Option<(String, String)> {
+    let (name, _old, new) = msg.body().deserialize::<(String, String, String)>().ok()?;
+    Some((name, new))
 }
 
 /// A connection that left the bus, from a `NameOwnerChanged` signal: its

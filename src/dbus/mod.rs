@@ -11,3 +11,4 @@ pub mod server;
 pub mod session;
 pub mod signals;
 pub mod value;
+pub mod wpa;

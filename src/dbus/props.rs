@@ -283,9 +283,13 @@ fn ethernet(model: &Model, svc: &Service) -> Prop {
 /// Service properties in ConnMan's order (`src/service.c` append_properties),
 /// then pathman's multipath ones.
 pub fn service(model: &Model, svc: &Service) -> Props {
+    let security = match &svc.wifi {
+        Some(w) => vec![w.security.as_str().to_string()],
+        None => Vec::new(),
+    };
     let mut p: Props = vec![
         ("Type", svc.tech.as_str().into()),
-        ("Security", Prop::Strs(Vec::new())),
+        ("Security", Prop::Strs(security)),
         ("State", svc.state.as_str().into()),
     ];
     if let Some(err) = svc.error {
@@ -302,11 +306,18 @@ pub fn service(model: &Model, svc: &Service) -> Props {
             break;
         }
     }
+    if let Some(w) = &svc.wifi {
+        p.push(("Strength", Prop::Byte(w.strength)));
+    }
+    let name = match &svc.wifi {
+        Some(w) => crate::core::tech::wifi::display_name(&w.ssid),
+        None => svc.tech.display_name().to_string(),
+    };
     p.extend([
         ("Favorite", svc.config.favorite.into()),
         ("Immutable", false.into()),
         ("AutoConnect", svc.config.auto_connect.into()),
-        ("Name", svc.tech.display_name().into()),
+        ("Name", name.into()),
         ("Ethernet", ethernet(model, svc)),
         ("IPv4", ipv4(svc)),
         ("IPv4.Configuration", ipv4_config(svc)),

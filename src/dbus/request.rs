@@ -74,6 +74,10 @@ pub enum Pending {
     /// Nothing to wait for: the answer is the daemon's state text
     /// (`Debug.GetState`), which only the loop can write.
     State,
+    /// A WiFi service connected or failed (Service.Connect).
+    Connect(String),
+    /// These radios finished scanning (Technology.Scan).
+    Scan(Vec<u32>),
 }
 
 /// A ConnMan error: `net.connman.Error.<name>` plus a message saying what was wrong.
@@ -121,6 +125,9 @@ impl From<RequestError> for CallError {
             RequestError::PermissionDenied(_) => ErrorName::PermissionDenied,
             RequestError::NotRegistered(_) => ErrorName::NotRegistered,
             RequestError::Failed(_) => ErrorName::Failed,
+            RequestError::PassphraseRequired(_) => ErrorName::PassphraseRequired,
+            RequestError::OperationAborted(_) => ErrorName::OperationAborted,
+            RequestError::NoCarrier(_) => ErrorName::NoCarrier,
         };
         CallError::named(name, e.to_string())
     }
@@ -519,6 +526,10 @@ pub fn get_state(_: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> 
 /// `Technology.Scan`: wired technologies cannot scan (ConnMan: NotSupported).
 pub fn scan(ctx: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
     let what = match ctx.object {
+        Object::Technology(crate::core::types::Technology::Wifi) => {
+            let radios = ctx.model.wifi_scan()?;
+            return Ok(Answer::AfterSettle(Pending::Scan(radios)));
+        }
         Object::Technology(t) => t.as_str(),
         _ => "this object",
     };
@@ -548,7 +559,14 @@ pub fn clear_property(ctx: &mut Ctx<'_>, args: &[Value<'_>]) -> Result<Answer, C
 pub fn connect(ctx: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
     let id = service_id(ctx)?;
     ctx.model.connect(&id)?;
-    Ok(Answer::Empty)
+    // A WiFi connect answers once the service is ready or has failed, as
+    // ConnMan's does (connmanctl prints "Connected" on that reply).
+    match ctx.model.service(&id) {
+        Some(s) if s.wifi.is_some() && !s.state.is_connected() => {
+            Ok(Answer::AfterSettle(Pending::Connect(id)))
+        }
+        _ => Ok(Answer::Empty),
+    }
 }
 
 /// `Service.Disconnect`.

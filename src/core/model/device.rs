@@ -75,6 +75,11 @@ impl Model {
                 up: true,
             });
         }
+        // A radio's services are its networks, made from wpa_supplicant's
+        // view (model::wifi), not from its carrier.
+        if link.tech == Technology::Wifi {
+            return;
+        }
         let has_service = self.service_idx_by_ifindex(link.ifindex).is_some();
         match tech::offered(&link) {
             Some(id) if powered && !has_service => self.add_service(&link, id, configs),
@@ -88,6 +93,7 @@ impl Model {
 
     /// A managed link disappeared.
     pub fn link_removed(&mut self, ifindex: u32) {
+        self.wifi_radio_lost(ifindex);
         if self.service_idx_by_ifindex(ifindex).is_some() {
             self.remove_service_of(ifindex);
         }
@@ -121,6 +127,7 @@ impl Model {
             dhcp_generation: 0,
             resume,
             internet_lost: false,
+            wifi: None,
         };
         if self.services.push(svc).is_err() {
             log::warn!(

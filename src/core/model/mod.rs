@@ -10,17 +10,19 @@
 mod device;
 mod service;
 mod technology;
+mod wifi;
 
 pub use device::{Device, LinkSeen};
 pub use service::{DhcpConfig, Ipv4Assigned, Ipv4Source, Ipv6Assigned, Service};
 pub use technology::TechState;
+pub use wifi::{AgentAnswer, ConnectOutcome, ConnectSpec, InputRequest, WifiInfo};
 
 use crate::caps;
 use crate::core::clock::ClockState;
 use crate::core::counter::Counter;
 use crate::core::session::Session;
 use crate::core::session_policy::PolicyRule;
-use crate::core::types::{IfName, ServiceConfig, ServiceId, Technology};
+use crate::core::types::{IfName, ServiceConfig, ServiceId, ServiceState, Technology};
 
 /// Side effects the edges carry out for the model.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +48,19 @@ pub enum Action {
     /// Set the system clock to this many nanoseconds since the epoch
     /// (Clock.Time with TimeUpdates=manual), where pathman may.
     SetTime(u64),
+    /// Forget a service's stored settings (Service.Remove of a WiFi network).
+    ForgetService(ServiceId),
+    /// Ask the registered agent for a passphrase.
+    RequestInput(InputRequest),
+    /// Associate the radio with a network.
+    WifiConnect {
+        ifindex: u32,
+        spec: Box<ConnectSpec>,
+    },
+    /// Leave the network the radio is on (or trying).
+    WifiDisconnect { ifindex: u32 },
+    /// Scan on the radio (Technology.Scan).
+    WifiScan { ifindex: u32 },
 }
 
 /// The client agent that answers input requests (`RegisterAgent`).
@@ -73,6 +88,12 @@ pub enum RequestError {
     NotRegistered(String),
     /// A cap or another limit of pathman's refused it.
     Failed(String),
+    /// A secret is needed and nobody can be asked for it.
+    PassphraseRequired(String),
+    /// The user (through the agent) gave up.
+    OperationAborted(String),
+    /// Nothing to do it with (no device).
+    NoCarrier(String),
 }
 
 impl RequestError {
@@ -90,6 +111,9 @@ impl RequestError {
             RequestError::PermissionDenied(_) => "PermissionDenied",
             RequestError::NotRegistered(_) => "NotRegistered",
             RequestError::Failed(_) => "Failed",
+            RequestError::PassphraseRequired(_) => "PassphraseRequired",
+            RequestError::OperationAborted(_) => "OperationAborted",
+            RequestError::NoCarrier(_) => "NoCarrier",
         }
     }
 }
@@ -107,7 +131,10 @@ impl std::fmt::Display for RequestError {
             RequestError::AlreadyExists(why)
             | RequestError::PermissionDenied(why)
             | RequestError::NotRegistered(why)
-            | RequestError::Failed(why) => f.write_str(why),
+            | RequestError::Failed(why)
+            | RequestError::PassphraseRequired(why)
+            | RequestError::OperationAborted(why)
+            | RequestError::NoCarrier(why) => f.write_str(why),
         }
     }
 }
@@ -173,6 +200,8 @@ pub struct Model {
     /// The Clock API's state.
     pub clock: ClockState,
     actions: Vec<Action>,
+    /// Outcomes of WiFi connects, for the Connect replies held until then.
+    connect_results: Vec<ConnectOutcome>,
 }
 
 impl Model {
@@ -200,6 +229,7 @@ impl Model {
             counters: heapless::Vec::new(),
             clock: ClockState::default(),
             actions: Vec::new(),
+            connect_results: Vec::new(),
         }
     }
 
@@ -229,7 +259,15 @@ impl Model {
         self.services.iter().find(|s| s.id.as_str() == id)
     }
 
+    /// The service that uses the interface: a radio has a service per
+    /// network in range, of which at most one is connecting or connected.
     fn service_idx_by_ifindex(&self, ifindex: u32) -> Option<usize> {
-        self.services.iter().position(|s| s.ifindex == ifindex)
+        let active = |s: &Service| {
+            s.ifindex == ifindex && !matches!(s.state, ServiceState::Idle | ServiceState::Failure)
+        };
+        self.services
+            .iter()
+            .position(active)
+            .or_else(|| self.services.iter().position(|s| s.ifindex == ifindex))
     }
 }

@@ -74,6 +74,8 @@ pub struct Service {
     /// lost). It then ranks below the others and its MPTCP endpoints are
     /// backups.
     pub internet_lost: bool,
+    /// WiFi: the network (boxed: most services are wired).
+    pub wifi: Option<Box<super::WifiInfo>>,
 }
 
 impl Service {
@@ -270,7 +272,7 @@ impl Model {
     }
 
     /// Starts connecting a service (state configuration, address acquisition).
-    fn start_connect(&mut self, idx: usize) {
+    pub(super) fn start_connect(&mut self, idx: usize) {
         let svc = &mut self.services[idx];
         svc.state = ServiceState::Configuration;
         svc.error = None;
@@ -344,7 +346,7 @@ impl Model {
     }
 
     /// Stops a service's address acquisition and drops its addresses.
-    fn stop_connect(&mut self, idx: usize) {
+    pub(super) fn stop_connect(&mut self, idx: usize) {
         self.stop_ipv4(idx);
         let svc = &mut self.services[idx];
         svc.ipv6.clear();
@@ -367,6 +369,7 @@ impl Model {
         for idx in 0..self.services.len() {
             let svc = &self.services[idx];
             if svc.state == ServiceState::Idle
+                && svc.wifi.is_none()
                 && svc.config.auto_connect
                 && !svc.user_disconnected
                 && self.tech_powered(svc.tech)
@@ -374,6 +377,7 @@ impl Model {
                 self.start_connect(idx);
             }
         }
+        self.wifi_auto_connect();
     }
 
     // ----- user requests -------------------------------------------------
@@ -385,6 +389,17 @@ impl Model {
             && self.services[idx].state != ServiceState::Failure
         {
             return Err(RequestError::AlreadyConnected);
+        }
+        if self.services[idx].wifi.is_some() {
+            // One network per radio: leave the one it is on.
+            let ifindex = self.services[idx].ifindex;
+            if let Some(other) = self.services.iter().position(|s| {
+                s.ifindex == ifindex
+                    && !matches!(s.state, ServiceState::Idle | ServiceState::Failure)
+            }) {
+                self.stop_connect(other);
+            }
+            return self.wifi_connect(idx);
         }
         self.start_connect(idx);
         Ok(())
@@ -398,6 +413,13 @@ impl Model {
         }
         self.stop_connect(idx);
         self.services[idx].user_disconnected = true;
+        if let Some(w) = self.services[idx].wifi.as_mut() {
+            w.attempt = None;
+            w.asking = false;
+            w.offered = None;
+            let ifindex = self.services[idx].ifindex;
+            self.actions.push(Action::WifiDisconnect { ifindex });
+        }
         log::info!(
             "{}: {} disconnected by request",
             self.services[idx].ifname,
@@ -416,6 +438,23 @@ impl Model {
                 "removing {tech} service {id}"
             )));
         }
+        // A WiFi network: disconnect, forget the passphrase and the
+        // favourite; the service stays listed while it is in range.
+        if self.services[idx].state != ServiceState::Idle
+            && self.services[idx].state != ServiceState::Failure
+        {
+            let _ = self.disconnect(id);
+        }
+        let svc = &mut self.services[idx];
+        svc.config.passphrase = None;
+        svc.config.favorite = false;
+        svc.user_disconnected = false;
+        svc.error = None;
+        if svc.state == ServiceState::Failure {
+            svc.state = ServiceState::Idle;
+        }
+        log::info!("{}: {} removed (passphrase forgotten)", svc.ifname, svc.id);
+        self.actions.push(Action::ForgetService(svc.id.clone()));
         Ok(())
     }
 
@@ -447,7 +486,7 @@ impl Model {
         self.counters.retain(|c| c.owner != owner);
     }
 
-    fn index_of(&self, id: &str) -> Result<usize, RequestError> {
+    pub(super) fn index_of(&self, id: &str) -> Result<usize, RequestError> {
         self.services
             .iter()
             .position(|s| s.id.as_str() == id)

@@ -69,6 +69,7 @@ impl Model {
                     self.actions.push(Action::SetLinkUp { ifindex, up: true });
                 }
             } else {
+                self.wifi_radio_lost(ifindex);
                 self.remove_service_of(ifindex);
                 if up {
                     self.actions.push(Action::SetLinkUp { ifindex, up: false });

@@ -1,0 +1,758 @@
+//! WiFi services in the model: made from what wpa_supplicant sees on a
+//! radio ([`RadioView`]), connected through the supplicant with a
+//! passphrase that is stored or asked of the client's agent. Once the radio
+//! is associated the service configures like any other (DHCP, IPv4LL,
+//! manual); everything after that knows nothing of WiFi.
+
+use super::{Action, ConfigSource, Model, RequestError, Service};
+use crate::caps;
+use crate::core::tech::wifi::{self, Attempt, LinkState, Mode, RadioView, Security, Ssid, Verdict};
+use crate::core::types::{Secret, ServiceId, ServiceState, Technology};
+
+/// What a WiFi service knows of its network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WifiInfo {
+    pub ssid: Ssid,
+    pub mode: Mode,
+    pub security: Security,
+    /// 0–100, from the best BSS.
+    pub strength: u8,
+    pub frequency: u16,
+    /// The network offers WPA3-SAE / WPA2-PSK (both: transition mode).
+    pub sae: bool,
+    pub psk: bool,
+    /// Seen in the radio's last view.
+    pub in_range: bool,
+    /// The association under way, if any.
+    pub attempt: Option<Attempt>,
+    /// A secret the agent gave for this attempt: stored once it connects.
+    pub offered: Option<Secret>,
+    /// Waiting for the agent's answer.
+    pub asking: bool,
+    /// Consecutive failed auto-connects (each one doubles the wait).
+    pub failures: u8,
+}
+
+/// What an agent's RequestInput must ask for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputRequest {
+    pub service: ServiceId,
+    /// `psk` or `wep`.
+    pub passphrase_type: &'static str,
+    /// The passphrase that failed last time (informational).
+    pub previous: Option<Secret>,
+}
+
+/// How the agent answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentAnswer {
+    Passphrase(Secret),
+    /// The user cancelled, or the agent gave nothing usable.
+    Canceled(String),
+    /// No answer in time, or an error reply.
+    Failed(String),
+}
+
+/// What a WiFi connect needs from the supplicant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectSpec {
+    pub ssid: Ssid,
+    pub security: Security,
+    pub sae: bool,
+    pub psk: bool,
+    pub passphrase: Option<Secret>,
+    pub hidden: bool,
+}
+
+/// The outcome of a user's Connect, for its held reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectOutcome {
+    pub service: ServiceId,
+    pub result: Result<(), RequestError>,
+}
+
+impl Model {
+    /// The supplicant's view of the radio on `ifindex` changed.
+    pub fn wifi_radio(&mut self, ifindex: u32, view: &RadioView, configs: &mut dyn ConfigSource) {
+        let Some(dev) = self
+            .devices
+            .iter()
+            .find(|d| d.ifindex == ifindex && d.tech == Technology::Wifi)
+            .cloned()
+        else {
+            return;
+        };
+        if !self.tech_powered(Technology::Wifi) || self.offline {
+            return;
+        }
+        let nets = wifi::networks(&view.bsses);
+        for s in self.services.iter_mut().filter(|s| s.ifindex == ifindex) {
+            if let Some(w) = s.wifi.as_mut() {
+                w.in_range = false;
+            }
+        }
+        for n in &nets {
+            let id = wifi::service_id(dev.mac, &n.ssid, n.mode, n.security);
+            match self.services.iter_mut().find(|s| s.id == id) {
+                Some(s) => {
+                    if let Some(w) = s.wifi.as_mut() {
+                        w.in_range = true;
+                        w.strength = n.strength;
+                        w.frequency = n.frequency;
+                        w.sae = n.sae;
+                        w.psk = n.psk;
+                    }
+                }
+                None => {
+                    let mut config = configs.load(&id);
+                    if config.passphrase.is_none() && n.security == Security::None {
+                        // Nothing to remember for an open network but that
+                        // it connected once (Favorite).
+                    }
+                    config.passphrase = config
+                        .passphrase
+                        .filter(|p| wifi::check_passphrase(n.security, &p.0).is_ok());
+                    let svc = Service {
+                        id: id.clone(),
+                        tech: Technology::Wifi,
+                        ifindex,
+                        ifname: dev.name.clone(),
+                        config,
+                        state: ServiceState::Idle,
+                        error: None,
+                        ipv4: None,
+                        ipv6: heapless::Vec::new(),
+                        ipv6_gateway: None,
+                        user_disconnected: false,
+                        dhcp_running: false,
+                        dhcp_generation: 0,
+                        resume: None,
+                        internet_lost: false,
+                        wifi: Some(Box::new(WifiInfo {
+                            ssid: n.ssid.clone(),
+                            mode: n.mode,
+                            security: n.security,
+                            strength: n.strength,
+                            frequency: n.frequency,
+                            sae: n.sae,
+                            psk: n.psk,
+                            in_range: true,
+                            attempt: None,
+                            offered: None,
+                            asking: false,
+                            failures: 0,
+                        })),
+                    };
+                    if self.services.push(svc).is_err() {
+                        log::warn!(
+                            "{}: network {} not shown, more than {} services (caps::MAX_SERVICES)",
+                            dev.name,
+                            wifi::display_name(&n.ssid),
+                            caps::MAX_SERVICES
+                        );
+                        break;
+                    }
+                    log::debug!("{}: network {id}", dev.name);
+                }
+            }
+        }
+        // The association in progress, and the one that holds.
+        if let Some(idx) = self.services.iter().position(|s| {
+            s.ifindex == ifindex && s.wifi.as_ref().is_some_and(|w| w.attempt.is_some())
+        }) {
+            let verdict = match self.services[idx].wifi.as_mut() {
+                Some(w) => w.attempt.as_mut().map(|a| a.step(view)),
+                None => None,
+            };
+            match verdict {
+                Some(Verdict::Connected) => self.wifi_associated(idx),
+                Some(Verdict::InvalidKey) => self.wifi_failed(idx, "invalid-key"),
+                Some(Verdict::Failed) => self.wifi_failed(idx, "connect-failed"),
+                _ => {}
+            }
+        } else if let Some(idx) = self.services.iter().position(|s| {
+            s.ifindex == ifindex
+                && s.wifi.is_some()
+                && matches!(
+                    s.state,
+                    ServiceState::Configuration | ServiceState::Ready | ServiceState::Online
+                )
+        }) {
+            // Roaming passes through the connecting states with the
+            // addresses kept; anything else is the association lost.
+            if !view.state.is_connecting() && view.state != LinkState::Completed {
+                log::info!(
+                    "{}: association with {} lost ({}, reason {})",
+                    self.services[idx].ifname,
+                    self.services[idx].id,
+                    view.state.as_str(),
+                    view.disconnect_reason
+                );
+                self.stop_connect(idx);
+            }
+        }
+        // Out of range and not in use: gone (ConnMan removes such networks).
+        let before = self.services.len();
+        self.services.retain(|s| {
+            s.ifindex != ifindex
+                || s.wifi.as_ref().is_none_or(|w| w.in_range)
+                || s.state != ServiceState::Idle && s.state != ServiceState::Failure
+        });
+        if self.services.len() != before {
+            log::debug!(
+                "{}: {} networks out of range",
+                dev.name,
+                before - self.services.len()
+            );
+        }
+        self.auto_connect();
+    }
+
+    /// wpa_supplicant left the bus (or the radio went): every WiFi service
+    /// of the radio goes, as on carrier loss.
+    pub fn wifi_radio_lost(&mut self, ifindex: u32) {
+        let lost: Vec<ServiceId> = self
+            .services
+            .iter()
+            .filter(|s| s.ifindex == ifindex && s.wifi.is_some())
+            .map(|s| s.id.clone())
+            .collect();
+        for id in lost {
+            if let Ok(idx) = self.index_of(&id) {
+                if self.services[idx].state != ServiceState::Idle {
+                    self.fail_pending_connect(
+                        idx,
+                        RequestError::Failed("wpa_supplicant is gone".into()),
+                    );
+                }
+                self.services.remove(idx);
+            }
+        }
+    }
+
+    /// Connect on a WiFi service: the passphrase it has, or the agent's.
+    pub(super) fn wifi_connect(&mut self, idx: usize) -> Result<(), RequestError> {
+        let svc = &mut self.services[idx];
+        let Some(w) = svc.wifi.as_mut() else {
+            return Err(RequestError::Failed("not a WiFi service".into()));
+        };
+        if !w.in_range {
+            return Err(RequestError::Failed(format!("{} is out of range", svc.id)));
+        }
+        if w.security == Security::Ieee8021x {
+            return Err(RequestError::NotSupported(
+                "802.1X networks without a provisioning file".into(),
+            ));
+        }
+        svc.error = None;
+        svc.user_disconnected = false;
+        svc.state = ServiceState::Association;
+        w.offered = None;
+        if w.security.needs_passphrase() && svc.config.passphrase.is_none() {
+            if self.agent.is_none() {
+                svc.state = ServiceState::Idle;
+                return Err(RequestError::PassphraseRequired(format!(
+                    "{} needs a passphrase and no agent is registered",
+                    svc.id
+                )));
+            }
+            w.asking = true;
+            let passphrase_type = if w.security == Security::Wep {
+                "wep"
+            } else {
+                "psk"
+            };
+            log::info!(
+                "{}: asking the agent for the passphrase of {}",
+                svc.ifname,
+                svc.id
+            );
+            self.actions.push(Action::RequestInput(InputRequest {
+                service: svc.id.clone(),
+                passphrase_type,
+                previous: None,
+            }));
+            return Ok(());
+        }
+        let pass = svc.config.passphrase.clone();
+        self.wifi_associate(idx, pass);
+        Ok(())
+    }
+
+    fn wifi_associate(&mut self, idx: usize, passphrase: Option<Secret>) {
+        let svc = &mut self.services[idx];
+        let Some(w) = svc.wifi.as_mut() else { return };
+        w.attempt = Some(Attempt::default());
+        w.asking = false;
+        log::info!("{}: associating with {}", svc.ifname, svc.id);
+        self.actions.push(Action::WifiConnect {
+            ifindex: svc.ifindex,
+            spec: Box::new(ConnectSpec {
+                ssid: w.ssid.clone(),
+                security: w.security,
+                sae: w.sae,
+                psk: w.psk,
+                passphrase,
+                hidden: false,
+            }),
+        });
+    }
+
+    /// The agent answered the input request for `id`.
+    pub fn agent_answered(&mut self, id: &str, answer: AgentAnswer) {
+        let Ok(idx) = self.index_of(id) else { return };
+        let svc = &mut self.services[idx];
+        let Some(w) = svc.wifi.as_mut() else { return };
+        if !w.asking || svc.state != ServiceState::Association {
+            return;
+        }
+        w.asking = false;
+        match answer {
+            AgentAnswer::Passphrase(p) => match wifi::check_passphrase(w.security, &p.0) {
+                Ok(()) => {
+                    w.offered = Some(p.clone());
+                    self.wifi_associate(idx, Some(p));
+                }
+                Err(why) => {
+                    log::warn!(
+                        "{}: the agent's passphrase for {id} is refused: {why}",
+                        svc.ifname
+                    );
+                    svc.state = ServiceState::Failure;
+                    svc.error = Some("invalid-key");
+                    self.fail_pending_connect(idx, RequestError::InvalidArguments(why));
+                }
+            },
+            AgentAnswer::Canceled(why) => {
+                log::info!(
+                    "{}: connecting {id} canceled by the agent: {why}",
+                    svc.ifname
+                );
+                svc.state = ServiceState::Idle;
+                svc.user_disconnected = true;
+                self.fail_pending_connect(idx, RequestError::OperationAborted(why));
+            }
+            AgentAnswer::Failed(why) => {
+                log::warn!("{}: no passphrase for {id}: {why}", svc.ifname);
+                svc.state = ServiceState::Failure;
+                svc.error = Some("invalid-key");
+                self.fail_pending_connect(idx, RequestError::Failed(why));
+            }
+        }
+    }
+
+    /// The radio is associated: the key worked, the service configures.
+    fn wifi_associated(&mut self, idx: usize) {
+        let svc = &mut self.services[idx];
+        let Some(w) = svc.wifi.as_mut() else { return };
+        w.attempt = None;
+        w.failures = 0;
+        let mut save = !svc.config.favorite;
+        svc.config.favorite = true;
+        if let Some(p) = w.offered.take() {
+            svc.config.passphrase = Some(p);
+            save = true;
+        }
+        log::info!("{}: associated with {}", svc.ifname, svc.id);
+        if save {
+            self.actions.push(Action::SaveService(svc.id.clone()));
+        }
+        self.start_connect(idx);
+        self.connect_results.push(ConnectOutcome {
+            service: self.services[idx].id.clone(),
+            result: Ok(()),
+        });
+    }
+
+    fn wifi_failed(&mut self, idx: usize, error: &'static str) {
+        let svc = &mut self.services[idx];
+        let Some(w) = svc.wifi.as_mut() else { return };
+        w.attempt = None;
+        w.offered = None;
+        w.failures = w.failures.saturating_add(1);
+        log::warn!("{}: connecting {} failed: {error}", svc.ifname, svc.id);
+        if error == "invalid-key" && svc.config.passphrase.take().is_some() {
+            // Asked again on the next connect (ConnMan forgets it too).
+            self.actions.push(Action::SaveService(svc.id.clone()));
+        }
+        svc.state = ServiceState::Failure;
+        svc.error = Some(error);
+        let ifindex = svc.ifindex;
+        self.actions.push(Action::WifiDisconnect { ifindex });
+        self.fail_pending_connect(idx, RequestError::Failed(error.into()));
+    }
+
+    fn fail_pending_connect(&mut self, idx: usize, e: RequestError) {
+        self.connect_results.push(ConnectOutcome {
+            service: self.services[idx].id.clone(),
+            result: Err(e),
+        });
+    }
+
+    /// The supplicant refused or timed out the connect on `ifindex`.
+    pub fn wifi_connect_failed(&mut self, ifindex: u32, why: &str) {
+        if let Some(idx) = self.services.iter().position(|s| {
+            s.ifindex == ifindex && s.wifi.as_ref().is_some_and(|w| w.attempt.is_some())
+        }) {
+            log::warn!("{}: {why}", self.services[idx].ifname);
+            self.wifi_failed(idx, "connect-failed");
+        }
+    }
+
+    /// Technology.Scan on wifi: a scan on every powered radio; the radios
+    /// asked (none: nothing to scan with).
+    pub fn wifi_scan(&mut self) -> Result<Vec<u32>, RequestError> {
+        if !self.tech_powered(Technology::Wifi) || self.offline {
+            return Err(RequestError::NotSupported(
+                "scanning while WiFi is off".into(),
+            ));
+        }
+        let radios: Vec<u32> = self
+            .devices
+            .iter()
+            .filter(|d| d.tech == Technology::Wifi)
+            .map(|d| d.ifindex)
+            .collect();
+        if radios.is_empty() {
+            return Err(RequestError::NoCarrier("no WiFi device".into()));
+        }
+        for &ifindex in &radios {
+            self.actions.push(Action::WifiScan { ifindex });
+        }
+        Ok(radios)
+    }
+
+    /// The outcomes of Connect calls since the last call.
+    pub fn take_connect_results(&mut self) -> Vec<ConnectOutcome> {
+        std::mem::take(&mut self.connect_results)
+    }
+
+    /// Whether the radio of this service already has a service on the way
+    /// or connected (only one network per radio at a time).
+    pub(super) fn radio_busy(&self, ifindex: u32) -> bool {
+        self.services.iter().any(|s| {
+            s.ifindex == ifindex
+                && s.wifi.is_some()
+                && s.state != ServiceState::Idle
+                && s.state != ServiceState::Failure
+        })
+    }
+
+    /// Auto-connect of WiFi favourites, strongest first, one per radio.
+    pub(super) fn wifi_auto_connect(&mut self) {
+        let mut order: Vec<usize> = (0..self.services.len())
+            .filter(|&i| {
+                let s = &self.services[i];
+                s.wifi.as_ref().is_some_and(|w| {
+                    w.in_range
+                        && w.failures < 3
+                        && (!w.security.needs_passphrase() || s.config.passphrase.is_some())
+                        && w.security != Security::Ieee8021x
+                }) && s.state == ServiceState::Idle
+                    && s.config.favorite
+                    && s.config.auto_connect
+                    && !s.user_disconnected
+            })
+            .collect();
+        order.sort_by_key(|&i| {
+            std::cmp::Reverse(
+                self.services[i]
+                    .wifi
+                    .as_ref()
+                    .map(|w| w.strength)
+                    .unwrap_or(0),
+            )
+        });
+        for i in order {
+            if self.radio_busy(self.services[i].ifindex) {
+                continue;
+            }
+            log::info!(
+                "{}: auto-connecting {}",
+                self.services[i].ifname,
+                self.services[i].id
+            );
+            let _ = self.wifi_connect(i);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::{Action, Agent, DhcpConfig, LinkSeen, ModelSettings};
+    use crate::core::tech::wifi::{Bss, KeyMgmt};
+    use crate::core::types::{Ipv4Net, ServerList, ServiceConfig};
+    use std::net::Ipv4Addr;
+
+    /// WiFi networks never connected are not favourites (as the daemon's store says).
+    struct Store;
+    impl ConfigSource for Store {
+        fn load(&mut self, id: &ServiceId) -> ServiceConfig {
+            ServiceConfig {
+                favorite: !id.starts_with("wifi_"),
+                ..ServiceConfig::default()
+            }
+        }
+    }
+
+    const MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+
+    fn radio() -> Model {
+        let mut m = Model::new(ModelSettings::default(), false, &[]);
+        m.link_changed(
+            LinkSeen {
+                ifindex: 7,
+                name: "wlan0".try_into().unwrap(),
+                mac: MAC,
+                tech: Technology::Wifi,
+                up: true,
+                carrier: false,
+                mtu: 1500,
+            },
+            &mut Store,
+        );
+        m.take_actions();
+        m
+    }
+
+    fn bss(n: u8, ssid: &[u8], signal: i16, psk: bool) -> Bss {
+        Bss {
+            path: format!("/fi/w1/wpa_supplicant1/Interfaces/1/BSSs/{n}"),
+            ssid: Ssid::from_slice(ssid).unwrap(),
+            bssid: [2, 0, 0, 0, 9, n],
+            mode: Mode::Managed,
+            signal,
+            frequency: 2412,
+            privacy: psk,
+            keys: KeyMgmt {
+                psk,
+                ..Default::default()
+            },
+        }
+    }
+
+    fn view(state: LinkState, bsses: &[Bss]) -> RadioView {
+        RadioView {
+            state,
+            bsses: bsses.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    fn psk_id() -> ServiceId {
+        wifi::service_id(MAC, b"pm-psk", Mode::Managed, Security::Psk)
+    }
+
+    fn connect_with_agent(m: &mut Model, air: &[Bss], pass: &str) {
+        m.agent = Some(Agent {
+            owner: ":1.5".into(),
+            path: "/agent".into(),
+        });
+        m.connect(&psk_id()).unwrap();
+        let acts = m.take_actions();
+        assert!(
+            matches!(&acts[..], [Action::RequestInput(r)] if r.service == psk_id() && r.passphrase_type == "psk"),
+            "{acts:?}"
+        );
+        assert_eq!(
+            m.service(&psk_id()).unwrap().state,
+            ServiceState::Association
+        );
+        m.agent_answered(&psk_id(), AgentAnswer::Passphrase(Secret(pass.into())));
+        let acts = m.take_actions();
+        match &acts[..] {
+            [Action::WifiConnect { ifindex: 7, spec }] => {
+                assert_eq!(spec.passphrase.as_ref().unwrap().0, pass);
+                assert_eq!(spec.ssid.as_slice(), b"pm-psk");
+            }
+            other => panic!("{other:?}"),
+        }
+        for s in [
+            LinkState::Associating,
+            LinkState::Associated,
+            LinkState::FourWayHandshake,
+        ] {
+            m.wifi_radio(7, &view(s, air), &mut Store);
+        }
+    }
+
+    #[test]
+    fn networks_become_services_sorted_by_strength_and_leave_out_of_range() {
+        let mut m = radio();
+        let air = [
+            bss(1, b"pm-psk", -40, true),
+            bss(2, b"pm-open", -60, false),
+            bss(3, b"pm-psk", -70, true),
+        ];
+        m.wifi_radio(7, &view(LinkState::Disconnected, &air), &mut Store);
+        assert_eq!(m.services.len(), 2);
+        let s = m.service(&psk_id()).unwrap();
+        assert_eq!(s.wifi.as_ref().unwrap().strength, 80);
+        assert!(!s.config.favorite, "never connected: not a favourite");
+        assert_eq!(
+            s.state,
+            ServiceState::Idle,
+            "not a favourite: no auto-connect"
+        );
+        m.wifi_radio(7, &view(LinkState::Disconnected, &air[1..2]), &mut Store);
+        assert!(
+            m.service(&psk_id()).is_none(),
+            "out of range and idle: gone"
+        );
+    }
+
+    #[test]
+    fn an_agent_passphrase_connects_and_is_saved_only_after_success() {
+        let mut m = radio();
+        let air = [bss(1, b"pm-psk", -40, true)];
+        m.wifi_radio(7, &view(LinkState::Disconnected, &air), &mut Store);
+        connect_with_agent(&mut m, &air, "correct horse");
+        assert!(m.service(&psk_id()).unwrap().config.passphrase.is_none());
+        m.wifi_radio(7, &view(LinkState::Completed, &air), &mut Store);
+        let s = m.service(&psk_id()).unwrap();
+        assert_eq!(s.state, ServiceState::Configuration);
+        assert!(s.dhcp_running, "associated: DHCP as on any link");
+        assert!(s.config.favorite);
+        assert_eq!(s.config.passphrase.as_ref().unwrap().0, "correct horse");
+        assert!(m.take_actions().contains(&Action::SaveService(psk_id())));
+        m.dhcp_bound(
+            7,
+            DhcpConfig {
+                net: Ipv4Net {
+                    addr: Ipv4Addr::new(192, 168, 50, 10),
+                    prefix_len: 24,
+                },
+                gateway: Some(Ipv4Addr::new(192, 168, 50, 1)),
+                nameservers: ServerList::new(),
+                timeservers: ServerList::new(),
+                domains: Default::default(),
+            },
+        );
+        assert_eq!(m.service(&psk_id()).unwrap().state, ServiceState::Ready);
+        // Roaming to another BSS of the network keeps the service and its address.
+        let roam = [bss(1, b"pm-psk", -80, true), bss(2, b"pm-psk", -30, true)];
+        for s in [
+            LinkState::Authenticating,
+            LinkState::Associating,
+            LinkState::Completed,
+        ] {
+            m.wifi_radio(7, &view(s, &roam), &mut Store);
+        }
+        let s = m.service(&psk_id()).unwrap();
+        assert_eq!(s.state, ServiceState::Ready);
+        assert!(s.ipv4.is_some());
+        assert_eq!(s.wifi.as_ref().unwrap().strength, 90);
+        // Losing the association drops the addresses, as carrier loss does.
+        m.wifi_radio(7, &view(LinkState::Disconnected, &roam), &mut Store);
+        let s = m.service(&psk_id()).unwrap();
+        assert_ne!(s.state, ServiceState::Ready);
+        assert!(s.ipv4.is_none());
+    }
+
+    #[test]
+    fn a_wrong_passphrase_fails_with_invalid_key_and_is_not_stored() {
+        let mut m = radio();
+        let air = [bss(1, b"pm-psk", -40, true)];
+        m.wifi_radio(7, &view(LinkState::Disconnected, &air), &mut Store);
+        connect_with_agent(&mut m, &air, "wrong horse");
+        m.wifi_radio(7, &view(LinkState::Disconnected, &air), &mut Store);
+        let s = m.service(&psk_id()).unwrap();
+        assert_eq!(s.state, ServiceState::Failure);
+        assert_eq!(s.error, Some("invalid-key"));
+        assert!(s.config.passphrase.is_none());
+        let out = m.take_connect_results();
+        assert!(
+            matches!(&out[..], [ConnectOutcome { result: Err(RequestError::Failed(e)), .. }] if e == "invalid-key")
+        );
+        // The next connect asks the agent again.
+        m.connect(&psk_id()).unwrap();
+        assert!(matches!(
+            &m.take_actions()[..],
+            [.., Action::RequestInput(_)]
+        ));
+    }
+
+    #[test]
+    fn bad_agent_answers_change_nothing_stored() {
+        let mut m = radio();
+        let air = [bss(1, b"pm-psk", -40, true)];
+        m.wifi_radio(7, &view(LinkState::Disconnected, &air), &mut Store);
+        m.agent = Some(Agent {
+            owner: ":1.5".into(),
+            path: "/agent".into(),
+        });
+        for answer in [
+            AgentAnswer::Passphrase(Secret("abc".into())),
+            AgentAnswer::Passphrase(Secret("x".repeat(200))),
+            AgentAnswer::Canceled("no".into()),
+            AgentAnswer::Failed("timeout".into()),
+        ] {
+            m.clear_error(&psk_id()).unwrap();
+            m.connect(&psk_id()).unwrap();
+            m.take_actions();
+            m.agent_answered(&psk_id(), answer);
+            assert!(m
+                .take_actions()
+                .iter()
+                .all(|a| !matches!(a, Action::WifiConnect { .. })));
+            assert!(m.service(&psk_id()).unwrap().config.passphrase.is_none());
+            assert!(matches!(
+                &m.take_connect_results()[..],
+                [ConnectOutcome { result: Err(_), .. }]
+            ));
+        }
+        // No agent: a clear error, nothing started.
+        m.agent = None;
+        m.clear_error(&psk_id()).unwrap();
+        assert!(matches!(
+            m.connect(&psk_id()),
+            Err(RequestError::PassphraseRequired(_))
+        ));
+    }
+
+    #[test]
+    fn favourites_auto_connect_strongest_first_and_remove_forgets() {
+        let mut m = radio();
+        let air = [bss(1, b"pm-psk", -40, true), bss(2, b"pm-open", -30, false)];
+        m.wifi_radio(7, &view(LinkState::Disconnected, &air), &mut Store);
+        let open = wifi::service_id(MAC, b"pm-open", Mode::Managed, Security::None);
+        for id in [&psk_id(), &open] {
+            let idx = m.index_of(id).unwrap();
+            m.services[idx].config.favorite = true;
+        }
+        let idx = m.index_of(&psk_id()).unwrap();
+        m.services[idx].config.passphrase = Some(Secret("correct horse".into()));
+        m.auto_connect();
+        let acts = m.take_actions();
+        let connects: Vec<_> = acts
+            .iter()
+            .filter_map(|a| match a {
+                Action::WifiConnect { spec, .. } => Some(spec.ssid.to_vec()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            connects,
+            vec![b"pm-open".to_vec()],
+            "one network per radio, the strongest"
+        );
+        m.remove(&psk_id()).unwrap();
+        let s = m.service(&psk_id()).unwrap();
+        assert!(s.config.passphrase.is_none() && !s.config.favorite);
+        assert!(m.take_actions().contains(&Action::ForgetService(psk_id())));
+    }
+
+    #[test]
+    fn the_supplicant_leaving_removes_the_radios_services() {
+        let mut m = radio();
+        m.wifi_radio(
+            7,
+            &view(LinkState::Disconnected, &[bss(1, b"pm-psk", -40, true)]),
+            &mut Store,
+        );
+        assert_eq!(m.services.len(), 1);
+        m.wifi_radio_lost(7);
+        assert!(m.services.is_empty());
+    }
+}
