@@ -78,6 +78,22 @@ impl Daemon {
             if svc.internet_lost {
                 let _ = write!(s, " internet-lost");
             }
+            if let Some(w) = &svc.wifi {
+                let _ = write!(
+                    s,
+                    " wifi {:?} {} strength {} {} MHz{}{}",
+                    crate::core::tech::wifi::display_name(&w.ssid),
+                    w.security.as_str(),
+                    w.strength,
+                    w.frequency,
+                    if svc.config.passphrase.is_some() {
+                        " passphrase-stored"
+                    } else {
+                        ""
+                    },
+                    if w.in_range { "" } else { " out-of-range" }
+                );
+            }
             if let Some(v4) = &svc.ipv4 {
                 let _ = write!(
                     s,

@@ -217,6 +217,23 @@ pub fn set_property(ctx: &mut Ctx<'_>, args: &[Value<'_>]) -> Result<Answer, Cal
                 .service(&id)
                 .ok_or_else(|| CallError::new("NotFound", format!("service {id} not found")))?;
             let mut cfg = svc.config.clone();
+            if name == "Passphrase" {
+                // Write-only (never in GetProperties), checked against the
+                // network's security; used by the next connect.
+                let Some(w) = &svc.wifi else {
+                    return Err(CallError::new(
+                        "InvalidProperty",
+                        "only WiFi services have a Passphrase",
+                    ));
+                };
+                let pass = str_of(value::inner(value), name)?;
+                crate::core::tech::wifi::check_passphrase(w.security, pass)
+                    .map_err(CallError::invalid)?;
+                cfg.passphrase =
+                    (!pass.is_empty()).then(|| crate::core::types::Secret(pass.to_string()));
+                ctx.model.configure(&id, cfg)?;
+                return Ok(Answer::Empty);
+            }
             set_service_property(&mut cfg, name, value)?;
             ctx.model.configure(&id, cfg)?;
             if matches!(name, "MultipathRouting" | "MultipathTcpLink") {
