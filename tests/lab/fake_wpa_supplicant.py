@@ -432,7 +432,7 @@ class Network(Exported):
         self.changed("Enabled")
         if self.enabled and self.ifc.cur_net is None:
             self.ifc.want_net = self
-            self.ifc.try_autoconnect()
+            GLib.idle_add(lambda: self.ifc.try_autoconnect() and False)
 
     def key_mgmts(self):
         return str(self.conf.get("key_mgmt", "WPA-PSK IEEE8021X")).split()
@@ -538,6 +538,7 @@ class Iface(Exported):
         self.gen = 0           # bumps cancel a running connection walk
         self.fail = []         # [(mode, code)]
         self.user_disconnected = False
+        self.last_auth = "INACTIVE"
         self.since = None      # when the last connection completed (SessionLength)
         Exported.__init__(self, "%s/Interfaces/%d" % (ROOT, FAKE.next_if))
         FAKE.next_if += 1
@@ -632,6 +633,12 @@ class Iface(Exported):
             FAKE.unexport(b)
         FAKE.unexport(self)
 
+    def mark_auth(self):
+        mode = str(self.auth_mode())
+        if mode != self.last_auth:
+            self.last_auth = mode
+            self.changed("CurrentAuthMode")
+
     def set_state(self, s):
         if not FAKE.exported(self):
             return False
@@ -640,8 +647,7 @@ class Iface(Exported):
             if s == "completed":
                 self.since = time.monotonic()
             self.changed("State")
-            if s == "completed" or self.cur_net is not None:
-                self.changed("CurrentAuthMode")
+            self.mark_auth()
             self.flush()
         return False
 
@@ -826,9 +832,11 @@ class Iface(Exported):
             return False
         self.ap_scan = 0
         self.cur_net = n     # CurrentNetwork is set but not signalled (measured)
-        self.changed("ApScan", "CurrentAuthMode", "CurrentBSS")
+        self.changed("ApScan", "CurrentBSS")
         self.state = "completed" if n.key_mgmts() == ["NONE"] else "associated"
         self.changed("State")
+        self.changed("CurrentAuthMode")
+        self.last_auth = str(self.auth_mode())
         self.flush()
         return False
 
@@ -897,7 +905,7 @@ class Iface(Exported):
                 if reason is not None:
                     self.flush()
                 self.cur_bss = self.cur_net = None
-                self.changed("CurrentBSS", "CurrentAuthMode")
+                self.changed("CurrentBSS")
                 self.set_state("disconnected")
             return f
 
@@ -943,13 +951,21 @@ class Iface(Exported):
         self.changed("DisconnectReason")
         self.flush()
         self.cur_bss = self.cur_net = None
-        self.changed("CurrentBSS", "CurrentAuthMode", "SessionLength")
+        self.changed("CurrentBSS", "SessionLength")
         if self.state != "disconnected":
             # flushed when the main loop is idle: after the method reply, as measured
             self.state = "disconnected"
             self.changed("State")
+        self.mark_auth()
         if not keep_want:
-            GLib.timeout_add(FAKE.step_ms, self.try_autoconnect)
+            # like wpa_supplicant after a loss: scan again, then connect to what is found
+            GLib.timeout_add(FAKE.step_ms, self.rescan_after_loss, self.gen)
+
+    def rescan_after_loss(self, gen):
+        if gen == self.gen and self.want_net is not None and not self.user_disconnected \
+                and self.cur_net is None and FAKE.exported(self):
+            self.connect_scan()
+        return False
 
     @dbus.service.method(IF_IFACE, in_signature="", out_signature="")
     def Disconnect(self):
@@ -1091,7 +1107,7 @@ class Control(dbus.service.Object):
         b = i.add_bss(spec, now)
         if b is None:
             return dbus.ObjectPath("/")
-        GLib.idle_add(i.try_autoconnect)
+        GLib.idle_add(lambda: i.try_autoconnect() and False)
         return dbus.ObjectPath(b.path)
 
     @dbus.service.method(CTL, in_signature="o", out_signature="")

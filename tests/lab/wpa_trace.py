@@ -211,6 +211,9 @@ def get_or_create(t, ifname, driver):
         ok, p = t.call(ROOT, SVC, "GetInterface", "s", ifname)
     if not ok:
         raise SystemExit("cannot get interface %s: %s" % (ifname, p))
+    # a new interface starts inactive and turns disconnected at once: wait for that, so the
+    # trace does not depend on how fast the next call is
+    t.wait(lambda: t.state is not None, 5)
     return p
 
 
