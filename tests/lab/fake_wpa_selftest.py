@@ -4,7 +4,9 @@ where that can be checked here: builds its own lab (unique id, torn down even on
 starts the fake with lab.sh wpa, drives it over the lab bus, and compares it with the real
 wpa_supplicant -Dwired -u (the comparison fails, never skips, when wpa_supplicant is missing).
 
-Usage: fake_wpa_selftest.py [-k NAME] [--keep]   (root; exit status 0 = all passed)
+Usage: fake_wpa_selftest.py [-k NAME] [--keep] [--lab ID]   (root; exit 0 = all passed)
+  -k NAME   only the checks whose name contains NAME (see TESTS; --list prints them)
+  --lab ID  use the existing lab ID (its bus started), leave it up (tests/fake_wpa.rs)
 """
 import argparse
 import json
@@ -414,14 +416,20 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-k", help="run only tests whose name contains this")
     ap.add_argument("--keep", action="store_true", help="leave the lab up")
+    ap.add_argument("--lab", help="use this existing lab (bus started); never torn down")
+    ap.add_argument("--list", action="store_true")
     a = ap.parse_args()
+    if a.list:
+        print("\n".join(t.__name__ for t in TESTS))
+        return
     if os.geteuid() != 0:
         sys.exit("fake_wpa_selftest: must run as root (FAILED)")
     dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
-    lab_id = "fw%dx%d" % (os.getpid(), int(time.time()) % 1000)
-    failed = []
+    lab_id = a.lab or "fw%dx%d" % (os.getpid(), int(time.time()) % 1000)
+    failed, ran = [], 0
     try:
-        lab("up", lab_id, "1")
+        if not a.lab:
+            lab("up", lab_id, "1")
         lab("bus", lab_id, "start")
         ctx = {"id": lab_id, "addr": lab("bus", lab_id, "address").strip(),
                "dir": lab("dir", lab_id).strip()}
@@ -429,6 +437,7 @@ def main():
             if a.k and a.k not in t.__name__:
                 continue
             lab("wpa", lab_id, "start")     # a fresh fake for every check
+            ran += 1
             t0 = time.monotonic()
             try:
                 t(Client(ctx["addr"]), ctx)
@@ -440,9 +449,12 @@ def main():
                     ["tail", "-20", os.path.join(ctx["dir"], "wpa.log")],
                     capture_output=True, text=True).stdout, flush=True)
     finally:
-        if not a.keep:
+        lab("wpa", lab_id, "stop", check=False)
+        if not a.keep and not a.lab:
             lab("down", lab_id, check=False)
-    print("%s: %d failed %s" % ("FAILED" if failed else "PASSED", len(failed), failed))
+    if ran == 0:
+        failed.append("no check matched -k %s" % a.k)
+    print("%s: %d of %d failed %s" % ("FAILED" if failed else "PASSED", len(failed), ran, failed))
     sys.exit(1 if failed else 0)
 
 

@@ -99,6 +99,37 @@ STATE_ORDER = ["disconnected", "inactive", "scanning", "authenticating", "associ
 
 FAKE = None   # the Fake singleton
 
+# Signals per interface, for Introspect (they are sent with low-level messages)
+SIGNALS = {
+    SVC: [("InterfaceAdded", "path:o properties:a{sv}"), ("InterfaceRemoved", "path:o"),
+          ("PropertiesChanged", "properties:a{sv}")],
+    IF_IFACE: [("ScanDone", "success:b"), ("BSSAdded", "path:o properties:a{sv}"),
+               ("BSSRemoved", "path:o"), ("NetworkAdded", "path:o properties:a{sv}"),
+               ("NetworkRemoved", "path:o"), ("NetworkSelected", "path:o"),
+               ("PropertiesChanged", "properties:a{sv}"), ("StaAuthorized", "name:s"),
+               ("StaDeauthorized", "name:s"), ("EAP", "status:s parameter:s")],
+    IF_BSS: [("PropertiesChanged", "properties:a{sv}")],
+    IF_NET: [("PropertiesChanged", "properties:a{sv}")],
+}
+
+
+def sig_of(v):
+    """The D-Bus signature of a value built with dbus-python's types."""
+    if isinstance(v, dbus.Boolean):
+        return "b"
+    for typ, sg in ((dbus.Int16, "n"), (dbus.UInt16, "q"), (dbus.Int32, "i"), (dbus.UInt32, "u"),
+                    (dbus.Int64, "x"), (dbus.UInt64, "t"), (dbus.Byte, "y"), (dbus.Double, "d"),
+                    (dbus.ObjectPath, "o"), (dbus.Signature, "g"), (dbus.String, "s")):
+        if isinstance(v, typ):
+            return sg
+    if isinstance(v, dbus.ByteArray):
+        return "ay"
+    if isinstance(v, dbus.Dictionary):
+        return "a{%s}" % (v.signature or "sv")
+    if isinstance(v, dbus.Array):
+        return "a" + (v.signature or "v")
+    return "v"
+
 
 def err(name, text=""):
     return dbus.exceptions.DBusException(text, name=name)
@@ -184,6 +215,28 @@ class Exported(dbus.service.Object):
         FAKE.trace.append("error %s %s %s" % (name, message.get_member(), message.get_path()))
         if not message.get_no_reply():
             connection.send_message(dbus.lowlevel.ErrorMessage(message, name, text))
+
+    @dbus.service.method(dbus.INTROSPECTABLE_IFACE, in_signature="", out_signature="s",
+                         path_keyword="object_path", connection_keyword="connection")
+    def Introspect(self, object_path, connection):
+        """dbus-python's XML plus this object's properties and signals."""
+        xml = dbus.service.Object.Introspect(self, object_path, connection)
+        extra = ""
+        for name in self.props:
+            try:
+                sg = sig_of(self.prop_value(name))
+            except Exception:
+                sg = "v"
+            extra += '    <property name="%s" type="%s" access="%s"/>\n' % (
+                name, sg, "readwrite" if self.props[name][1] else "read")
+        for name, args in SIGNALS.get(self.iface_name, []):
+            extra += '    <signal name="%s">\n' % name + "".join(
+                '      <arg name="%s" type="%s"/>\n' % tuple(a.split(":", 1))
+                for a in args.split()) + "    </signal>\n"
+        tag = '<interface name="%s">\n' % self.iface_name
+        if tag in xml:
+            return xml.replace(tag, tag + extra, 1)
+        return xml.replace("</node>", "  " + tag + extra + "  </interface>\n</node>", 1)
 
     # --- properties
     def prop_value(self, name):

@@ -363,8 +363,12 @@ def main():
             sys.exit("ctl %s: want %d args (%s)" % (a.method, len(sigs), CTL_SIGS[a.method]))
         vals = [typed(s, json.loads(v) if s not in ("s", "o") else v) for s, v in zip(sigs, a.args)]
         obj = bus.get_object(SVC, "/net/pathman/test", introspect=False)
-        res = obj.get_dbus_method(a.method, CTL)(*vals, byte_arrays=True)
-        print(json.dumps(plain(res)))
+        try:
+            res = obj.get_dbus_method(a.method, CTL)(*vals, byte_arrays=True)
+        except dbus.exceptions.DBusException as e:
+            sys.exit("%s: %s" % (e.get_dbus_name(), e.get_dbus_message()))
+        if res is not None:
+            print(json.dumps(plain(res)))
         return
     t = Tracer(bus)
     SCENARIOS[a.scenario](t, a)
