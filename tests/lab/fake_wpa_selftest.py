@@ -393,7 +393,7 @@ def t_compare_with_real_wired(c, ctx):
         lab("wpa", ctx["id"], "start", env=env)
         for sc in ("wired-open", "errors"):
             out = lab("exec", ctx["id"], "/usr/bin/python3", os.path.join(HERE, "wpa_trace.py"),
-                      "run", sc, "--ifname", IFN, "--driver", "wired")
+                      "run", sc, "--ifname", IFN, "--driver", "wired", "--messages")
             res[(who, sc)] = out.splitlines()
     lab("wpa", ctx["id"], "start")
     for sc in ("wired-open", "errors"):

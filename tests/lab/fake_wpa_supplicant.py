@@ -66,6 +66,7 @@ E_NETUNKNOWN = SVC + ".NetworkUnknown"
 E_SCAN = IF_IFACE + ".ScanError"
 E_DBUS_INVALID = "org.freedesktop.DBus.Error.InvalidArgs"
 E_DBUS_FAILED = "org.freedesktop.DBus.Error.Failed"
+BAD_ARGS = "Did not receive correct message arguments."
 
 # Input signatures checked before dispatch: a call with other argument types is answered
 # org.freedesktop.DBus.Error.InvalidArgs, as wpa_supplicant's method dispatcher does.
@@ -204,7 +205,8 @@ class Exported(dbus.service.Object):
                         want = s
                         break
             if want is not None and (message.get_signature() or "") != want:
-                self._reply_error(connection, message, E_DBUS_INVALID, "Invalid arg")
+                # no message text, as wpa_supplicant's dispatcher answers a bad signature
+                self._reply_error(connection, message, E_DBUS_INVALID, None)
                 return
         try:
             return dbus.service.Object._message_cb(self, connection, message)
@@ -329,10 +331,10 @@ class Root(Exported):
     def CreateInterface(self, args):
         ifname = args.get("Ifname")
         if not isinstance(ifname, str) or not ifname:
-            raise err(E_INVALID, "Did not receive correct message arguments.")
+            raise err(E_INVALID, BAD_ARGS)
         for k, v in args.items():
             if k in ("Ifname", "Driver", "BridgeIfname", "ConfigFile") and not isinstance(v, str):
-                raise err(E_INVALID, "Did not receive correct message arguments.")
+                raise err(E_INVALID, BAD_ARGS)
         if str(ifname) in FAKE.ifaces:
             raise err(E_EXISTS, "wpa_supplicant already controls this interface.")
         driver = str(args.get("Driver", "nl80211"))
@@ -462,7 +464,7 @@ class Network(Exported):
                 d[k] = '"%s"' % s if v.isascii() and v.decode().isprintable() and v else v.hex()
             elif k in ("psk", "password", "sae_password", "wep_key0", "wep_key1", "wep_key2",
                        "wep_key3", "private_key_passwd"):
-                d[k] = "*"
+                continue    # secrets are left out (measured on 2.10)
             elif isinstance(v, bytes):
                 d[k] = v.hex()
             elif isinstance(v, str) and k in ("identity", "anonymous_identity", "ca_cert",
@@ -470,6 +472,7 @@ class Network(Exported):
                 d[k] = '"%s"' % v
             else:
                 d[k] = str(v)
+        d["disabled"] = "0" if self.enabled else "1"
         return dbus.Dictionary({k: dbus.String(v) for k, v in d.items()}, signature="sv")
 
     def set_properties(self, v):
@@ -735,8 +738,7 @@ class Iface(Exported):
     def Scan(self, args):
         typ = args.get("Type")
         if not isinstance(typ, str) or typ not in ("active", "passive"):
-            raise err(E_INVALID, "Wrong Type value type. String required"
-                      if typ is not None else "Type not specified")
+            raise err(E_INVALID, BAD_ARGS)
         ssids = []
         for k, v in args.items():
             if k == "SSIDs":
@@ -831,7 +833,7 @@ class Iface(Exported):
         n = self.nets.get(str(path))
         if n is None:
             if not str(path).startswith(self.path + "/Networks/"):
-                raise err(E_INVALID, "Invalid object path")
+                raise err(E_INVALID, BAD_ARGS)
             raise err(E_NETUNKNOWN, "There is no such a network in this interface.")
         return n
 
@@ -872,20 +874,31 @@ class Iface(Exported):
         if self.cur_net is not None:
             self.lose_link(-3, keep_want=True)
         self.gen += 1
-        if self.driver.split(",")[0] == "wired":
-            GLib.idle_add(self.wired_assoc)
+        if self.wired():
+            GLib.idle_add(self.wired_assoc, "select")
         else:
             GLib.idle_add(self.connect_scan)
 
-    def wired_assoc(self):
-        """-Dwired: no scan, a synthesised association; key_mgmt NONE completes at once in one
-        PropertiesChanged {ApScan, CurrentAuthMode, CurrentBSS, State} (measured on 2.10)."""
+    def wired(self):
+        return self.driver.split(",")[0] == "wired"
+
+    def wired_assoc(self, how):
+        """-Dwired: no scan, a synthesised association; key_mgmt NONE completes at once, in
+        one PropertiesChanged (measured on 2.10): after SelectNetwork {[ApScan,]
+        CurrentAuthMode, CurrentBSS, State} (CurrentNetwork set, not signalled), after
+        Reconnect {CurrentAuthMode, CurrentBSS, CurrentNetwork, State}, after Reassociate
+        while completed {CurrentAuthMode, State} (State=completed again)."""
         n = self.want_net
         if n is None or not FAKE.exported(self):
             return False
-        self.ap_scan = 0
-        self.cur_net = n     # CurrentNetwork is set but not signalled (measured)
-        self.changed("ApScan", "CurrentBSS")
+        if self.ap_scan != 0:
+            self.ap_scan = 0
+            self.changed("ApScan")
+        if how == "reconnect":
+            self.changed("CurrentNetwork")
+        if how != "reassoc":
+            self.changed("CurrentBSS")
+        self.cur_net = n
         self.state = "completed" if n.key_mgmts() == ["NONE"] else "associated"
         self.changed("State")
         self.changed("CurrentAuthMode")
@@ -1028,10 +1041,21 @@ class Iface(Exported):
         self.user_disconnected = True
         self.lose_link(-3, keep_want=True)
 
-    def reconnect_now(self):
+    def reconnect_now(self, how="reconnect"):
         self.user_disconnected = False
         if self.want_net is None:
             self.want_net = next((n for n in self.nets.values() if n.enabled), None)
+        if self.wired():
+            if self.cur_net is None:
+                how = "reconnect"
+            self.gen += 1
+            GLib.idle_add(self.wired_assoc, how)
+            return
+        if self.cur_net is not None and self.state == "completed" and how == "reassoc":
+            # reassociation from a connection: no disconnected state in between
+            b = self.best_bss(self.cur_net) or self.cur_bss
+            self.walk(self.cur_net, b, roam=True)
+            return
         if self.cur_net is not None:
             self.lose_link(-3, keep_want=True)
         self.gen += 1
@@ -1041,15 +1065,15 @@ class Iface(Exported):
     def Reassociate(self):
         if self.fail_take("driver-error"):
             raise err(E_UNKNOWN, "Reassociate failed")
-        self.reconnect_now()
+        self.reconnect_now("reassoc")
 
     @dbus.service.method(IF_IFACE, in_signature="", out_signature="")
     def Reconnect(self):
-        if not self.user_disconnected:
-            raise err(E_NOTCONN, "This interface is not connected")
+        # measured: accepted also when never disconnected; acts only after a Disconnect
         if self.fail_take("driver-error"):
             raise err(E_UNKNOWN, "Reconnect failed")
-        self.reconnect_now()
+        if self.user_disconnected:
+            self.reconnect_now()
 
     @dbus.service.method(IF_IFACE, in_signature="", out_signature="")
     def Reattach(self):
@@ -1061,7 +1085,7 @@ class Iface(Exported):
     def SignalPoll(self):
         b = self.cur_bss
         if b is None or self.state != "completed":
-            raise err(E_UNKNOWN, "Failed to read signal")
+            raise err(E_DBUS_FAILED, "Failed to read signal")   # as 2.10 answers
         return dbus.Dictionary({
             "rssi": dbus.Int32(b.signal), "linkspeed": dbus.Int32(54),
             "noise": dbus.Int32(-95), "frequency": dbus.UInt32(b.freq),

@@ -108,6 +108,7 @@ class Tracer:
         self.scan_done = 0
         self.waiting = None
         self.timed_out = False
+        self.messages = False
         bus.add_signal_receiver(self.on_signal, bus_name=SVC, byte_arrays=True,
                                 interface_keyword="iface", member_keyword="member",
                                 path_keyword="path")
@@ -197,6 +198,8 @@ class Tracer:
         if isinstance(r, dbus.lowlevel.ErrorMessage):
             if log:
                 self.lines.append("error %s %s" % (member, r.get_error_name()))
+                if self.messages:
+                    self.lines.append("  message %r" % (r.get_args_list() or [""])[0])
             return False, r.get_error_name()
         vals = r.get_args_list(byte_arrays=True)
         if log:
@@ -232,6 +235,17 @@ def scenario_wired_open(t, a):
     t.wait(lambda: t.state == "disconnected")
     values(t, ifp, "CurrentBSS", "CurrentNetwork", "CurrentAuthMode", "DisconnectReason")
     t.call(ifp, IFACE, "Disconnect")
+    t.call(ifp, IFACE, "Reconnect")
+    t.wait(lambda: t.state == "completed")
+    t.state = None
+    t.call(ifp, IFACE, "Reassociate")
+    t.wait(lambda: t.state == "completed", 3)
+    t.call(ifp, IFACE, "RemoveAllNetworks")
+    t.wait(lambda: t.state == "disconnected")
+    values(t, ifp, "CurrentNetwork", "DisconnectReason", "Networks")
+    ok, net = t.call(ifp, IFACE, "AddNetwork", "a{sv}",
+                     dbus.Dictionary({"ssid": dbus.ByteArray(b"lab"), "key_mgmt": "NONE"},
+                                     signature="sv"))
     t.call(ifp, IFACE, "RemoveNetwork", "o", net)
     t.call(ROOT, SVC, "RemoveInterface", "o", ifp)
     t.wait(lambda: any("InterfaceRemoved" in x for x in t.lines), 5)
@@ -257,6 +271,9 @@ def scenario_errors(t, a):
     ifp = get_or_create(t, a.ifname, a.driver)
     t.call(ROOT, SVC, "CreateInterface", "a{sv}", {"Ifname": a.ifname, "Driver": a.driver})
     t.call(ifp, IFACE, "Disconnect")
+    t.call(ifp, IFACE, "SignalPoll")
+    t.call(ifp, IFACE, "Reattach")
+    t.call(ifp, IFACE, "Reconnect")
     t.call(ifp, IFACE, "RemoveNetwork", "o", dbus.ObjectPath(ifp + "/Networks/77"))
     t.call(ifp, IFACE, "SelectNetwork", "o", dbus.ObjectPath(ifp + "/Networks/77"))
     t.call(ifp, IFACE, "RemoveNetwork", "o", dbus.ObjectPath("/no/such/path"))
@@ -350,6 +367,7 @@ def main():
     r.add_argument("--ssid", default="lab")
     r.add_argument("--psk", default="")
     r.add_argument("--json", action="store_true")
+    r.add_argument("--messages", action="store_true", help="also print error messages")
     c = sub.add_parser("ctl")
     c.add_argument("method", choices=sorted(CTL_SIGS))
     c.add_argument("args", nargs="*")
@@ -371,6 +389,7 @@ def main():
             print(json.dumps(plain(res)))
         return
     t = Tracer(bus)
+    t.messages = a.messages
     SCENARIOS[a.scenario](t, a)
     if a.json:
         print(json.dumps(t.lines, indent=1))
