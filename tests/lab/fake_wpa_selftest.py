@@ -288,10 +288,22 @@ def t_roam_and_loss(c, ctx):
     c.wait(lambda: c.states(ifp, since)[-1:] == ["completed"], "roam to complete")
     assert c.states(ifp, since) == PSK_SEQ[1:], c.states(ifp, since)
     assert str(c.get(ifp, IFACE, "CurrentBSS")) == b
-    c.ctl.SetSignal(dbus.ObjectPath(b), dbus.Int16(-32768))
-    c.wait(lambda: int(c.get(b, BSS, "Signal")) == -32768, "signal change")
+    c.ctl.SetSignal(dbus.ObjectPath(b), dbus.Int16(-60))
+    c.wait(lambda: int(c.get(b, BSS, "Signal")) == -60, "signal change")
     c.wait(lambda: any(s[1] == "PropertiesChanged" and s[2] == b and s[0] == BSS
                        for s in c.sigs), "BSS PropertiesChanged (deprecated form)")
+    # out of range (and an absurd value): the link is lost, the other BSS of the SSID is used
+    since = len(c.sigs)
+    c.ctl.SetSignal(dbus.ObjectPath(b), dbus.Int16(-32768))
+    c.wait(lambda: c.states(ifp, since)[-1:] == ["completed"], "reconnect after out of range")
+    assert c.states(ifp, since)[0] == "disconnected", c.states(ifp, since)
+    assert str(c.get(ifp, IFACE, "CurrentBSS")) == a
+    assert int(c.get(b, BSS, "Signal")) == -32768
+    c.ctl.SetSignal(dbus.ObjectPath(b), dbus.Int16(-30))
+    since = len(c.sigs)
+    c.ctl.Roam(IFN, dbus.ObjectPath(b))
+    c.wait(lambda: c.states(ifp, since)[-1:] == ["completed"], "roam back")
+    assert str(c.get(ifp, IFACE, "CurrentBSS")) == b
     since = len(c.sigs)
     c.ctl.RemoveBss(dbus.ObjectPath(b))
     # the AP vanished: disconnected with a locally generated reason, then back to the

@@ -18,7 +18,10 @@ Test control, same bus name, object /net/pathman/test, interface net.pathman.tes
         once with props "now": true). ifname "" = every interface (also later ones).
   RemoveBss(o bss)             the AP vanishes: BSSRemoved now; a connection to it is lost
                                (disconnected, DisconnectReason -4 = local inactivity)
-  SetSignal(o bss, n dbm)      Signal changes (any int16, also absurd values)
+  SetSignal(o bss, n dbm)      Signal changes (any int16, also absurd values); at -100 dBm or
+                               below the BSS is out of range: a connection to it is lost
+                               (DisconnectReason -4), nothing connects to it until it is
+                               back above -100 (then the selected network reconnects)
   Roam(s ifname, o bss)        reassociate the current connection to another BSS
   FailNext(s ifname, s mode, i code)   modes: assoc-reject (AssocStatusCode code),
         auth-reject (AuthStatusCode code), driver-error (next SelectNetwork/Scan/
@@ -94,6 +97,8 @@ NETWORK_KEYS = {
     "scan_freq", "freq_list", "bssid", "disabled", "id_str", "mem_only_psk", "eapol_flags",
     "ignore_broadcast_ssid", "beacon_int", "sae_pwe", "mac_addr", "bssid_hint",
 }
+
+OUT_OF_RANGE_DBM = -100   # SetSignal to this or lower: the AP is out of range (unusable)
 
 STATE_ORDER = ["disconnected", "inactive", "scanning", "authenticating", "associating",
                "associated", "4way_handshake", "group_handshake", "completed"]
@@ -414,6 +419,9 @@ class Bss(Exported):
 
     def owner_ifc(self):
         return self.ifc
+
+    def in_range(self):
+        return self.signal > OUT_OF_RANGE_DBM
 
     def key_mgmt(self):
         return {"open": [], "wep": [], "psk": ["wpa-psk"], "sae": ["sae"],
@@ -921,7 +929,8 @@ class Iface(Exported):
 
     def best_bss(self, net):
         ssid = net.conf.get("ssid")
-        cands = [b for b in self.bsses.values() if b.ssid == ssid and compatible(net, b)]
+        cands = [b for b in self.bsses.values()
+                 if b.ssid == ssid and compatible(net, b) and b.in_range()]
         return max(cands, key=lambda b: b.signal, default=None)
 
     def try_autoconnect(self):
@@ -1195,8 +1204,13 @@ class Control(dbus.service.Object):
     @dbus.service.method(CTL, in_signature="on", out_signature="")
     def SetSignal(self, path, dbm):
         i, b = self.bss(path)
+        was = b.in_range()
         b.signal = int(dbm)
         b.changed("Signal")
+        if was and not b.in_range() and i.cur_bss is b:
+            i.lose_link(-4)          # out of range: beacon loss, the BSS object stays
+        elif not was and b.in_range():
+            GLib.idle_add(lambda: i.try_autoconnect() and False)
 
     @dbus.service.method(CTL, in_signature="so", out_signature="")
     def Roam(self, ifname, path):
