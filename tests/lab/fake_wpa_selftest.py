@@ -403,12 +403,12 @@ def t_compare_with_real_wired(c, ctx):
     res = {}
     for who, env in (("real", {"WPA_REAL": "1"}), ("fake", {})):
         lab("wpa", ctx["id"], "start", env=env)
-        for sc in ("wired-open", "errors"):
+        for sc in ("wired-open", "errors", "scan"):
             out = lab("exec", ctx["id"], "/usr/bin/python3", os.path.join(HERE, "wpa_trace.py"),
                       "run", sc, "--ifname", IFN, "--driver", "wired", "--messages")
             res[(who, sc)] = out.splitlines()
     lab("wpa", ctx["id"], "start")
-    for sc in ("wired-open", "errors"):
+    for sc in ("wired-open", "errors", "scan"):
         real, rk = normalised(res[("real", sc)])
         fake, fk = normalised(res[("fake", sc)])
         if real != fake:

@@ -768,7 +768,18 @@ class Iface(Exported):
                 raise err(E_INVALID, "Unknown argument %s" % k)
         if self.fail_take("driver-error"):
             raise err(E_SCAN, "Scan request rejected")
+        if self.wired():
+            GLib.idle_add(self.wired_scan_fails)
+            return
         self.start_scan(ssids, typ == "active")
+
+    def wired_scan_fails(self):
+        """-Dwired has no scan: after the reply ScanDone(false), then {Scanning} (measured)."""
+        if FAKE.exported(self):
+            FAKE.emit(self.path, IF_IFACE, "ScanDone", "b", False)
+            self.scanning = False
+            self.changed("Scanning")
+        return False
 
     def start_scan(self, ssids, active=True, then=None):
         self.scanning = True
