@@ -771,7 +771,8 @@ class Iface(Exported):
         if self.wired():
             GLib.idle_add(self.wired_scan_fails)
             return
-        self.start_scan(ssids, typ == "active")
+        # the scan is triggered from the event loop: Scanning/State change after the reply
+        GLib.idle_add(lambda: self.start_scan(ssids, typ == "active") and False)
 
     def wired_scan_fails(self):
         """-Dwired has no scan: after the reply ScanDone(false), then {Scanning} (measured)."""
