@@ -111,7 +111,10 @@ fn lab_sh_wpa_start_ctl_kill_and_a_wifi_board_config() {
     let trace = ok(trace, "wpa_trace.py run connect-psk");
     assert!(trace.contains("State=completed"), "no completed:\n{trace}");
     let calls = ok(lab.cmd("wpa", &["ctl", "Trace"]), "ctl Trace");
-    assert!(calls.contains("SelectNetwork"), "trace lacks the call: {calls}");
+    assert!(
+        calls.contains("SelectNetwork"),
+        "trace lacks the call: {calls}"
+    );
     // a crash: the name goes away; start brings a fresh one (no interfaces)
     ok(lab.cmd("wpa", &["kill"]), "lab.sh wpa kill");
     let owned = || {
@@ -126,9 +129,11 @@ fn lab_sh_wpa_start_ctl_kill_and_a_wifi_board_config() {
         ]);
         String::from_utf8_lossy(&o.stdout).contains("true")
     };
-    wait_for(Duration::from_secs(5), "the killed fake to leave the bus", || {
-        !owned()
-    });
+    wait_for(
+        Duration::from_secs(5),
+        "the killed fake to leave the bus",
+        || !owned(),
+    );
     ok(lab.cmd("wpa", &["start"]), "lab.sh wpa start again");
     assert!(owned(), "fi.w1.wpa_supplicant1 not owned after start");
 

@@ -34,6 +34,50 @@ Test control, same bus name, object /net/pathman/test, interface net.pathman.tes
   ClearTrace()
   SetStepDelay(u ms)           delay between connection state steps (default 30 ms)
 
+Behaviour (State values as Interface.PropertiesChanged shows them; [m] = measured here on
+wpa_supplicant 2.10 -Dwired, [h] = hostap tests/hwsim/test_dbus.py / dbus.doxygen, [s] =
+hostap source read for behaviour, [f] = the fake's own choice, documented):
+  CreateInterface: InterfaceAdded with State=inactive, then State=disconnected [m]; no
+    root PropertiesChanged for Interfaces, none for Networks on Add/RemoveNetwork [m];
+    unknown Ifname -> UnknownError [m]; a BSS list appears only after a scan [h].
+  Scan: reply, then {Scanning,State=scanning} (only when idle), BSSAdded per new BSS,
+    {BSSs,Scanning}, ScanDone(true), State back [f, order from dbus_new.c]; a hidden BSS
+    only by a scan naming its SSID (or a network with scan_ssid=1) [f]. -Dwired: ScanDone
+    (false), {Scanning} [m].
+  SelectNetwork: NetworkSelected, {Enabled} on the network [m], scanning, then
+    open: authenticating, associating, associated, completed;
+    PSK/SAE: authenticating, associating, associated, 4way_handshake, group_handshake,
+    completed (nl80211 with wpa_supplicant's own SME, as on hwsim) [h,s]; CurrentBSS and
+    CurrentNetwork change with authenticating [f]; CurrentAuthMode NONE/WPA2-PSK/SAE.
+    -Dwired key_mgmt NONE: one {[ApScan,]CurrentAuthMode,CurrentBSS,State=completed} [m].
+  wrong PSK: ... associated, 4way_handshake, {DisconnectReason=15} (the AP deauthenticates
+    with 4-way handshake timeout after its msg 1/4 retries), disconnected [s: hostapd
+    wpa_auth]; no automatic retry (the real one temp-disables the network) [f].
+  wrong SAE password: authenticating, {AuthStatusCode=15} (hostapd answers a mismatching
+    confirm with challenge failure), disconnected [s: hostapd ieee802_11.c].
+  FailNext assoc-reject N: authenticating, associating, {AssocStatusCode=N}, disconnected;
+    auth-reject N: authenticating, {AuthStatusCode=N}, disconnected [f].
+  Disconnect / RemoveNetwork of the current one: {DisconnectReason=-3} (locally generated
+    = negative) before the reply, {CurrentAuthMode,CurrentBSS,SessionLength,
+    State=disconnected} after it; CurrentNetwork turns "/" unsignalled [m].
+  Reconnect after Disconnect / Reassociate: as the real one -Dwired [m]; on radio
+    Reassociate while completed walks authenticating..completed without disconnected [f].
+  BSS loss (RemoveBss, or SetSignal <= -100 dBm) while connected: {DisconnectReason=-4}
+    (beacon loss: local inactivity), [BSSRemoved,] {[BSSs,]CurrentAuthMode,CurrentBSS,
+    SessionLength,State=disconnected}, then a scan and reconnect
+    to another BSS of the SSID, or when one is added/back in range [f, reason per mac80211].
+  Roam: authenticating, associating, associated, (4way_handshake, group_handshake,)
+    completed with CurrentBSS = the new BSS, no disconnected in between [f: SME roam
+    without FT; FT/offloaded roaming would stay completed].
+  EAP networks: walk to associated and stay there (no EAP server) [f]. WEP: completes
+    whatever the key (as WEP does) [f]. BSSes never expire by themselves [f].
+  Errors: bad signature -> org.freedesktop.DBus.Error.InvalidArgs (no text); bad
+    AddNetwork values -> NetworkAdded, NetworkRemoved, then that same error [m]; Get of an
+    unknown property / Set of a read-only one -> DBus.Error.InvalidArgs, Set of a wrong
+    type -> DBus.Error.Failed [m, h]; Disconnect/Reattach unconnected -> NotConnected,
+    unknown network -> NetworkUnknown, foreign path -> InvalidArgs, SignalPoll unconnected
+    -> DBus.Error.Failed "Failed to read signal" [m].
+
 Startup: --bsses FILE (JSON list of AddBss prop dicts, ssid as "ssid" text or "ssid_hex",
 plus optional "ifname"), --step-ms N, --bus ADDRESS.
 """
