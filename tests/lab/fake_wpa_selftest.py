@@ -24,6 +24,7 @@ from gi.repository import GLib
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAB = os.path.join(HERE, "lab.sh")
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True   # no __pycache__ in the source tree
 import wpa_trace  # noqa: E402
 
 SVC = "fi.w1.wpa_supplicant1"
