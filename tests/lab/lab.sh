@@ -44,8 +44,9 @@
 #                     /net/pathman/test, each ARG a JSON value typed by the method's
 #                     signature (e.g. ctl AddBss eth0 '{"ssid":"lab","bssid":"02:00:00:
 #                     00:01:01","security":"psk","passphrase":"secret123"}'); prints the
-#                     reply as JSON (tests/lab/wpa_trace.py ctl). WPA_REAL=1 start: the real wpa_supplicant -u
-#                     (ARGS passed to it, e.g. -dd) instead of the fake.
+#                     reply as JSON (tests/lab/wpa_trace.py ctl). Needs the lab bus (bus ID
+#                     start). WPA_REAL=1 start: the real wpa_supplicant -u (ARGS passed to
+#                     it, e.g. -dd) instead of the fake.
 #                     A wifi device for pathman: the fake never touches the link, so give
 #                     the DUT's veth a board config (pathman daemon --board FILE) with
 #                         [Board]
