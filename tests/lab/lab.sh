@@ -36,6 +36,24 @@
 #   reset ID          daemons must be stopped: DUT interfaces down and flushed, DUT routes,
 #                     rules, nftables and MPTCP endpoints cleared, daemon state removed
 #                     ("first boot" again; used by benchmarks between cold starts)
+#   wpa ID start [ARGS...]|stop|kill|pid|ctl METHOD [ARGS...]   tests/lab/
+#                     fake_wpa_supplicant.py ARGS in the DUT netns on the lab bus (owns
+#                     fi.w1.wpa_supplicant1; a running one is restarted; start returns once
+#                     the name is owned; log: wpa.log); kill = SIGKILL (a crashed
+#                     supplicant); ctl: call net.pathman.test.FakeSupplicant.METHOD on
+#                     /net/pathman/test, each ARG a JSON value typed by the method's
+#                     signature (e.g. ctl AddBss eth0 '{"ssid":"lab","bssid":"02:00:00:
+#                     00:01:01","security":"psk","passphrase":"secret123"}'); prints the
+#                     reply as JSON (tests/lab/wpa_trace.py ctl). Needs the lab bus (bus ID
+#                     start). WPA_REAL=1 start: the real wpa_supplicant -u (ARGS passed to
+#                     it, e.g. -dd) instead of the fake.
+#                     A wifi device for pathman: the fake never touches the link, so give
+#                     the DUT's veth a board config (pathman daemon --board FILE) with
+#                         [Board]
+#                         Name=lab-wifi
+#                         [Interface eth0]
+#                         Technology=wifi
+#                     (src/config/board.rs: the board's Technology overrides sysfs DEVTYPE)
 #   wait-name ID NAME [SECONDS]   wait until NAME is owned on the lab bus (default 10 s)
 #   resolv ID         print the resolv.conf the daemon wrote (its private /etc/resolv.conf)
 #   info ID           namespaces, interfaces, state dir, bus address, pids
@@ -507,6 +525,8 @@ bus_conf() {
   </policy>
   <policy user="root">
     <allow own="*"/>
+    <!-- tests/lab/fake_wpa_supplicant.py (or the real one): lab.sh wpa ID start -->
+    <allow own="fi.w1.wpa_supplicant1"/>
     <allow send_destination="*"/>
     <allow eavesdrop="true"/>
     <allow send_type="method_call" eavesdrop="true"/>
@@ -539,6 +559,43 @@ has_name() {
 cmd_wait_name() {
     [ -n "${1:-}" ] || die "wait-name: NAME missing"
     wait_until "${2:-10}" has_name "$1" || die "$1 not on the lab bus after ${2:-10} s"
+}
+
+# ------------------------------------------------------------------ fake wpa_supplicant
+# The fake (or, with WPA_REAL=1, the real wpa_supplicant -u) in the DUT netns on the lab
+# bus. It never touches the DUT's links; the client runs DHCP over the veth it names.
+cmd_wpa() {
+    need_lab
+    local action=${1:-}; shift || true
+    case "$action" in
+        start)
+            running dbus || die "wpa: start the lab bus first (lab.sh bus $ID start)"
+            if running wpa; then log "wpa already running in lab $ID: restarting"; stop wpa; fi
+            wait_until 5 sh -c "! dbus-send --bus='$ADDR' --print-reply=literal --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:fi.w1.wpa_supplicant1 2>/dev/null | grep -q true" \
+                || die "fi.w1.wpa_supplicant1 is still owned on the lab bus"
+            printf '=== wpa start %s: %s\n' "$(date '+%F %T.%3N')" "$*" >>"$S/wpa.log"
+            mkdir -p "$S/pids"
+            if [ "${WPA_REAL:-0}" = 1 ]; then
+                command -v wpa_supplicant >/dev/null || die "wpa_supplicant is not installed"
+                ip netns exec "$DUT" setpriv --bounding-set -sys_time -- \
+                    env DBUS_SYSTEM_BUS_ADDRESS="$ADDR" wpa_supplicant -u "$@" </dev/null >>"$S/wpa.log" 2>&1 &
+            else
+                ip netns exec "$DUT" setpriv --bounding-set -sys_time -- \
+                    env DBUS_SYSTEM_BUS_ADDRESS="$ADDR" "$PY" "$LAB_DIR/fake_wpa_supplicant.py" "$@" </dev/null >>"$S/wpa.log" 2>&1 &
+            fi
+            echo $! >"$S/pids/wpa.pid"
+            wait_until 10 has_name fi.w1.wpa_supplicant1 \
+                || die "wpa: fi.w1.wpa_supplicant1 not on the lab bus: $(tail -5 "$S/wpa.log")"
+            log "wpa started in $DUT (pid $(pid_of wpa)), log $S/wpa.log" ;;
+        stop) stop wpa ;;
+        kill) stop wpa KILL ;;
+        pid)  running wpa || die "wpa is not running"; pid_of wpa ;;
+        ctl)
+            local method=${1:-}; shift || true
+            [ -n "$method" ] || die "wpa ctl: METHOD missing"
+            DBUS_SYSTEM_BUS_ADDRESS="$ADDR" "$PY" "$LAB_DIR/wpa_trace.py" ctl "$method" "$@" ;;
+        *) die "wpa: want start [ARGS...]|stop|kill|pid|ctl METHOD [ARGS...]" ;;
+    esac
 }
 
 # ------------------------------------------------------------------ commands in the lab
@@ -700,6 +757,7 @@ case "$CMD" in
     daemon)    daemon_ctl pathman "$@" ;;
     connman)   daemon_ctl connmand "$@" ;;
     reset)     cmd_reset ;;
+    wpa)       cmd_wpa "$@" ;;
     wait-name) cmd_wait_name "$@" ;;
     resolv)    cmd_resolv ;;
     info)      cmd_info ;;
