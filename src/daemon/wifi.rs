@@ -357,6 +357,8 @@ struct Radio {
     assoc_deadline: Option<Instant>,
     /// A user scan waits for the supplicant's next ScanDone.
     scan_wanted: bool,
+    /// BSSes beyond the cap were dropped (and said so).
+    capped: bool,
 }
 
 struct Task {
@@ -495,6 +497,7 @@ impl Task {
                         next_scan: None,
                         assoc_deadline: None,
                         scan_wanted: false,
+                        capped: false,
                     });
                     let i = self.radios.len() - 1;
                     self.attach(i).await;
@@ -621,7 +624,9 @@ impl Task {
 
     fn cap(&mut self, i: usize) {
         let dropped = wpa::cap_bsses(&mut self.radios[i].view.bsses);
-        if dropped > 0 {
+        // Said once per crowd, not for every BSS of it.
+        let said = std::mem::replace(&mut self.radios[i].capped, dropped > 0);
+        if dropped > 0 && !said {
             log::warn!(
                 "{}: {dropped} weakest BSSes ignored, more than {} (caps::WIFI_MAX_BSS)",
                 self.radios[i].ifname,

@@ -202,6 +202,8 @@ pub struct Model {
     actions: Vec<Action>,
     /// Outcomes of WiFi connects, for the Connect replies held until then.
     connect_results: Vec<ConnectOutcome>,
+    /// The service cap was hit by WiFi networks (said once).
+    wifi_capped: bool,
 }
 
 impl Model {
@@ -230,6 +232,7 @@ impl Model {
             clock: ClockState::default(),
             actions: Vec::new(),
             connect_results: Vec::new(),
+            wifi_capped: false,
         }
     }
 

@@ -144,8 +144,15 @@ impl Model {
                         })),
                     };
                     if self.services.push(svc).is_err() {
-                        log::warn!(
-                            "{}: network {} not shown, more than {} services (caps::MAX_SERVICES)",
+                        let level = if self.wifi_capped {
+                            log::Level::Debug
+                        } else {
+                            log::Level::Warn
+                        };
+                        self.wifi_capped = true;
+                        log::log!(
+                            level,
+                            "{}: network {} and weaker ones not shown, more than {} services (caps::MAX_SERVICES)",
                             dev.name,
                             wifi::display_name(&n.ssid),
                             caps::MAX_SERVICES
@@ -156,6 +163,7 @@ impl Model {
                 }
             }
         }
+        self.adopt_association(ifindex, view, dev.mac);
         // The association in progress, and the one that holds.
         if let Some(idx) = self.services.iter().position(|s| {
             s.ifindex == ifindex && s.wifi.as_ref().is_some_and(|w| w.attempt.is_some())
@@ -206,6 +214,33 @@ impl Model {
             );
         }
         self.auto_connect();
+    }
+
+    /// The radio is already associated (a previous pathman connected it)
+    /// and nothing of pathman's is under way on it: the service of that
+    /// network takes the association over instead of breaking it.
+    fn adopt_association(&mut self, ifindex: u32, view: &RadioView, mac: [u8; 6]) {
+        if view.state != LinkState::Completed || self.radio_busy(ifindex) {
+            return;
+        }
+        let Some(bss) = view
+            .current_bss
+            .as_ref()
+            .and_then(|p| view.bsses.iter().find(|b| b.path == *p))
+        else {
+            return;
+        };
+        let id = wifi::service_id(mac, &bss.ssid, bss.mode, bss.security());
+        let Ok(idx) = self.index_of(&id) else { return };
+        let svc = &self.services[idx];
+        if svc.state != ServiceState::Idle || svc.user_disconnected || !svc.config.favorite {
+            return;
+        }
+        log::info!(
+            "{}: already associated with {id} (a previous pathman connected it); keeping it",
+            svc.ifname
+        );
+        self.start_connect(idx);
     }
 
     /// wpa_supplicant left the bus (or the radio went): every WiFi service

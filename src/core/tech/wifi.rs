@@ -375,7 +375,9 @@ impl Attempt {
     /// The verdict after the radio moved to `view.state`.
     pub fn step(&mut self, view: &RadioView) -> Verdict {
         match view.state {
-            LinkState::Completed => return Verdict::Connected,
+            // Completed before the radio moved at all is the association
+            // the connect is about to replace, not its result.
+            LinkState::Completed if self.started => return Verdict::Connected,
             LinkState::FourWayHandshake | LinkState::GroupHandshake => {
                 self.reached_handshake = true;
                 self.started = true;
@@ -384,9 +386,7 @@ impl Attempt {
                 self.reached_authenticating = true;
                 self.started = true;
             }
-            LinkState::Associating | LinkState::Associated | LinkState::Scanning => {
-                self.started = true
-            }
+            LinkState::Associating | LinkState::Associated => self.started = true,
             LinkState::Disconnected | LinkState::Inactive if self.started => {
                 // Status 16 from associating/associated is how some drivers
                 // report a bad key (ConnMan treats it as invalid-key too);
@@ -550,6 +550,7 @@ mod tests {
         let mut a = Attempt::default();
         for s in [
             LinkState::Scanning,
+            LinkState::Authenticating,
             LinkState::Associating,
             LinkState::Associated,
             LinkState::FourWayHandshake,
@@ -572,6 +573,17 @@ mod tests {
         assert_eq!(a.step(&sae), Verdict::InvalidKey);
 
         let mut a = Attempt::default();
+        assert_eq!(
+            a.step(&view(LinkState::Completed)),
+            Verdict::Pending,
+            "the old association"
+        );
+        assert_eq!(a.step(&view(LinkState::Scanning)), Verdict::Pending);
+        assert_eq!(
+            a.step(&view(LinkState::Disconnected)),
+            Verdict::Pending,
+            "not started yet"
+        );
         a.step(&view(LinkState::Associating));
         assert_eq!(a.step(&view(LinkState::Completed)), Verdict::Connected);
     }

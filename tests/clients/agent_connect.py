@@ -1,0 +1,97 @@
+#!/usr/bin/python3
+"""A ConnMan client with an agent, as connmanctl's `agent on` + `connect`:
+registers a net.connman.Agent, calls Service.Connect asynchronously (the
+daemon asks the agent while Connect is pending), answers RequestInput, and
+prints one line per event, then exits:
+
+  request <fields>         RequestInput arrived (field names, sorted)
+  report <error>           ReportError arrived
+  connected <seconds>      Connect replied success (seconds since the call)
+  error <name> <message>   Connect replied an error
+
+Usage: agent_connect.py SERVICE_ID MODE [ARG]
+  MODE passphrase P    answer Passphrase=P
+  MODE cancel          answer net.connman.Agent.Error.Canceled
+  MODE wrongtype       answer Passphrase as a uint32
+  MODE none            register no agent at all
+Exit status 0 when Connect succeeded, 1 when it failed, 2 on a client error.
+"""
+import sys
+import time
+
+import dbus
+import dbus.mainloop.glib
+import dbus.service
+from gi.repository import GLib
+
+dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
+bus = dbus.SystemBus()
+AGENT_PATH = "/net/pathman/test/agent"
+
+
+class Agent(dbus.service.Object):
+    def __init__(self, mode, arg):
+        super().__init__(bus, AGENT_PATH)
+        self.mode, self.arg = mode, arg
+
+    @dbus.service.method("net.connman.Agent", in_signature="oa{sv}", out_signature="a{sv}")
+    def RequestInput(self, service, fields):
+        print("request", ",".join(sorted(str(k) for k in fields.keys())), flush=True)
+        if self.mode == "cancel":
+            raise dbus.exceptions.DBusException("user canceled",
+                                                name="net.connman.Agent.Error.Canceled")
+        if self.mode == "wrongtype":
+            return {"Passphrase": dbus.UInt32(7)}
+        return {"Passphrase": dbus.String(self.arg)}
+
+    @dbus.service.method("net.connman.Agent", in_signature="os", out_signature="")
+    def ReportError(self, service, error):
+        print("report", error, flush=True)
+
+    @dbus.service.method("net.connman.Agent", in_signature="", out_signature="")
+    def Release(self):
+        pass
+
+    @dbus.service.method("net.connman.Agent", in_signature="", out_signature="")
+    def Cancel(self):
+        print("cancel", flush=True)
+
+
+def main():
+    if len(sys.argv) < 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    service, mode = sys.argv[1], sys.argv[2]
+    arg = sys.argv[3] if len(sys.argv) > 3 else ""
+    manager = dbus.Interface(bus.get_object("net.connman", "/"), "net.connman.Manager")
+    if mode != "none":
+        Agent(mode, arg)
+        manager.RegisterAgent(dbus.ObjectPath(AGENT_PATH))
+    svc = dbus.Interface(bus.get_object("net.connman", "/net/connman/service/" + service),
+                         "net.connman.Service")
+    loop = GLib.MainLoop()
+    result = {"code": 2}
+    started = time.monotonic()
+
+    def ok():
+        print("connected %.3f" % (time.monotonic() - started), flush=True)
+        result["code"] = 0
+        loop.quit()
+
+    def err(e):
+        print("error", e.get_dbus_name(), e.get_dbus_message(), flush=True)
+        result["code"] = 1
+        loop.quit()
+
+    svc.Connect(reply_handler=ok, error_handler=err, timeout=150)
+    loop.run()
+    if mode != "none":
+        try:
+            manager.UnregisterAgent(dbus.ObjectPath(AGENT_PATH))
+        except dbus.exceptions.DBusException:
+            pass
+    return result["code"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,393 @@
+//! WiFi in the namespace lab: pathman against the harness's fake wpa_supplicant
+//! (tests/lab/fake_wpa_supplicant.py, checked against the real one in tests/fake_wpa.rs)
+//! on the lab bus, with the DUT's veth `eth0` classified as a WiFi radio by a board
+//! config. What the fake says it sees makes services; once it reports `completed`,
+//! pathman runs its DHCP client over the veth against the upstream's dnsmasq, so the
+//! addresses, routes and rules checked here are the kernel's. The agent is a dbus-python
+//! client (tests/clients/agent_connect.py) that answers RequestInput as connmanctl's does.
+//! Needs root; never skips. Real radios: tests/vm_wifi.rs.
+mod common;
+
+use common::*;
+use std::process::Output;
+use std::time::Duration;
+
+const PSK_SSID: &str = "lab-wifi";
+const PASS: &str = "labpass1";
+
+fn hex(s: &[u8]) -> String {
+    s.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The service id of a network seen on the lab's eth0 (MAC 02:50:4d:00:00:01).
+fn wifi_id(ssid: &[u8], sec: &str) -> String {
+    format!("wifi_02504d000001_{}_managed_{sec}", hex(ssid))
+}
+
+struct WifiLab {
+    lab: Lab,
+    board: String,
+}
+
+fn ok(out: Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl WifiLab {
+    /// A lab whose eth0 is a radio, the fake supplicant running with `bsses` (JSON
+    /// AddBss dicts) visible to every interface, and pathman started.
+    fn up(bsses: &[&str]) -> WifiLab {
+        let lab = Lab::up_prefixed("wl", 1, &[]);
+        lab.start_bus();
+        let board = lab.dir.join("board-wifi.conf");
+        std::fs::write(
+            &board,
+            "[Board]\nName=lab-wifi\n\n[Interfaces]\nManage=eth0\n\n[Interface eth0]\nTechnology=wifi\n",
+        )
+        .expect("write board config");
+        let w = WifiLab {
+            lab,
+            board: board.to_str().unwrap().to_string(),
+        };
+        w.start_supplicant(bsses);
+        w.start_daemon();
+        // Radios are off until enabled (ConnMan's default); the switch is saved.
+        let out = ok(w.lab.ctl(&["enable", "wifi"]), "pathman ctl enable wifi");
+        assert!(out.contains("Enabled wifi"), "{out}");
+        w
+    }
+
+    fn start_supplicant(&self, bsses: &[&str]) {
+        ok(self.lab.cmd("wpa", &["start"]), "lab.sh wpa start");
+        for b in bsses {
+            ok(self.lab.cmd("wpa", &["ctl", "AddBss", "", b]), "ctl AddBss");
+        }
+    }
+
+    fn start_daemon(&self) {
+        self.lab.start_daemon(&["--board", &self.board]);
+        self.lab.wait_name("net.connman", Duration::from_secs(10));
+    }
+
+    fn service_line(&self, id: &str) -> Option<(String, String, String)> {
+        services(&self.lab).into_iter().find(|(_, _, i)| i == id)
+    }
+
+    fn wait_service(&self, id: &str) {
+        self.lab
+            .wait_for(Duration::from_secs(20), &format!("service {id}"), || {
+                self.service_line(id).is_some()
+            });
+    }
+
+    fn props(&self, id: &str) -> String {
+        String::from_utf8_lossy(&self.lab.ctl(&["services", id]).stdout).into_owned()
+    }
+
+    fn connect(&self, id: &str, mode: &[&str]) -> Output {
+        let script = lab_script()
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("clients/agent_connect.py");
+        let mut cmd = vec!["/usr/bin/python3", script.to_str().unwrap(), id];
+        cmd.extend_from_slice(mode);
+        self.lab.exec(&cmd)
+    }
+
+    fn ready(&self, id: &str) -> bool {
+        self.service_line(id)
+            .is_some_and(|(f, _, _)| matches!(state_flag(&f), Some('R' | 'O')))
+    }
+
+    /// The supplicant's CurrentBSS of eth0 (busctl on the lab bus).
+    fn current_bss(&self) -> String {
+        let busctl = |args: &[&str]| -> String {
+            let mut cmd = vec!["busctl", "--system"];
+            cmd.extend_from_slice(args);
+            let out = ok(self.lab.exec(&cmd), "busctl");
+            out.split_whitespace()
+                .nth(1)
+                .unwrap_or("")
+                .trim_matches('"')
+                .to_string()
+        };
+        let iface = busctl(&[
+            "call",
+            "fi.w1.wpa_supplicant1",
+            "/fi/w1/wpa_supplicant1",
+            "fi.w1.wpa_supplicant1",
+            "GetInterface",
+            "s",
+            "eth0",
+        ]);
+        busctl(&[
+            "get-property",
+            "fi.w1.wpa_supplicant1",
+            &iface,
+            "fi.w1.wpa_supplicant1.Interface",
+            "CurrentBSS",
+        ])
+    }
+
+    fn settings(&self, id: &str) -> String {
+        std::fs::read_to_string(self.lab.state_dir().join(id).join("settings")).unwrap_or_default()
+    }
+}
+
+fn bss(ssid: &str, bssid: &str, sec: &str, signal: i32) -> String {
+    format!(
+        r#"{{"ssid":"{ssid}","bssid":"{bssid}","security":"{sec}","passphrase":"{PASS}","signal":{signal}}}"#
+    )
+}
+
+#[test]
+fn agent_connect_gets_dhcp_over_the_radio_and_saves_the_passphrase() {
+    let psk = bss(PSK_SSID, "02:00:00:00:0a:01", "psk", -40);
+    let open = bss("lab-open", "02:00:00:00:0a:02", "open", -70);
+    let w = WifiLab::up(&[&psk, &open]);
+    let id = wifi_id(PSK_SSID.as_bytes(), "psk");
+    w.wait_service(&id);
+    w.wait_service(&wifi_id(b"lab-open", "none"));
+    // Strength order within wifi: the -40 dBm network first.
+    let order: Vec<String> = services(&w.lab).into_iter().map(|(_, _, i)| i).collect();
+    assert_eq!(order[0], id, "{order:?}");
+    let props = w.props(&id);
+    assert!(props.contains("Security = [ psk ]"), "{props}");
+    assert!(props.contains("Strength = 80"), "{props}");
+    assert!(props.contains("Name = lab-wifi"), "{props}");
+
+    // Technology.Scan replies once the radio's scan is done.
+    let scan = w.lab.exec(&[
+        "dbus-send",
+        "--system",
+        "--print-reply",
+        "--reply-timeout=20000",
+        "--dest=net.connman",
+        "/net/connman/technology/wifi",
+        "net.connman.Technology.Scan",
+    ]);
+    ok(scan, "Technology.Scan");
+
+    let out = w.connect(&id, &["passphrase", PASS]);
+    let text = ok(out, "agent_connect.py");
+    assert!(text.contains("request Passphrase"), "{text}");
+    assert!(text.contains("connected"), "{text}");
+    assert!(
+        w.ready(&id),
+        "Connect replied before ready:\n{}",
+        w.props(&id)
+    );
+    // The kernel: a DHCP address from the upstream on the radio, a default route by it.
+    let addrs = addrs4(&w.lab, "eth0");
+    assert!(
+        addrs.iter().any(|a| a.starts_with("198.18.1.")),
+        "no DHCP address on the radio: {addrs:?}"
+    );
+    assert!(
+        default_devs(&w.lab).iter().any(|d| d == "eth0"),
+        "no default route by the radio: {:?}",
+        default_devs(&w.lab)
+    );
+    let settings = w.settings(&id);
+    assert!(
+        settings.contains(&format!("Passphrase={PASS}")),
+        "passphrase not saved after success:\n{settings}"
+    );
+    assert!(settings.contains("Favorite=true"), "{settings}");
+    assert!(
+        !w.lab.daemon_log().contains(PASS),
+        "the passphrase reached the log"
+    );
+    let dump = ok(w.lab.ctl(&["state", "--all"]), "ctl state --all");
+    assert!(
+        dump.contains("passphrase-stored") && !dump.contains(PASS),
+        "{dump}"
+    );
+
+    // A restart: the favourite auto-connects with the stored passphrase, no agent.
+    w.lab.stop_daemon();
+    w.start_daemon();
+    w.lab.wait_for(
+        Duration::from_secs(30),
+        "the favourite to reconnect",
+        || w.ready(&id),
+    );
+
+    // Association lost (the AP goes): addresses and routes go as on carrier loss.
+    let bsses = ok(w.lab.cmd("wpa", &["ctl", "Trace"]), "ctl Trace");
+    assert!(bsses.contains("SelectNetwork"), "{bsses}");
+    let path = w.current_bss();
+    assert!(path.contains("/BSSs/"), "no CurrentBSS: {path:?}");
+    let payload = format!(r#""{path}""#);
+    ok(
+        w.lab.cmd("wpa", &["ctl", "RemoveBss", &payload]),
+        "ctl RemoveBss",
+    );
+    w.lab.wait_for(
+        Duration::from_secs(15),
+        "the address to go with the AP",
+        || {
+            !addrs4(&w.lab, "eth0")
+                .iter()
+                .any(|a| a.starts_with("198.18.1."))
+        },
+    );
+    assert!(!w.ready(&id));
+
+    // Service.Remove forgets the passphrase.
+    ok(
+        w.lab.exec(&[
+            "dbus-send",
+            "--system",
+            "--print-reply",
+            "--dest=net.connman",
+            &format!("/net/connman/service/{}", wifi_id(b"lab-open", "none")),
+            "net.connman.Service.Remove",
+        ]),
+        "Service.Remove",
+    );
+}
+
+#[test]
+fn a_wrong_passphrase_fails_with_invalid_key_and_the_agent_is_asked_again() {
+    let psk = bss(PSK_SSID, "02:00:00:00:0b:01", "psk", -40);
+    let w = WifiLab::up(&[&psk]);
+    let id = wifi_id(PSK_SSID.as_bytes(), "psk");
+    w.wait_service(&id);
+    let out = w.connect(&id, &["passphrase", "wrongpass"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success(), "wrong key connected: {text}");
+    assert!(text.contains("request Passphrase"), "{text}");
+    assert!(text.contains("invalid-key"), "{text}");
+    let props = w.props(&id);
+    assert!(props.contains("State = failure"), "{props}");
+    assert!(props.contains("Error = invalid-key"), "{props}");
+    assert!(
+        !w.settings(&id).contains("Passphrase="),
+        "a failed key was stored"
+    );
+    // Asked again on the next connect; the right one works.
+    let text = ok(w.connect(&id, &["passphrase", PASS]), "second connect");
+    assert!(
+        text.contains("request Passphrase") && text.contains("connected"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_agent_answers_fail_the_connect_and_store_nothing() {
+    let psk = bss(PSK_SSID, "02:00:00:00:0c:01", "psk", -40);
+    let w = WifiLab::up(&[&psk]);
+    let id = wifi_id(PSK_SSID.as_bytes(), "psk");
+    w.wait_service(&id);
+    let long = "x".repeat(200);
+    for (mode, want) in [
+        (vec!["passphrase", "abc"], "InvalidArguments"),
+        (vec!["passphrase", long.as_str()], "Failed"),
+        (vec!["wrongtype"], "Failed"),
+        (vec!["cancel"], "OperationAborted"),
+        (vec!["none"], "PassphraseRequired"),
+    ] {
+        let out = w.connect(&id, &mode);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(!out.status.success(), "{mode:?} connected: {text}");
+        assert!(text.contains(want), "{mode:?}: want {want}: {text}");
+        assert!(!w.settings(&id).contains("Passphrase="), "{mode:?}: stored");
+        // Back to idle for the next round (failure → idle).
+        let _ = w.lab.exec(&[
+            "dbus-send",
+            "--system",
+            "--print-reply",
+            "--dest=net.connman",
+            &format!("/net/connman/service/{id}"),
+            "net.connman.Service.ClearProperty",
+            "string:Error",
+        ]);
+    }
+    assert!(
+        !w.lab.daemon_log().contains(&long),
+        "a refused passphrase reached the log"
+    );
+}
+
+#[test]
+fn a_supplicant_crash_drops_the_services_and_its_return_reconnects_the_favourite() {
+    let psk = bss(PSK_SSID, "02:00:00:00:0d:01", "psk", -40);
+    let w = WifiLab::up(&[&psk]);
+    let id = wifi_id(PSK_SSID.as_bytes(), "psk");
+    w.wait_service(&id);
+    ok(w.connect(&id, &["passphrase", PASS]), "connect");
+    ok(w.lab.cmd("wpa", &["kill"]), "lab.sh wpa kill");
+    w.lab.wait_for(
+        Duration::from_secs(15),
+        "the services to go with the supplicant",
+        || w.service_line(&id).is_none(),
+    );
+    w.lab
+        .wait_for(Duration::from_secs(15), "the radio's address to go", || {
+            !addrs4(&w.lab, "eth0")
+                .iter()
+                .any(|a| a.starts_with("198.18.1."))
+        });
+    assert!(
+        w.lab.daemon_pid().is_some(),
+        "pathman died with the supplicant"
+    );
+    w.start_supplicant(&[&psk]);
+    w.lab.wait_for(
+        Duration::from_secs(30),
+        "the favourite to reconnect",
+        || w.ready(&id),
+    );
+}
+
+#[test]
+fn hostile_ssids_and_many_bsses_keep_the_services_consistent() {
+    // 32 bytes with NUL, an escape and invalid UTF-8; and an empty (hidden) SSID.
+    let hostile = format!(
+        r#"{{"ssid_hex":"{}","bssid":"02:00:00:00:0e:01","security":"open","signal":-20}}"#,
+        hex(b"a\0b\x1b[31m\xff\xfe-and-more-bytes-to-32!")
+    );
+    let hidden = r#"{"ssid_hex":"","bssid":"02:00:00:00:0e:02","security":"psk","signal":-30,"hidden":true}"#;
+    let loud = r#"{"ssid":"loud","bssid":"02:00:00:00:0e:03","security":"open","signal":32767}"#;
+    let w = WifiLab::up(&[&hostile, hidden, loud]);
+    // 300 more BSSes of 60 networks, beyond caps::WIFI_MAX_BSS and caps::MAX_SERVICES.
+    for i in 0..300 {
+        let b = format!(
+            r#"{{"ssid":"crowd-{:02}","bssid":"02:00:00:01:{:02x}:{:02x}","security":"open","signal":-{},"now":true}}"#,
+            i % 60,
+            i / 256,
+            i % 256,
+            40 + (i % 50)
+        );
+        ok(w.lab.cmd("wpa", &["ctl", "AddBss", "", &b]), "AddBss crowd");
+    }
+    let hostile_id = wifi_id(b"a\0b\x1b[31m\xff\xfe-and-more-bytes-to-32!", "none");
+    w.lab.wait_for(
+        Duration::from_secs(30),
+        "the hostile SSID's service",
+        || services(&w.lab).iter().any(|(_, _, i)| *i == hostile_id),
+    );
+    let loud_props = w.props(&wifi_id(b"loud", "none"));
+    assert!(loud_props.contains("Strength = 100"), "{loud_props}");
+    let all = services(&w.lab);
+    assert!(
+        all.len() <= 48,
+        "more services than caps::MAX_SERVICES: {}",
+        all.len()
+    );
+    let listing = String::from_utf8_lossy(&w.lab.ctl(&["services"]).stdout).into_owned();
+    assert!(!listing.contains('\u{1b}'), "an escape reached the listing");
+    assert!(w.lab.daemon_pid().is_some(), "pathman died");
+    let log = w.lab.daemon_log();
+    assert!(!log.contains("panicked"), "{log}");
+}
