@@ -286,7 +286,7 @@ cmd_run() {
     ac=$(accel)
     local cmdline="console=ttyS0 rdinit=/init panic=-1 quiet mitigations=off vm.script=$script vm.kdir=$kdir vm.kver=$kver vm.out=$out"
     local start=$SECONDS rc=0
-    note "booting $kver ($ac, $mem): $script$(printf " %q" "$@") (console: $console, timeout ${timeout}s)"
+    note "booting $kver ($ac, $mem): $script${*:+$(printf ' %q' "$@")} (console: $console, timeout ${timeout}s)"
     timeout -k 5 "$timeout" qemu-system-x86_64 \
         -accel "$ac" -cpu max -M q35 -m "$mem" -smp 2 -nographic -no-reboot \
         -nic none -monitor none -serial stdio \
