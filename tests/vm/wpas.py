@@ -1,11 +1,15 @@
 #!/usr/bin/python3
 """tests/vm/wpas.py - drive wpa_supplicant's D-Bus API (fi.w1.wpa_supplicant1) from a VM-tier
 guest script, on the bus of DBUS_SYSTEM_BUS_ADDRESS (guest-lib.sh start_private_bus).
-Prints key=value lines (for result.txt); exits 1 when the expected outcome is not reached.
+Prints key=value lines, each key prefixed with its command (for result.txt: create_path=,
+scan_bss_count=, connect_state=, ...); exits 1 when the expected outcome is not reached.
+Several commands run in one process when separated by "+" (python3 and dbus start slowly
+under TCG): wpas.py create wlan0 + scan wlan0 --expect a,b + connect wlan0 --ssid a --psk x
 
   wpas.py create IFACE                     CreateInterface (or GetInterface): path=...
-  wpas.py scan IFACE [--expect S1,S2] [--timeout S]
-                                           active scans until every expected SSID is seen;
+  wpas.py scan IFACE [--expect S1,S2] [--freqs F1,F2] [--timeout S]
+                                           active scans (of the frequencies F in MHz, default
+                                           all) until every expected SSID is seen;
                                            bss_count=, ssids=, hidden_bss=, one bss= per BSS
   wpas.py connect IFACE --ssid S [--psk P] [--key-mgmt K] [--ieee80211w N] [--scan-ssid]
                   [--timeout S]            AddNetwork + SelectNetwork, waits for completed:
@@ -79,9 +83,13 @@ def cmd_scan(a):
     end = time.monotonic() + a.timeout
     itf = dbus.Interface(b.get_object(SVC, ipath), IFACE)
     scans = 0
+    args = {"Type": "active"}
+    if a.freqs:
+        args["Channels"] = dbus.Array([dbus.Struct((dbus.UInt32(int(f)), dbus.UInt32(20)))
+                                       for f in a.freqs.split(",")], signature="(uu)")
     while True:
         try:
-            itf.Scan({"Type": "active"})
+            itf.Scan(dbus.Dictionary(args, signature="sv"))
             scans += 1
         except dbus.DBusException as e:  # a scan is already running: wait for it
             if "ScanError" not in e.get_dbus_name():
@@ -155,15 +163,45 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("create"); c.add_argument("iface"); c.set_defaults(fn=cmd_create)
-    s = sub.add_parser("scan"); s.add_argument("iface"); s.add_argument("--expect")
+    s = sub.add_parser("scan"); s.add_argument("iface"); s.add_argument("--expect"); s.add_argument("--freqs")
     s.add_argument("--timeout", type=float, default=30); s.set_defaults(fn=cmd_scan)
     n = sub.add_parser("connect"); n.add_argument("iface"); n.add_argument("--ssid", required=True)
     n.add_argument("--psk"); n.add_argument("--key-mgmt"); n.add_argument("--ieee80211w", type=int)
     n.add_argument("--scan-ssid", action="store_true")
     n.add_argument("--timeout", type=float, default=30); n.set_defaults(fn=cmd_connect)
     t = sub.add_parser("state"); t.add_argument("iface"); t.set_defaults(fn=cmd_state)
-    a = p.parse_args()
-    sys.exit(a.fn(a))
+    argv, rc = sys.argv[1:], 0
+    while argv and rc == 0:
+        cut = argv.index("+") if "+" in argv else len(argv)
+        a = p.parse_args(argv[:cut])
+        argv = argv[cut + 1:]
+        real = sys.stdout
+        sys.stdout = Prefixed(real, a.cmd + "_")
+        try:
+            rc = a.fn(a)
+        finally:
+            sys.stdout.flush()
+            sys.stdout = real
+    sys.exit(rc)
+
+
+class Prefixed:
+    """stdout that prefixes every line with the command's name."""
+
+    def __init__(self, out, prefix):
+        self.out, self.prefix, self.buf = out, prefix, ""
+
+    def write(self, s):
+        self.buf += s
+        while "\n" in self.buf:
+            line, self.buf = self.buf.split("\n", 1)
+            self.out.write(self.prefix + line + "\n")
+
+    def flush(self):
+        if self.buf:
+            self.out.write(self.prefix + self.buf + "\n")
+            self.buf = ""
+        self.out.flush()
 
 
 if __name__ == "__main__":
