@@ -111,14 +111,16 @@ for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linu
     fi
 done
 
-PASSED=0; FAILN=0; SKIPPED=0; RAN=0; NOBUILD=0; CRASHED=0; BROKEN=()
+PASSED=0; FAILN=0; SKIPPED=0; RAN=0; NOBUILD=0; CRASHED=0; BROKEN=(); VM_LOG=""; BUILT=0
 LOGDIR=$(mktemp -d)
 trap 'rm -rf "$LOGDIR"' EXIT
 if step "build" cargo build --release; then
+    BUILT=1
     say "tests (${#SELECT[@]} test binaries)"
     i=0
     for sel in "${SELECT[@]}"; do
         i=$((i + 1)); log=$LOGDIR/$i.log
+        if [ "$sel" = "--test vm_tier" ]; then VM_LOG=$log; fi
         # shellcheck disable=SC2086  # $sel is "--lib" or "--test NAME"
         rc=0; cargo test --release --no-fail-fast $sel "${PASS[@]+"${PASS[@]}"}" -- --test-threads=2 2>&1 | tee "$log" || rc=$?
         # Per binary (--bins may run several): "Running …", its "test … ok|FAILED" lines, then
@@ -156,7 +158,25 @@ if [ -n "$LEFT" ]; then
     "$LAB" gc || true
 fi
 
+# Which tiers ran: the namespace lab (every other test binary) and the VM tier (tests/vm_tier.rs:
+# a QEMU guest with hwsim radios), with the reason when its guest could not boot.
+vm_tier_line() {
+    local why
+    if [ -z "$VM_LOG" ]; then echo "not run (not selected)"; return; fi
+    if grep -q '^test result: ok' "$VM_LOG"; then echo "ran, passed"; return; fi
+    why=$(grep -m1 -oE "the VM tier cannot boot a guest[^\"]*|vm\.sh: (TIMEOUT: the guest did not boot|the guest (did not boot|could not|cannot)|qemu-system-x86_64 failed|cannot find the kernel|apt-get download)[^\"]*" "$VM_LOG" || true)
+    if [ -n "$why" ]; then echo "failed to boot because: $why"; return; fi
+    why=$(grep -m1 -oE "guest run [^:]+: [^\"]*" "$VM_LOG" || true)
+    echo "ran, failed${why:+: $why}"
+}
+
 say "summary"
+if [ "$BUILT" = 1 ]; then
+    NLAB=${#SELECT[@]}; if [ -n "$VM_LOG" ]; then NLAB=$((NLAB - 1)); fi
+    echo "tiers: namespace lab: ran ($NLAB test binaries); VM tier: $(vm_tier_line)"
+else
+    echo "tiers: none ran (the release build failed)"
+fi
 if [ -n "$CROSS_NOTE" ]; then echo "note: $CROSS_NOTE"; fi
 if [ ${#FAILED[@]} -eq 0 ]; then echo "all steps passed"; else printf 'FAILED: %s\n' "${FAILED[@]}"; fi
 # Each binary that did not build or crashed is one of the failures below.

@@ -125,12 +125,17 @@ impl Vm {
                 .stdin(Stdio::null())
                 .output()
                 .unwrap_or_else(|e| panic!("cannot run {}: {e}", vm_script().display()));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let why = stderr
+                .lines()
+                .rfind(|l| l.starts_with("vm.sh:"))
+                .unwrap_or("no message");
             assert!(
                 out.status.success(),
-                "the VM tier cannot boot a guest: vm.sh build failed ({}):\n{}{}",
+                "the VM tier cannot boot a guest: vm.sh build failed: {why} ({})\n{}{}",
                 out.status,
                 String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
+                stderr
             );
             let info = Command::new(vm_script())
                 .arg("info")

@@ -14,6 +14,9 @@
 #   start_private_bus                     dbus-daemon (system-bus type) at $VM_BUS_SOCKET, exports
 #                                         DBUS_SYSTEM_BUS_ADDRESS for everything started after it
 #   start_wpa_supplicant [ARGS...]        wpa_supplicant -u on that bus, waits for its name
+#   start_pathman BIN [DAEMON ARGS...]   BIN daemon on that bus (state/run dirs in /run/vm,
+#                                         --no-set-clock, log $VM_LOGS/pathman.log), waits
+#                                         for net.connman; sets PATHMAN_PID
 #   dhcp_lease IFACE [SECONDS]            busybox udhcpc; sets LEASE_IP/LEASE_ROUTER, writes
 #                                         $VM_OUT/logs/lease-IFACE.txt
 #   wait_for SECONDS CMD...               poll CMD every 0.1 s until it succeeds
@@ -179,6 +182,19 @@ start_wpa_supplicant() {   # start_wpa_supplicant [ARGS...] (e.g. -dd)
         || vdie "wpa_supplicant -u did not start: $(tail -5 "$VM_LOGS/wpa_supplicant.log")"
     wait_for 20 has_name fi.w1.wpa_supplicant1 || vdie "wpa_supplicant did not take fi.w1.wpa_supplicant1: $(tail -5 "$VM_LOGS/wpa_supplicant.log")"
     vlog "start_wpa_supplicant: fi.w1.wpa_supplicant1 on the bus"
+}
+
+start_pathman() {   # start_pathman BIN [DAEMON ARGS...] (e.g. -i wlan0 -d)
+    local bin=$1
+    shift
+    [ -x "$bin" ] || vdie "start_pathman: no pathman binary at $bin (pass the host path of target/release/pathman)"
+    [ -n "${DBUS_SYSTEM_BUS_ADDRESS:-}" ] || vdie "start_pathman: start_private_bus first"
+    mkdir -p "$VM_RUN/pathman-state" "$VM_RUN/pathman-run"
+    RUST_BACKTRACE=1 "$bin" daemon --state-dir "$VM_RUN/pathman-state" --run-dir "$VM_RUN/pathman-run" \
+        --no-set-clock "$@" </dev/null >>"$VM_LOGS/pathman.log" 2>&1 &
+    PATHMAN_PID=$!
+    wait_for 30 has_name net.connman || vdie "pathman did not take net.connman: $(tail -5 "$VM_LOGS/pathman.log")"
+    vlog "start_pathman: pid $PATHMAN_PID on the bus ($*)"
 }
 
 # ------------------------------------------------------------------ DHCP client

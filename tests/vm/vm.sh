@@ -23,21 +23,28 @@
 # command line); ARGS may contain anything (they travel through OUTDIR/.vm/args).
 # Acceleration: TCG (-accel tcg,thread=multi) unless the kvm_intel or kvm_amd module is loaded
 # (a /dev/kvm alone may be a paravirtual KVM that cannot run a stock kernel); VM_ACCEL=tcg|kvm
-# overrides.
+# overrides; VM_QEMU names another qemu-system-x86_64, VM_CACHE another cache folder.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 CACHE=${VM_CACHE:-$REPO/target/vm}
 LOCK=$CACHE/.lock
+QEMU=${VM_QEMU:-qemu-system-x86_64}
 # Modules the initramfs needs to reach the host root (with their dependencies).
 INITRD_MODULES=(virtio_pci 9pnet_virtio 9p overlay)
 
 die() { echo "vm.sh: $*" >&2; exit 1; }
 TMPS=()
 cleanup() { [ ${#TMPS[@]} -eq 0 ] || rm -rf "${TMPS[@]}"; }
+QEMU_PIDFILE=""
+# Interrupted (^C, a killed test): the guest goes too.
+on_signal() {
+    if [ -n "$QEMU_PIDFILE" ] && [ -s "$QEMU_PIDFILE" ]; then kill "$(cat "$QEMU_PIDFILE")" 2>/dev/null; fi
+    exit 130
+}
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap on_signal INT TERM HUP
 note() { echo "vm.sh: $*" >&2; }
 
 [ "$(id -u)" = 0 ] || die "needs root (it boots a QEMU guest and builds its initramfs)"
@@ -258,7 +265,7 @@ cmd_run() {
     local out=$1 script=$2
     shift 2
     case "$timeout" in ''|*[!0-9]*) die "run: --timeout wants whole seconds, not $timeout" ;; esac
-    need_tools "the VM tier cannot boot a guest" qemu-system-x86_64 timeout flock
+    need_tools "the VM tier cannot boot a guest" "$QEMU" timeout flock
     mkdir -p "$out"
     out=$(cd "$out" && pwd -P)
     case "$script" in /*) ;; *) script=$(readlink -f "$script") ;; esac
@@ -287,21 +294,32 @@ cmd_run() {
     local cmdline="console=ttyS0 rdinit=/init panic=-1 quiet mitigations=off vm.script=$script vm.kdir=$kdir vm.kver=$kver vm.out=$out"
     local start=$SECONDS rc=0
     note "booting $kver ($ac, $mem): $script${*:+$(printf ' %q' "$@")} (console: $console, timeout ${timeout}s)"
-    timeout -k 5 "$timeout" qemu-system-x86_64 \
-        -accel "$ac" -cpu max -M q35 -m "$mem" -smp 2 -nographic -no-reboot \
-        -nic none -monitor none -serial stdio \
-        -kernel "$CACHE/vmlinux-$kver" -initrd "$CACHE/initramfs-$kver.cpio.gz" \
-        -append "$cmdline" \
-        -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
-        -virtfs "local,path=$out,mount_tag=out,security_model=none,multidevs=remap" \
-        </dev/null 2>&1 | tee "$console" || rc=${PIPESTATUS[0]}
+    QEMU_PIDFILE=$out/.vm/qemu.pid
+    # In the background, so that a signal to vm.sh is handled at once (on_signal).
+    (
+        set -o pipefail
+        timeout -k 5 "$timeout" "$QEMU" \
+            -accel "$ac" -cpu max -M q35 -m "$mem" -smp 2 -nographic -no-reboot \
+            -nic none -monitor none -serial stdio -pidfile "$QEMU_PIDFILE" \
+            -kernel "$CACHE/vmlinux-$kver" -initrd "$CACHE/initramfs-$kver.cpio.gz" \
+            -append "$cmdline" \
+            -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+            -virtfs "local,path=$out,mount_tag=out,security_model=none,multidevs=remap" \
+            </dev/null 2>&1 | tee "$console"
+    ) &
+    wait $! || rc=$?
+    QEMU_PIDFILE=""
     local took=$((SECONDS - start))
     if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-        note "TIMEOUT: the guest did not finish within ${timeout}s; qemu was killed (console: $console)"
+        if grep -q 'vm-init: running' "$console"; then
+            note "TIMEOUT: the guest script did not finish within ${timeout}s; qemu was killed (console: $console)"
+        else
+            note "TIMEOUT: the guest did not boot to its script within ${timeout}s (a hung kernel? with KVM see tests/vm/README.md); qemu was killed (console: $console)"
+        fi
         exit 124
     fi
     if [ "$rc" != 0 ]; then
-        die "qemu-system-x86_64 failed (exit $rc) after ${took}s: the guest could not boot (console: $console)"
+        die "$QEMU failed (exit $rc) after ${took}s: the guest could not boot (console: $console)"
     fi
     if [ ! -f "$out/.vm/exit" ]; then
         if ! grep -q 'vm-init: running' "$console"; then
