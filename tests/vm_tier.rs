@@ -30,10 +30,13 @@ fn guest_wifi_smoke_scan_connect_dhcp_ping() {
     );
     assert_eq!(run.get("radios"), "5");
     assert_eq!(run.get("aps"), "4");
-    // The three broadcast SSIDs, and the hidden AP's BSS without one.
+    // The three broadcast SSIDs. The hidden AP answers no wildcard probe, so its BSS (without
+    // an SSID) is listed only when one of its beacons fell into the scan's dwell on its channel.
     assert_eq!(run.get("scan_ssids"), "pm-open,pm-psk,pm-sae");
-    assert_eq!(run.get("scan_bss_count"), "4");
-    assert_eq!(run.get("scan_hidden_bss"), "1");
+    let hidden: usize = run.get("scan_hidden_bss").parse().expect("scan_hidden_bss");
+    let count: usize = run.get("scan_bss_count").parse().expect("scan_bss_count");
+    assert!(hidden <= 1, "{hidden} BSSes without an SSID");
+    assert_eq!(count, 3 + hidden, "BSS count: 3 visible + {hidden} hidden");
     let bss = run.results().get("scan_bss").cloned().unwrap_or_default();
     for (ssid, km) in [
         ("pm-open", "none"),
