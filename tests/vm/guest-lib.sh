@@ -25,6 +25,7 @@
 #   vlog MSG                              timestamped line on the console
 
 : "${VM_OUT:?guest-lib.sh: VM_OUT unset (run this script through tests/vm/vm.sh run)}"
+# shellcheck disable=SC2034  # for the scripts that source this (their helpers live beside it)
 VM_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 VM_LOGS=$VM_OUT/logs
 VM_RUN=/run/vm

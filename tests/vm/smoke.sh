@@ -29,7 +29,7 @@ CHANNEL=6  start_hostapd ap-psk    wlan2 psk        pm-psk    "correct horse" 02
 CHANNEL=11 start_hostapd ap-sae    wlan3 sae        pm-sae    "correct horse" 02:00:00:00:03:00 & pids+=($!)
 CHANNEL=1  start_hostapd ap-hidden wlan4 hidden-psk pm-hidden "correct horse" 02:00:00:00:04:00 & pids+=($!)
 STEP=bus; start_private_bus || fail bus
-STEP=wpa_supplicant; start_wpa_supplicant || fail wpa_supplicant
+STEP=wpa_supplicant; start_wpa_supplicant -d || fail wpa_supplicant
 aps=(ap_open ap_psk ap_sae ap_hidden)
 for i in 0 1 2 3; do wait "${pids[$i]}" || fail "${aps[$i]}"; done
 result aps 4

@@ -81,7 +81,9 @@ fetch_kernel() {   # fetch_kernel PKG -> unpacks into $CACHE/kernel-<kver>, sets
     mkdir -p "$dl/x"
     dpkg-deb -x "$dl"/*.deb "$dl/x" || die "dpkg-deb -x of $pkg failed"
     kver=$(find "$dl/x/lib/modules" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | head -1)
-    [ -n "$kver" ] && [ -f "$dl/x/boot/vmlinuz-$kver" ] || die "$pkg has no /lib/modules/<version> and /boot/vmlinuz-<version>"
+    if [ -z "$kver" ] || [ ! -f "$dl/x/boot/vmlinuz-$kver" ]; then
+        die "$pkg has no /lib/modules/<version> and /boot/vmlinuz-<version>"
+    fi
     kdir=$CACHE/kernel-$kver
     rm -rf "$kdir"
     mv "$dl/x" "$kdir"
@@ -201,8 +203,9 @@ cmd_build() {
     flock -x 9   # one build at a time; waits for guests that run (they hold it shared)
     kver=$(current_kver || true)
     if [ -z "$pkg" ]; then
-        [ -n "$kver" ] && [ -d "$CACHE/kernel-$kver" ] \
-            || die "cannot find the kernel package: apt-cache depends linux-image-amd64 names none (run apt-get update; is this Debian?)"
+        if [ -z "$kver" ] || [ ! -d "$CACHE/kernel-$kver" ]; then
+            die "cannot find the kernel package: apt-cache depends linux-image-amd64 names none (run apt-get update; is this Debian?)"
+        fi
         note "apt-cache knows no linux-image-amd64 (no apt-get update?); using the cached $kver"
     elif [ -z "$kver" ] || [ "$(cat "$CACHE/kernel-$kver/package" 2>/dev/null)" != "$pkg" ]; then
         local old=$kver
