@@ -76,8 +76,15 @@ fetch_kernel() {   # fetch_kernel PKG -> unpacks into $CACHE/kernel-<kver>, sets
     dl=$(mktemp -d "$CACHE/dl.XXXXXX")
     TMPS+=("$dl")
     note "downloading $pkg (about 70 MB; unpacked about 470 MB in $CACHE)"
-    (cd "$dl" && apt-get download "$pkg" >&2) \
-        || die "apt-get download $pkg failed (run apt-get update; is Debian's archive reachable?)"
+    if ! (cd "$dl" && apt-get download "$pkg" >&2); then
+        # Stale package lists name an ABI the archive no longer has: refresh them once.
+        note "apt-get download $pkg failed: apt-get update, then again"
+        apt-get update >&2 || true
+        pkg=$(kernel_package)
+        [ -n "$pkg" ] || die "apt-cache depends linux-image-amd64 names no kernel package even after apt-get update"
+        (cd "$dl" && apt-get download "$pkg" >&2) \
+            || die "apt-get download $pkg failed (is Debian's archive reachable?)"
+    fi
     mkdir -p "$dl/x"
     dpkg-deb -x "$dl"/*.deb "$dl/x" || die "dpkg-deb -x of $pkg failed"
     kver=$(find "$dl/x/lib/modules" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | head -1)
@@ -202,6 +209,11 @@ cmd_build() {
     exec 9>"$LOCK"
     flock -x 9   # one build at a time; waits for guests that run (they hold it shared)
     kver=$(current_kver || true)
+    if [ -z "$pkg" ] && [ -z "$kver" ]; then   # a fresh machine without package lists
+        note "apt-cache knows no linux-image-amd64: apt-get update"
+        apt-get update >&2 || true
+        pkg=$(kernel_package)
+    fi
     if [ -z "$pkg" ]; then
         if [ -z "$kver" ] || [ ! -d "$CACHE/kernel-$kver" ]; then
             die "cannot find the kernel package: apt-cache depends linux-image-amd64 names none (run apt-get update; is this Debian?)"
