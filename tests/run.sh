@@ -7,8 +7,10 @@
 #       (cross/build.sh; armv7 too where its std installs, else a note in the summary)
 #   cargo test --release --no-fail-fast, one test binary at a time (the library's unit
 #       tests, the binary's, and every tests/*.rs; integration tests build network-namespace
-#       labs with tests/lab/lab.sh, so they need root), -- --test-threads=2
-# and exits non-zero when any step fails. The closing line counts every test of every test
+#       labs with tests/lab/lab.sh, so they need root; tests/vm_tier.rs boots a QEMU guest
+#       with simulated WiFi radios, tests/vm/README.md), -- --test-threads=2
+# and exits non-zero when any step fails. The summary names the tiers that ran (namespace lab,
+# VM tier, or why its guest could not boot). The closing line counts every test of every test
 # binary: "N passed, N failed"; a binary that does not build, or that crashes or aborts
 # before it reports, counts as one failed test and is named in the line above it.
 # Needs root: re-executes itself with sudo when not root; finds a rustup cargo that root's
