@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
         --no-install) INSTALL=0 ;;
         --quick)      QUICK=1 ;;
         --)           shift; TEST_ARGS=("$@"); break ;;
-        -h|--help)    sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help)    sed -n '2,21p' "$0"; exit 0 ;;
         *)            echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
