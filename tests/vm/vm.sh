@@ -183,7 +183,7 @@ build_initramfs() {   # build_initramfs KVER KDIR OUT
         esac
     done < <(modprobe -d "$kdir" -S "$kver" --show-depends -a "${INITRD_MODULES[@]}" 2>&1 \
              || die "modprobe --show-depends ${INITRD_MODULES[*]} failed for $kver")
-    [ ${#order[@]} -gt 0 ] || note "no initramfs modules: 9p and overlay built in?"
+    [ ${#order[@]} -gt 0 ] || die "modprobe --show-depends found none of ${INITRD_MODULES[*]} in $kdir"
     printf '%s\n' "${order[@]+"${order[@]}"}" >"$root/modules/order"
     install -m 755 "$HERE/init" "$root/init"
     install -m 755 "$HERE/stage2.sh" "$root/stage2.sh"
@@ -208,6 +208,7 @@ cmd_build() {
     fi
     exec 9>"$LOCK"
     flock -x 9   # one build at a time; waits for guests that run (they hold it shared)
+    rm -rf "$CACHE"/dl.?????? "$CACHE"/initramfs.??????   # left by a build that was killed
     kver=$(current_kver || true)
     if [ -z "$pkg" ] && [ -z "$kver" ]; then   # a fresh machine without package lists
         note "apt-cache knows no linux-image-amd64: apt-get update"
