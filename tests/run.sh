@@ -175,7 +175,8 @@ vm_tier_line() {
 say "summary"
 if [ "$BUILT" = 1 ]; then
     NLAB=${#SELECT[@]}; if [ -n "$VM_LOG" ]; then NLAB=$((NLAB - 1)); fi
-    echo "tiers: namespace lab: ran ($NLAB test binaries); VM tier: $(vm_tier_line)"
+    if [ "$NLAB" -gt 0 ]; then LABT="ran ($NLAB test binaries)"; else LABT="not run (not selected)"; fi
+    echo "tiers: namespace lab: $LABT; VM tier: $(vm_tier_line)"
 else
     echo "tiers: none ran (the release build failed)"
 fi
