@@ -7,8 +7,10 @@
 #       (cross/build.sh; armv7 too where its std installs, else a note in the summary)
 #   cargo test --release --no-fail-fast, one test binary at a time (the library's unit
 #       tests, the binary's, and every tests/*.rs; integration tests build network-namespace
-#       labs with tests/lab/lab.sh, so they need root), -- --test-threads=2
-# and exits non-zero when any step fails. The closing line counts every test of every test
+#       labs with tests/lab/lab.sh, so they need root; tests/vm_tier.rs boots a QEMU guest
+#       with simulated WiFi radios, tests/vm/README.md), -- --test-threads=2
+# and exits non-zero when any step fails. The summary names the tiers that ran (namespace lab,
+# VM tier, or why its guest could not boot). The closing line counts every test of every test
 # binary: "N passed, N failed"; a binary that does not build, or that crashes or aborts
 # before it reports, counts as one failed test and is named in the line above it.
 # Needs root: re-executes itself with sudo when not root; finds a rustup cargo that root's
@@ -31,7 +33,7 @@ while [ $# -gt 0 ]; do
         --no-install) INSTALL=0 ;;
         --quick)      QUICK=1 ;;
         --)           shift; TEST_ARGS=("$@"); break ;;
-        -h|--help)    sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help)    sed -n '2,21p' "$0"; exit 0 ;;
         *)            echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -111,14 +113,16 @@ for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linu
     fi
 done
 
-PASSED=0; FAILN=0; SKIPPED=0; RAN=0; NOBUILD=0; CRASHED=0; BROKEN=()
+PASSED=0; FAILN=0; SKIPPED=0; RAN=0; NOBUILD=0; CRASHED=0; BROKEN=(); VM_LOG=""; BUILT=0
 LOGDIR=$(mktemp -d)
 trap 'rm -rf "$LOGDIR"' EXIT
 if step "build" cargo build --release; then
+    BUILT=1
     say "tests (${#SELECT[@]} test binaries)"
     i=0
     for sel in "${SELECT[@]}"; do
         i=$((i + 1)); log=$LOGDIR/$i.log
+        if [ "$sel" = "--test vm_tier" ]; then VM_LOG=$log; fi
         # shellcheck disable=SC2086  # $sel is "--lib" or "--test NAME"
         rc=0; cargo test --release --no-fail-fast $sel "${PASS[@]+"${PASS[@]}"}" -- --test-threads=2 2>&1 | tee "$log" || rc=$?
         # Per binary (--bins may run several): "Running …", its "test … ok|FAILED" lines, then
@@ -156,7 +160,26 @@ if [ -n "$LEFT" ]; then
     "$LAB" gc || true
 fi
 
+# Which tiers ran: the namespace lab (every other test binary) and the VM tier (tests/vm_tier.rs:
+# a QEMU guest with hwsim radios), with the reason when its guest could not boot.
+vm_tier_line() {
+    local why
+    if [ -z "$VM_LOG" ]; then echo "not run (not selected)"; return; fi
+    if grep -q '^test result: ok' "$VM_LOG"; then echo "ran, passed"; return; fi
+    why=$(grep -m1 -oE "the VM tier cannot boot a guest[^\"]*|vm\.sh: (TIMEOUT: the guest did not boot|the guest (did not boot|could not|cannot)|qemu-system-x86_64 failed|cannot find the kernel|apt-get download)[^\"]*" "$VM_LOG" || true)
+    if [ -n "$why" ]; then echo "failed to boot because: $why"; return; fi
+    why=$(grep -m1 -oE "guest run [^:]+: [^\"]*" "$VM_LOG" || true)
+    echo "ran, failed${why:+: $why}"
+}
+
 say "summary"
+if [ "$BUILT" = 1 ]; then
+    NLAB=${#SELECT[@]}; if [ -n "$VM_LOG" ]; then NLAB=$((NLAB - 1)); fi
+    if [ "$NLAB" -gt 0 ]; then LABT="ran ($NLAB test binaries)"; else LABT="not run (not selected)"; fi
+    echo "tiers: namespace lab: $LABT; VM tier: $(vm_tier_line)"
+else
+    echo "tiers: none ran (the release build failed)"
+fi
 if [ -n "$CROSS_NOTE" ]; then echo "note: $CROSS_NOTE"; fi
 if [ ${#FAILED[@]} -eq 0 ]; then echo "all steps passed"; else printf 'FAILED: %s\n' "${FAILED[@]}"; fi
 # Each binary that did not build or crashed is one of the failures below.

@@ -227,9 +227,8 @@ fn agent_connect_gets_dhcp_over_the_radio_and_saves_the_passphrase() {
     assert!(bsses.contains("SelectNetwork"), "{bsses}");
     let path = w.current_bss();
     assert!(path.contains("/BSSs/"), "no CurrentBSS: {path:?}");
-    let payload = format!(r#""{path}""#);
     ok(
-        w.lab.cmd("wpa", &["ctl", "RemoveBss", &payload]),
+        w.lab.cmd("wpa", &["ctl", "RemoveBss", &path]),
         "ctl RemoveBss",
     );
     w.lab.wait_for(
