@@ -247,6 +247,9 @@ impl Daemon {
                     };
                     self.model.link_changed(seen, &mut configs);
                 }
+                // A wireless event (RTM_NEWLINK with IFLA_WIRELESS only) has
+                // no address: it says nothing about whether pathman manages it.
+                None if link.mac.is_none() => {}
                 None => {
                     if self.model.devices.iter().any(|d| d.ifindex == link.ifindex) {
                         self.model.link_removed(link.ifindex);
