@@ -159,8 +159,15 @@ def dbus_error(fn):
 
 
 # ------------------------------------------------------------------ the checks
-PSK_SEQ = ["scanning", "authenticating", "associating", "associated", "4way_handshake",
-           "group_handshake", "completed"]
+# As measured on hwsim with hostapd in the VM tier (tests/vm_wifi.rs compares): no group
+# handshake (the GTK comes in 4-way message 3), and a connect on fresh scan results starts
+# at once; only a connect that needs a scan first shows "scanning" (folded off by nos()).
+PSK_SEQ = ["authenticating", "associating", "associated", "4way_handshake", "completed"]
+
+
+def nos(seq):
+    """The sequence without a leading scan."""
+    return seq[1:] if seq[:1] == ["scanning"] else seq
 
 
 def t_scan_hidden_and_types(c, ctx):
@@ -204,7 +211,7 @@ def t_psk_connect_order_and_both_forms(c, ctx):
                   passphrase="correct horse", now=True)
     net = c.add_net(ifp, b"lab-psk", "WPA-PSK", "correct horse")
     seq, since = c.connect(ifp, net)
-    assert seq == PSK_SEQ, seq
+    assert nos(seq) == PSK_SEQ, seq
     assert c.std_states(ifp, since) == seq, ("standard PropertiesChanged differs",
                                              c.std_states(ifp, since))
     assert str(c.get(ifp, IFACE, "CurrentBSS")) == b
@@ -233,7 +240,7 @@ def t_wrong_psk(c, ctx):
               passphrase="correct horse", now=True)
     net = c.add_net(ifp, b"lab-psk", "WPA-PSK", "wrong horse")
     seq, _ = c.connect(ifp, net)
-    assert seq == ["scanning", "authenticating", "associating", "associated",
+    assert nos(seq) == ["authenticating", "associating", "associated",
                    "4way_handshake", "disconnected"], seq
     assert int(c.get(ifp, IFACE, "DisconnectReason")) == 15
     assert str(c.get(ifp, IFACE, "CurrentBSS")) == "/"
@@ -246,24 +253,24 @@ def t_sae_and_failures(c, ctx):
     c.add_bss(IFN, ssid="lab-open", bssid="02:00:00:00:04:02", now=True)
     bad = c.add_net(ifp, b"lab-sae", "SAE", "not-the-pass")
     seq, _ = c.connect(ifp, bad)
-    assert seq == ["scanning", "authenticating", "disconnected"], seq
+    assert nos(seq) == ["authenticating", "disconnected"], seq
     assert int(c.get(ifp, IFACE, "AuthStatusCode")) == 15
     good = c.add_net(ifp, b"lab-sae", "SAE", "sae-pass")
     seq, _ = c.connect(ifp, good)
-    assert seq == PSK_SEQ, seq
+    assert nos(seq) == PSK_SEQ, seq
     assert str(c.get(ifp, IFACE, "CurrentAuthMode")) == "SAE"
     c.disconnect(ifp)
     opn = c.add_net(ifp, b"lab-open", "NONE")
     c.ctl.FailNext(IFN, "assoc-reject", 17)
     seq, _ = c.connect(ifp, opn)
-    assert seq == ["scanning", "authenticating", "associating", "disconnected"], seq
+    assert nos(seq) == ["authenticating", "associating", "disconnected"], seq
     assert int(c.get(ifp, IFACE, "AssocStatusCode")) == 17
     c.ctl.FailNext(IFN, "auth-reject", 1)
     seq, _ = c.connect(ifp, opn)
-    assert seq == ["scanning", "authenticating", "disconnected"], seq
+    assert nos(seq) == ["authenticating", "disconnected"], seq
     assert int(c.get(ifp, IFACE, "AuthStatusCode")) == 1
     seq, _ = c.connect(ifp, opn)
-    assert seq == ["scanning", "authenticating", "associating", "associated", "completed"], seq
+    assert nos(seq) == ["authenticating", "associating", "associated", "completed"], seq
     assert str(c.get(ifp, IFACE, "CurrentAuthMode")) == "NONE"
     c.ctl.FailNext(IFN, "driver-error", 0)
     name = dbus_error(lambda: c.iface(ifp).Scan(dbus.Dictionary({"Type": "active"},
@@ -287,7 +294,7 @@ def t_roam_and_loss(c, ctx):
     since = len(c.sigs)
     c.ctl.Roam(IFN, dbus.ObjectPath(b))
     c.wait(lambda: c.states(ifp, since)[-1:] == ["completed"], "roam to complete")
-    assert c.states(ifp, since) == PSK_SEQ[1:], c.states(ifp, since)
+    assert c.states(ifp, since) == PSK_SEQ, c.states(ifp, since)
     assert str(c.get(ifp, IFACE, "CurrentBSS")) == b
     c.ctl.SetSignal(dbus.ObjectPath(b), dbus.Int16(-60))
     c.wait(lambda: int(c.get(b, BSS, "Signal")) == -60, "signal change")

@@ -44,6 +44,23 @@ SAE_ID=wifi_${MAC}_$(hex pm-sae)_managed_psk
 OPEN_ID=wifi_${MAC}_$(hex pm-open)_managed_none
 result psk_id "$PSK_ID"
 
+# The real supplicant's signal and state order on a real radio, for tests/vm_wifi.rs to
+# compare with the lab's fake (tests/lab/fake_wpa_supplicant.py) so the two don't drift.
+STEP=trace
+TRACE=$REPO/tests/lab/wpa_trace.py
+drop_iface() {
+    local p
+    p=$(busctl --system call fi.w1.wpa_supplicant1 /fi/w1/wpa_supplicant1 fi.w1.wpa_supplicant1 GetInterface s wlan0 2>/dev/null | awk '{print $2}' | tr -d '"')
+    [ -z "$p" ] || busctl --system call fi.w1.wpa_supplicant1 /fi/w1/wpa_supplicant1 fi.w1.wpa_supplicant1 RemoveInterface o "$p"
+}
+/usr/bin/python3 "$TRACE" run connect-psk --ifname wlan0 --ssid pm-psk --psk "correct horse" >"$VM_OUT/trace-psk.txt" 2>&1 \
+    || fail trace "$(tail -3 "$VM_OUT/trace-psk.txt" | tr '\n' '|')"
+drop_iface
+/usr/bin/python3 "$TRACE" run connect-psk --ifname wlan0 --ssid pm-psk --psk "wrong horse" >"$VM_OUT/trace-wrong.txt" 2>&1 \
+    || fail trace_wrong "$(tail -3 "$VM_OUT/trace-wrong.txt" | tr '\n' '|')"
+drop_iface
+result traces yes
+
 STEP=pathman; start_pathman "$PATHMAN" -i wlan0 || fail pathman
 ctl() { timeout 60 connmanctl "$@" 2>&1; }
 addr4() { ip -4 -o addr show dev wlan0 | awk '{print $4}' | head -1; }
