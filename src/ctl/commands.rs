@@ -23,6 +23,7 @@ technologies                          Show technologies and their properties
 clock                                 Show the clock properties
 enable          <technology>|offline  Power a technology on, or enter offline mode
 disable         <technology>|offline  Power a technology off, or leave offline mode
+scan            <technology>          Scan for new services (wifi)
 services        [<service>]           List services, or show one service's properties
 connect         <service>             Connect a service
 disconnect      <service>             Disconnect a service
@@ -50,6 +51,8 @@ session         create [options]      Create a session, print its Updates, chang
    --connect                          Connect the session once created
 session         list                  List the sessions
 session         destroy <path>        Destroy a session
+agent           on|off                Answer pathman's requests for passphrases
+                                      (interactive mode only)
 monitor         [off]                 Print signals as they arrive
    --services        [off]            Only services
    --tech            [off]            Only technologies
@@ -73,6 +76,8 @@ pub enum Command {
     },
     /// `session create`: create a session and stay with it until it ends.
     Session(CreateOptions),
+    /// `agent on` (`true`) / `agent off`: register or unregister the input agent.
+    Agent(bool),
     /// Print [`USAGE`].
     Help,
     /// Leave interactive mode.
@@ -99,6 +104,8 @@ pub enum BusCommand {
         /// `true` for `enable`.
         on: bool,
     },
+    /// `scan TECH`: Technology.Scan.
+    Scan(String),
     /// `connect ID`.
     Connect(ServiceId),
     /// `disconnect ID`.
@@ -470,6 +477,19 @@ pub fn parse(args: &[String]) -> Result<Command, ParseError> {
                 },
             })
         }
+        "scan" => match rest.as_slice() {
+            [tech] if names::is_valid_path_element(tech) => {
+                bus(BusCommand::Scan((*tech).to_owned()))
+            }
+            [tech] => Err(bad(cmd, format!("Invalid technology '{tech}'"))),
+            _ => Err(bad(cmd, "Expected one technology")),
+        },
+        "agent" => match rest.as_slice() {
+            [word] => parse_bool(word)
+                .map(Command::Agent)
+                .ok_or_else(|| bad(cmd, format!("Expected on or off, not '{word}'"))),
+            _ => Err(bad(cmd, "Expected on or off")),
+        },
         "config" => parse_config(&rest),
         "monitor" => parse_monitor(&rest),
         "session" => parse_session(&rest),
@@ -718,6 +738,8 @@ pub enum CtlError {
     Config(Vec<(String, String)>),
     /// Writing the output failed (e.g. a closed pipe).
     Output(std::io::Error),
+    /// A message shown as it is (connmanctl's `Agent already registered` and the like).
+    Message(String),
 }
 
 impl core::fmt::Display for CtlError {
@@ -740,6 +762,7 @@ impl core::fmt::Display for CtlError {
                 Ok(())
             }
             Self::Output(e) => write!(f, "Error: cannot write output: {e}"),
+            Self::Message(m) => f.write_str(m),
         }
     }
 }
@@ -923,6 +946,13 @@ pub async fn execute(
                 .map_err(|e| e.in_context(word))?;
             writeln!(out, "{} {word}", if *on { "Enabled" } else { "Disabled" })?;
         }
+        BusCommand::Scan(tech) => {
+            let path = names::technology_path(tech);
+            call::<_, ()>(conn, &path, names::TECHNOLOGY_INTERFACE, "Scan", &())
+                .await
+                .map_err(|e| e.in_context(path.as_str()))?;
+            writeln!(out, "Scan completed for {tech}")?;
+        }
         BusCommand::Connect(id) | BusCommand::Disconnect(id) => {
             let (member, done) = match cmd {
                 BusCommand::Connect(_) => ("Connect", "Connected"),
@@ -1076,12 +1106,37 @@ mod tests {
             "connect ../x",
             "move-before a",
             "services a b",
+            "scan",
+            "scan wifi ethernet",
+            "scan ../wifi",
+            "agent",
+            "agent maybe",
+            "agent on now",
         ] {
             assert!(
                 matches!(p(line), Err(ParseError::BadArguments { .. })),
                 "{line}"
             );
         }
+    }
+
+    #[test]
+    fn scan_and_agent() {
+        assert_eq!(
+            p("scan wifi"),
+            Ok(Command::Bus(BusCommand::Scan("wifi".into())))
+        );
+        assert_eq!(p("agent on"), Ok(Command::Agent(true)));
+        assert_eq!(p("agent yes"), Ok(Command::Agent(true)));
+        assert_eq!(p("agent off"), Ok(Command::Agent(false)));
+        assert_eq!(
+            p("agent sideways").map_err(|e| e.to_string()),
+            Err("Error 'agent': Expected on or off, not 'sideways'".into())
+        );
+        assert_eq!(
+            CtlError::Message("Agent not registered".into()).to_string(),
+            "Agent not registered"
+        );
     }
 
     #[test]

@@ -240,6 +240,10 @@ pub fn service_flags(props: &Properties) -> [char; 4] {
 
 /// One line of the services list, without the newline: `*AMR Wired                ethernet_…`.
 /// An entry without properties (ServicesChanged's "same as before") prints `unchanged`.
+///
+/// The name is padded to [`NAME_WIDTH`] *bytes*, as connmanctl's `%-20s` does, so a UTF-8
+/// SSID puts the identifier where connmanctl puts it (scripts cut these lines at fixed
+/// offsets). A hidden network has no (or an empty) name: blanks. A longer name is kept whole.
 pub fn service_line(path: &str, props: &Properties) -> String {
     let mut id = String::new();
     push_text(&mut id, names::last_path_element(path));
@@ -249,7 +253,8 @@ pub fn service_line(path: &str, props: &Properties) -> String {
     let flags: String = service_flags(props).iter().collect();
     let mut name = String::new();
     push_text(&mut name, str_property(props, "Name").unwrap_or(""));
-    format!("{flags} {name:<width$} {id}", width = NAME_WIDTH)
+    let pad = NAME_WIDTH.saturating_sub(name.len());
+    format!("{flags} {name}{:pad$} {id}", "")
 }
 
 /// The services list (`services`), one line per service, in the daemon's order.
@@ -591,6 +596,61 @@ mod tests {
         assert_eq!(
             service_line("/net/connman/service/ethernet_2_cable", &Properties::new()),
             "unchanged                ethernet_2_cable"
+        );
+    }
+
+    #[test]
+    fn wifi_service_lines() {
+        let wifi = |name: Option<&str>, state: &str| {
+            let mut p = props(vec![
+                ("Type", Value::from("wifi")),
+                ("State", Value::from(state.to_owned())),
+                ("Security", Value::from(vec!["psk"])),
+                ("Strength", Value::U8(62)),
+            ]);
+            if let Some(n) = name {
+                p.insert("Name".into(), ov(Value::from(n.to_owned())));
+            }
+            p
+        };
+        // A hidden network: an empty Name (or none) is blank, like connmanctl's "".
+        let hidden = "/net/connman/service/wifi_02504d000001_hidden_managed_psk";
+        let blank = "                          wifi_02504d000001_hidden_managed_psk";
+        assert_eq!(service_line(hidden, &wifi(Some(""), "idle")), blank);
+        assert_eq!(service_line(hidden, &wifi(None, "idle")), blank);
+        let mut saved = wifi(Some("LabNet"), "online");
+        saved.insert("Favorite".into(), ov(Value::from(true)));
+        saved.insert("AutoConnect".into(), ov(Value::from(true)));
+        assert_eq!(
+            service_line(
+                "/net/connman/service/wifi_1_4c61624e6574_managed_psk",
+                &saved
+            ),
+            "*A O LabNet               wifi_1_4c61624e6574_managed_psk"
+        );
+        // Exactly 20 bytes, and 21: one blank before the identifier either way.
+        assert_eq!(
+            service_line("/s/wifi_a", &wifi(Some("12345678901234567890"), "idle")),
+            "     12345678901234567890 wifi_a"
+        );
+        assert_eq!(
+            service_line("/s/wifi_b", &wifi(Some("123456789012345678901"), "ready")),
+            "   R 123456789012345678901 wifi_b"
+        );
+        // The longest SSID (32 bytes) is kept whole.
+        let ssid = "S".repeat(32);
+        assert_eq!(
+            service_line("/s/wifi_c", &wifi(Some(&ssid), "association")),
+            format!("   a {ssid} wifi_c")
+        );
+        // UTF-8: padded to 20 bytes as connmanctl's %-20s ("Café" is 5 bytes: 15 blanks).
+        let line = service_line("/s/wifi_d", &wifi(Some("Caf\u{e9}"), "idle"));
+        assert_eq!(line, format!("     Caf\u{e9}{} wifi_d", " ".repeat(15)));
+        assert_eq!(line.find("wifi_d"), Some(4 + 1 + 20 + 1));
+        // Control characters in an SSID stay escaped on the one line.
+        assert_eq!(
+            service_line("/s/wifi_e", &wifi(Some("a\nb"), "idle")),
+            "     a\\nb                 wifi_e"
         );
     }
 

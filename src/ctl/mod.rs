@@ -3,8 +3,9 @@
 //!
 //! Everything runs on one `smol::LocalExecutor` on the calling thread: the command, zbus's
 //! executor ticker, the monitor tasks, a session's notifier and, in interactive mode or with a
-//! session, the stdin reader.
+//! session, the stdin reader, and with `agent on` the agent's method-call reader.
 
+pub mod agent;
 pub mod commands;
 pub mod format;
 pub mod monitor;
@@ -112,6 +113,10 @@ async fn run_one_shot(
             let prompt = std::io::stdin().is_terminal();
             session::run(ex, conn, options, input.lines(), out.clone(), prompt).await
         }
+        // As connmanctl: an agent needs someone at the keyboard after the command returns.
+        Command::Agent(_) => Err(CtlError::Message(
+            "Error: Not supported in non-interactive mode".into(),
+        )),
         Command::Help | Command::Exit => Ok(()),
     }
 }
@@ -125,6 +130,21 @@ async fn interactive(
 ) -> i32 {
     let prompt = std::io::stdin().is_terminal();
     let mut input = LineReader::new();
+    let mut agent = agent::Agent::new();
+    let code = interactive_loop(ex, conn, monitor, out, prompt, &mut input, &mut agent).await;
+    agent.shut_down(conn).await;
+    code
+}
+
+async fn interactive_loop(
+    ex: &LocalExecutor<'static>,
+    conn: &Connection,
+    monitor: &mut Monitor<'_>,
+    out: &Sink,
+    prompt: bool,
+    input: &mut LineReader,
+    agent: &mut agent::Agent,
+) -> i32 {
     loop {
         if prompt {
             let mut out = out.borrow_mut();
@@ -136,7 +156,25 @@ async fn interactive(
                 return 1;
             }
         }
-        let line = match input.next_line().await {
+        // The agent's requests are answered between commands too.
+        let next = smol::future::or(async { Ok(input.next_line().await) }, async {
+            Err(agent.next().await)
+        })
+        .await;
+        let next = match next {
+            Ok(line) => line,
+            Err(request) => {
+                if agent
+                    .handle(conn, request, input, out, prompt)
+                    .await
+                    .is_err()
+                {
+                    return 1;
+                }
+                continue;
+            }
+        };
+        let line = match next {
             Ok(Some(line)) => line,
             Ok(None) => return 0,
             Err(e) => {
@@ -155,7 +193,17 @@ async fn interactive(
                 Ok(())
             }
             Ok(Command::Monitor { scope, on }) => monitor.set(scope, on).await,
-            Ok(Command::Bus(c)) => commands::execute(conn, &c, &mut std::io::stdout()).await,
+            // A command may wait for the daemon while the daemon waits for the agent (connect
+            // asks for the passphrase), so requests are answered while it runs.
+            Ok(Command::Bus(c)) => {
+                let mut stdout = std::io::stdout();
+                let run = commands::execute(conn, &c, &mut stdout);
+                match agent.serve_during(conn, run, input, out, prompt).await {
+                    Ok(result) => result,
+                    Err(_) => return 1,
+                }
+            }
+            Ok(Command::Agent(on)) => agent.set(ex, conn, on, out).await,
             // The session reads the following lines until it ends, then the prompt is back.
             Ok(Command::Session(options)) => {
                 session::run(ex, conn, &options, input.lines(), out.clone(), prompt).await
@@ -170,7 +218,7 @@ async fn interactive(
 
 /// Lines from stdin without blocking the executor, so monitor output keeps flowing while the
 /// user types. Reads go straight to fd 0 (no std buffering) so readiness and data agree.
-struct LineReader {
+pub(crate) struct LineReader {
     /// `None` when stdin cannot be polled (a regular file): then reads block, which for a file
     /// is instantaneous.
     source: Option<Async<std::io::Stdin>>,
@@ -201,6 +249,15 @@ impl LineReader {
     }
 
     async fn next_line(&mut self) -> std::io::Result<Option<String>> {
+        Ok(self
+            .next_raw_line()
+            .await?
+            .map(|line| line.trim_end().to_owned()))
+    }
+
+    /// The next line without its newline (and carriage return) but otherwise as typed:
+    /// blanks are part of a passphrase.
+    pub(crate) async fn next_raw_line(&mut self) -> std::io::Result<Option<String>> {
         loop {
             let line_end = match self.pending.iter().position(|&b| b == b'\n') {
                 Some(end) => Some(end + 1),
@@ -210,8 +267,14 @@ impl LineReader {
                 None => None,
             };
             if let Some(end) = line_end {
-                let line: Vec<u8> = self.pending.drain(..end).collect();
-                return Ok(Some(String::from_utf8_lossy(&line).trim_end().to_owned()));
+                let mut line: Vec<u8> = self.pending.drain(..end).collect();
+                if line.last() == Some(&b'\n') {
+                    line.pop();
+                }
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
             }
             if let Some(source) = &self.source {
                 source.readable().await?;
