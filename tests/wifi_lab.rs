@@ -390,3 +390,74 @@ fn hostile_ssids_and_many_bsses_keep_the_services_consistent() {
     let log = w.lab.daemon_log();
     assert!(!log.contains("panicked"), "{log}");
 }
+
+/// pathman's own client as the user's: `pathman ctl` in interactive mode, `agent on`,
+/// `connect`, the passphrase typed when the daemon's RequestInput arrives.
+#[test]
+fn pathman_ctl_agent_answers_the_passphrase_prompt() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    use std::sync::{Arc, Mutex};
+    let psk = bss(PSK_SSID, "02:00:00:00:0f:01", "psk", -40);
+    let w = WifiLab::up(&[&psk]);
+    let id = wifi_id(PSK_SSID.as_bytes(), "psk");
+    w.wait_service(&id);
+    let mut child = Command::new(lab_script())
+        .args(["exec", &w.lab.id, pathman_bin().to_str().unwrap(), "ctl"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pathman ctl");
+    let out = Arc::new(Mutex::new(String::new()));
+    let mut readers = Vec::new();
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let out = out.clone();
+        readers.push(std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                o.push_str(&line);
+                o.push('\n');
+            }
+        }));
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    let seen = |what: &str| out.lock().unwrap_or_else(|e| e.into_inner()).contains(what);
+    let mut send = |line: &str| {
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .and_then(|()| stdin.flush())
+            .expect("write to pathman ctl");
+    };
+    send("agent on");
+    wait_for(Duration::from_secs(10), "Agent registered", || {
+        seen("Agent registered")
+    });
+    send(&format!("connect {id}"));
+    wait_for(Duration::from_secs(20), "the daemon's RequestInput", || {
+        seen(&format!("Agent RequestInput {id}"))
+    });
+    send(PASS);
+    let text = || out.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    w.lab.wait_for(
+        Duration::from_secs(30),
+        "pathman ctl to print Connected",
+        || seen(&format!("Connected {id}")),
+    );
+    assert!(w.ready(&id), "{}", text());
+    send("agent off");
+    send("quit");
+    drop(send);
+    let _ = child.wait();
+    for r in readers {
+        let _ = r.join();
+    }
+    assert!(
+        w.settings(&id).contains(&format!("Passphrase={PASS}")),
+        "{}",
+        text()
+    );
+}
