@@ -450,7 +450,7 @@ fn pathman_ctl_agent_answers_the_passphrase_prompt() {
     assert!(w.ready(&id), "{}", text());
     send("agent off");
     send("quit");
-    drop(send);
+    drop(stdin);
     let _ = child.wait();
     for r in readers {
         let _ = r.join();
