@@ -105,10 +105,8 @@ impl Model {
                 }
                 None => {
                     let mut config = configs.load(&id);
-                    if config.passphrase.is_none() && n.security == Security::None {
-                        // Nothing to remember for an open network but that
-                        // it connected once (Favorite).
-                    }
+                    // A stored passphrase that cannot be this network's key
+                    // (an edited file) is not offered to the supplicant.
                     config.passphrase = config
                         .passphrase
                         .filter(|p| wifi::check_passphrase(n.security, &p.0).is_ok());
