@@ -21,7 +21,7 @@
 #      Target: pathman <= 3.2 MB (3276.8 kB) with the static musl build.
 #   4. Roaming: two BSSes of pm-roam (two radios, bridged, one dnsmasq), a TCP echo flow (a line
 #      each 50 ms) to a server behind them, wpa_supplicant's Interface.Roam to the other BSS and
-#      back. Target: address and routes unchanged, the flow survives.
+#      back. Target: address, routes via wlan0 and default routes unchanged, the flow survives.
 # Timings come from TCG emulation: they are relative (pathman vs ConnMan in the same guest),
 # never absolute. No figure is asserted: the script reports (exit 0 when the guest ran).
 # Raw data: DIR (default /tmp/pm-bench/wifi-<timestamp>): result.txt, logs/, summary.txt.
@@ -76,7 +76,8 @@ figures() {
     row "${l}3. VmHWM, 1 wifi + 2 eth + 21 APs, MB" "$hwm" "$cm_hwm" "<= 3.2" "$(verdict "$hwm" "<=" 3.2)"
     row "${l}   services then (wifi ready / eth ready)" "$(val "${t}_svc_wifi_ready")/$(val "${t}_svc_ethernet_ready")" "$(val cm_svc_wifi_ready)/$(val cm_svc_ethernet_ready)" "1/2" "" "-"
     row "${l}4. roam x2: address unchanged" "$(yn "${t}_roam_addr_same")" "$(yn cm_roam_addr_same)" "yes" "$(yes_verdict "$(yn "${t}_roam_addr_same")")" "-"
-    row "${l}   routes (all tables) unchanged" "$(yn "${t}_roam_routes_same")" "$(yn cm_roam_routes_same)" "yes" "$(yes_verdict "$(yn "${t}_roam_routes_same")")" "-"
+    row "${l}   routes via wlan0 (all tables) unchanged" "$(yn "${t}_roam_routes_same")" "$(yn cm_roam_routes_same)" "yes" "$(yes_verdict "$(yn "${t}_roam_routes_same")")" "-"
+    row "${l}   default routes (all tables) unchanged" "$(yn "${t}_roam_defaults_same")" "$(yn cm_roam_defaults_same)" "yes" "$(yes_verdict "$(yn "${t}_roam_defaults_same")")" "-"
     row "${l}   TCP flow survived" "$(yn "${t}_roam_flow_ok")" "$(yn cm_roam_flow_ok)" "yes" "$(yes_verdict "$(yn "${t}_roam_flow_ok")")" "-"
     row "${l}   longest gap between echoes, ms" "$(num "${t}_roam_flow_max_gap_ms")" "$(num cm_roam_flow_max_gap_ms)" "(reference)" ""
     row "${l}   both roams completed (supplicant)" "$(yn "${t}_roam_roams_ok")" "$(yn cm_roam_roams_ok)" "yes" "" "-"

@@ -101,6 +101,9 @@ phase() {
         mon=$!
         wait_for 30 grep -q listening "$VM_LOGS/$who-scan.txt" || vlog "scan monitor not listening"
     fi
+    # DHCP on the first wired uplink, on its far side (diagnostics: tcpdump -r)
+    in_ns wired tcpdump -n -i weth1 -w "$VM_LOGS/weth1-$who.pcap" udp port 67 or udp port 68 >/dev/null 2>&1 &
+    local tcpd=$!
     case "$who" in
         pathman*)
             [ "$DEBUG" = 1 ] && dbg=(-d)
@@ -114,8 +117,7 @@ phase() {
             : >"$VM_LOGS/pathman.log"
             result "${tag}_binary" "$bin"
             start_pathman "$bin" "${conf[@]+"${conf[@]}"}" -i wlan0,eth1,eth2 "${dbg[@]+"${dbg[@]}"}"
-            pid=$PATHMAN_PID
-            cp "$VM_LOGS/pathman.log" "$VM_LOGS/$who.log.start" 2>/dev/null ;;
+            pid=$PATHMAN_PID ;;
         connman)
             [ "$DEBUG" = 1 ] && dbg=(-d)
             seed_state /var/lib/connman
@@ -131,6 +133,10 @@ phase() {
         sed 's/^/  /' "$VM_LOGS/$who-scan.err" >&2
         grep '=' "$VM_LOGS/$who-scan.txt" >>"$VM_OUT/result.txt"
     fi
+    # the wired uplinks settle first: their DHCP must not run during the connect rounds or roams
+    "$PY" "$TOOL" services --tag "${tag}_svc0" --ethernet 2 --timeout 60 \
+        >"$VM_LOGS/$who-services0.txt" 2>"$VM_LOGS/$who-services0.err"
+    grep '=' "$VM_LOGS/$who-services0.txt" >>"$VM_OUT/result.txt"
     "$PY" "$TOOL" connect --tag "${tag}_conn" --name pm-roam --rounds "$ROUNDS" \
         >"$VM_LOGS/$who-connect.txt" 2>"$VM_LOGS/$who-connect.err"
     grep '=' "$VM_LOGS/$who-connect.txt" >>"$VM_OUT/result.txt"
@@ -155,7 +161,8 @@ phase() {
     wait_for 30 gone "$pid" || { vlog "$who did not exit on TERM"; kill -KILL "$pid"; }
     wait "$pid" 2>/dev/null
     result "${tag}_exit" "$?"
-    case "$who" in pathman*) cp "$VM_LOGS/pathman.log" "$VM_LOGS/$who.log" ;; esac
+    case "$who" in pathman*) cp "$VM_LOGS/pathman.log" "$VM_LOGS/daemon-$who.log" ;; esac
+    kill "$tcpd" 2>/dev/null
 }
 
 phase pathman pm 1

@@ -18,8 +18,8 @@ Prints key=value lines (keys prefixed with the command's --tag) for $VM_OUT/resu
   wifi_bench.py roam --tag T --name SSID --ifname IF --server HOST:PORT --bssids A,B
       The service ready, a TCP flow to an echo server (a line every 50 ms, each echoed) and
       two roams (to the other BSSID, then back) with fi.w1.wpa_supplicant1.Interface.Roam.
-      Before/after: the service's IPv4, `ip -4 addr` of IF, the IPv4 routes of all tables;
-      T_addr_same=, T_routes_same=, T_flow_ok=, T_flow_max_gap_ms=, T_roamN_ms=, T_states=.
+      Before/after: the service's IPv4, `ip -4 addr` of IF, the IPv4 routes through IF in all
+      tables, the default routes of all tables; T_addr_same=, T_routes_same=, T_defaults_same=, T_flow_ok=, T_flow_max_gap_ms=, T_roamN_ms=, T_states=.
   wifi_bench.py services --tag T [--ethernet N] [--timeout S]
       Waits until N ethernet services are ready|online; T_services=, T_wifi_services=,
       T_ethernet_ready=, T_wifi_ready=.
@@ -271,13 +271,18 @@ def sh(*cmd):
         return "error: %s" % e
 
 
-def routes():
+def routes(ifname):
+    """The IPv4 routes through IF in every table (the local table's left out)."""
     lines = []
-    for l in sh("ip", "-4", "route", "show", "table", "all").splitlines():
+    for l in sh("ip", "-4", "route", "show", "table", "all", "dev", ifname).splitlines():
         if "table local" in l or l.startswith(("local ", "broadcast ")):
             continue
         lines.append(l.strip())
     return sorted(lines)
+
+
+def defaults():
+    return sorted(l.strip() for l in sh("ip", "-4", "route", "show", "table", "all", "default").splitlines())
 
 
 def addrs(ifname):
@@ -343,7 +348,7 @@ def cmd_roam(a):
         return str(iobj.Get(WPA_IF, "State", dbus_interface=PROPS))
 
     bssids = [b.lower() for b in a.bssids.split(",")]
-    before = {"svc": svc.addr(), "addr": addrs(a.ifname), "routes": routes()}
+    before = {"svc": svc.addr(), "addr": addrs(a.ifname), "routes": routes(a.ifname), "def": defaults()}
     emit(a.tag, "addr_before", svc.addr())
     emit(a.tag, "ifaddr_before", ";".join(before["addr"]))
     flow = Flow(*a.server.rsplit(":", 1)[:1], int(a.server.rsplit(":", 1)[1]))
@@ -381,7 +386,7 @@ def cmd_roam(a):
         run_loop(4.0, lambda: False)   # let the daemon react (or not) and the flow run on
     flow.stop = True
     flow.join(20)
-    after = {"svc": svc.addr(), "addr": addrs(a.ifname), "routes": routes()}
+    after = {"svc": svc.addr(), "addr": addrs(a.ifname), "routes": routes(a.ifname), "def": defaults()}
     emit(a.tag, "roams_ok", "yes" if ok_all else "no")
     emit(a.tag, "addr_after", svc.addr())
     emit(a.tag, "ifaddr_after", ";".join(after["addr"]))
@@ -390,7 +395,11 @@ def cmd_roam(a):
     if before["routes"] != after["routes"]:
         emit(a.tag, "routes_before", " | ".join(before["routes"]))
         emit(a.tag, "routes_after", " | ".join(after["routes"]))
-    emit(a.tag, "default_routes", " | ".join(r for r in after["routes"] if r.startswith("default")) or "none")
+    emit(a.tag, "wlan_routes", " | ".join(after["routes"]) or "none")
+    emit(a.tag, "defaults_same", "yes" if before["def"] == after["def"] else "no")
+    emit(a.tag, "default_routes", " | ".join(after["def"]) or "none")
+    if before["def"] != after["def"]:
+        emit(a.tag, "default_routes_before", " | ".join(before["def"]) or "none")
     ev = [t for t in flow.echoes if t >= t_flow0]
     gaps = [(b - x) * 1000 for x, b in zip([t_flow0] + ev, ev)]
     emit(a.tag, "flow_echoes", len(flow.echoes))
