@@ -52,6 +52,13 @@ CHANNEL=6 HOSTAPD_EXTRA="bridge=br0" start_hostapd aproam wlan3 psk pm-roam "cor
 ip netns add wired
 for k in 1 2; do
     ip link add "eth$k" type veth peer name "weth$k" netns wired || vdie "veth eth$k"
+    # veth hands on partial UDP checksums; ConnMan's DHCP client (a packet socket) drops
+    # such offers (seen: DISCOVER answered, never REQUESTed, IPv4LL after), so checksum them
+    if command -v ethtool >/dev/null; then
+        in_ns wired ethtool -K "weth$k" tx off >/dev/null 2>&1 || vlog "ethtool -K weth$k tx off failed"
+    else
+        result wired_note "no ethtool: veth TX checksum offload left on (ConnMan's wired DHCP may fail)"
+    fi
     start_dnsmasq_behind wired "weth$k" "192.168.7$k.0/24"
 done
 start_private_bus
@@ -102,8 +109,11 @@ phase() {
         wait_for 30 grep -q listening "$VM_LOGS/$who-scan.txt" || vlog "scan monitor not listening"
     fi
     # DHCP on the first wired uplink, on its far side (diagnostics: tcpdump -r)
-    in_ns wired tcpdump -n -i weth1 -w "$VM_LOGS/weth1-$who.pcap" udp port 67 or udp port 68 >/dev/null 2>&1 &
+    ip netns exec wired tcpdump -n -i weth1 -w "$VM_LOGS/weth1-$who.pcap" udp port 67 or udp port 68 >/dev/null 2>&1 &
     local tcpd=$!
+    # the kernel's link messages the daemon sees (wlan0 and the wired ones)
+    ip -o monitor link >"$VM_LOGS/linkmon-$who.txt" 2>&1 &
+    local lmon=$!
     case "$who" in
         pathman*)
             [ "$DEBUG" = 1 ] && dbg=(-d)
@@ -162,7 +172,7 @@ phase() {
     wait "$pid" 2>/dev/null
     result "${tag}_exit" "$?"
     case "$who" in pathman*) cp "$VM_LOGS/pathman.log" "$VM_LOGS/daemon-$who.log" ;; esac
-    kill "$tcpd" 2>/dev/null
+    kill "$tcpd" "$lmon" 2>/dev/null
 }
 
 phase pathman pm 1
