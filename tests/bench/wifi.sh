@@ -115,6 +115,10 @@ figures() {
     for t in pm pa pn cm; do
         r=$(sed -n "s/^${t}_conn_ready_ms_[0-9]*=//p" "$OUT/result.txt" | paste -sd' ')
         [ -z "$r" ] || echo "connect rounds, ready ms ($t): $r"
+        r=$(sed -n "s/^${t}_conn_states_[0-9]*=//p" "$OUT/result.txt" | paste -sd' ')
+        [ -z "$r" ] || echo "  states, ms after Connect ($t): $r"
+        r=$(grep -E "^${t}_vmhwm_after_" "$OUT/result.txt" | sed "s/^${t}_vmhwm_//" | paste -sd' ')
+        [ -z "$r" ] || echo "  VmHWM ($t): $r"
     done
     grep -E '^(pm|cm|pn|pa)_[a-z]+_(error|round[0-9]+|roam[0-9]_error)=' "$OUT/result.txt" | sed 's/^/problem: /' || true
 } | tee "$OUT/summary.txt"

@@ -138,8 +138,10 @@ phase() {
             wait_for 30 has_name net.connman || vlog "connmand did not take net.connman: $(tail -5 "$VM_LOGS/connman.log")" ;;
     esac
     result "${tag}_pid_ok" "$(kill -0 "$pid" 2>/dev/null && echo yes || echo no)"
+    peak() { kill -0 "$pid" 2>/dev/null && result "${tag}_vmhwm_after_$1_kb" "$(hwm "$pid")"; }
     if [ "$full" = 1 ]; then
         wait "$mon"
+        peak scan
         sed 's/^/  /' "$VM_LOGS/$who-scan.err" >&2
         grep '=' "$VM_LOGS/$who-scan.txt" >>"$VM_OUT/result.txt"
     fi
@@ -150,6 +152,7 @@ phase() {
     "$PY" "$TOOL" connect --tag "${tag}_conn" --name pm-roam --rounds "$ROUNDS" \
         >"$VM_LOGS/$who-connect.txt" 2>"$VM_LOGS/$who-connect.err"
     grep '=' "$VM_LOGS/$who-connect.txt" >>"$VM_OUT/result.txt"
+    peak connect
     if [ "$full" = 1 ] && grep -q "_rounds_ok=0/" "$VM_LOGS/$who-connect.txt"; then
         result "${tag}_roam_error" "skipped: no connect round reached ready"
     elif [ "$full" = 1 ]; then
@@ -157,6 +160,7 @@ phase() {
             --server 192.168.60.1:5000 --bssids 02:00:00:00:0a:00,02:00:00:00:0b:00 \
             >"$VM_LOGS/$who-roam.txt" 2>"$VM_LOGS/$who-roam.err"
         grep '=' "$VM_LOGS/$who-roam.txt" >>"$VM_OUT/result.txt"
+        peak roam
         "$PY" "$TOOL" services --tag "${tag}_svc" --ethernet 2 --timeout 60 \
             >"$VM_LOGS/$who-services.txt" 2>"$VM_LOGS/$who-services.err"
         grep '=' "$VM_LOGS/$who-services.txt" >>"$VM_OUT/result.txt"

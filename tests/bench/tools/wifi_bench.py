@@ -252,7 +252,7 @@ def cmd_connect(a):
         else:
             emit(a.tag, "reply_ms_%d" % r, "none (%s)" % box.get("error", ("", "no reply"))[1])
         emit(a.tag, "addr_%d" % r, svc.addr())
-        emit(a.tag, "states_%d" % r, ",".join(v for (t, k, v) in svc.log if t >= t0 and k == "State"))
+        emit(a.tag, "states_%d" % r, ",".join("%s@%.0f" % (v, (t - t0) * 1000) for (t, k, v) in svc.log if t >= t0 and k == "State"))
     emit(a.tag, "ready_ms_median", median(ready))
     emit(a.tag, "reply_ms_median", median(replies))
     emit(a.tag, "rounds_ok", "%d/%d" % (len(ready), a.rounds))
