@@ -73,12 +73,22 @@ mb() { awk -v k="$1" 'BEGIN { if (k ~ /^[0-9]+$/) printf "%.2f", k/1024; else pr
 yes_verdict() { if [ "$1" = yes ]; then echo met; elif [ "$1" = no ]; then echo "NOT met"; else echo n/a; fi; }
 
 cm_conn=$(num cm_conn_ready_ms_median); cm_scan=$(num cm_scan_after_scandone_ms); cm_hwm=$(mb "$(val cm_vmhwm_kb)")
+# phase_ms T FROM TO - median over T's connect rounds of TO's time minus FROM's (FROM empty: the
+# Connect call) from the T_conn_states_<r>= lines (state@ms,...)
+phase_ms() {
+    sed -n "s/^$1_conn_states_[0-9]*=//p" "$OUT/result.txt" | awk -F, -v f="$2" -v t="$3" '{
+        a = (f == "") ? 0 : -1; b = -1
+        for (i = 1; i <= NF; i++) { split($i, kv, "@"); if (kv[1] == f && a < 0) a = kv[2]; if (kv[1] == t && b < 0) b = kv[2] }
+        if (a >= 0 && b >= 0) print b - a }' | median
+}
 # figures T LABEL - the rows of the pathman phase with result tag T (pm, pa) beside ConnMan's
 figures() {
     local t=$1 l=$2 conn scan hwm
     conn=$(num "${t}_conn_ready_ms_median"); scan=$(num "${t}_scan_after_scandone_ms"); hwm=$(mb "$(val "${t}_vmhwm_kb")")
     row "${l}1. Connect -> ready + IPv4 (median), ms" "$conn" "$cm_conn" "<= 0.7 x ConnMan" "$(verdict "$(ratio "$conn" "$cm_conn")" "<=" 0.7)"
     row "${l}   Connect's method return (median), ms" "$(num "${t}_conn_reply_ms_median")" "$(num cm_conn_reply_ms_median)" "(reference)" ""
+    row "${l}   of which Connect -> configuration (median)" "$(phase_ms "$t" "" configuration)" "$(phase_ms cm "" configuration)" "(reference)" ""
+    row "${l}   of which configuration -> ready (median)" "$(phase_ms "$t" configuration ready)" "$(phase_ms cm configuration ready)" "(reference)" ""
     row "${l}   rounds that reached ready" "$(val "${t}_conn_rounds_ok")" "$(val cm_conn_rounds_ok)" "all" "" "-"
     row "${l}2. ScanDone -> 20th service on the bus, ms" "$scan" "$cm_scan" "<= 200" "$(verdict "$scan" "<=" 200)"
     row "${l}   20 scan services seen" "$(val "${t}_scan_services")" "$(val cm_scan_services)" "20" "" "-"
