@@ -812,7 +812,27 @@ impl Task {
         }
         let Some(i) = self.radio_of(&path) else {
             if iface == wpa::IFACE_ROOT && member == "InterfaceRemoved" {
-                log::debug!("wifi: interface removed: {path}");
+                let gone = msg.body().deserialize::<OwnedObjectPath>().ok();
+                log::debug!(
+                    "wifi: interface removed: {}",
+                    gone.as_ref().map_or("?", |p| p.as_str())
+                );
+                // One of pathman's radios lost its supplicant interface (the
+                // supplicant dropped it): its services go until it is back.
+                if let Some(r) = self.radios.iter_mut().find(|r| {
+                    gone.as_ref()
+                        .is_some_and(|g| r.path.as_deref() == Some(g.as_str()))
+                }) {
+                    log::warn!("{}: wpa_supplicant removed its interface", r.ifname);
+                    r.path = None;
+                    r.network = None;
+                    r.view = RadioView::default();
+                    r.sent = None;
+                    r.next_scan = None;
+                    r.assoc_deadline = None;
+                    let ifindex = r.ifindex;
+                    self.send(WifiEvent::Lost { ifindex }).await;
+                }
             }
             return;
         };

@@ -129,7 +129,7 @@ impl Model {
             internet_lost: false,
             wifi: None,
         };
-        if self.services.push(svc).is_err() {
+        if self.add_service_capped(svc).is_err() {
             log::warn!(
                 "{}: no service created, more than {} services (caps::MAX_SERVICES)",
                 link.name,

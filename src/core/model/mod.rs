@@ -185,7 +185,10 @@ pub struct Model {
     pub offline: bool,
     pub techs: heapless::Vec<TechState, 4>,
     pub devices: heapless::Vec<Device, { caps::MAX_DEVICES }>,
-    pub services: heapless::Vec<Service, { caps::MAX_SERVICES }>,
+    /// On the heap, as many as exist (a service is ~5 KB; a preallocated
+    /// array of [`caps::MAX_SERVICES`] would be resident whole), bounded by
+    /// [`Model::add_service_capped`].
+    pub services: Vec<Service>,
     /// Service ids in the order the user arranged with MoveBefore/MoveAfter.
     pub user_order: heapless::Vec<ServiceId, { caps::MAX_SERVICES }>,
     /// Clients' sessions (SPEC §5), bounded in number; each boxed so the
@@ -223,7 +226,7 @@ impl Model {
             offline,
             techs,
             devices: heapless::Vec::new(),
-            services: heapless::Vec::new(),
+            services: Vec::new(),
             user_order: heapless::Vec::new(),
             sessions: heapless::Vec::new(),
             policies: Vec::new(),
@@ -256,6 +259,16 @@ impl Model {
     /// Takes the actions produced since the last call.
     pub fn take_actions(&mut self) -> Vec<Action> {
         std::mem::take(&mut self.actions)
+    }
+
+    /// Adds a service unless [`caps::MAX_SERVICES`] are known (the service
+    /// comes back as the error).
+    fn add_service_capped(&mut self, svc: Service) -> Result<(), Box<Service>> {
+        if self.services.len() >= caps::MAX_SERVICES {
+            return Err(Box::new(svc));
+        }
+        self.services.push(svc);
+        Ok(())
     }
 
     pub fn service(&self, id: &str) -> Option<&Service> {

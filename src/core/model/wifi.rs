@@ -141,7 +141,7 @@ impl Model {
                             failures: 0,
                         })),
                     };
-                    if self.services.push(svc).is_err() {
+                    if self.add_service_capped(svc).is_err() {
                         let level = if self.wifi_capped {
                             log::Level::Debug
                         } else {
