@@ -451,6 +451,13 @@ impl Task {
     /// Sends the loop the views that changed; false once the loop is gone.
     async fn report(&mut self) -> bool {
         for r in &mut self.radios {
+            // While the radio scans, its BSSes arrive one signal each: the loop
+            // hears of them at ScanDone, in one view (one settle, not one per
+            // BSS), unless the association state moved meanwhile.
+            let state_moved = r.sent.as_ref().map(|v| v.state) != Some(r.view.state);
+            if r.view.scanning && !state_moved {
+                continue;
+            }
             if r.sent.as_ref() != Some(&r.view) && r.path.is_some() {
                 r.sent = Some(r.view.clone());
                 let ev = WifiEvent::Radio {
