@@ -361,6 +361,18 @@ struct Radio {
     capped: bool,
 }
 
+impl Radio {
+    /// The supplicant's interface for it is gone: nothing of it is known.
+    fn forget(&mut self) {
+        self.path = None;
+        self.network = None;
+        self.view = RadioView::default();
+        self.sent = None;
+        self.next_scan = None;
+        self.assoc_deadline = None;
+    }
+}
+
 struct Task {
     conn: zbus::Connection,
     tx: EventTx,
@@ -831,12 +843,7 @@ impl Task {
                         .is_some_and(|g| r.path.as_deref() == Some(g.as_str()))
                 }) {
                     log::warn!("{}: wpa_supplicant removed its interface", r.ifname);
-                    r.path = None;
-                    r.network = None;
-                    r.view = RadioView::default();
-                    r.sent = None;
-                    r.next_scan = None;
-                    r.assoc_deadline = None;
+                    r.forget();
                     let ifindex = r.ifindex;
                     self.send(WifiEvent::Lost { ifindex }).await;
                 }
@@ -935,12 +942,7 @@ impl Task {
                 log::warn!("wifi: wpa_supplicant left the bus; its radios' services are gone");
             }
             for r in &mut self.radios {
-                r.path = None;
-                r.network = None;
-                r.view = RadioView::default();
-                r.sent = None;
-                r.next_scan = None;
-                r.assoc_deadline = None;
+                r.forget();
                 let ifindex = r.ifindex;
                 let _ = self.tx.send(Event::Wifi(WifiEvent::Lost { ifindex })).await;
             }
