@@ -5,7 +5,7 @@
 use super::{Action, ConfigSource, Model, Service};
 use crate::caps;
 use crate::core::tech;
-use crate::core::types::{IfName, ServiceState, Technology};
+use crate::core::types::{IfName, Technology};
 
 /// A kernel interface pathman manages.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,24 +111,14 @@ impl Model {
     ) {
         let config = configs.load(&id);
         let resume = configs.lease(&id, link.ifindex);
-        let svc = Service {
-            id: id.clone(),
-            tech: link.tech,
-            ifindex: link.ifindex,
-            ifname: link.name.clone(),
+        let mut svc = Service::idle(
+            id.clone(),
+            link.tech,
+            link.ifindex,
+            link.name.clone(),
             config,
-            state: ServiceState::Idle,
-            error: None,
-            ipv4: None,
-            ipv6: heapless::Vec::new(),
-            ipv6_gateway: None,
-            user_disconnected: false,
-            dhcp_running: false,
-            dhcp_generation: 0,
-            resume,
-            internet_lost: false,
-            wifi: None,
-        };
+        );
+        svc.resume = resume;
         if self.add_service_capped(svc).is_err() {
             log::warn!(
                 "{}: no service created, more than {} services (caps::MAX_SERVICES)",

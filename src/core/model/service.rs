@@ -79,6 +79,34 @@ pub struct Service {
 }
 
 impl Service {
+    /// A service not connected yet, nothing acquired.
+    pub(super) fn idle(
+        id: ServiceId,
+        tech: Technology,
+        ifindex: u32,
+        ifname: IfName,
+        config: ServiceConfig,
+    ) -> Service {
+        Service {
+            id,
+            tech,
+            ifindex,
+            ifname,
+            config,
+            state: ServiceState::Idle,
+            error: None,
+            ipv4: None,
+            ipv6: heapless::Vec::new(),
+            ipv6_gateway: None,
+            user_disconnected: false,
+            dhcp_running: false,
+            dhcp_generation: 0,
+            resume: None,
+            internet_lost: false,
+            wifi: None,
+        }
+    }
+
     /// True when MultipathRouting is on, given the daemon-wide default.
     pub fn multipath(&self, default: bool) -> bool {
         self.config.multipath_routing.unwrap_or(default)

@@ -110,37 +110,27 @@ impl Model {
                     config.passphrase = config
                         .passphrase
                         .filter(|p| wifi::check_passphrase(n.security, &p.0).is_ok());
-                    let svc = Service {
-                        id: id.clone(),
-                        tech: Technology::Wifi,
+                    let mut svc = Service::idle(
+                        id.clone(),
+                        Technology::Wifi,
                         ifindex,
-                        ifname: dev.name.clone(),
+                        dev.name.clone(),
                         config,
-                        state: ServiceState::Idle,
-                        error: None,
-                        ipv4: None,
-                        ipv6: heapless::Vec::new(),
-                        ipv6_gateway: None,
-                        user_disconnected: false,
-                        dhcp_running: false,
-                        dhcp_generation: 0,
-                        resume: None,
-                        internet_lost: false,
-                        wifi: Some(Box::new(WifiInfo {
-                            ssid: n.ssid.clone(),
-                            mode: n.mode,
-                            security: n.security,
-                            strength: n.strength,
-                            frequency: n.frequency,
-                            sae: n.sae,
-                            psk: n.psk,
-                            in_range: true,
-                            attempt: None,
-                            offered: None,
-                            asking: false,
-                            failures: 0,
-                        })),
-                    };
+                    );
+                    svc.wifi = Some(Box::new(WifiInfo {
+                        ssid: n.ssid.clone(),
+                        mode: n.mode,
+                        security: n.security,
+                        strength: n.strength,
+                        frequency: n.frequency,
+                        sae: n.sae,
+                        psk: n.psk,
+                        in_range: true,
+                        attempt: None,
+                        offered: None,
+                        asking: false,
+                        failures: 0,
+                    }));
                     if self.add_service_capped(svc).is_err() {
                         let level = if self.wifi_capped {
                             log::Level::Debug

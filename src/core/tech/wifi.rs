@@ -334,7 +334,8 @@ pub fn check_passphrase(security: Security, pass: &str) -> Result<(), String> {
         }
         Security::Wep => {
             let hex = pass.bytes().all(|b| b.is_ascii_hexdigit());
-            if matches!(n, 5 | 13) || (hex && matches!(n, 10 | 26)) {
+            let printable = pass.bytes().all(|b| (0x20..0x7f).contains(&b));
+            if (printable && matches!(n, 5 | 13)) || (hex && matches!(n, 10 | 26)) {
                 Ok(())
             } else {
                 Err(format!(
@@ -536,6 +537,7 @@ mod tests {
         assert!(check_passphrase(Security::Wep, "12345").is_ok());
         assert!(check_passphrase(Security::Wep, "0123456789").is_ok());
         assert!(check_passphrase(Security::Wep, "123456").is_err());
+        assert!(check_passphrase(Security::Wep, "a\nbcd").is_err(), "a control character");
     }
 
     fn view(state: LinkState) -> RadioView {
