@@ -537,7 +537,10 @@ mod tests {
         assert!(check_passphrase(Security::Wep, "12345").is_ok());
         assert!(check_passphrase(Security::Wep, "0123456789").is_ok());
         assert!(check_passphrase(Security::Wep, "123456").is_err());
-        assert!(check_passphrase(Security::Wep, "a\nbcd").is_err(), "a control character");
+        assert!(
+            check_passphrase(Security::Wep, "a\nbcd").is_err(),
+            "a control character"
+        );
     }
 
     fn view(state: LinkState) -> RadioView {
