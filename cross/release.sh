@@ -18,7 +18,7 @@ cd "$REPO"
 for t in git cargo tar gzip sha256sum; do
     command -v "$t" >/dev/null || { echo "release.sh: $t is needed but not installed" >&2; exit 1; }
 done
-VERSION=$(sed -n 's/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml | head -1)
+VERSION=$(sed -n 's/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml | sed -n 1p)
 [ -n "$VERSION" ] || { echo "release.sh: no version in Cargo.toml" >&2; exit 1; }
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct HEAD)}
 export SOURCE_DATE_EPOCH

@@ -100,7 +100,7 @@ fi
 # its std installs (the toolchain server may answer 404: then it is noted, not failed).
 CROSS_NOTE=""
 for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf; do
-    if command -v rustup >/dev/null && ! rustup target list --installed 2>/dev/null | grep -qx "$t"; then
+    if command -v rustup >/dev/null && ! rustup target list --installed 2>/dev/null | grep -x "$t" >/dev/null; then
         rustup target add "$t" >/dev/null 2>&1 || true
     fi
     if ls "$(rustc --print target-libdir --target "$t" 2>/dev/null)"/libstd-*.rlib >/dev/null 2>&1; then

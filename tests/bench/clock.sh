@@ -64,7 +64,7 @@ one_start() {
     # ConnMan reports TimeserverSynced only once it could set the clock, which it cannot
     # here: its wait ends at its first measurement (its log) instead.
     end=$(( $(date +%s) + 30 ))
-    until grep -A1 'string "TimeserverSynced"' "$MON" | grep -q 'boolean true' \
+    until grep -A1 'string "TimeserverSynced"' "$MON" | grep 'boolean true' >/dev/null \
         || { [ "$who" = connman ] && grep -q "ntp: adjust" "$DIR/connmand.log" 2>/dev/null; }; do
         [ "$(date +%s)" -lt $end ] || break
         sleep 0.05
@@ -92,7 +92,7 @@ for _ in $(seq "$RUNS"); do
     if command -v connmand >/dev/null; then
         cm+=("$(one_start connman)")
         off=$(grep -o 'ntp: adjust ([a-z]*): [-+0-9.]*' "$DIR/connmand.log" \
-            | head -1 | sed 's/.*: //')
+            | sed -n 1p | sed 's/.*: //')
         cm_offs+=("$(awk -v o="${off:-x}" 'BEGIN { if (o == "x") print "n/a"; else printf "%.0f\n", (o < 0 ? -o : o) * 1e6 }')")
     fi
 done

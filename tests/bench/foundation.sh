@@ -68,7 +68,7 @@ all_ipv4() {   # every lab interface has its 198.18.K.x address
         grep -qE " $(sed -n "${k}p" "$S/ifnames") +inet 198\.18\.$k\." <<<"$a" || return 1
     done
 }
-has_ipv4() { ip -n "$DUTNS" -4 -o addr show dev "$1" 2>/dev/null | grep -q 'inet 198\.18\.'; }
+has_ipv4() { ip -n "$DUTNS" -4 -o addr show dev "$1" 2>/dev/null | grep 'inet 198\.18\.' >/dev/null; }
 all_up() { [ "$(n_ready)" -ge $N ] && all_ipv4; }
 wait_all_up() {   # SECONDS
     local end=$(( $(now_ns) + $1 * 1000000000 ))
@@ -213,7 +213,7 @@ fi
 size_pm=n/a
 AARCH=$REPO/target/aarch64-unknown-linux-musl/release/pathman
 if [ ! -f "$AARCH" ] && [ $BUILD = 1 ] && [ "$ONLY" != connman ] && pm_find_cargo && command -v rustup >/dev/null \
-    && rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-musl; then
+    && rustup target list --installed 2>/dev/null | grep -x aarch64-unknown-linux-musl >/dev/null; then
     (cd "$REPO" && cargo build --release --target aarch64-unknown-linux-musl) >&2 || true
 fi
 if [ -f "$AARCH" ]; then

@@ -76,7 +76,7 @@ throughput() {   # pathman|connman -> writes $OUT/throughput-WHO.txt
     until [ "$(n_ready)" -ge 2 ] || [ "$(now_ns)" -gt $end ]; do sleep 0.1; done
     ip netns exec "$("$LAB" ns "$ID" inet)" mptcpize run iperf3 -s -p 5201 >/dev/null 2>&1 &
     SERVER=$!
-    wait_until 10 sh -c "ip netns exec $("$LAB" ns "$ID" inet) ss -Hltn 'sport = :5201' | grep -q ." || log "iperf3 server not listening"
+    wait_until 10 sh -c "ip netns exec $("$LAB" ns "$ID" inet) ss -Hltn 'sport = :5201' | grep . >/dev/null" || log "iperf3 server not listening"
     : >"$OUT/throughput-$who.txt"
     for ((r = 1; r <= RUNS; r++)); do
         m=$(iperf mptcpize run); t=$(iperf)

@@ -128,7 +128,7 @@ done
 INET_NS=$("$LAB" ns "$ID" inet)
 ip netns exec "$INET_NS" mptcpize run iperf3 -s -p 5201 >/dev/null 2>&1 &
 BENCH_PIDS+=($!)
-wait_ms 10 sh -c "ip netns exec $INET_NS ss -Hltn 'sport = :5201' | grep -q ." >/dev/null || log "iperf3 server not listening"
+wait_ms 10 sh -c "ip netns exec $INET_NS ss -Hltn 'sport = :5201' | grep . >/dev/null" >/dev/null || log "iperf3 server not listening"
 JSON=$(mktemp)
 bench_cleanup_hook() { rm -f "$JSON"; }
 t0=$(now_ns)

@@ -105,7 +105,7 @@ measure() {
         while kill -0 "$tdpid" 2>/dev/null && [ "$(now_ns)" -lt "$end" ]; do sleep 0.01; done
         kill "$tdpid" 2>/dev/null || true; wait "$tdpid" 2>/dev/null || true
         local t0 owned ready disc
-        t0=$(cat "$WRAP"/*.t0us 2>/dev/null | head -1)
+        t0=$(cat "$WRAP"/*.t0us 2>/dev/null | sed -n 1p)
         owned=$(awk '$1=="owned"{print $2}' "$R/bus.txt")
         ready=$(awk '$1=="ready"{print $2}' "$R/bus.txt")
         disc=$(awk 'NR==1{split($1,a,"."); print a[1] a[2]}' "$R/cap.txt")

@@ -59,8 +59,8 @@ if [ "$REPORT" = 0 ]; then
         "$PATHMAN" "$ROUNDS" "$DEBUG" "$NOACD" ${ALT:+"$ALT"} >"$OUT/vm.log" 2>&1 || rc=$?
 else
     ROUNDS=$(sed -n 's/^rounds=//p' "$OUT/result.txt")
-    PATHMAN=$(sed -n 's/^pm_binary=//p' "$OUT/result.txt" | head -1)
-    [ -z "$ALT" ] && ALT=$(sed -n 's/^pa_binary=//p' "$OUT/result.txt" | head -1)
+    PATHMAN=$(sed -n 's/^pm_binary=//p' "$OUT/result.txt" | sed -n 1p)
+    [ -z "$ALT" ] && ALT=$(sed -n 's/^pa_binary=//p' "$OUT/result.txt" | sed -n 1p)
     grep -q '^pn_' "$OUT/result.txt" || NOACD=0
 fi
 [ "$rc" = 0 ] || log "the guest ended with $rc (see $OUT/vm.log, $OUT/console.log); the figures it did record follow"
@@ -108,7 +108,7 @@ figures() {
     row "${l}   both roams completed (supplicant)" "$(yn "${t}_roam_roams_ok")" "$(yn cm_roam_roams_ok)" "yes" "" "-"
 }
 {
-    bench_header "wifi.sh: VM tier (TCG guest, $(sed -n 's/.*booting \([^ ]*\) (\([^,]*\),.*/\1, \2/p' "$OUT/vm.log" | head -1)), $ROUNDS connect rounds each"
+    bench_header "wifi.sh: VM tier (TCG guest, $(sed -n 's/.*booting \([^ ]*\) (\([^,]*\),.*/\1, \2/p' "$OUT/vm.log" | sed -n 1p)), $ROUNDS connect rounds each"
     [ -z "$ALT" ] || echo "[alt] rows: $ALT ($(sha256sum "$ALT" | cut -c1-12)…), NOT the binary under test"
     echo "timings are from software emulation (TCG): compare pathman with ConnMan in the same guest, not with real hardware"
     row_head

@@ -221,9 +221,9 @@ start_chronyd() {   # K IPV6: chronyd -x (never touches the clock) serving upstr
     spawn "chronyd-up$k" "$(up_ns "$k")" "$d/chronyd.log" chronyd -x -d -u root -f "$d/chrony.conf"
 }
 
-ntp_listening() { ip netns exec "$(up_ns "$1")" ss -Hlun 'sport = :123' | grep -q .; }
+ntp_listening() { ip netns exec "$(up_ns "$1")" ss -Hlun 'sport = :123' | grep . >/dev/null; }
 
-dhcp_listening() { ip netns exec "$(up_ns "$1")" ss -Hlun 'sport = :67' | grep -q .; }
+dhcp_listening() { ip netns exec "$(up_ns "$1")" ss -Hlun 'sport = :67' | grep . >/dev/null; }
 
 up_failed() {
     local rc=$?
@@ -314,7 +314,7 @@ cmd_up() {
         fi
     done
     if [ $inet = 1 ]; then
-        wait_until 10 sh -c "ip netns exec $INET ss -Hltn 'sport = :80' | grep -q ." \
+        wait_until 10 sh -c "ip netns exec $INET ss -Hltn 'sport = :80' | grep . >/dev/null" \
             || die "HTTP responder did not start: $(tail -3 "$S/http-inet.log")"
     fi
     trap - EXIT
@@ -388,14 +388,14 @@ blackhole() {
     ip -n "$ns" -4 route flush cache 2>/dev/null || true
 }
 
-http_listening() { ip netns exec "$INET" ss -Hltn 'sport = :80' | grep -q .; }
+http_listening() { ip netns exec "$INET" ss -Hltn 'sport = :80' | grep . >/dev/null; }
 
 cmd_http() {
     need_lab; ns_exists "$INET" || die "lab $ID has no --inet"
     local mode=${1:-online}
     case "$mode" in online|portal|redirect|hang|huge|garbage) ;; *) die "http: unknown mode '$mode'" ;; esac
     stop http-inet
-    wait_until 10 sh -c "! ip netns exec $INET ss -Hltn 'sport = :80' | grep -q ." \
+    wait_until 10 sh -c "! ip netns exec $INET ss -Hltn 'sport = :80' | grep . >/dev/null" \
         || die "port 80 still busy in $INET"
     spawn http-inet "$INET" "$S/http-inet.log" "$PY" "$LAB_DIR/http-responder.py" --port 80 --mode "$mode"
     wait_until 10 http_listening || die "HTTP responder did not start: $(tail -3 "$S/http-inet.log")"
@@ -457,7 +457,7 @@ cmd_standin() {
         start)
             shift
             stop "dnsmasq-up$k"; stop "standin-up$k"
-            wait_until 10 sh -c "! ip netns exec $up ss -Hlun 'sport = :67' | grep -q ." \
+            wait_until 10 sh -c "! ip netns exec $up ss -Hlun 'sport = :67' | grep . >/dev/null" \
                 || die "port 67 still busy on upstream $k"
             spawn "standin-up$k" "$up" "$S/up$k/standin.stderr" \
                 "$PY" "$LAB_DIR/hostile_dhcp.py" --iface down0 --server "198.18.$k.1" \
@@ -479,7 +479,7 @@ cmd_ntp() {
             local mode=${2:-}
             [ -n "$mode" ] || die "ntp hostile: MODE missing (see tests/lab/hostile_ntp.py)"
             stop "chronyd-up$k"; stop "ntp-hostile-up$k"
-            wait_until 10 sh -c "! ip netns exec $(up_ns "$k") ss -Hlun 'sport = :123' | grep -q ." \
+            wait_until 10 sh -c "! ip netns exec $(up_ns "$k") ss -Hlun 'sport = :123' | grep . >/dev/null" \
                 || die "port 123 still busy on upstream $k"
             spawn "ntp-hostile-up$k" "$(up_ns "$k")" "$d/ntp-hostile.stderr" \
                 "$PY" "$LAB_DIR/hostile_ntp.py" serve --mode "$mode" --log "$d/ntp-hostile.log"
@@ -488,7 +488,7 @@ cmd_ntp() {
         start)
             stop "ntp-hostile-up$k"
             if ! running "chronyd-up$k"; then
-                wait_until 10 sh -c "! ip netns exec $(up_ns "$k") ss -Hlun 'sport = :123' | grep -q ." \
+                wait_until 10 sh -c "! ip netns exec $(up_ns "$k") ss -Hlun 'sport = :123' | grep . >/dev/null" \
                     || die "port 123 still busy on upstream $k"
                 start_chronyd "$k" "$ipv6"
                 wait_until 10 ntp_listening "$k" || die "chronyd of upstream $k did not start: $(tail -3 "$d/chronyd.log")"
@@ -554,7 +554,7 @@ cmd_bus() {
 
 has_name() {
     dbus-send --bus="$ADDR" --print-reply=literal --dest=org.freedesktop.DBus /org/freedesktop/DBus \
-        org.freedesktop.DBus.NameHasOwner "string:$1" 2>/dev/null | grep -q true
+        org.freedesktop.DBus.NameHasOwner "string:$1" 2>/dev/null | grep true >/dev/null
 }
 cmd_wait_name() {
     [ -n "${1:-}" ] || die "wait-name: NAME missing"
@@ -571,7 +571,7 @@ cmd_wpa() {
         start)
             running dbus || die "wpa: start the lab bus first (lab.sh bus $ID start)"
             if running wpa; then log "wpa already running in lab $ID: restarting"; stop wpa; fi
-            wait_until 5 sh -c "! dbus-send --bus='$ADDR' --print-reply=literal --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:fi.w1.wpa_supplicant1 2>/dev/null | grep -q true" \
+            wait_until 5 sh -c "! dbus-send --bus='$ADDR' --print-reply=literal --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:fi.w1.wpa_supplicant1 2>/dev/null | grep true >/dev/null" \
                 || die "fi.w1.wpa_supplicant1 is still owned on the lab bus"
             printf '=== wpa start %s: %s\n' "$(date '+%F %T.%3N')" "$*" >>"$S/wpa.log"
             mkdir -p "$S/pids"

@@ -87,7 +87,7 @@ reset_links() {   # what one daemon left must not help or hinder the next
     for i in wlan0 eth1 eth2; do ip -4 addr flush dev "$i"; ip link set "$i" down; done
     if [ -s "$VM_RUN/wpa_supplicant.pid" ]; then
         kill "$(cat "$VM_RUN/wpa_supplicant.pid")" 2>/dev/null
-        wait_for 20 bash -c '! dbus-send --bus="unix:path='"$VM_BUS_SOCKET"'" --print-reply=literal --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:fi.w1.wpa_supplicant1 | grep -q true'
+        wait_for 20 bash -c '! dbus-send --bus="unix:path='"$VM_BUS_SOCKET"'" --print-reply=literal --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:fi.w1.wpa_supplicant1 | grep true >/dev/null'
     fi
     start_wpa_supplicant
 }

@@ -77,7 +77,7 @@ ap_netns() {   # ap_netns NAME PHY|IFACE
 }
 
 # ------------------------------------------------------------------ access points
-_hostapd_enabled() { in_ns "$1" hostapd_cli -p "$VM_RUN/hostapd-$2" -i "$2" status 2>/dev/null | grep -qx 'state=ENABLED'; }
+_hostapd_enabled() { in_ns "$1" hostapd_cli -p "$VM_RUN/hostapd-$2" -i "$2" status 2>/dev/null | grep -x 'state=ENABLED' >/dev/null; }
 
 start_hostapd() {   # start_hostapd NS IFACE KIND SSID [PASS] [BSSID]
     local ns=$1 ifc=$2 kind=$3 ssid=$4 pass=${5:-} bssid=${6:-}
@@ -141,7 +141,7 @@ _bus_up() { dbus-send --bus="unix:path=$VM_BUS_SOCKET" --print-reply --dest=org.
 
 has_name() {   # has_name NAME - the name has an owner on the private bus
     dbus-send --bus="unix:path=$VM_BUS_SOCKET" --print-reply=literal --dest=org.freedesktop.DBus \
-        /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner "string:$1" 2>/dev/null | grep -q true
+        /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner "string:$1" 2>/dev/null | grep true >/dev/null
 }
 
 start_private_bus() {

@@ -61,14 +61,14 @@ need_tools() {   # need_tools WHY TOOL... - fail with the Debian package to inst
 # ------------------------------------------------------------------ kernel package
 kernel_package() {   # the package linux-image-amd64 depends on, e.g. linux-image-6.1.0-57-amd64
     apt-cache depends linux-image-amd64 2>/dev/null \
-        | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }'
+        | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ && !n++ { print $2 }'
 }
 
 current_kver() { [ -f "$CACHE/current" ] && cat "$CACHE/current"; }
 
 # Stamp of everything the initramfs is made of (so an edited init rebuilds it).
 initramfs_stamp() {   # initramfs_stamp KVER
-    { echo "$1"; cat "$HERE/init" "$HERE/stage2.sh" "$HERE/vm.sh"; busybox | head -1; } | sha256sum | cut -d' ' -f1
+    { echo "$1"; cat "$HERE/init" "$HERE/stage2.sh" "$HERE/vm.sh"; busybox | sed -n 1p; } | sha256sum | cut -d' ' -f1
 }
 
 fetch_kernel() {   # fetch_kernel PKG -> unpacks into $CACHE/kernel-<kver>, sets FETCHED=<kver>
@@ -87,7 +87,7 @@ fetch_kernel() {   # fetch_kernel PKG -> unpacks into $CACHE/kernel-<kver>, sets
     fi
     mkdir -p "$dl/x"
     dpkg-deb -x "$dl"/*.deb "$dl/x" || die "dpkg-deb -x of $pkg failed"
-    kver=$(find "$dl/x/lib/modules" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | head -1)
+    kver=$(find "$dl/x/lib/modules" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sed -n 1p)
     if [ -z "$kver" ] || [ ! -f "$dl/x/boot/vmlinuz-$kver" ]; then
         die "$pkg has no /lib/modules/<version> and /boot/vmlinuz-<version>"
     fi
@@ -162,7 +162,7 @@ build_initramfs() {   # build_initramfs KVER KDIR OUT
     TMPS+=("$root")
     mkdir -p "$root"/{bin,dev,proc,sys,run,mnt,newroot,modules}
     cp "$(command -v busybox)" "$root/bin/busybox"
-    file -L "$root/bin/busybox" 2>/dev/null | grep -q 'statically linked' \
+    file -L "$root/bin/busybox" 2>/dev/null | grep 'statically linked' >/dev/null \
         || die "$(command -v busybox) is not statically linked (install busybox-static)"
     # Module order (dependencies first) as modprobe would load them; builtins are skipped.
     while read -r line; do
@@ -171,7 +171,7 @@ build_initramfs() {   # build_initramfs KVER KDIR OUT
                 mod=${line#insmod }; mod=${mod%% *}
                 local base
                 base=$(basename "$mod"); base=${base%.xz}; base=${base%.zst}; base=${base%.gz}
-                if ! printf '%s\n' "${order[@]+"${order[@]}"}" | grep -qx "$base"; then
+                if ! printf '%s\n' "${order[@]+"${order[@]}"}" | grep -x "$base" >/dev/null; then
                     case "$mod" in
                         *.xz)  xz -dc "$mod" >"$root/modules/$base" ;;
                         *.zst) zstd -dcq "$mod" >"$root/modules/$base" ;;

@@ -63,23 +63,23 @@ result traces yes
 
 STEP=pathman; start_pathman "$PATHMAN" -i wlan0 || fail pathman
 ctl() { timeout 60 connmanctl "$@" 2>&1; }
-addr4() { ip -4 -o addr show dev wlan0 | awk '{print $4}' | head -1; }
-has_addr() { addr4 | grep -q "^$1"; }
-no_addr() { ! addr4 | grep -q .; }
+addr4() { ip -4 -o addr show dev wlan0 | awk '{print $4}' | sed -n 1p; }
+has_addr() { addr4 | grep "^$1" >/dev/null; }
+no_addr() { ! addr4 | grep . >/dev/null; }
 svc_state() { dbus-send --system --print-reply --dest=net.connman "/net/connman/service/$1" net.connman.Service.GetProperties 2>/dev/null | grep -A1 'string "State"' | tail -1 | sed -n 's/.*string "\(.*\)"/\1/p'; }
 is_state() { [ "$(svc_state "$1")" = "$2" ]; }
 ready() { local s; s=$(svc_state "$1"); [ "$s" = ready ] || [ "$s" = online ]; }
 
 STEP=enable
 out=$(ctl enable wifi); result enable "$out"
-echo "$out" | grep -q "Enabled wifi" || fail enable "$out"
+echo "$out" | grep "Enabled wifi" >/dev/null || fail enable "$out"
 STEP=scan
 t=$(cut -d' ' -f1 /proc/uptime)
 out=$(ctl scan wifi); result scan "$out"
-echo "$out" | grep -q "Scan completed for wifi" || fail scan "$out"
+echo "$out" | grep "Scan completed for wifi" >/dev/null || fail scan "$out"
 result scan_seconds "$(awk -v a="$t" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.2f", b - a }')"
 STEP=services
-seen_all() { local l; l=$(ctl services); for i in "$PSK_ID" "$SAE_ID" "$OPEN_ID"; do echo "$l" | grep -q "$i" || return 1; done; }
+seen_all() { local l; l=$(ctl services); for i in "$PSK_ID" "$SAE_ID" "$OPEN_ID"; do echo "$l" | grep "$i" >/dev/null || return 1; done; }
 wait_for 60 seen_all || fail services "$(ctl services | tr '\n' '|')"
 ctl services >"$VM_LOGS/services.txt"
 result services "$(tr '\n' '|' <"$VM_LOGS/services.txt")"
@@ -118,7 +118,7 @@ result sae_address "$(addr4)"
 
 STEP=open
 out=$(ctl connect "$OPEN_ID"); result connect_open "$out"
-echo "$out" | grep -q "Connected $OPEN_ID" || fail open "$out"
+echo "$out" | grep "Connected $OPEN_ID" >/dev/null || fail open "$out"
 wait_for 30 has_addr 192.168.54. || fail open_address "$(addr4)"
 result open_address "$(addr4)"
 ready "$SAE_ID" && fail one_per_radio "SAE still ready beside open"
