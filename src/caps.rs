@@ -26,6 +26,10 @@ pub const WIFI_MAX_BSS: usize = 128;
 pub const AGENT_TIMEOUT_SECS: u64 = 120;
 /// How long a WiFi association may take before it fails (`connect-failed`).
 pub const WIFI_ASSOC_TIMEOUT_SECS: u64 = 30;
+/// Auto-connect retries of a WiFi favourite that failed: the first after
+/// this long, each next one twice as late, up to the maximum.
+pub const WIFI_RETRY_FIRST_SECS: u64 = 10;
+pub const WIFI_RETRY_MAX_SECS: u64 = 300;
 /// wpa_supplicant signals queued for the WiFi task (a scan of many BSSes
 /// sends a burst).
 pub const WIFI_SIGNAL_QUEUE: usize = 1024;

@@ -261,6 +261,9 @@ impl Daemon {
             self.unsaved.len(),
             due(self.save_retry_at)
         );
+        for (t, id) in self.wifi_retries() {
+            let _ = writeln!(s, "  wifi auto-connect retry {id} {}", due(Some(*t)));
+        }
         let c = &self.model.clock;
         let _ = write!(
             s,

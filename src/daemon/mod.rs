@@ -71,6 +71,8 @@ enum Due {
     SaveRetry,
     /// A held Connect/Scan reply's deadline.
     Held,
+    /// A failed WiFi favourite may be auto-connected again.
+    WifiRetry,
 }
 
 /// Events from the D-Bus task.
@@ -329,6 +331,7 @@ async fn run(
             (policy_reload_at, Due::PolicyReload),
             (d.save_retry_at, Due::SaveRetry),
             (d.next_held_deadline(), Due::Held),
+            (d.next_wifi_retry(), Due::WifiRetry),
         ]
         .into_iter()
         .filter_map(|(t, what)| t.map(|t| (t, what)))
@@ -362,6 +365,7 @@ async fn run(
                         d.model.policies = policies::load(&policy_dir);
                     }
                     Some(Due::SaveRetry) => d.retry_saves().await,
+                    Some(Due::WifiRetry) => d.wifi_retries_due(std::time::Instant::now()),
                     Some(Due::Held) | None => {}
                 }
                 d.settle().await;

@@ -125,7 +125,8 @@ impl Daemon {
             Action::WifiConnect { .. }
             | Action::WifiDisconnect { .. }
             | Action::WifiScan { .. }
-            | Action::RequestInput(_) => self.wifi_action(action),
+            | Action::RequestInput(_)
+            | Action::WifiRetryAfter { .. } => self.wifi_action(action),
             Action::ForgetService(id) => {
                 if let Err(e) = self.store.remove_service(&id) {
                     log::warn!("{id}: stored settings not removed: {e}");

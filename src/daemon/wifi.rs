@@ -86,6 +86,8 @@ pub(super) struct Wifi {
     /// The radio list last sent to the task.
     radios_sent: Option<Vec<(u32, IfName)>>,
     held: Vec<Held>,
+    /// Auto-connect retry waits of failed favourites (one per service).
+    retries: Vec<(Instant, ServiceId)>,
 }
 
 impl Daemon {
@@ -145,6 +147,10 @@ impl Daemon {
             Action::WifiConnect { ifindex, spec } => self.wifi_cmd(Cmd::Connect(ifindex, spec)),
             Action::WifiDisconnect { ifindex } => self.wifi_cmd(Cmd::Disconnect(ifindex)),
             Action::WifiScan { ifindex } => self.wifi_cmd(Cmd::Scan(ifindex)),
+            Action::WifiRetryAfter { service, after } => {
+                self.wifi.retries.retain(|(_, id)| *id != service);
+                self.wifi.retries.push((Instant::now() + after, service));
+            }
             Action::RequestInput(req) => match (self.bus.clone(), self.model.agent.clone()) {
                 (Some(conn), Some(agent)) => {
                     let tx = self.events.clone();
@@ -207,6 +213,25 @@ impl Daemon {
     }
 
     /// The earliest deadline of a held reply.
+    pub(super) fn wifi_retries(&self) -> &[(Instant, ServiceId)] {
+        &self.wifi.retries
+    }
+
+    pub(super) fn next_wifi_retry(&self) -> Option<Instant> {
+        self.wifi.retries.iter().map(|(t, _)| *t).min()
+    }
+
+    /// Retry waits that are over: auto-connect may try those services again.
+    pub(super) fn wifi_retries_due(&mut self, now: Instant) {
+        let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.wifi.retries)
+            .into_iter()
+            .partition(|(t, _)| *t <= now);
+        self.wifi.retries = keep;
+        for (_, id) in due {
+            self.model.wifi_retry_due(&id);
+        }
+    }
+
     pub(super) fn next_held_deadline(&self) -> Option<Instant> {
         self.wifi.held.iter().map(|h| h.deadline).min()
     }

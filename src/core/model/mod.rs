@@ -61,6 +61,12 @@ pub enum Action {
     WifiDisconnect { ifindex: u32 },
     /// Scan on the radio (Technology.Scan).
     WifiScan { ifindex: u32 },
+    /// Auto-connect leaves the WiFi favourite alone for this long after a
+    /// failure; then the daemon calls [`Model::wifi_retry_due`].
+    WifiRetryAfter {
+        service: ServiceId,
+        after: std::time::Duration,
+    },
 }
 
 /// The client agent that answers input requests (`RegisterAgent`).

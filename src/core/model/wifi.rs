@@ -29,8 +29,10 @@ pub struct WifiInfo {
     pub offered: Option<Secret>,
     /// Waiting for the agent's answer.
     pub asking: bool,
-    /// Consecutive failed auto-connects (each one doubles the wait).
+    /// Consecutive failed connects (each one doubles the wait).
     pub failures: u8,
+    /// Auto-connect waits for the retry timer (after a failure).
+    pub retry_wait: bool,
 }
 
 /// What an agent's RequestInput must ask for.
@@ -130,6 +132,7 @@ impl Model {
                         offered: None,
                         asking: false,
                         failures: 0,
+                        retry_wait: false,
                     }));
                     if self.add_service_capped(svc).is_err() {
                         let level = if self.wifi_capped {
@@ -370,6 +373,7 @@ impl Model {
         let Some(w) = svc.wifi.as_mut() else { return };
         w.attempt = None;
         w.failures = 0;
+        w.retry_wait = false;
         let mut save = !svc.config.favorite;
         svc.config.favorite = true;
         if let Some(p) = w.offered.take() {
@@ -393,7 +397,18 @@ impl Model {
         w.attempt = None;
         w.offered = None;
         w.failures = w.failures.saturating_add(1);
-        log::warn!("{}: connecting {} failed: {error}", svc.ifname, svc.id);
+        w.retry_wait = true;
+        let after = wifi::retry_delay(w.failures);
+        log::warn!(
+            "{}: connecting {} failed: {error} (auto-connect again in {} s)",
+            svc.ifname,
+            svc.id,
+            after.as_secs()
+        );
+        self.actions.push(Action::WifiRetryAfter {
+            service: svc.id.clone(),
+            after,
+        });
         if error == "invalid-key" && svc.config.passphrase.take().is_some() {
             // Asked again on the next connect (ConnMan forgets it too).
             self.actions.push(Action::SaveService(svc.id.clone()));
@@ -461,6 +476,16 @@ impl Model {
         })
     }
 
+    /// The retry wait of `id` after a failure is over: auto-connect may try
+    /// it again.
+    pub fn wifi_retry_due(&mut self, id: &str) {
+        let Ok(idx) = self.index_of(id) else { return };
+        if let Some(w) = self.services[idx].wifi.as_mut() {
+            w.retry_wait = false;
+        }
+        self.auto_connect();
+    }
+
     /// Auto-connect of WiFi favourites, strongest first, one per radio.
     pub(super) fn wifi_auto_connect(&mut self) {
         let mut order: Vec<usize> = (0..self.services.len())
@@ -468,11 +493,13 @@ impl Model {
                 let s = &self.services[i];
                 s.wifi.as_ref().is_some_and(|w| {
                     w.in_range
-                        && w.failures < 3
+                        && !w.retry_wait
                         && (!w.security.needs_passphrase() || s.config.passphrase.is_some())
                         && w.security != Security::Ieee8021x
-                }) && s.state == ServiceState::Idle
-                    && s.config.favorite
+                        // A failed one again once its retry wait is over.
+                        && (s.state == ServiceState::Idle
+                            || s.state == ServiceState::Failure && w.failures > 0)
+                }) && s.config.favorite
                     && s.config.auto_connect
                     && !s.user_disconnected
             })
@@ -764,6 +791,63 @@ mod tests {
         let s = m.service(&psk_id()).unwrap();
         assert!(s.config.passphrase.is_none() && !s.config.favorite);
         assert!(m.take_actions().contains(&Action::ForgetService(psk_id())));
+    }
+
+    #[test]
+    fn a_failed_favourite_is_auto_connected_again_after_a_growing_wait() {
+        let mut m = radio();
+        let air = [bss(2, b"pm-open", -30, false)];
+        m.wifi_radio(7, &view(LinkState::Disconnected, &air), &mut Store);
+        let open = wifi::service_id(MAC, b"pm-open", Mode::Managed, Security::None);
+        let idx = m.index_of(&open).unwrap();
+        m.services[idx].config.favorite = true;
+        let mut waits = Vec::new();
+        for round in 0..3 {
+            m.auto_connect();
+            let acts = m.take_actions();
+            assert!(
+                acts.iter()
+                    .any(|a| matches!(a, Action::WifiConnect { ifindex: 7, .. })),
+                "round {round}: {acts:?}"
+            );
+            m.wifi_connect_failed(7, "association timed out");
+            let acts = m.take_actions();
+            let wait = acts.iter().find_map(|a| match a {
+                Action::WifiRetryAfter { service, after } if *service == open => Some(*after),
+                _ => None,
+            });
+            waits.push(wait.expect("a retry wait").as_secs());
+            let s = m.service(&open).unwrap();
+            assert_eq!(s.state, ServiceState::Failure);
+            assert_eq!(s.error, Some("connect-failed"));
+            // Nothing tries it while the wait runs, whatever the radio says.
+            m.wifi_radio(7, &view(LinkState::Disconnected, &air), &mut Store);
+            m.auto_connect();
+            assert!(
+                !m.take_actions()
+                    .iter()
+                    .any(|a| matches!(a, Action::WifiConnect { .. })),
+                "round {round}: tried again before the wait was over"
+            );
+            m.wifi_retry_due(&open);
+        }
+        assert_eq!(waits, [10, 20, 40]);
+        // A user who disconnects it stops the retries; a success resets them.
+        // (the last wait was over: it is associating again)
+        m.disconnect(&open).unwrap();
+        m.wifi_connect_failed(7, "association timed out");
+        m.take_actions();
+        m.wifi_retry_due(&open);
+        assert!(!m
+            .take_actions()
+            .iter()
+            .any(|a| matches!(a, Action::WifiConnect { .. })));
+        m.connect(&open).unwrap();
+        m.take_actions();
+        m.wifi_radio(7, &view(LinkState::Associating, &air), &mut Store);
+        m.wifi_radio(7, &view(LinkState::Completed, &air), &mut Store);
+        let w = m.service(&open).unwrap().wifi.as_ref().unwrap();
+        assert_eq!((w.failures, w.retry_wait), (0, false));
     }
 
     #[test]

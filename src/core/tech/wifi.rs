@@ -408,6 +408,17 @@ impl Attempt {
     }
 }
 
+/// How long auto-connect leaves a favourite alone after `failures`
+/// consecutive failed attempts: 10 s, doubling, at most 300 s (a network
+/// out of reach is still tried every 5 minutes; a user Connect retries at
+/// once).
+pub fn retry_delay(failures: u8) -> Duration {
+    let secs = caps::WIFI_RETRY_FIRST_SECS
+        .saturating_mul(1u64 << u32::from(failures.saturating_sub(1)).min(16))
+        .min(caps::WIFI_RETRY_MAX_SECS);
+    Duration::from_secs(secs)
+}
+
 /// Background scanning: exponential from 3 s to 300 s while nothing is
 /// connected on the radio (ConnMan's `exponential:3:300`), every 300 s
 /// while connected (what bgscan's long interval gives).
@@ -601,6 +612,14 @@ mod tests {
         assert_eq!(b.next_interval(true).as_secs(), 300);
         b.reset();
         assert_eq!(b.next_interval(false).as_secs(), 3);
+    }
+
+    #[test]
+    fn auto_connect_retries_back_off_from_10_s_to_5_minutes() {
+        let secs: Vec<u64> = (1..=8).map(|n| retry_delay(n).as_secs()).collect();
+        assert_eq!(secs, [10, 20, 40, 80, 160, 300, 300, 300]);
+        assert_eq!(retry_delay(0).as_secs(), 10);
+        assert_eq!(retry_delay(u8::MAX).as_secs(), 300);
     }
 
     proptest! {
