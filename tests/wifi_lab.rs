@@ -461,3 +461,64 @@ fn pathman_ctl_agent_answers_the_passphrase_prompt() {
         text()
     );
 }
+
+#[test]
+fn a_favourite_that_fails_to_associate_is_retried_after_a_wait() {
+    let psk = bss(PSK_SSID, "02:00:00:00:10:01", "psk", -40);
+    let w = WifiLab::up(&[&psk]);
+    let id = wifi_id(PSK_SSID.as_bytes(), "psk");
+    w.wait_service(&id);
+    ok(w.connect(&id, &["passphrase", PASS]), "connect");
+    // The AP goes and comes back refusing the next association (status 17: the AP
+    // has no room), as a busy AP does.
+    let path = w.current_bss();
+    assert!(path.contains("/BSSs/"), "no CurrentBSS: {path:?}");
+    ok(
+        w.lab.cmd("wpa", &["ctl", "RemoveBss", &path]),
+        "ctl RemoveBss",
+    );
+    w.lab
+        .wait_for(Duration::from_secs(15), "the service to go", || {
+            w.service_line(&id).is_none()
+        });
+    ok(
+        w.lab
+            .cmd("wpa", &["ctl", "FailNext", "eth0", "assoc-reject", "17"]),
+        "ctl FailNext",
+    );
+    ok(w.lab.cmd("wpa", &["ctl", "ClearTrace"]), "ctl ClearTrace");
+    let back = psk.replacen('{', r#"{"now":true,"#, 1);
+    ok(
+        w.lab.cmd("wpa", &["ctl", "AddBss", "", &back]),
+        "ctl AddBss",
+    );
+    // The favourite's auto-connect fails with connect-failed (not invalid-key: the
+    // passphrase stays) ...
+    w.lab.wait_for(
+        Duration::from_secs(20),
+        "the auto-connect to fail with connect-failed",
+        || w.props(&id).contains("Error = connect-failed"),
+    );
+    assert!(
+        w.settings(&id).contains(&format!("Passphrase={PASS}")),
+        "a refused association forgot the passphrase"
+    );
+    let log = w.lab.daemon_log();
+    assert!(log.contains("auto-connect again in 10 s"), "{log}");
+    let dump = ok(w.lab.ctl(&["state", "--all"]), "ctl state --all");
+    assert!(
+        dump.contains(&format!("wifi auto-connect retry {id}")),
+        "{dump}"
+    );
+    // ... and after the wait it tries again, on its own, and connects.
+    w.lab.wait_for(
+        Duration::from_secs(40),
+        "the retry to connect the favourite",
+        || w.ready(&id),
+    );
+    let trace = ok(w.lab.cmd("wpa", &["ctl", "Trace"]), "ctl Trace");
+    let selects = trace
+        .matches("call fi.w1.wpa_supplicant1.Interface.SelectNetwork")
+        .count();
+    assert!(selects >= 2, "one SelectNetwork for two attempts: {trace}");
+}
