@@ -522,3 +522,64 @@ fn a_favourite_that_fails_to_associate_is_retried_after_a_wait() {
         .count();
     assert!(selects >= 2, "one SelectNetwork for two attempts: {trace}");
 }
+
+#[test]
+fn a_hidden_network_named_by_the_agent_connects_and_gets_dhcp() {
+    // A hidden AP whose beacons (empty SSID) the scans catch, as on hwsim.
+    let hidden = format!(
+        r#"{{"ssid":"pm-hidden","bssid":"02:00:00:00:11:01","security":"psk","passphrase":"{PASS}","signal":-40,"hidden":true,"beacon":true}}"#
+    );
+    let w = WifiLab::up(&[&hidden]);
+    let hidden_id = "wifi_02504d000001_hidden_managed_psk".to_string();
+    w.wait_service(&hidden_id);
+    let props = w.props(&hidden_id);
+    assert!(
+        !props.contains("Name ="),
+        "a hidden service has no Name: {props}"
+    );
+    let real = wifi_id(b"pm-hidden", "psk");
+    let text = ok(
+        w.connect(&hidden_id, &["hidden", "pm-hidden", PASS]),
+        "connect hidden",
+    );
+    assert!(text.contains("request Name,Passphrase,SSID"), "{text}");
+    assert!(text.contains("connected"), "{text}");
+    w.lab
+        .wait_for(Duration::from_secs(30), "the named network ready", || {
+            w.ready(&real)
+        });
+    assert!(
+        addrs4(&w.lab, "eth0")
+            .iter()
+            .any(|a| a.starts_with("198.18.1.")),
+        "no DHCP address over the radio"
+    );
+    // The supplicant was asked to probe for the SSID (scan_ssid=1).
+    let trace = ok(w.lab.cmd("wpa", &["ctl", "Trace"]), "ctl Trace");
+    assert!(
+        trace
+            .lines()
+            .any(|l| l.contains("AddNetwork") && l.contains("scan_ssid")),
+        "{trace}"
+    );
+    let settings = w.settings(&real);
+    assert!(
+        settings.contains(&format!("Passphrase={PASS}")) && settings.contains("Favorite=true"),
+        "{settings}"
+    );
+    let props = w.props(&real);
+    assert!(props.contains("Name = pm-hidden"), "{props}");
+    // A name the air does not have: the connect fails, nothing is stored for it.
+    ok(w.lab.ctl(&["disconnect", &real]), "disconnect");
+    let out = w.connect(&hidden_id, &["hidden", "pm-nowhere", PASS]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        !out.status.success(),
+        "a network nobody has connected: {text}"
+    );
+    assert!(
+        !w.settings(&wifi_id(b"pm-nowhere", "psk"))
+            .contains("Passphrase="),
+        "a failed hidden network's passphrase was stored"
+    );
+}

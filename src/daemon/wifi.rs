@@ -14,7 +14,7 @@ use zbus::Message;
 use crate::caps;
 use crate::core::model::{Agent, AgentAnswer, ConnectSpec, InputRequest};
 use crate::core::tech::wifi::{LinkState, RadioView, ScanBackoff};
-use crate::core::types::{IfName, Secret, ServiceId, Technology};
+use crate::core::types::{IfName, ServiceId, Technology};
 use crate::dbus::client::call;
 use crate::dbus::request::CallError;
 use crate::dbus::server::Deferred;
@@ -156,10 +156,10 @@ impl Daemon {
                     let tx = self.events.clone();
                     self.ex.spawn(ask_agent(conn, agent, req, tx)).detach();
                 }
-                _ => self.model.agent_answered(
-                    &req.service,
-                    AgentAnswer::Failed("no agent registered".into()),
-                ),
+                _ => self.on_wifi(WifiEvent::Agent {
+                    service: req.service,
+                    answer: AgentAnswer::Failed("no agent registered".into()),
+                }),
             },
             _ => {}
         }
@@ -167,15 +167,15 @@ impl Daemon {
 
     /// An event of the supplicant task or of an agent call.
     pub(super) fn on_wifi(&mut self, ev: WifiEvent) {
+        let mut configs = super::events::StoreConfigs {
+            store: &self.store,
+            default_mptcp_link: self.default_mptcp_link,
+            run_dir: &self.run_dir,
+            kernel: &self.kernel,
+            adopted: &mut self.adopted,
+        };
         match ev {
             WifiEvent::Radio { ifindex, view } => {
-                let mut configs = super::events::StoreConfigs {
-                    store: &self.store,
-                    default_mptcp_link: self.default_mptcp_link,
-                    run_dir: &self.run_dir,
-                    kernel: &self.kernel,
-                    adopted: &mut self.adopted,
-                };
                 self.model.wifi_radio(ifindex, &view, &mut configs);
             }
             WifiEvent::Lost { ifindex } => self.model.wifi_radio_lost(ifindex),
@@ -189,7 +189,9 @@ impl Daemon {
             WifiEvent::ConnectFailed { ifindex, why } => {
                 self.model.wifi_connect_failed(ifindex, &why)
             }
-            WifiEvent::Agent { service, answer } => self.model.agent_answered(&service, answer),
+            WifiEvent::Agent { service, answer } => {
+                self.model.agent_answered(&service, answer, &mut configs)
+            }
         }
     }
 
@@ -254,7 +256,8 @@ impl Daemon {
                         .iter()
                         .filter(|o| o.service == *id)
                         .find_map(|o| o.result.clone().err());
-                    match (failed, self.model.service(id)) {
+                    let target = self.model.connect_target(id);
+                    match (failed, self.model.service(target)) {
                         (Some(e), _) => Some(Some(e.into())),
                         (None, None) => {
                             Some(Some(CallError::new("Failed", format!("{id} is gone"))))
@@ -290,13 +293,27 @@ impl Daemon {
 async fn ask_agent(conn: zbus::Connection, agent: Agent, req: InputRequest, tx: EventTx) {
     let service_path = format!("{}{}", crate::dbus::names::SERVICE_PATH_PREFIX, req.service);
     let mut fields: HashMap<&str, Value<'_>> = HashMap::new();
-    let mut pass: HashMap<&str, Value<'_>> = HashMap::new();
-    pass.insert("Type", Value::from(req.passphrase_type));
-    pass.insert("Requirement", Value::from("mandatory"));
-    fields.insert("Passphrase", Value::from(pass));
-    if let Some(prev) = &req.previous {
+    if req.ask_name {
+        // ConnMan's form: Name mandatory with SSID as its alternate.
+        let mut name: HashMap<&str, Value<'_>> = HashMap::new();
+        name.insert("Type", Value::from("string"));
+        name.insert("Requirement", Value::from("mandatory"));
+        name.insert("Alternates", Value::from(vec!["SSID"]));
+        fields.insert("Name", Value::from(name));
+        let mut ssid: HashMap<&str, Value<'_>> = HashMap::new();
+        ssid.insert("Type", Value::from("ssid"));
+        ssid.insert("Requirement", Value::from("alternate"));
+        fields.insert("SSID", Value::from(ssid));
+    }
+    if let Some(kind) = req.passphrase_type {
+        let mut pass: HashMap<&str, Value<'_>> = HashMap::new();
+        pass.insert("Type", Value::from(kind));
+        pass.insert("Requirement", Value::from("mandatory"));
+        fields.insert("Passphrase", Value::from(pass));
+    }
+    if let (Some(prev), Some(kind)) = (&req.previous, req.passphrase_type) {
         let mut p: HashMap<&str, Value<'_>> = HashMap::new();
-        p.insert("Type", Value::from(req.passphrase_type));
+        p.insert("Type", Value::from(kind));
         p.insert("Requirement", Value::from("informational"));
         p.insert("Value", Value::from(prev.0.as_str()));
         fields.insert("PreviousPassphrase", Value::from(p));
@@ -317,7 +334,7 @@ async fn ask_agent(conn: zbus::Connection, agent: Agent, req: InputRequest, tx: 
                 Err(zbus::Error::Failure("timeout".into()))
             };
             match smol::future::or(reply, timeout).await {
-                Ok(msg) => agent_reply(&msg),
+                Ok(msg) => agent_reply(&msg, &req),
                 Err(zbus::Error::MethodError(name, text, _)) => {
                     let text = text.unwrap_or_default();
                     if name.as_str() == "net.connman.Agent.Error.Canceled" {
@@ -342,26 +359,14 @@ async fn ask_agent(conn: zbus::Connection, agent: Agent, req: InputRequest, tx: 
         .await;
 }
 
-/// The passphrase in an agent's `a{sv}` answer.
-fn agent_reply(msg: &Message) -> AgentAnswer {
+/// What an agent's `a{sv}` answer to `req` gives.
+fn agent_reply(msg: &Message, req: &InputRequest) -> AgentAnswer {
     let Ok(answer) = msg.body().deserialize::<HashMap<String, OwnedValue>>() else {
         return AgentAnswer::Failed("the agent's answer is not a dictionary (a{sv})".into());
     };
-    match answer.get("Passphrase").map(|v| &**v) {
-        Some(Value::Str(s)) if s.len() <= caps::WIFI_MAX_SECRET_LEN => {
-            AgentAnswer::Passphrase(Secret(s.as_str().to_string()))
-        }
-        Some(Value::Str(s)) => AgentAnswer::Failed(format!(
-            "the agent's passphrase has {} bytes, more than {} (caps::WIFI_MAX_SECRET_LEN)",
-            s.len(),
-            caps::WIFI_MAX_SECRET_LEN
-        )),
-        Some(other) => AgentAnswer::Failed(format!(
-            "the agent's Passphrase is {}, not a string",
-            other.value_signature()
-        )),
-        None => AgentAnswer::Canceled("the agent gave no passphrase".into()),
-    }
+    let answer: HashMap<&str, &Value<'_>> =
+        answer.iter().map(|(k, v)| (k.as_str(), &**v)).collect();
+    crate::dbus::agent::agent_answer(&answer, req)
 }
 
 // ----- the supplicant task -------------------------------------------------

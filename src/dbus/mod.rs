@@ -1,6 +1,7 @@
 //! The D-Bus edge: the system bus connection, ConnMan's names, the
 //! property views, request handling and the server loop.
 
+pub mod agent;
 pub mod api;
 pub mod bus;
 pub mod client;

@@ -309,15 +309,19 @@ pub fn service(model: &Model, svc: &Service) -> Props {
     if let Some(w) = &svc.wifi {
         p.push(("Strength", Prop::Byte(w.strength)));
     }
-    let name = match &svc.wifi {
-        Some(w) => crate::core::tech::wifi::display_name(&w.ssid),
-        None => svc.tech.display_name().to_string(),
-    };
+    // A hidden network has no Name (ConnMan leaves it out).
+    match &svc.wifi {
+        Some(w) if w.ssid.is_empty() => {}
+        Some(w) => p.push((
+            "Name",
+            crate::core::tech::wifi::display_name(&w.ssid).into(),
+        )),
+        None => p.push(("Name", svc.tech.display_name().to_string().into())),
+    }
     p.extend([
         ("Favorite", svc.config.favorite.into()),
         ("Immutable", false.into()),
         ("AutoConnect", svc.config.auto_connect.into()),
-        ("Name", name.into()),
         ("Ethernet", ethernet(model, svc)),
         ("IPv4", ipv4(svc)),
         ("IPv4.Configuration", ipv4_config(svc)),

@@ -14,6 +14,7 @@ Usage: agent_connect.py SERVICE_ID MODE [ARG]
   MODE cancel          answer net.connman.Agent.Error.Canceled
   MODE wrongtype       answer Passphrase as a uint32
   MODE none            register no agent at all
+  MODE hidden NAME [P] answer Name=NAME (a hidden network), and Passphrase=P if asked
 Exit status 0 when Connect succeeded, 1 when it failed, 2 on a client error.
 """
 import sys
@@ -30,9 +31,9 @@ AGENT_PATH = "/net/pathman/test/agent"
 
 
 class Agent(dbus.service.Object):
-    def __init__(self, mode, arg):
+    def __init__(self, mode, arg, arg2=""):
         super().__init__(bus, AGENT_PATH)
-        self.mode, self.arg = mode, arg
+        self.mode, self.arg, self.arg2 = mode, arg, arg2
 
     @dbus.service.method("net.connman.Agent", in_signature="oa{sv}", out_signature="a{sv}")
     def RequestInput(self, service, fields):
@@ -42,6 +43,11 @@ class Agent(dbus.service.Object):
                                                 name="net.connman.Agent.Error.Canceled")
         if self.mode == "wrongtype":
             return {"Passphrase": dbus.UInt32(7)}
+        if self.mode == "hidden":
+            out = {"Name": dbus.String(self.arg)}
+            if "Passphrase" in fields:
+                out["Passphrase"] = dbus.String(self.arg2)
+            return out
         return {"Passphrase": dbus.String(self.arg)}
 
     @dbus.service.method("net.connman.Agent", in_signature="os", out_signature="")
@@ -63,9 +69,10 @@ def main():
         return 2
     service, mode = sys.argv[1], sys.argv[2]
     arg = sys.argv[3] if len(sys.argv) > 3 else ""
+    arg2 = sys.argv[4] if len(sys.argv) > 4 else ""
     manager = dbus.Interface(bus.get_object("net.connman", "/"), "net.connman.Manager")
     if mode != "none":
-        Agent(mode, arg)
+        Agent(mode, arg, arg2)
         manager.RegisterAgent(dbus.ObjectPath(AGENT_PATH))
     svc = dbus.Interface(bus.get_object("net.connman", "/net/connman/service/" + service),
                          "net.connman.Service")

@@ -187,6 +187,19 @@ def t_scan_hidden_and_types(c, ctx):
     assert c.count("BSSAdded", ifp) == 2, "a plain scan must not find the hidden BSS"
     c.scan(ifp, [b"hidden-net"])
     assert c.count("BSSAdded", ifp) == 3, "an SSID scan must find the hidden BSS"
+    # beacon: a hidden BSS whose beacon a scan caught is listed with an empty SSID; named,
+    # it is a second object with the same BSSID (wpa_supplicant keys BSSes by BSSID+SSID)
+    c.add_bss(IFN, ssid="beacon-net", bssid="02:00:00:00:01:04", security="psk",
+              passphrase="secret123", hidden=True, beacon=True)
+    c.scan(ifp)
+    assert c.count("BSSAdded", ifp) == 4, "a caught beacon must list the hidden BSS"
+    ssids = [bytes(c.get(str(b), BSS, "SSID")) for b in c.get(ifp, IFACE, "BSSs")]
+    assert b"" in ssids and b"beacon-net" not in ssids, ssids
+    c.scan(ifp, [b"beacon-net"])
+    assert c.count("BSSAdded", ifp) == 5, "the named hidden BSS must be a second object"
+    same = [str(b) for b in c.get(ifp, IFACE, "BSSs")
+            if bytes(c.get(str(b), BSS, "BSSID")) == bytes.fromhex("020000000104")]
+    assert sorted(bytes(c.get(b, BSS, "SSID")) for b in same) == [b"", b"beacon-net"], same
     # property types as wpa_supplicant's introspection declares them
     m = dbus.lowlevel.MethodCallMessage(SVC, bsses[0], PROPS, "GetAll")
     m.append(BSS, signature="s")
@@ -202,7 +215,7 @@ def t_scan_hidden_and_types(c, ctx):
     assert bytes(c.get(psk, BSS, "BSSID")) == bytes.fromhex("020000000102")
     assert int(c.get(psk, BSS, "Frequency")) == 5180
     # the deprecated BSS-less signals came as both forms for Scanning
-    assert c.count("ScanDone", ifp) == 3
+    assert c.count("ScanDone", ifp) == 5
 
 
 def t_psk_connect_order_and_both_forms(c, ctx):

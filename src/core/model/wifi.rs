@@ -33,14 +33,20 @@ pub struct WifiInfo {
     pub failures: u8,
     /// Auto-connect waits for the retry timer (after a failure).
     pub retry_wait: bool,
+    /// Named by the user for a hidden network: connects with `scan_ssid=1`.
+    pub hidden: bool,
+    /// The hidden service whose Connect this connect answers.
+    pub for_hidden: Option<ServiceId>,
 }
 
 /// What an agent's RequestInput must ask for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputRequest {
     pub service: ServiceId,
-    /// `psk` or `wep`.
-    pub passphrase_type: &'static str,
+    /// `psk` or `wep`; none for an open network.
+    pub passphrase_type: Option<&'static str>,
+    /// A hidden network: ask for its Name (or SSID) too.
+    pub ask_name: bool,
     /// The passphrase that failed last time (informational).
     pub previous: Option<Secret>,
 }
@@ -49,6 +55,12 @@ pub struct InputRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub enum AgentAnswer {
     Passphrase(Secret),
+    /// For a hidden network: the SSID the user named, and the passphrase
+    /// if one was asked for.
+    Named {
+        ssid: Ssid,
+        passphrase: Option<Secret>,
+    },
     /// The user cancelled, or the agent gave nothing usable.
     Canceled(String),
     /// No answer in time, or an error reply.
@@ -133,6 +145,8 @@ impl Model {
                         asking: false,
                         failures: 0,
                         retry_wait: false,
+                        hidden: false,
+                        for_hidden: None,
                     }));
                     if self.add_service_capped(svc).is_err() {
                         let level = if self.wifi_capped {
@@ -274,6 +288,35 @@ impl Model {
         svc.user_disconnected = false;
         svc.state = ServiceState::Association;
         w.offered = None;
+        w.for_hidden = None;
+        let passphrase_type = match w.security {
+            Security::Wep => Some("wep"),
+            s if s.needs_passphrase() => Some("psk"),
+            _ => None,
+        };
+        if w.ssid.is_empty() {
+            // A hidden network: only the user knows its name.
+            if self.agent.is_none() {
+                svc.state = ServiceState::Idle;
+                return Err(RequestError::Failed(format!(
+                    "{} is a hidden network: an agent must name it, and none is registered",
+                    svc.id
+                )));
+            }
+            w.asking = true;
+            log::info!(
+                "{}: asking the agent for the name of hidden network {}",
+                svc.ifname,
+                svc.id
+            );
+            self.actions.push(Action::RequestInput(InputRequest {
+                service: svc.id.clone(),
+                passphrase_type,
+                ask_name: true,
+                previous: None,
+            }));
+            return Ok(());
+        }
         if w.security.needs_passphrase() && svc.config.passphrase.is_none() {
             if self.agent.is_none() {
                 svc.state = ServiceState::Idle;
@@ -283,11 +326,6 @@ impl Model {
                 )));
             }
             w.asking = true;
-            let passphrase_type = if w.security == Security::Wep {
-                "wep"
-            } else {
-                "psk"
-            };
             log::info!(
                 "{}: asking the agent for the passphrase of {}",
                 svc.ifname,
@@ -296,6 +334,7 @@ impl Model {
             self.actions.push(Action::RequestInput(InputRequest {
                 service: svc.id.clone(),
                 passphrase_type,
+                ask_name: false,
                 previous: None,
             }));
             return Ok(());
@@ -319,13 +358,18 @@ impl Model {
                 sae: w.sae,
                 psk: w.psk,
                 passphrase,
-                hidden: false,
+                hidden: w.hidden,
             }),
         });
     }
 
     /// The agent answered the input request for `id`.
-    pub fn agent_answered(&mut self, id: &str, answer: AgentAnswer) {
+    pub fn agent_answered(
+        &mut self,
+        id: &str,
+        answer: AgentAnswer,
+        configs: &mut dyn ConfigSource,
+    ) {
         let Ok(idx) = self.index_of(id) else { return };
         let svc = &mut self.services[idx];
         let Some(w) = svc.wifi.as_mut() else { return };
@@ -334,6 +378,27 @@ impl Model {
         }
         w.asking = false;
         match answer {
+            AgentAnswer::Named { ssid, passphrase } if w.ssid.is_empty() => {
+                let security = w.security;
+                self.hidden_named(idx, ssid, security, passphrase, configs);
+            }
+            AgentAnswer::Named { .. } => {
+                svc.state = ServiceState::Failure;
+                svc.error = Some("invalid-key");
+                self.fail_pending_connect(
+                    idx,
+                    RequestError::Failed("the agent named a network that is not hidden".into()),
+                );
+            }
+            AgentAnswer::Passphrase(_) if w.ssid.is_empty() => {
+                svc.state = ServiceState::Idle;
+                self.fail_pending_connect(
+                    idx,
+                    RequestError::InvalidArguments(
+                        "the agent gave no Name or SSID for the hidden network".into(),
+                    ),
+                );
+            }
             AgentAnswer::Passphrase(p) => match wifi::check_passphrase(w.security, &p.0) {
                 Ok(()) => {
                     w.offered = Some(p.clone());
@@ -384,7 +449,14 @@ impl Model {
         if save {
             self.actions.push(Action::SaveService(svc.id.clone()));
         }
+        let hidden = w.for_hidden.clone();
         self.start_connect(idx);
+        if let Some(h) = hidden {
+            self.connect_results.push(ConnectOutcome {
+                service: h,
+                result: Ok(()),
+            });
+        }
         self.connect_results.push(ConnectOutcome {
             service: self.services[idx].id.clone(),
             result: Ok(()),
@@ -421,10 +493,131 @@ impl Model {
     }
 
     fn fail_pending_connect(&mut self, idx: usize, e: RequestError) {
+        if let Some(h) = self.services[idx]
+            .wifi
+            .as_mut()
+            .and_then(|w| w.for_hidden.take())
+        {
+            self.connect_results.push(ConnectOutcome {
+                service: h,
+                result: Err(e.clone()),
+            });
+        }
         self.connect_results.push(ConnectOutcome {
             service: self.services[idx].id.clone(),
             result: Err(e),
         });
+    }
+
+    /// The agent named the hidden network `idx` stands for: the network of
+    /// that SSID connects (found by a scan naming it, `scan_ssid=1`) and
+    /// answers the hidden service's Connect; the hidden one stays idle.
+    fn hidden_named(
+        &mut self,
+        idx: usize,
+        ssid: Ssid,
+        security: Security,
+        passphrase: Option<Secret>,
+        configs: &mut dyn ConfigSource,
+    ) {
+        let svc = &mut self.services[idx];
+        svc.state = ServiceState::Idle;
+        let hidden_id = svc.id.clone();
+        let ifindex = svc.ifindex;
+        let ifname = svc.ifname.clone();
+        let refuse = |m: &mut Model, e: RequestError| {
+            log::warn!("{ifname}: hidden network {hidden_id}: {e:?}");
+            m.fail_pending_connect(idx, e);
+        };
+        if ssid.is_empty() || wifi::is_all_nul(&ssid) {
+            return refuse(
+                self,
+                RequestError::InvalidArguments("the agent named no network".into()),
+            );
+        }
+        let passphrase = match (security.needs_passphrase(), passphrase) {
+            (true, None) => {
+                return refuse(
+                    self,
+                    RequestError::InvalidArguments("the agent gave no passphrase".into()),
+                )
+            }
+            (true, Some(p)) => match wifi::check_passphrase(security, &p.0) {
+                Ok(()) => Some(p),
+                Err(why) => return refuse(self, RequestError::InvalidArguments(why)),
+            },
+            (false, _) => None,
+        };
+        let Some(mac) = self
+            .devices
+            .iter()
+            .find(|d| d.ifindex == ifindex)
+            .map(|d| d.mac)
+        else {
+            return refuse(self, RequestError::Failed("the radio is gone".into()));
+        };
+        let id = wifi::service_id(mac, &ssid, Mode::Managed, security);
+        let real = match self.index_of(&id) {
+            Ok(i) => i,
+            Err(_) => {
+                let (sae, psk) = {
+                    let w = self.services[idx].wifi.as_ref();
+                    (w.is_some_and(|w| w.sae), w.is_some_and(|w| w.psk))
+                };
+                let mut svc = Service::idle(
+                    id.clone(),
+                    Technology::Wifi,
+                    ifindex,
+                    ifname.clone(),
+                    configs.load(&id),
+                );
+                svc.wifi = Some(Box::new(WifiInfo {
+                    ssid: ssid.clone(),
+                    mode: Mode::Managed,
+                    security,
+                    strength: self.services[idx].wifi.as_ref().map_or(0, |w| w.strength),
+                    frequency: 0,
+                    sae,
+                    psk,
+                    in_range: true,
+                    attempt: None,
+                    offered: None,
+                    asking: false,
+                    failures: 0,
+                    retry_wait: false,
+                    hidden: true,
+                    for_hidden: None,
+                }));
+                if self.add_service_capped(svc).is_err() {
+                    return refuse(
+                        self,
+                        RequestError::Failed(format!(
+                            "more than {} services (caps::MAX_SERVICES)",
+                            caps::MAX_SERVICES
+                        )),
+                    );
+                }
+                self.services.len() - 1
+            }
+        };
+        if self.radio_busy(ifindex) {
+            return refuse(
+                self,
+                RequestError::Failed("the radio is connecting another network".into()),
+            );
+        }
+        let svc = &mut self.services[real];
+        svc.error = None;
+        svc.user_disconnected = false;
+        svc.state = ServiceState::Association;
+        if let Some(w) = svc.wifi.as_mut() {
+            w.hidden = true;
+            w.offered = passphrase.clone();
+            w.for_hidden = Some(hidden_id);
+        }
+        log::info!("{}: hidden network named: {id}", svc.ifname);
+        let pass = passphrase.or_else(|| svc.config.passphrase.clone());
+        self.wifi_associate(real, pass);
     }
 
     /// The supplicant refused or timed out the connect on `ifindex`.
@@ -458,6 +651,19 @@ impl Model {
             self.actions.push(Action::WifiScan { ifindex });
         }
         Ok(radios)
+    }
+
+    /// The service a Connect on `id` waits for: the named network of a
+    /// hidden one, else `id` itself.
+    pub fn connect_target<'a>(&'a self, id: &'a str) -> &'a str {
+        self.services
+            .iter()
+            .find(|s| {
+                s.wifi
+                    .as_ref()
+                    .is_some_and(|w| w.for_hidden.as_deref() == Some(id))
+            })
+            .map_or(id, |s| s.id.as_str())
     }
 
     /// The outcomes of Connect calls since the last call.
@@ -602,14 +808,18 @@ mod tests {
         m.connect(&psk_id()).unwrap();
         let acts = m.take_actions();
         assert!(
-            matches!(&acts[..], [Action::RequestInput(r)] if r.service == psk_id() && r.passphrase_type == "psk"),
+            matches!(&acts[..], [Action::RequestInput(r)] if r.service == psk_id() && r.passphrase_type == Some("psk") && !r.ask_name),
             "{acts:?}"
         );
         assert_eq!(
             m.service(&psk_id()).unwrap().state,
             ServiceState::Association
         );
-        m.agent_answered(&psk_id(), AgentAnswer::Passphrase(Secret(pass.into())));
+        m.agent_answered(
+            &psk_id(),
+            AgentAnswer::Passphrase(Secret(pass.into())),
+            &mut Store,
+        );
         let acts = m.take_actions();
         match &acts[..] {
             [Action::WifiConnect { ifindex: 7, spec }] => {
@@ -741,7 +951,7 @@ mod tests {
             m.clear_error(&psk_id()).unwrap();
             m.connect(&psk_id()).unwrap();
             m.take_actions();
-            m.agent_answered(&psk_id(), answer);
+            m.agent_answered(&psk_id(), answer, &mut Store);
             assert!(m
                 .take_actions()
                 .iter()
@@ -848,6 +1058,96 @@ mod tests {
         m.wifi_radio(7, &view(LinkState::Completed, &air), &mut Store);
         let w = m.service(&open).unwrap().wifi.as_ref().unwrap();
         assert_eq!((w.failures, w.retry_wait), (0, false));
+    }
+
+    #[test]
+    fn a_hidden_network_named_by_the_agent_connects_as_its_ssid() {
+        let mut m = radio();
+        let beacon = bss(4, b"", -35, true);
+        m.wifi_radio(
+            7,
+            &view(LinkState::Disconnected, std::slice::from_ref(&beacon)),
+            &mut Store,
+        );
+        let hidden = wifi::service_id(MAC, b"", Mode::Managed, Security::Psk);
+        assert!(hidden.contains("_hidden_managed_psk"), "{hidden}");
+        assert!(m.service(&hidden).is_some(), "no hidden service");
+        // Without an agent nobody can name it.
+        assert!(matches!(m.connect(&hidden), Err(RequestError::Failed(_))));
+        assert_eq!(m.service(&hidden).unwrap().state, ServiceState::Idle);
+        m.agent = Some(Agent {
+            owner: ":1.5".into(),
+            path: "/agent".into(),
+        });
+        m.connect(&hidden).unwrap();
+        let acts = m.take_actions();
+        assert!(
+            matches!(&acts[..], [Action::RequestInput(r)]
+                if r.service == hidden && r.ask_name && r.passphrase_type == Some("psk")),
+            "{acts:?}"
+        );
+        // A name without the passphrase a PSK network needs: refused, nothing made.
+        let ssid = Ssid::from_slice(b"pm-hidden").unwrap();
+        m.agent_answered(
+            &hidden,
+            AgentAnswer::Named {
+                ssid: ssid.clone(),
+                passphrase: None,
+            },
+            &mut Store,
+        );
+        let out = m.take_connect_results();
+        assert!(
+            matches!(&out[..], [o] if o.service == hidden && o.result.is_err()),
+            "{out:?}"
+        );
+        let real = wifi::service_id(MAC, b"pm-hidden", Mode::Managed, Security::Psk);
+        assert!(m.service(&real).is_none());
+        m.connect(&hidden).unwrap();
+        m.take_actions();
+        m.agent_answered(
+            &hidden,
+            AgentAnswer::Named {
+                ssid,
+                passphrase: Some(Secret("correct horse".into())),
+            },
+            &mut Store,
+        );
+        match &m.take_actions()[..] {
+            [Action::WifiConnect { ifindex: 7, spec }] => {
+                assert_eq!(spec.ssid.as_slice(), b"pm-hidden");
+                assert!(spec.hidden, "no scan_ssid for a hidden network");
+                assert_eq!(spec.passphrase.as_ref().unwrap().0, "correct horse");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(m.service(&hidden).unwrap().state, ServiceState::Idle);
+        assert_eq!(m.service(&real).unwrap().state, ServiceState::Association);
+        // The supplicant finds it by name (a second BSS object) and associates.
+        let named = bss(5, b"pm-hidden", -35, true);
+        let air = [beacon, named];
+        for st in [
+            LinkState::Associating,
+            LinkState::FourWayHandshake,
+            LinkState::Completed,
+        ] {
+            m.wifi_radio(7, &view(st, &air), &mut Store);
+        }
+        let out = m.take_connect_results();
+        for id in [&hidden, &real] {
+            assert!(
+                out.iter().any(|o| o.service == *id && o.result.is_ok()),
+                "{id}: {out:?}"
+            );
+        }
+        assert_eq!(m.connect_target(&hidden), real.as_str());
+        let s = m.service(&real).unwrap();
+        assert_eq!(s.state, ServiceState::Configuration);
+        assert!(s.config.favorite);
+        assert_eq!(s.config.passphrase.as_ref().unwrap().0, "correct horse");
+        assert!(m
+            .take_actions()
+            .contains(&Action::SaveService(real.clone())));
     }
 
     #[test]

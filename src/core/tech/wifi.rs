@@ -205,19 +205,23 @@ pub fn strength(signal_dbm: i16) -> u8 {
 }
 
 /// The networks the BSSes make up, strongest first (ties by SSID bytes).
-/// A hidden BSS (empty SSID) makes no network on its own: a user connects
-/// to it by naming the SSID.
+/// Hidden BSSes (an empty or all-NUL SSID) make one network per security,
+/// with an empty SSID (ConnMan's `wifi_<mac>_hidden_managed_<security>`):
+/// a user connects to it by naming the SSID.
 pub fn networks(bsses: &[Bss]) -> Vec<Network> {
     let mut out: Vec<Network> = Vec::new();
-    for b in bsses
-        .iter()
-        .filter(|b| !b.ssid.is_empty() && !is_all_nul(&b.ssid))
-    {
+    for b in bsses {
+        let hidden = is_all_nul(&b.ssid);
+        let ssid = if hidden { Ssid::new() } else { b.ssid.clone() };
+        let mode = if hidden { Mode::Managed } else { b.mode };
+        if hidden && b.mode != Mode::Managed {
+            continue;
+        }
         let sec = b.security();
         let st = strength(b.signal);
         match out
             .iter_mut()
-            .find(|n| n.ssid == b.ssid && n.mode == b.mode && n.security == sec)
+            .find(|n| n.ssid == ssid && n.mode == mode && n.security == sec)
         {
             Some(n) => {
                 if st > n.strength {
@@ -228,8 +232,8 @@ pub fn networks(bsses: &[Bss]) -> Vec<Network> {
                 n.psk |= b.keys.psk;
             }
             None => out.push(Network {
-                ssid: b.ssid.clone(),
-                mode: b.mode,
+                ssid,
+                mode,
                 security: sec,
                 strength: st,
                 frequency: b.frequency,
@@ -246,8 +250,9 @@ pub fn networks(bsses: &[Bss]) -> Vec<Network> {
     out
 }
 
-/// Hidden networks announce an SSID of NUL bytes as often as an empty one.
-fn is_all_nul(ssid: &[u8]) -> bool {
+/// Hidden networks announce an SSID of NUL bytes as often as an empty one
+/// (an empty SSID counts as all-NUL).
+pub fn is_all_nul(ssid: &[u8]) -> bool {
     ssid.iter().all(|b| *b == 0)
 }
 
@@ -510,17 +515,22 @@ mod tests {
             bss("/f", b"home", -60, KeyMgmt::default(), true),
         ];
         let n = networks(&bsses);
-        assert_eq!(n.len(), 3, "{n:?}");
-        assert_eq!((n[0].ssid.as_slice(), n[0].strength), (&b"home"[..], 80));
-        assert_eq!(n[0].security, Security::Psk);
+        assert_eq!(n.len(), 4, "{n:?}");
+        // The two hidden BSSes (empty, all-NUL) are one hidden PSK network.
+        assert_eq!((n[0].ssid.as_slice(), n[0].strength), (&b""[..], 90));
+        assert_eq!((n[0].security, n[0].mode), (Security::Psk, Mode::Managed));
+        assert_eq!((n[1].ssid.as_slice(), n[1].strength), (&b"home"[..], 80));
+        assert_eq!(n[1].security, Security::Psk);
         assert_eq!(
-            (n[1].ssid.as_slice(), n[1].security),
+            (n[2].ssid.as_slice(), n[2].security),
             (&b"cafe"[..], Security::None)
         );
         assert_eq!(
-            (n[2].ssid.as_slice(), n[2].security),
+            (n[3].ssid.as_slice(), n[3].security),
             (&b"home"[..], Security::Wep)
         );
+        let hidden = service_id([2, 0, 0, 0, 1, 0], &n[0].ssid, n[0].mode, n[0].security);
+        assert_eq!(hidden, "wifi_020000000100_hidden_managed_psk");
     }
 
     #[test]
@@ -646,6 +656,8 @@ mod tests {
             }).collect();
             let n = networks(&bsses);
             prop_assert!(n.len() <= bsses.len());
+            // No network is named by NUL bytes: those are the hidden one.
+            prop_assert!(n.iter().all(|x| x.ssid.is_empty() || !is_all_nul(&x.ssid)));
             prop_assert!(n.windows(2).all(|w| w[0].strength >= w[1].strength));
         }
     }
