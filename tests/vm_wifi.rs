@@ -90,6 +90,9 @@ fn connmanctl_drives_pathman_on_real_radios() {
     assert!(run.get("sae_wrong").contains("invalid-key"));
     assert!(run.get("sae_address").starts_with("192.168.53."));
     assert!(run.get("open_address").starts_with("192.168.54."));
+    assert_eq!(run.get("hidden_seen"), "yes");
+    assert!(run.get("hidden_address").starts_with("192.168.55."));
+    assert_eq!(run.get("hidden_saved"), "yes");
     assert_eq!(run.get("restart_reconnect"), "yes");
     assert_eq!(run.get("log_clean"), "yes");
     assert_eq!(run.get("result"), "pass");

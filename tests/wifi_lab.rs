@@ -274,12 +274,41 @@ fn a_wrong_passphrase_fails_with_invalid_key_and_the_agent_is_asked_again() {
         !w.settings(&id).contains("Passphrase="),
         "a failed key was stored"
     );
+    assert!(
+        text.contains("report invalid-key"),
+        "no ReportError: {text}"
+    );
     // Asked again on the next connect; the right one works.
     let text = ok(w.connect(&id, &["passphrase", PASS]), "second connect");
     assert!(
         text.contains("request Passphrase") && text.contains("connected"),
         "{text}"
     );
+    // An agent that answers ReportError with Retry is asked again within the same
+    // Connect, and the second key connects it.
+    ok(w.lab.ctl(&["disconnect", &id]), "disconnect");
+    let _ = w.lab.exec(&[
+        "dbus-send",
+        "--system",
+        "--print-reply",
+        "--dest=net.connman",
+        &format!("/net/connman/service/{id}"),
+        "net.connman.Service.Remove",
+    ]);
+    let text = ok(
+        w.connect(&id, &["retry", "wrongpass", PASS]),
+        "connect with a retry",
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines.len() >= 4
+            && lines[0].starts_with("request Passphrase")
+            && lines[1] == "report invalid-key"
+            && lines[2].starts_with("request Passphrase")
+            && lines[3].starts_with("connected"),
+        "{text}"
+    );
+    assert!(w.settings(&id).contains(&format!("Passphrase={PASS}")));
 }
 
 #[test]

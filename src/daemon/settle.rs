@@ -126,7 +126,8 @@ impl Daemon {
             | Action::WifiDisconnect { .. }
             | Action::WifiScan { .. }
             | Action::RequestInput(_)
-            | Action::WifiRetryAfter { .. } => self.wifi_action(action),
+            | Action::WifiRetryAfter { .. }
+            | Action::ReportError { .. } => self.wifi_action(action),
             Action::ForgetService(id) => {
                 if let Err(e) = self.store.remove_service(&id) {
                     log::warn!("{id}: stored settings not removed: {e}");

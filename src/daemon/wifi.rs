@@ -57,6 +57,11 @@ pub enum WifiEvent {
         service: ServiceId,
         answer: AgentAnswer,
     },
+    /// The agent answered ReportError (Retry or not).
+    Reported {
+        service: ServiceId,
+        retry: bool,
+    },
 }
 
 /// Commands queued for the task; the loop never waits on it.
@@ -161,6 +166,17 @@ impl Daemon {
                     answer: AgentAnswer::Failed("no agent registered".into()),
                 }),
             },
+            Action::ReportError { service, error } => {
+                match (self.bus.clone(), self.model.agent.clone()) {
+                    (Some(conn), Some(agent)) => {
+                        let tx = self.events.clone();
+                        self.ex
+                            .spawn(report_error(conn, agent, service, error, tx))
+                            .detach();
+                    }
+                    _ => self.model.agent_reported(&service, false),
+                }
+            }
             _ => {}
         }
     }
@@ -192,6 +208,7 @@ impl Daemon {
             WifiEvent::Agent { service, answer } => {
                 self.model.agent_answered(&service, answer, &mut configs)
             }
+            WifiEvent::Reported { service, retry } => self.model.agent_reported(&service, retry),
         }
     }
 
@@ -356,6 +373,44 @@ async fn ask_agent(conn: zbus::Connection, agent: Agent, req: InputRequest, tx: 
             service: req.service,
             answer,
         }))
+        .await;
+}
+
+/// Tells the agent why connecting `service` failed; its Retry error asks
+/// for another attempt.
+async fn report_error(
+    conn: zbus::Connection,
+    agent: Agent,
+    service: ServiceId,
+    error: &'static str,
+    tx: EventTx,
+) {
+    let path = format!("{}{}", crate::dbus::names::SERVICE_PATH_PREFIX, service);
+    let retry = match OwnedObjectPath::try_from(path) {
+        Err(_) => false,
+        Ok(path) => {
+            let body = (path, error);
+            let reply = conn.call_method(
+                Some(agent.owner.as_str()),
+                agent.path.as_str(),
+                Some("net.connman.Agent"),
+                "ReportError",
+                &body,
+            );
+            let timeout = async {
+                smol::Timer::after(Duration::from_secs(caps::AGENT_TIMEOUT_SECS)).await;
+                Err(zbus::Error::Failure("timeout".into()))
+            };
+            match smol::future::or(reply, timeout).await {
+                Err(zbus::Error::MethodError(name, _, _)) => {
+                    name.as_str() == "net.connman.Agent.Error.Retry"
+                }
+                _ => false,
+            }
+        }
+    };
+    let _ = tx
+        .send(Event::Wifi(WifiEvent::Reported { service, retry }))
         .await;
 }
 

@@ -15,6 +15,8 @@ Usage: agent_connect.py SERVICE_ID MODE [ARG]
   MODE wrongtype       answer Passphrase as a uint32
   MODE none            register no agent at all
   MODE hidden NAME [P] answer Name=NAME (a hidden network), and Passphrase=P if asked
+  MODE retry P1 P2     answer Passphrase=P1, ReportError with net.connman.Agent.Error.Retry,
+                       then Passphrase=P2 (connmanctl's "Retry (yes/no)? yes")
 Exit status 0 when Connect succeeded, 1 when it failed, 2 on a client error.
 """
 import sys
@@ -43,6 +45,9 @@ class Agent(dbus.service.Object):
                                                 name="net.connman.Agent.Error.Canceled")
         if self.mode == "wrongtype":
             return {"Passphrase": dbus.UInt32(7)}
+        if self.mode == "retry":
+            answer, self.arg = self.arg, self.arg2
+            return {"Passphrase": dbus.String(answer)}
         if self.mode == "hidden":
             out = {"Name": dbus.String(self.arg)}
             if "Passphrase" in fields:
@@ -53,6 +58,9 @@ class Agent(dbus.service.Object):
     @dbus.service.method("net.connman.Agent", in_signature="os", out_signature="")
     def ReportError(self, service, error):
         print("report", error, flush=True)
+        if self.mode == "retry" and not getattr(self, "retried", False):
+            self.retried = True
+            raise dbus.exceptions.DBusException("retry", name="net.connman.Agent.Error.Retry")
 
     @dbus.service.method("net.connman.Agent", in_signature="", out_signature="")
     def Release(self):

@@ -2,12 +2,14 @@
 # tests/vm/wifi.sh - pathman's WiFi on real radios (guest script: vm.sh run OUT wifi.sh PATHMAN).
 # Four hwsim radios: wlan0 is pathman's station; three access points, each in its own netns
 # with dnsmasq behind it: wlan1 WPA2-PSK "pm-psk" (192.168.52.0/24), wlan2 WPA3-SAE "pm-sae"
-# (192.168.53.0/24), wlan3 open "pm-open" (192.168.54.0/24). The real wpa_supplicant -u on a
+# (192.168.53.0/24), wlan3 open "pm-open" (192.168.54.0/24), wlan4 hidden WPA2-PSK "pm-hidden"
+# (192.168.55.0/24). The real wpa_supplicant -u on a
 # private bus, pathman managing wlan0, and Debian's connmanctl as the user's client:
 # enable wifi, scan wifi, services, agent on + connect with the passphrase typed at the prompt,
 # then the kernel is checked (address from the AP's dnsmasq, default route by wlan0), the
 # passphrase saved and never logged; disconnect; a wrong SAE password (invalid-key) and the
-# right one; the open network; a restart reconnects a favourite by itself.
+# right one; the open network; the hidden network, named at connmanctl's "Hidden SSID name?"
+# prompt; a restart reconnects a favourite by itself.
 # Writes key=value lines to $VM_OUT/result.txt (result=pass last); exit 0 only when all passed.
 set -uo pipefail
 . "$(dirname "$(readlink -f "$0")")/guest-lib.sh"
@@ -24,24 +26,28 @@ finish() {
 }
 trap finish EXIT
 
-STEP=radios; wifi_radios 4
-for k in psk:1 sae:2 open:3; do ap_netns "ap-${k%%:*}" "wlan${k##*:}"; done
+STEP=radios; wifi_radios 5
+for k in psk:1 sae:2 open:3 hidden:4; do ap_netns "ap-${k%%:*}" "wlan${k##*:}"; done
 pids=()
 CHANNEL=1  start_hostapd ap-psk  wlan1 psk  pm-psk  "correct horse" 02:00:00:00:11:00 & pids+=($!)
 CHANNEL=6  start_hostapd ap-sae  wlan2 sae  pm-sae  "correct horse" 02:00:00:00:12:00 & pids+=($!)
 CHANNEL=11 start_hostapd ap-open wlan3 open pm-open ""              02:00:00:00:13:00 & pids+=($!)
+CHANNEL=6  start_hostapd ap-hidden wlan4 hidden-psk pm-hidden "correct horse" 02:00:00:00:14:00 & pids+=($!)
 STEP=bus; start_private_bus || fail bus
 STEP=wpa_supplicant; start_wpa_supplicant -d || fail wpa_supplicant
 for p in "${pids[@]}"; do wait "$p" || fail hostapd; done
 start_dnsmasq_behind ap-psk wlan1 192.168.52.0/24 || fail dnsmasq
 start_dnsmasq_behind ap-sae wlan2 192.168.53.0/24 || fail dnsmasq
 start_dnsmasq_behind ap-open wlan3 192.168.54.0/24 || fail dnsmasq
+start_dnsmasq_behind ap-hidden wlan4 192.168.55.0/24 || fail dnsmasq
 
 MAC=$(tr -d ':' </sys/class/net/wlan0/address)
 hex() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
 PSK_ID=wifi_${MAC}_$(hex pm-psk)_managed_psk
 SAE_ID=wifi_${MAC}_$(hex pm-sae)_managed_psk
 OPEN_ID=wifi_${MAC}_$(hex pm-open)_managed_none
+HIDDEN_ID=wifi_${MAC}_hidden_managed_psk
+NAMED_ID=wifi_${MAC}_$(hex pm-hidden)_managed_psk
 result psk_id "$PSK_ID"
 
 # The real supplicant's signal and state order on a real radio, for tests/vm_wifi.rs to
@@ -123,10 +129,27 @@ wait_for 30 has_addr 192.168.54. || fail open_address "$(addr4)"
 result open_address "$(addr4)"
 ready "$SAE_ID" && fail one_per_radio "SAE still ready beside open"
 
+# The hidden AP answers no wildcard probe: its service shows once a scan caught one of its
+# beacons (empty SSID), so scan until it is listed.
+STEP=hidden_seen
+hidden_listed() { ctl scan wifi >/dev/null; ctl services | grep "$HIDDEN_ID" >/dev/null; }
+wait_for 120 hidden_listed || fail hidden_seen "$(ctl services | tr '\n' '|')"
+result hidden_seen yes
+STEP=hidden
+/usr/bin/python3 "$SESSION" 90 'agent on=>Agent registered' "connect $HIDDEN_ID=>Hidden SSID name?" \
+    "pm-hidden=>Passphrase?" "correct horse=>Connected $HIDDEN_ID" >"$VM_LOGS/connmanctl-hidden.txt" 2>&1 \
+    || fail hidden "$(tail -5 "$VM_LOGS/connmanctl-hidden.txt" | tr '\n' '|')"
+result connect_hidden "$(grep '^step' "$VM_LOGS/connmanctl-hidden.txt" | tr '\n' '|')"
+wait_for 30 has_addr 192.168.55. || fail hidden_address "$(addr4)"
+result hidden_address "$(addr4)"
+ready "$NAMED_ID" || fail hidden_state "$(svc_state "$NAMED_ID")"
+grep -q '^Passphrase=correct horse$' "$VM_RUN/pathman-state/$NAMED_ID/settings" || fail hidden_saved
+result hidden_saved yes
+
 STEP=restart
 kill "$PATHMAN_PID"; wait "$PATHMAN_PID" 2>/dev/null; PATHMAN_PID=
 start_pathman "$PATHMAN" -i wlan0 || fail restart
-any_ready() { ready "$PSK_ID" || ready "$SAE_ID" || ready "$OPEN_ID"; }
+any_ready() { ready "$PSK_ID" || ready "$SAE_ID" || ready "$OPEN_ID" || ready "$NAMED_ID"; }
 wait_for 60 any_ready || fail restart_reconnect "$(ctl services | tr '\n' '|')"
 result restart_reconnect yes
 

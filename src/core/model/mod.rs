@@ -52,6 +52,12 @@ pub enum Action {
     ForgetService(ServiceId),
     /// Ask the registered agent for a passphrase.
     RequestInput(InputRequest),
+    /// Tell the agent why the connect failed (`ReportError`); its answer
+    /// (Retry or not) goes to [`Model::agent_reported`].
+    ReportError {
+        service: ServiceId,
+        error: &'static str,
+    },
     /// Associate the radio with a network.
     WifiConnect {
         ifindex: u32,

@@ -37,6 +37,8 @@ pub struct WifiInfo {
     pub hidden: bool,
     /// The hidden service whose Connect this connect answers.
     pub for_hidden: Option<ServiceId>,
+    /// The agent was told of a failure (ReportError) and may ask to retry.
+    pub reporting: bool,
 }
 
 /// What an agent's RequestInput must ask for.
@@ -147,6 +149,7 @@ impl Model {
                         retry_wait: false,
                         hidden: false,
                         for_hidden: None,
+                        reporting: false,
                     }));
                     if self.add_service_capped(svc).is_err() {
                         let level = if self.wifi_capped {
@@ -467,7 +470,8 @@ impl Model {
         let svc = &mut self.services[idx];
         let Some(w) = svc.wifi.as_mut() else { return };
         w.attempt = None;
-        w.offered = None;
+        // A key the agent gave just now: the agent hears why, and may retry.
+        let report = w.offered.take().is_some() && error == "invalid-key";
         w.failures = w.failures.saturating_add(1);
         w.retry_wait = true;
         let after = wifi::retry_delay(w.failures);
@@ -489,7 +493,43 @@ impl Model {
         svc.error = Some(error);
         let ifindex = svc.ifindex;
         self.actions.push(Action::WifiDisconnect { ifindex });
-        self.fail_pending_connect(idx, RequestError::Failed(error.into()));
+        if report && self.agent.is_some() {
+            let svc = &mut self.services[idx];
+            if let Some(w) = svc.wifi.as_mut() {
+                w.reporting = true;
+            }
+            self.actions.push(Action::ReportError {
+                service: svc.id.clone(),
+                error,
+            });
+        } else {
+            self.fail_pending_connect(idx, RequestError::Failed(error.into()));
+        }
+    }
+
+    /// The agent answered ReportError for `id`: Retry connects again
+    /// (asking for the key again), anything else ends the Connect.
+    pub fn agent_reported(&mut self, id: &str, retry: bool) {
+        let Ok(idx) = self.index_of(id) else { return };
+        let svc = &mut self.services[idx];
+        let Some(w) = svc.wifi.as_mut() else { return };
+        if !w.reporting {
+            return;
+        }
+        w.reporting = false;
+        let error = svc.error.unwrap_or("connect-failed");
+        if !retry || svc.state != ServiceState::Failure {
+            return self.fail_pending_connect(idx, RequestError::Failed(error.into()));
+        }
+        log::info!("{}: the agent asks to retry {id}", svc.ifname);
+        let hidden = w.for_hidden.clone();
+        let res = self.wifi_connect(idx);
+        if let Some(w) = self.services[idx].wifi.as_mut() {
+            w.for_hidden = hidden;
+        }
+        if let Err(e) = res {
+            self.fail_pending_connect(idx, e);
+        }
     }
 
     fn fail_pending_connect(&mut self, idx: usize, e: RequestError) {
@@ -587,6 +627,7 @@ impl Model {
                     retry_wait: false,
                     hidden: true,
                     for_hidden: None,
+                    reporting: false,
                 }));
                 if self.add_service_capped(svc).is_err() {
                     return refuse(
@@ -921,10 +962,19 @@ mod tests {
         assert_eq!(s.state, ServiceState::Failure);
         assert_eq!(s.error, Some("invalid-key"));
         assert!(s.config.passphrase.is_none());
+        // The agent hears why first; the Connect ends when it does not retry.
+        assert!(m.take_connect_results().is_empty());
+        assert!(m.take_actions().contains(&Action::ReportError {
+            service: psk_id(),
+            error: "invalid-key"
+        }));
+        m.agent_reported(&psk_id(), false);
         let out = m.take_connect_results();
         assert!(
             matches!(&out[..], [ConnectOutcome { result: Err(RequestError::Failed(e)), .. }] if e == "invalid-key")
         );
+        m.agent_reported(&psk_id(), true);
+        assert!(m.take_actions().is_empty(), "a second answer did something");
         // The next connect asks the agent again.
         m.connect(&psk_id()).unwrap();
         assert!(matches!(
@@ -1058,6 +1108,25 @@ mod tests {
         m.wifi_radio(7, &view(LinkState::Completed, &air), &mut Store);
         let w = m.service(&open).unwrap().wifi.as_ref().unwrap();
         assert_eq!((w.failures, w.retry_wait), (0, false));
+    }
+
+    #[test]
+    fn an_agent_that_retries_is_asked_again_within_the_same_connect() {
+        let mut m = radio();
+        let air = [bss(1, b"pm-psk", -40, true)];
+        m.wifi_radio(7, &view(LinkState::Disconnected, &air), &mut Store);
+        connect_with_agent(&mut m, &air, "wrong horse");
+        m.wifi_radio(7, &view(LinkState::Disconnected, &air), &mut Store);
+        m.take_actions();
+        m.agent_reported(&psk_id(), true);
+        assert!(m.take_connect_results().is_empty(), "the Connect ended");
+        let acts = m.take_actions();
+        assert!(
+            matches!(&acts[..], [Action::RequestInput(r)] if r.service == psk_id()),
+            "{acts:?}"
+        );
+        let s = m.service(&psk_id()).unwrap();
+        assert_eq!((s.state, s.error), (ServiceState::Association, None));
     }
 
     #[test]
