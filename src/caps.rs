@@ -30,6 +30,9 @@ pub const WIFI_ASSOC_TIMEOUT_SECS: u64 = 30;
 /// this long, each next one twice as late, up to the maximum.
 pub const WIFI_RETRY_FIRST_SECS: u64 = 10;
 pub const WIFI_RETRY_MAX_SECS: u64 = 300;
+/// The longest wait before pathman creates again a supplicant interface
+/// that was removed under it (1 s, doubling per removal).
+pub const WIFI_REATTACH_MAX_SECS: u64 = 60;
 /// wpa_supplicant signals queued for the WiFi task (a scan of many BSSes
 /// sends a burst).
 pub const WIFI_SIGNAL_QUEUE: usize = 1024;

@@ -612,3 +612,69 @@ fn a_hidden_network_named_by_the_agent_connects_and_gets_dhcp() {
         "a failed hidden network's passphrase was stored"
     );
 }
+
+#[test]
+fn an_interface_removed_under_pathman_is_created_again_and_the_favourite_reconnects() {
+    let psk = bss(PSK_SSID, "02:00:00:00:12:01", "psk", -40);
+    let w = WifiLab::up(&[&psk]);
+    let id = wifi_id(PSK_SSID.as_bytes(), "psk");
+    w.wait_service(&id);
+    ok(w.connect(&id, &["passphrase", PASS]), "connect");
+    // Another client (wpa_cli interface_remove, a second manager) drops pathman's interface.
+    let out = ok(
+        w.lab.exec(&[
+            "busctl",
+            "--system",
+            "call",
+            "fi.w1.wpa_supplicant1",
+            "/fi/w1/wpa_supplicant1",
+            "fi.w1.wpa_supplicant1",
+            "GetInterface",
+            "s",
+            "eth0",
+        ]),
+        "GetInterface",
+    );
+    let old = out
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    ok(
+        w.lab.exec(&[
+            "busctl",
+            "--system",
+            "call",
+            "fi.w1.wpa_supplicant1",
+            "/fi/w1/wpa_supplicant1",
+            "fi.w1.wpa_supplicant1",
+            "RemoveInterface",
+            "o",
+            &old,
+        ]),
+        "RemoveInterface",
+    );
+    w.lab
+        .wait_for(Duration::from_secs(15), "the radio's address to go", || {
+            !addrs4(&w.lab, "eth0")
+                .iter()
+                .any(|a| a.starts_with("198.18.1."))
+        });
+    // pathman makes it again and the favourite connects with its stored passphrase.
+    w.lab.wait_for(
+        Duration::from_secs(30),
+        "the favourite on a new interface",
+        || w.ready(&id),
+    );
+    let log = w.lab.daemon_log();
+    assert!(
+        log.contains("wpa_supplicant removed its interface; creating it again in 1 s"),
+        "{log}"
+    );
+    let trace = ok(w.lab.cmd("wpa", &["ctl", "Trace"]), "ctl Trace");
+    assert!(
+        trace.matches("CreateInterface").count() >= 2,
+        "no second CreateInterface: {trace}"
+    );
+}

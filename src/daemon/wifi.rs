@@ -444,6 +444,10 @@ struct Radio {
     scan_wanted: bool,
     /// BSSes beyond the cap were dropped (and said so).
     capped: bool,
+    /// Its interface was removed under pathman: created again then.
+    reattach_at: Option<Instant>,
+    /// Removals since it last associated (each one doubles the wait).
+    removals: u32,
 }
 
 impl Radio {
@@ -495,7 +499,7 @@ async fn supplicant_task(
         let due = t
             .radios
             .iter()
-            .flat_map(|r| [r.next_scan, r.assoc_deadline])
+            .flat_map(|r| [r.next_scan, r.assoc_deadline, r.reattach_at])
             .flatten()
             .min();
         let next = smol::future::or(
@@ -602,6 +606,8 @@ impl Task {
                         assoc_deadline: None,
                         scan_wanted: false,
                         capped: false,
+                        reattach_at: None,
+                        removals: 0,
                     });
                     let i = self.radios.len() - 1;
                     self.attach(i).await;
@@ -865,6 +871,10 @@ impl Task {
     async fn timers(&mut self) {
         let now = Instant::now();
         for i in 0..self.radios.len() {
+            if self.radios[i].reattach_at.is_some_and(|t| t <= now) {
+                self.radios[i].reattach_at = None;
+                self.attach(i).await;
+            }
             if self.radios[i].assoc_deadline.is_some_and(|t| t <= now) {
                 self.radios[i].assoc_deadline = None;
                 let ifindex = self.radios[i].ifindex;
@@ -927,8 +937,21 @@ impl Task {
                     gone.as_ref()
                         .is_some_and(|g| r.path.as_deref() == Some(g.as_str()))
                 }) {
-                    log::warn!("{}: wpa_supplicant removed its interface", r.ifname);
+                    // Declared state: a powered radio has an interface. Made
+                    // again after 1 s, doubling to a minute if something keeps
+                    // removing it.
+                    r.removals = r.removals.saturating_add(1);
+                    let wait = Duration::from_secs(
+                        (1u64 << r.removals.min(7).saturating_sub(1))
+                            .min(caps::WIFI_REATTACH_MAX_SECS),
+                    );
+                    log::warn!(
+                        "{}: wpa_supplicant removed its interface; creating it again in {} s",
+                        r.ifname,
+                        wait.as_secs()
+                    );
                     r.forget();
+                    r.reattach_at = Some(Instant::now() + wait);
                     let ifindex = r.ifindex;
                     self.send(WifiEvent::Lost { ifindex }).await;
                 }
@@ -990,6 +1013,7 @@ impl Task {
         let now = r.view.state;
         if now == LinkState::Completed {
             r.assoc_deadline = None;
+            r.removals = 0;
         }
         if was == LinkState::Completed && now != LinkState::Completed && !now.is_connecting() {
             // Lost the network: look for it again soon.
