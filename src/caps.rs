@@ -33,6 +33,12 @@ pub const WIFI_RETRY_MAX_SECS: u64 = 300;
 /// The longest wait before pathman creates again a supplicant interface
 /// that was removed under it (1 s, doubling per removal).
 pub const WIFI_REATTACH_MAX_SECS: u64 = 60;
+/// Provisioned networks (`<state-dir>/*.config`), over all files.
+pub const MAX_PROVISIONED: usize = 32;
+/// Provisioning files read from the state dir.
+pub const MAX_PROVISION_FILES: usize = 16;
+/// The longest value (path, identity, match string) a provisioning file may give.
+pub const MAX_PROVISION_VALUE_LEN: usize = 256;
 /// wpa_supplicant signals queued for the WiFi task (a scan of many BSSes
 /// sends a burst).
 pub const WIFI_SIGNAL_QUEUE: usize = 1024;

@@ -678,3 +678,107 @@ fn an_interface_removed_under_pathman_is_created_again_and_the_favourite_reconne
         "no second CreateInterface: {trace}"
     );
 }
+
+#[test]
+fn a_provisioned_eap_network_connects_by_itself_and_is_immutable() {
+    use std::os::unix::fs::PermissionsExt;
+    let eap = r#"{"ssid":"corp","bssid":"02:00:00:00:13:01","security":"eap","identity":"alice","passphrase":"eap-s3cret","signal":-40}"#;
+    let w = WifiLab::up(&[eap]);
+    let id = wifi_id(b"corp", "ieee8021x");
+    w.wait_service(&id);
+    let props = w.props(&id);
+    assert!(props.contains("Immutable = False"), "{props}");
+    // Not provisioned: an 802.1X network cannot be connected.
+    let out = w.connect(&id, &["none"]);
+    assert!(!out.status.success());
+    // The administrator drops a provisioning file in: read at once (inotify), the
+    // network is a favourite and connects with its credentials.
+    let file = w.lab.state_dir().join("corp.config");
+    std::fs::write(
+        &file,
+        "[global]\nName=corp\n\n[service_corp]\nType=wifi\nName=corp\nEAP=peap\nPhase2=MSCHAPV2\nIdentity=alice\nPassphrase=eap-s3cret\nCACertFile=/etc/ssl/certs/ca-certificates.crt\n",
+    )
+    .expect("write corp.config");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    w.lab.wait_for(
+        Duration::from_secs(30),
+        "the provisioned network ready",
+        || w.ready(&id),
+    );
+    assert!(
+        addrs4(&w.lab, "eth0")
+            .iter()
+            .any(|a| a.starts_with("198.18.1.")),
+        "no DHCP address over the radio"
+    );
+    let props = w.props(&id);
+    assert!(props.contains("Immutable = True"), "{props}");
+    let trace = ok(w.lab.cmd("wpa", &["ctl", "Trace"]), "ctl Trace");
+    let add = trace
+        .lines()
+        .find(|l| l.contains("AddNetwork") && l.contains("WPA-EAP"))
+        .unwrap_or_else(|| panic!("no WPA-EAP AddNetwork: {trace}"));
+    for want in [
+        "PEAP",
+        "alice",
+        "auth=MSCHAPV2",
+        "/etc/ssl/certs/ca-certificates.crt",
+    ] {
+        assert!(add.contains(want), "{want} not in {add}");
+    }
+    // Only AutoConnect may change; Remove is refused; the password is nowhere in logs.
+    let set = w.lab.exec(&[
+        "dbus-send",
+        "--system",
+        "--print-reply",
+        "--dest=net.connman",
+        &format!("/net/connman/service/{id}"),
+        "net.connman.Service.SetProperty",
+        "string:Passphrase",
+        "variant:string:another-key",
+    ]);
+    let text = String::from_utf8_lossy(&set.stderr).into_owned();
+    assert!(text.contains("PermissionDenied"), "{text}");
+    let auto = w.lab.exec(&[
+        "dbus-send",
+        "--system",
+        "--print-reply",
+        "--dest=net.connman",
+        &format!("/net/connman/service/{id}"),
+        "net.connman.Service.SetProperty",
+        "string:AutoConnect",
+        "variant:boolean:false",
+    ]);
+    assert!(auto.status.success(), "{auto:?}");
+    let rm = w.lab.exec(&[
+        "dbus-send",
+        "--system",
+        "--print-reply",
+        "--dest=net.connman",
+        &format!("/net/connman/service/{id}"),
+        "net.connman.Service.Remove",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&rm.stderr).contains("NotSupported"),
+        "{rm:?}"
+    );
+    assert!(
+        !w.lab.daemon_log().contains("eap-s3cret"),
+        "the password reached the log"
+    );
+    assert!(
+        !w.settings(&id).contains("eap-s3cret"),
+        "the password was copied to settings"
+    );
+    let dump = ok(w.lab.ctl(&["state", "--all"]), "ctl state --all");
+    assert!(
+        dump.contains("provisioned-by corp/corp eap PEAP") && !dump.contains("eap-s3cret"),
+        "{dump}"
+    );
+    // The file goes: the network is no longer provisioned.
+    std::fs::remove_file(&file).unwrap();
+    w.lab
+        .wait_for(Duration::from_secs(10), "Immutable to clear", || {
+            w.props(&id).contains("Immutable = False")
+        });
+}

@@ -23,6 +23,7 @@ pub mod keyfile;
 pub mod lease;
 pub mod main_conf;
 pub mod policy;
+pub mod provision;
 pub mod store;
 
 use std::fmt;

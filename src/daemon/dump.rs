@@ -93,6 +93,12 @@ impl Daemon {
                     },
                     if w.in_range { "" } else { " out-of-range" }
                 );
+                if let Some(p) = &w.provision {
+                    let _ = write!(s, " provisioned-by {}", p.origin);
+                    if let Some(e) = &p.eap {
+                        let _ = write!(s, " eap {}", e.method.wpa_name());
+                    }
+                }
             }
             if let Some(v4) = &svc.ipv4 {
                 let _ = write!(

@@ -84,11 +84,12 @@ pub async fn signal_task(signals: super::signals::Signals, tx: EventTx) {
     }
 }
 
-/// Tells the loop when a session policy file changed.
-pub async fn policy_task(watch: super::policies::Watch, tx: EventTx) {
+/// Tells the loop (with the event `what` makes: Policies or Provisioning)
+/// when a watched file changed.
+pub async fn policy_task(watch: super::policies::Watch, tx: EventTx, what: fn() -> super::Event) {
     loop {
         watch.changed().await;
-        if !tx.send(super::Event::Policies).await {
+        if !tx.send(what()).await {
             return;
         }
     }

@@ -13,6 +13,7 @@ mod instance;
 pub mod logging;
 pub mod options;
 mod policies;
+mod provisioning;
 mod settle;
 mod tasks;
 mod time;
@@ -52,6 +53,8 @@ pub enum Event {
     Signal(i32),
     /// A session policy file changed.
     Policies,
+    /// A provisioning file (`<state-dir>/*.config`) changed.
+    Provisioning,
     /// The SNTP client's event (boxed: a measurement is large).
     Sntp(Box<crate::time::task::SntpEvent>),
     /// An online checker's verdict on the service of an interface.
@@ -226,6 +229,9 @@ async fn run(
     let policy_dir = policies::dir(&opts.state_dir);
     model.policies = policies::load(&policy_dir);
     let policy_watch = policies::Watch::new(&policy_dir);
+    let state_dir = opts.state_dir.clone();
+    model.provisioned = provisioning::load(&state_dir);
+    let provision_watch = policies::Watch::for_suffix(&state_dir, Some(".config"));
     let resolv_path = conf.resolv_conf.path(&opts.run_dir);
     let default_mptcp_link = conf.default_mptcp_link;
 
@@ -269,7 +275,12 @@ async fn run(
     ex.spawn(events::kernel_task(events, tx.clone())).detach();
     ex.spawn(events::signal_task(signals, tx.clone())).detach();
     if let Some(w) = policy_watch {
-        ex.spawn(events::policy_task(w, tx.clone())).detach();
+        ex.spawn(events::policy_task(w, tx.clone(), || Event::Policies))
+            .detach();
+    }
+    if let Some(w) = provision_watch {
+        ex.spawn(events::policy_task(w, tx.clone(), || Event::Provisioning))
+            .detach();
     }
 
     // Boxed: the daemon's state is large and the loop's future lives on the stack.
@@ -406,6 +417,7 @@ async fn run(
                 d.model.drop_client(&name);
                 d.access.forget(&name);
             }
+            Event::Provisioning => d.model.set_provisioned(provisioning::load(&state_dir)),
             Event::Policies => {
                 // Let an editor finish writing the other files of a batch.
                 policy_reload_at =

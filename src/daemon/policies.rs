@@ -103,7 +103,7 @@ pub fn load(dir: &Path) -> Vec<PolicyRule> {
 /// A policy decides whose traffic a session may steer, so only files that
 /// root wrote count: owned by root and not writable by group or others (the
 /// directory itself lives in root's state directory).
-fn trusted(file: &Path) -> Result<(), String> {
+pub(super) fn trusted(file: &Path) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::symlink_metadata(file).map_err(|e| e.to_string())?;
     if !meta.file_type().is_file() {
@@ -121,12 +121,18 @@ fn trusted(file: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Wakes up when something in the policy directory changes.
-pub struct Watch(Async<Inotify>);
+/// Wakes up when something in a watched directory changes (a file whose
+/// name ends with the suffix, when one is given).
+pub struct Watch(Async<Inotify>, Option<&'static str>);
 
 impl Watch {
     /// Watches `dir` (created if missing).
     pub fn new(dir: &Path) -> Option<Watch> {
+        Self::for_suffix(dir, None)
+    }
+
+    /// Watches the files of `dir` named `*<suffix>`.
+    pub fn for_suffix(dir: &Path, suffix: Option<&'static str>) -> Option<Watch> {
         if let Err(e) = std::fs::create_dir_all(dir) {
             log::warn!("session policy: cannot create {}: {e}", dir.display());
             return None;
@@ -141,13 +147,22 @@ impl Watch {
             log::warn!("session policy: cannot watch {}: {e}", dir.display());
             return None;
         }
-        Async::new(inotify).ok().map(Watch)
+        Async::new(inotify).ok().map(|i| Watch(i, suffix))
     }
 
     /// Waits until the directory changed.
     pub async fn changed(&self) {
+        let suffix = self.1;
+        let wanted = |e: &nix::sys::inotify::InotifyEvent| {
+            suffix.is_none_or(|s| {
+                e.name
+                    .as_ref()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with(s))
+            })
+        };
         let read = |i: &Inotify| match i.read_events() {
-            Ok(events) if !events.is_empty() => Ok(()),
+            Ok(events) if events.iter().any(wanted) => Ok(()),
             Ok(_) => Err(std::io::ErrorKind::WouldBlock.into()),
             Err(e) => Err(std::io::Error::from(e)),
         };

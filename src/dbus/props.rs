@@ -320,7 +320,7 @@ pub fn service(model: &Model, svc: &Service) -> Props {
     }
     p.extend([
         ("Favorite", svc.config.favorite.into()),
-        ("Immutable", false.into()),
+        ("Immutable", svc.immutable().into()),
         ("AutoConnect", svc.config.auto_connect.into()),
         ("Ethernet", ethernet(model, svc)),
         ("IPv4", ipv4(svc)),

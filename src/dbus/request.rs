@@ -216,6 +216,13 @@ pub fn set_property(ctx: &mut Ctx<'_>, args: &[Value<'_>]) -> Result<Answer, Cal
                 .model
                 .service(&id)
                 .ok_or_else(|| CallError::new("NotFound", format!("service {id} not found")))?;
+            if svc.immutable() && name != "AutoConnect" {
+                // ConnMan: a provisioned service changes by its file only.
+                return Err(CallError::new(
+                    "PermissionDenied",
+                    format!("{id} is provisioned by a .config file: only AutoConnect can change"),
+                ));
+            }
             let mut cfg = svc.config.clone();
             if name == "Passphrase" {
                 // Write-only (never in GetProperties), checked against the

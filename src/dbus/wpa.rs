@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use zbus::zvariant::{OwnedValue, Value};
 
 use crate::caps;
+use crate::config::provision::Eap;
 use crate::core::model::ConnectSpec;
 use crate::core::tech::wifi::{Bss, KeyMgmt, LinkState, Mode, RadioView, Security, Ssid};
 use crate::dbus::value::inner;
@@ -289,9 +290,45 @@ pub fn network_args(spec: &ConnectSpec) -> HashMap<&'static str, Value<'static>>
         }
         Security::Ieee8021x => {
             m.insert("key_mgmt", Value::from("WPA-EAP"));
+            if let Some(eap) = &spec.eap {
+                eap_args(&mut m, eap);
+            }
         }
     }
     m
+}
+
+/// The 802.1X part of a network (wpa_supplicant.conf's names; ConnMan's
+/// Phase2 rule: `EAP-X` is `autheap=X`, anything else `auth=X`).
+fn eap_args(m: &mut HashMap<&'static str, Value<'static>>, eap: &Eap) {
+    m.insert("eap", Value::from(eap.method.wpa_name()));
+    // Management frame protection when the AP offers it.
+    m.insert("ieee80211w", Value::U32(1));
+    let mut text = |k: &'static str, v: &Option<String>| {
+        if let Some(v) = v {
+            m.insert(k, Value::from(v.clone()));
+        }
+    };
+    text("identity", &eap.identity);
+    text("anonymous_identity", &eap.anonymous_identity);
+    text("ca_cert", &eap.ca_cert);
+    text("client_cert", &eap.client_cert);
+    text("private_key", &eap.private_key);
+    text("domain_suffix_match", &eap.domain_suffix_match);
+    text("domain_match", &eap.domain_match);
+    text("subject_match", &eap.subject_match);
+    text("altsubject_match", &eap.alt_subject_match);
+    let phase2 = eap.phase2.as_ref().map(|p| match p.strip_prefix("EAP-") {
+        Some(inner) => format!("autheap={inner}"),
+        None => format!("auth={p}"),
+    });
+    text("phase2", &phase2);
+    if let Some(p) = &eap.password {
+        m.insert("password", Value::from(p.0.clone()));
+    }
+    if let Some(p) = &eap.private_key_passphrase {
+        m.insert("private_key_passwd", Value::from(p.0.clone()));
+    }
 }
 
 #[cfg(test)]
@@ -368,6 +405,7 @@ mod tests {
             psk,
             passphrase: Some(Secret(pass.into())),
             hidden: false,
+            eap: None,
         };
         let m = network_args(&spec(true, false, "correct horse"));
         assert_eq!(m["key_mgmt"], Value::from("WPA-PSK"));
@@ -379,6 +417,38 @@ mod tests {
         assert_eq!(m["key_mgmt"], Value::from("WPA-PSK SAE"));
         let m = network_args(&spec(true, false, &"ab".repeat(32)));
         assert_eq!(m["psk"], Value::from(vec![0xabu8; 32]));
+    }
+
+    #[test]
+    fn an_eap_network_gets_its_provisioned_credentials() {
+        let text = "[service_c]\nType=wifi\nName=corp\nEAP=ttls\nPhase2=EAP-MSCHAPV2\n\
+                    Identity=alice\nAnonymousIdentity=anon\nPassphrase=s3cret\n\
+                    CACertFile=/etc/ca.pem\nDomainSuffixMatch=radius.corp\n";
+        let (p, w) = crate::config::provision::parse(text, "c.config");
+        assert!(w.is_empty(), "{w:?}");
+        let spec = ConnectSpec {
+            ssid: p[0].ssid.clone(),
+            security: Security::Ieee8021x,
+            sae: false,
+            psk: false,
+            passphrase: None,
+            hidden: false,
+            eap: p[0].eap.clone(),
+        };
+        let m = network_args(&spec);
+        for (k, v) in [
+            ("key_mgmt", "WPA-EAP"),
+            ("eap", "TTLS"),
+            ("identity", "alice"),
+            ("anonymous_identity", "anon"),
+            ("password", "s3cret"),
+            ("ca_cert", "/etc/ca.pem"),
+            ("phase2", "autheap=MSCHAPV2"),
+            ("domain_suffix_match", "radius.corp"),
+        ] {
+            assert_eq!(m[k], Value::from(v), "{k}");
+        }
+        assert!(!m.contains_key("psk"));
     }
 
     proptest! {

@@ -14,7 +14,7 @@ CreateInterface must exist (checked in /sys/class/net) and the client runs DHCP 
 Test control, same bus name, object /net/pathman/test, interface net.pathman.test.FakeSupplicant:
   AddBss(s ifname, a{sv} props) -> o    props: ssid ay | ssid_hex s | ssid s, bssid s
         "aa:bb:cc:dd:ee:ff", signal n (dBm), frequency q (MHz), security s (open|wep|psk|
-        sae|psk-sae|eap), passphrase s, hidden b, beacon b. The BSS appears on the next scan
+        sae|psk-sae|eap), passphrase s, identity s (eap), hidden b, beacon b. The BSS appears on the next scan
         (or at once with props "now": true). ifname "" = every interface (also later ones).
         A hidden BSS is found only by a scan naming its SSID (or a network with
         scan_ssid=1); with beacon true, scans before that list it with an empty SSID (a
@@ -74,7 +74,11 @@ hostap source read for behaviour, [f] = the fake's own choice, documented):
   Roam: authenticating, associating, associated, (4way_handshake,)
     completed with CurrentBSS = the new BSS, no disconnected in between [f: SME roam
     without FT; FT/offloaded roaming would stay completed].
-  EAP networks: walk to associated and stay there (no EAP server) [f]. WEP: completes
+  EAP networks: walk to associated and stay there (no EAP server) [f], unless the BSS has
+    an identity: then a built-in server takes PEAP/TTLS with that identity and the BSS's
+    passphrase as password, or TLS with client_cert and private_key set (not checked), and
+    completes (4way_handshake, completed); other credentials end disconnected with
+    DisconnectReason 23 (IEEE 802.1X authentication failed) [f]. WEP: completes
     whatever the key (as WEP does) [f]. BSSes never expire by themselves [f].
   Errors: bad signature -> org.freedesktop.DBus.Error.InvalidArgs (no text); bad
     AddNetwork values -> NetworkAdded, NetworkRemoved, then that same error [m]; Get of an
@@ -1076,7 +1080,21 @@ class Iface(Exported):
                 steps.append(fail_with("AssocStatusCode", fail[1]))
             else:
                 steps.append(st("associated"))
-                if eap:
+                if eap and b.spec.get("identity"):
+                    conf = n.conf
+                    method = str(conf.get("eap", "")).split()[0] if conf.get("eap") else ""
+                    if method in ("PEAP", "TTLS"):
+                        ok = (conf.get("identity") == b.spec["identity"]
+                              and conf.get("password") == b.passphrase)
+                    else:
+                        ok = method == "TLS" and bool(conf.get("client_cert")) \
+                            and bool(conf.get("private_key"))
+                    if ok:
+                        steps.append(st("4way_handshake"))
+                        steps.append(st("completed"))
+                    else:
+                        steps.append(fail_with(None, 0, 23))
+                elif eap:
                     pass   # no EAP server: stays associated (see module doc)
                 elif wpa:
                     steps.append(st("4way_handshake"))
@@ -1205,7 +1223,7 @@ def bss_spec(props):
     d = {}
     for k in props:
         if k not in ("ssid", "ssid_hex", "bssid", "signal", "frequency", "security",
-                     "passphrase", "hidden", "beacon", "now", "ifname"):
+                     "passphrase", "identity", "hidden", "beacon", "now", "ifname"):
             raise err(E_INVALID, "unknown BSS key %s" % k)
     if "ssid_hex" in props:
         try:
@@ -1229,6 +1247,7 @@ def bss_spec(props):
     d["passphrase"] = str(props.get("passphrase", ""))
     d["hidden"] = bool(props.get("hidden", False))
     d["beacon"] = bool(props.get("beacon", False))
+    d["identity"] = str(props.get("identity", ""))
     d["ifname"] = str(props.get("ifname", ""))
     return d
 

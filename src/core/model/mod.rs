@@ -208,6 +208,8 @@ pub struct Model {
     pub sessions: heapless::Vec<Box<Session>, { caps::MAX_SESSIONS }>,
     /// Session policy rules from `<state-dir>/session_policy_local/*.policy`.
     pub policies: Vec<PolicyRule>,
+    /// WiFi networks from `<state-dir>/*.config` ([`Model::set_provisioned`]).
+    pub provisioned: Vec<crate::config::provision::WifiProvision>,
     /// The registered agent, if any.
     pub agent: Option<Agent>,
     /// Registered usage counters.
@@ -242,6 +244,7 @@ impl Model {
             user_order: heapless::Vec::new(),
             sessions: heapless::Vec::new(),
             policies: Vec::new(),
+            provisioned: Vec::new(),
             agent: None,
             counters: heapless::Vec::new(),
             clock: ClockState::default(),

@@ -79,6 +79,12 @@ pub struct Service {
 }
 
 impl Service {
+    /// Provisioned from a `.config` file: only AutoConnect may change, and
+    /// it cannot be removed over D-Bus (ConnMan's Immutable).
+    pub fn immutable(&self) -> bool {
+        self.wifi.as_ref().is_some_and(|w| w.provision.is_some())
+    }
+
     /// A service not connected yet, nothing acquired.
     pub(super) fn idle(
         id: ServiceId,
@@ -461,6 +467,11 @@ impl Model {
     pub fn remove(&mut self, id: &str) -> Result<(), RequestError> {
         let idx = self.index_of(id)?;
         let tech = self.services[idx].tech;
+        if self.services[idx].immutable() {
+            return Err(RequestError::NotSupported(format!(
+                "{id} is provisioned by a .config file: remove the file"
+            )));
+        }
         if !crate::core::tech::removable(tech) {
             return Err(RequestError::NotSupported(format!(
                 "removing {tech} service {id}"

@@ -6,6 +6,7 @@
 
 use super::{Action, ConfigSource, Model, RequestError, Service};
 use crate::caps;
+use crate::config::provision::{Eap, WifiProvision};
 use crate::core::tech::wifi::{self, Attempt, LinkState, Mode, RadioView, Security, Ssid, Verdict};
 use crate::core::types::{Secret, ServiceId, ServiceState, Technology};
 
@@ -39,6 +40,8 @@ pub struct WifiInfo {
     pub for_hidden: Option<ServiceId>,
     /// The agent was told of a failure (ReportError) and may ask to retry.
     pub reporting: bool,
+    /// Provisioned by a `.config` file (its key or EAP credentials).
+    pub provision: Option<Box<WifiProvision>>,
 }
 
 /// What an agent's RequestInput must ask for.
@@ -78,6 +81,8 @@ pub struct ConnectSpec {
     pub psk: bool,
     pub passphrase: Option<Secret>,
     pub hidden: bool,
+    /// 802.1X credentials (a provisioned EAP network).
+    pub eap: Option<Box<Eap>>,
 }
 
 /// The outcome of a user's Connect, for its held reply.
@@ -150,6 +155,7 @@ impl Model {
                         hidden: false,
                         for_hidden: None,
                         reporting: false,
+                        provision: None,
                     }));
                     if self.add_service_capped(svc).is_err() {
                         let level = if self.wifi_capped {
@@ -171,6 +177,7 @@ impl Model {
                 }
             }
         }
+        self.provision_services();
         self.adopt_association(ifindex, view, dev.mac);
         // The association in progress, and the one that holds.
         if let Some(idx) = self.services.iter().position(|s| {
@@ -222,6 +229,44 @@ impl Model {
             );
         }
         self.auto_connect();
+    }
+
+    /// The provisioned networks changed (a `.config` file was added, edited
+    /// or removed).
+    pub fn set_provisioned(&mut self, list: Vec<WifiProvision>) {
+        self.provisioned = list;
+        self.provision_services();
+        self.auto_connect();
+    }
+
+    /// Each WiFi service carries its provisioning, if a file names it; a
+    /// provisioned network is a favourite (it connects by itself).
+    fn provision_services(&mut self) {
+        for s in self.services.iter_mut() {
+            let Some(w) = s.wifi.as_mut() else { continue };
+            let p = self
+                .provisioned
+                .iter()
+                .find(|p| p.ssid == w.ssid && p.security == w.security && w.mode == Mode::Managed);
+            match (p, &w.provision) {
+                (Some(p), Some(have)) if **have == *p => {}
+                (Some(p), _) => {
+                    log::info!("{}: {} provisioned by {}", s.ifname, s.id, p.origin);
+                    w.provision = Some(Box::new(p.clone()));
+                    s.config.favorite = true;
+                }
+                (None, Some(have)) => {
+                    log::info!(
+                        "{}: {} no longer provisioned ({})",
+                        s.ifname,
+                        s.id,
+                        have.origin
+                    );
+                    w.provision = None;
+                }
+                (None, None) => {}
+            }
+        }
     }
 
     /// The radio is already associated (a previous pathman connected it)
@@ -282,10 +327,12 @@ impl Model {
         if !w.in_range {
             return Err(RequestError::Failed(format!("{} is out of range", svc.id)));
         }
-        if w.security == Security::Ieee8021x {
-            return Err(RequestError::NotSupported(
-                "802.1X networks without a provisioning file".into(),
-            ));
+        if w.security == Security::Ieee8021x && w.provision.as_ref().is_none_or(|p| p.eap.is_none())
+        {
+            return Err(RequestError::NotSupported(format!(
+                "{}: an 802.1X network connects only with a provisioning file (<state-dir>/*.config)",
+                svc.id
+            )));
         }
         svc.error = None;
         svc.user_disconnected = false;
@@ -320,7 +367,11 @@ impl Model {
             }));
             return Ok(());
         }
-        if w.security.needs_passphrase() && svc.config.passphrase.is_none() {
+        let provisioned_key = w.provision.as_ref().and_then(|p| p.passphrase.clone());
+        if w.security.needs_passphrase()
+            && svc.config.passphrase.is_none()
+            && provisioned_key.is_none()
+        {
             if self.agent.is_none() {
                 svc.state = ServiceState::Idle;
                 return Err(RequestError::PassphraseRequired(format!(
@@ -342,7 +393,8 @@ impl Model {
             }));
             return Ok(());
         }
-        let pass = svc.config.passphrase.clone();
+        // The file's key wins over a stored one: the administrator changed it.
+        let pass = provisioned_key.or_else(|| svc.config.passphrase.clone());
         self.wifi_associate(idx, pass);
         Ok(())
     }
@@ -361,7 +413,8 @@ impl Model {
                 sae: w.sae,
                 psk: w.psk,
                 passphrase,
-                hidden: w.hidden,
+                hidden: w.hidden || w.provision.as_ref().is_some_and(|p| p.hidden),
+                eap: w.provision.as_ref().and_then(|p| p.eap.clone()),
             }),
         });
     }
@@ -628,6 +681,7 @@ impl Model {
                     hidden: true,
                     for_hidden: None,
                     reporting: false,
+                    provision: None,
                 }));
                 if self.add_service_capped(svc).is_err() {
                     return refuse(
@@ -741,8 +795,11 @@ impl Model {
                 s.wifi.as_ref().is_some_and(|w| {
                     w.in_range
                         && !w.retry_wait
-                        && (!w.security.needs_passphrase() || s.config.passphrase.is_some())
-                        && w.security != Security::Ieee8021x
+                        && (!w.security.needs_passphrase()
+                            || s.config.passphrase.is_some()
+                            || w.provision.as_ref().is_some_and(|p| p.passphrase.is_some()))
+                        && (w.security != Security::Ieee8021x
+                            || w.provision.as_ref().is_some_and(|p| p.eap.is_some()))
                         // A failed one again once its retry wait is over.
                         && (s.state == ServiceState::Idle
                             || s.state == ServiceState::Failure && w.failures > 0)
