@@ -44,12 +44,21 @@ impl WifiLab {
     /// A lab whose eth0 is a radio, the fake supplicant running with `bsses` (JSON
     /// AddBss dicts) visible to every interface, and pathman started.
     fn up(bsses: &[&str]) -> WifiLab {
-        let lab = Lab::up_prefixed("wl", 1, &[]);
+        Self::up_with(bsses, 1)
+    }
+
+    /// The same with `n` upstreams: eth0 the radio, eth1… wired uplinks.
+    fn up_with(bsses: &[&str], n: usize) -> WifiLab {
+        let lab = Lab::up_prefixed("wl", n, &[]);
         lab.start_bus();
         let board = lab.dir.join("board-wifi.conf");
+        let manage: Vec<String> = (0..n).map(|k| format!("eth{k}")).collect();
         std::fs::write(
             &board,
-            "[Board]\nName=lab-wifi\n\n[Interfaces]\nManage=eth0\n\n[Interface eth0]\nTechnology=wifi\n",
+            format!(
+                "[Board]\nName=lab-wifi\n\n[Interfaces]\nManage={}\n\n[Interface eth0]\nTechnology=wifi\n",
+                manage.join(",")
+            ),
         )
         .expect("write board config");
         let w = WifiLab {
@@ -72,7 +81,12 @@ impl WifiLab {
     }
 
     fn start_daemon(&self) {
-        self.lab.start_daemon(&["--board", &self.board]);
+        // Multipath routing (per-uplink tables, MPTCP endpoints) when there are two.
+        let mut args = vec!["--board", self.board.as_str()];
+        if self.lab.n > 1 {
+            args.push("-M");
+        }
+        self.lab.start_daemon(&args);
         self.lab.wait_name("net.connman", Duration::from_secs(10));
     }
 
@@ -781,4 +795,149 @@ fn a_provisioned_eap_network_connects_by_itself_and_is_immutable() {
         .wait_for(Duration::from_secs(10), "Immutable to clear", || {
             w.props(&id).contains("Immutable = False")
         });
+}
+
+/// An MPTCP echo server in upstream 1 (killed when dropped).
+struct EchoServer(std::process::Child);
+
+impl Drop for EchoServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const ECHO_SERVER: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("198.18.1.1", 5599)); s.listen(1)
+c, _ = s.accept()
+while True:
+    d = c.recv(100)
+    if not d:
+        break
+    c.sendall(d)
+"#;
+
+const ECHO_CLIENT: &str = r#"
+import os, socket, sys, time
+marker = sys.argv[1]
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)
+s.settimeout(20)
+for _ in range(200):
+    try:
+        s.connect(("198.18.1.1", 5599)); break
+    except OSError:
+        time.sleep(0.05)
+s.sendall(b"before"); print("echo", s.recv(100).decode(), flush=True)
+while not os.path.exists(marker):
+    time.sleep(0.02)
+s.sendall(b"after"); print("echo", s.recv(100).decode(), flush=True)
+"#;
+
+#[test]
+fn roaming_keeps_the_address_routes_mptcp_endpoint_and_an_mptcp_connection() {
+    let a = bss(PSK_SSID, "02:00:00:00:14:01", "psk", -40);
+    // A wired uplink beside the radio: two uplinks, so each has an MPTCP endpoint.
+    let w = WifiLab::up_with(&[&a], 2);
+    let id = wifi_id(PSK_SSID.as_bytes(), "psk");
+    w.wait_service(&id);
+    ok(w.connect(&id, &["passphrase", PASS]), "connect");
+    w.lab.wait_for(Duration::from_secs(20), "an address", || {
+        addrs4(&w.lab, "eth0")
+            .iter()
+            .any(|a| a.starts_with("198.18.1."))
+    });
+    // The radio's IPv4 endpoint (IPv6 ones may still arrive by SLAAC meanwhile).
+    let endpoints = || {
+        w.lab
+            .exec_ok(&["ip", "mptcp", "endpoint", "show"])
+            .lines()
+            .filter(|l| l.starts_with("198.18.1.") && l.contains("dev eth0"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    w.lab.wait_for(
+        Duration::from_secs(10),
+        "the radio's MPTCP endpoint",
+        || !endpoints().is_empty(),
+    );
+    let routes4 = || {
+        routes(&w.lab, "main")
+            .into_iter()
+            .filter(|r| r.contains("dev eth0"))
+            .collect::<Vec<_>>()
+    };
+    let before = (addrs4(&w.lab, "eth0"), routes4(), endpoints());
+    let server = EchoServer(
+        std::process::Command::new(lab_script())
+            .args([
+                "exec-up",
+                &w.lab.id,
+                "1",
+                "/usr/bin/python3",
+                "-c",
+                ECHO_SERVER,
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start the echo server"),
+    );
+    let marker = w.lab.dir.join("roamed");
+    let client = Watch::start(
+        &w.lab,
+        &[
+            "/usr/bin/python3",
+            "-c",
+            ECHO_CLIENT,
+            marker.to_str().unwrap(),
+        ],
+    );
+    wait_for(Duration::from_secs(20), "the first echo", || {
+        client.seen("echo before")
+    });
+    // A second AP of the same network, stronger: the supplicant roams to it.
+    let b = bss(PSK_SSID, "02:00:00:00:14:02", "psk", -30).replacen('{', r#"{"now":true,"#, 1);
+    let path = ok(w.lab.cmd("wpa", &["ctl", "AddBss", "eth0", &b]), "AddBss");
+    let path = path.trim().trim_matches('"').to_string();
+    ok(w.lab.cmd("wpa", &["ctl", "Roam", "eth0", &path]), "Roam");
+    w.lab.wait_for(
+        Duration::from_secs(10),
+        "CurrentBSS to be the new AP",
+        || w.current_bss() == path,
+    );
+    std::fs::write(&marker, b"").unwrap();
+    wait_for(Duration::from_secs(20), "the echo after roaming", || {
+        client.seen("echo after")
+    });
+    assert!(w.ready(&id), "the service left ready over a roam");
+    let after = (addrs4(&w.lab, "eth0"), routes4(), endpoints());
+    assert_eq!(
+        before, after,
+        "a roam changed addresses, routes or the endpoint"
+    );
+    // It was MPTCP end to end, not a TCP fallback.
+    let ns = w.lab.ns("1");
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns,
+            "nstat",
+            "-az",
+            "MPTcpExtMPCapableSYNRX",
+        ])
+        .output()
+        .expect("nstat");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let n: u64 = text
+        .lines()
+        .find(|l| l.starts_with("MPTcpExtMPCapableSYNRX"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(n >= 1, "the server saw no MP_CAPABLE SYN: {text}");
+    drop(server);
 }
