@@ -318,7 +318,7 @@ fn a_wrong_passphrase_fails_with_invalid_key_and_the_agent_is_asked_again() {
         lines.len() >= 4
             && lines[0].starts_with("request Passphrase")
             && lines[1] == "report invalid-key"
-            && lines[2].starts_with("request Passphrase")
+            && lines[2] == "request Passphrase,PreviousPassphrase"
             && lines[3].starts_with("connected"),
         "{text}"
     );

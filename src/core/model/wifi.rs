@@ -42,6 +42,9 @@ pub struct WifiInfo {
     pub reporting: bool,
     /// Provisioned by a `.config` file (its key or EAP credentials).
     pub provision: Option<Box<WifiProvision>>,
+    /// The key that failed last (invalid-key): the agent sees it as
+    /// PreviousPassphrase the next time it is asked.
+    pub previous: Option<Secret>,
 }
 
 /// What an agent's RequestInput must ask for.
@@ -156,6 +159,7 @@ impl Model {
                         for_hidden: None,
                         reporting: false,
                         provision: None,
+                        previous: None,
                     }));
                     if self.add_service_capped(svc).is_err() {
                         let level = if self.wifi_capped {
@@ -389,7 +393,7 @@ impl Model {
                 service: svc.id.clone(),
                 passphrase_type,
                 ask_name: false,
-                previous: None,
+                previous: w.previous.take(),
             }));
             return Ok(());
         }
@@ -495,6 +499,7 @@ impl Model {
         w.attempt = None;
         w.failures = 0;
         w.retry_wait = false;
+        w.previous = None;
         let mut save = !svc.config.favorite;
         svc.config.favorite = true;
         if let Some(p) = w.offered.take() {
@@ -524,7 +529,11 @@ impl Model {
         let Some(w) = svc.wifi.as_mut() else { return };
         w.attempt = None;
         // A key the agent gave just now: the agent hears why, and may retry.
-        let report = w.offered.take().is_some() && error == "invalid-key";
+        let offered = w.offered.take();
+        let report = offered.is_some() && error == "invalid-key";
+        if error == "invalid-key" {
+            w.previous = offered.or_else(|| svc.config.passphrase.clone());
+        }
         w.failures = w.failures.saturating_add(1);
         w.retry_wait = true;
         let after = wifi::retry_delay(w.failures);
@@ -682,6 +691,7 @@ impl Model {
                     for_hidden: None,
                     reporting: false,
                     provision: None,
+                    previous: None,
                 }));
                 if self.add_service_capped(svc).is_err() {
                     return refuse(
@@ -1179,8 +1189,10 @@ mod tests {
         assert!(m.take_connect_results().is_empty(), "the Connect ended");
         let acts = m.take_actions();
         assert!(
-            matches!(&acts[..], [Action::RequestInput(r)] if r.service == psk_id()),
-            "{acts:?}"
+            matches!(&acts[..], [Action::RequestInput(r)]
+                if r.service == psk_id()
+                    && r.previous == Some(Secret("wrong horse".into()))),
+            "the failed key is not the PreviousPassphrase: {acts:?}"
         );
         let s = m.service(&psk_id()).unwrap();
         assert_eq!((s.state, s.error), (ServiceState::Association, None));
