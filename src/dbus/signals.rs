@@ -38,7 +38,6 @@ impl Snapshot {
     /// Emits TechnologyAdded/Removed, PropertyChanged and ServicesChanged for
     /// everything that differs from the last snapshot, and remembers the new one.
     pub async fn emit_changes(&mut self, conn: &Connection, model: &Model) {
-        self.emit_objects(conn, model).await;
         let manager = props::manager(model);
         for (k, v) in changed(&self.manager, &manager) {
             emit(
@@ -177,6 +176,10 @@ impl Snapshot {
             .await;
         }
         self.services = services;
+        // The ObjectManager's signals after ConnMan's own: clients wait for
+        // ServicesChanged (20 new networks: 20 InterfacesAdded before it
+        // would delay it by as many messages), and the objects exist already.
+        self.emit_objects(conn, model).await;
         self.emit_session_changes(conn, model).await;
     }
 
