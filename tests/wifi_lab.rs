@@ -326,6 +326,46 @@ fn a_wrong_passphrase_fails_with_invalid_key_and_the_agent_is_asked_again() {
 }
 
 #[test]
+fn a_disconnect_while_the_agent_prompts_cancels_the_prompt_and_the_connect() {
+    let psk = bss(PSK_SSID, "02:00:00:00:0b:11", "psk", -40);
+    let w = WifiLab::up(&[&psk]);
+    let id = wifi_id(PSK_SSID.as_bytes(), "psk");
+    w.wait_service(&id);
+    let script = lab_script()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("clients/agent_connect.py");
+    let agent = Watch::start(
+        &w.lab,
+        &["/usr/bin/python3", script.to_str().unwrap(), &id, "wait"],
+    );
+    w.lab
+        .wait_for(Duration::from_secs(20), "the agent's prompt", || {
+            agent.seen("request Passphrase")
+        });
+    // The user gives up at the prompt: `connmanctl disconnect` from elsewhere.
+    ok(w.lab.ctl(&["disconnect", &id]), "disconnect");
+    w.lab.wait_for(
+        Duration::from_secs(20),
+        "the Connect's reply and Cancel",
+        || agent.seen("error ") && agent.seen("cancel"),
+    );
+    let text = agent.output();
+    assert!(
+        text.contains("cancel\n") && text.contains("error net.connman.Error.OperationAborted"),
+        "{text}"
+    );
+    let props = w.props(&id);
+    assert!(props.contains("State = idle"), "{props}");
+    // Nothing reached the radio: the supplicant was never asked to associate.
+    let trace = ok(w.lab.cmd("wpa", &["ctl", "Trace"]), "ctl Trace");
+    assert!(!trace.contains("AddNetwork"), "{trace}");
+    assert!(addrs4(&w.lab, "eth0").is_empty());
+}
+
+#[test]
 fn bad_agent_answers_fail_the_connect_and_store_nothing() {
     let psk = bss(PSK_SSID, "02:00:00:00:0c:01", "psk", -40);
     let w = WifiLab::up(&[&psk]);

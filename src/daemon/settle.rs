@@ -126,6 +126,7 @@ impl Daemon {
             | Action::WifiDisconnect { .. }
             | Action::WifiScan { .. }
             | Action::RequestInput(_)
+            | Action::CancelInput { .. }
             | Action::WifiRetryAfter { .. }
             | Action::ReportError { .. } => self.wifi_action(action),
             Action::ForgetService(id) => {

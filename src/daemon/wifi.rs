@@ -166,6 +166,11 @@ impl Daemon {
                     answer: AgentAnswer::Failed("no agent registered".into()),
                 }),
             },
+            Action::CancelInput { service } => {
+                if let (Some(conn), Some(agent)) = (self.bus.clone(), self.model.agent.clone()) {
+                    self.ex.spawn(cancel_agent(conn, agent, service)).detach();
+                }
+            }
             Action::ReportError { service, error } => {
                 match (self.bus.clone(), self.model.agent.clone()) {
                     (Some(conn), Some(agent)) => {
@@ -360,10 +365,14 @@ async fn ask_agent(conn: zbus::Connection, agent: Agent, req: InputRequest, tx: 
                         AgentAnswer::Failed(format!("the agent answered {name}: {text}"))
                     }
                 }
-                Err(zbus::Error::Failure(_)) => AgentAnswer::Failed(format!(
-                    "the agent did not answer within {} s",
-                    caps::AGENT_TIMEOUT_SECS
-                )),
+                Err(zbus::Error::Failure(_)) => {
+                    // ConnMan tells an agent that took too long to drop its prompt.
+                    cancel_agent(conn.clone(), agent.clone(), req.service.clone()).await;
+                    AgentAnswer::Failed(format!(
+                        "the agent did not answer within {} s",
+                        caps::AGENT_TIMEOUT_SECS
+                    ))
+                }
                 Err(e) => AgentAnswer::Failed(format!("agent call failed: {e}")),
             }
         }
@@ -374,6 +383,20 @@ async fn ask_agent(conn: zbus::Connection, agent: Agent, req: InputRequest, tx: 
             answer,
         }))
         .await;
+}
+
+/// `net.connman.Agent.Cancel`: the request about `service` is withdrawn.
+async fn cancel_agent(conn: zbus::Connection, agent: Agent, service: ServiceId) {
+    log::info!("agent: request for {service} canceled");
+    crate::dbus::signals::call_client(
+        &conn,
+        agent.owner.as_str(),
+        agent.path.as_str(),
+        "net.connman.Agent",
+        "Cancel",
+        &(),
+    )
+    .await;
 }
 
 /// Tells the agent why connecting `service` failed; its Retry error asks

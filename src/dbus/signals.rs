@@ -339,7 +339,7 @@ pub async fn send_usage(
 
 /// A method call to a client's object that expects no reply, so a slow or
 /// gone client never holds the loop up.
-async fn call_client<B>(
+pub async fn call_client<B>(
     conn: &Connection,
     owner: &str,
     path: &str,

@@ -6,6 +6,7 @@ prints one line per event, then exits:
 
   request <fields>         RequestInput arrived (field names, sorted)
   report <error>           ReportError arrived
+  cancel                   Cancel arrived (pathman withdrew its request)
   connected <seconds>      Connect replied success (seconds since the call)
   error <name> <message>   Connect replied an error
 
@@ -17,6 +18,9 @@ Usage: agent_connect.py SERVICE_ID MODE [ARG]
   MODE hidden NAME [P] answer Name=NAME (a hidden network), and Passphrase=P if asked
   MODE retry P1 P2     answer Passphrase=P1, ReportError with net.connman.Agent.Error.Retry,
                        then Passphrase=P2 (connmanctl's "Retry (yes/no)? yes")
+  MODE wait            leave RequestInput unanswered (a user at the prompt) until Cancel,
+                       then answer it net.connman.Agent.Error.Canceled; exit only once
+                       Cancel has arrived
 Exit status 0 when Connect succeeded, 1 when it failed, 2 on a client error.
 """
 import sys
@@ -32,14 +36,30 @@ bus = dbus.SystemBus()
 AGENT_PATH = "/net/pathman/test/agent"
 
 
+class Waiting(Exception):
+    """RequestInput stays unanswered (mode wait)."""
+
+
 class Agent(dbus.service.Object):
     def __init__(self, mode, arg, arg2=""):
         super().__init__(bus, AGENT_PATH)
         self.mode, self.arg, self.arg2 = mode, arg, arg2
+        self.canceled, self.on_cancel = False, None
 
-    @dbus.service.method("net.connman.Agent", in_signature="oa{sv}", out_signature="a{sv}")
-    def RequestInput(self, service, fields):
+    @dbus.service.method("net.connman.Agent", in_signature="oa{sv}", out_signature="a{sv}",
+                         async_callbacks=("reply", "error"))
+    def RequestInput(self, service, fields, reply, error):
+        try:
+            reply(self.answer(fields))
+        except dbus.exceptions.DBusException as e:
+            error(e)
+        except Waiting:
+            self.pending = error
+
+    def answer(self, fields):
         print("request", ",".join(sorted(str(k) for k in fields.keys())), flush=True)
+        if self.mode == "wait":
+            raise Waiting()
         if self.mode == "cancel":
             raise dbus.exceptions.DBusException("user canceled",
                                                 name="net.connman.Agent.Error.Canceled")
@@ -69,6 +89,13 @@ class Agent(dbus.service.Object):
     @dbus.service.method("net.connman.Agent", in_signature="", out_signature="")
     def Cancel(self):
         print("cancel", flush=True)
+        self.canceled = True
+        if self.on_cancel:
+            self.on_cancel()
+        pending, self.pending = getattr(self, "pending", None), None
+        if pending:
+            pending(dbus.exceptions.DBusException("canceled by pathman",
+                                                  name="net.connman.Agent.Error.Canceled"))
 
 
 def main():
@@ -79,8 +106,9 @@ def main():
     arg = sys.argv[3] if len(sys.argv) > 3 else ""
     arg2 = sys.argv[4] if len(sys.argv) > 4 else ""
     manager = dbus.Interface(bus.get_object("net.connman", "/"), "net.connman.Manager")
+    agent = None
     if mode != "none":
-        Agent(mode, arg, arg2)
+        agent = Agent(mode, arg, arg2)
         manager.RegisterAgent(dbus.ObjectPath(AGENT_PATH))
     svc = dbus.Interface(bus.get_object("net.connman", "/net/connman/service/" + service),
                          "net.connman.Service")
@@ -96,7 +124,10 @@ def main():
     def err(e):
         print("error", e.get_dbus_name(), e.get_dbus_message(), flush=True)
         result["code"] = 1
-        loop.quit()
+        if mode == "wait" and not agent.canceled:
+            agent.on_cancel = loop.quit  # the Cancel may come after the reply
+        else:
+            loop.quit()
 
     svc.Connect(reply_handler=ok, error_handler=err, timeout=150)
     loop.run()

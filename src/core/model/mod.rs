@@ -52,6 +52,9 @@ pub enum Action {
     ForgetService(ServiceId),
     /// Ask the registered agent for a passphrase.
     RequestInput(InputRequest),
+    /// The agent's question about this service is moot (the user
+    /// disconnected while it was asked): `net.connman.Agent.Cancel`.
+    CancelInput { service: ServiceId },
     /// Tell the agent why the connect failed (`ReportError`); its answer
     /// (Retry or not) goes to [`Model::agent_reported`].
     ReportError {

@@ -445,14 +445,28 @@ impl Model {
         if self.services[idx].state == ServiceState::Idle {
             return Err(RequestError::NotConnected);
         }
+        let connecting = !self.services[idx].state.is_connected();
         self.stop_connect(idx);
         self.services[idx].user_disconnected = true;
         if let Some(w) = self.services[idx].wifi.as_mut() {
+            let asking = std::mem::take(&mut w.asking);
             w.attempt = None;
-            w.asking = false;
             w.offered = None;
+            w.reporting = false;
             let ifindex = self.services[idx].ifindex;
+            if asking {
+                // The agent's prompt is moot now: it is told so.
+                let service = self.services[idx].id.clone();
+                self.actions.push(Action::CancelInput { service });
+            }
             self.actions.push(Action::WifiDisconnect { ifindex });
+            if connecting {
+                // A Connect still waiting for this service ends here.
+                self.fail_pending_connect(
+                    idx,
+                    RequestError::OperationAborted(format!("{id} disconnected by request")),
+                );
+            }
         }
         log::info!(
             "{}: {} disconnected by request",

@@ -594,7 +594,7 @@ impl Model {
         }
     }
 
-    fn fail_pending_connect(&mut self, idx: usize, e: RequestError) {
+    pub(super) fn fail_pending_connect(&mut self, idx: usize, e: RequestError) {
         if let Some(h) = self.services[idx]
             .wifi
             .as_mut()
@@ -1048,6 +1048,51 @@ mod tests {
             &m.take_actions()[..],
             [.., Action::RequestInput(_)]
         ));
+    }
+
+    #[test]
+    fn a_disconnect_while_the_agent_asks_cancels_the_prompt_and_the_connect() {
+        let mut m = radio();
+        let air = [bss(1, b"pm-psk", -40, true)];
+        m.wifi_radio(7, &view(LinkState::Disconnected, &air), &mut Store);
+        m.agent = Some(Agent {
+            owner: ":1.5".into(),
+            path: "/agent".into(),
+        });
+        m.connect(&psk_id()).unwrap();
+        assert!(matches!(
+            &m.take_actions()[..],
+            [.., Action::RequestInput(_)]
+        ));
+        m.disconnect(&psk_id()).unwrap();
+        let acts = m.take_actions();
+        assert!(acts.contains(&Action::CancelInput { service: psk_id() }));
+        assert!(matches!(
+            &m.take_connect_results()[..],
+            [ConnectOutcome {
+                result: Err(RequestError::OperationAborted(_)),
+                ..
+            }]
+        ));
+        let s = m.service(&psk_id()).unwrap();
+        assert_eq!(s.state, ServiceState::Idle);
+        // The agent's late answer connects nothing.
+        m.agent_answered(
+            &psk_id(),
+            AgentAnswer::Passphrase(Secret("correct horse".into())),
+            &mut Store,
+        );
+        assert!(m
+            .take_actions()
+            .iter()
+            .all(|a| !matches!(a, Action::WifiConnect { .. })));
+        // A disconnect while associating (no prompt) sends no Cancel.
+        connect_with_agent(&mut m, &air, "correct horse");
+        m.disconnect(&psk_id()).unwrap();
+        assert!(!m
+            .take_actions()
+            .iter()
+            .any(|a| matches!(a, Action::CancelInput { .. })));
     }
 
     #[test]
