@@ -42,6 +42,22 @@ pub const MAX_PROVISION_VALUE_LEN: usize = 256;
 /// wpa_supplicant signals queued for the WiFi task (a scan of many BSSes
 /// sends a burst).
 pub const WIFI_SIGNAL_QUEUE: usize = 1024;
+
+/// Cellular services per modem (a modem may list many contexts; ConnMan
+/// makes one service per internet context, and more than a few is odd).
+pub const CELLULAR_MAX_CONTEXTS: usize = 4;
+/// Modems pathman follows (more are logged and ignored).
+pub const CELLULAR_MAX_MODEMS: usize = 4;
+/// How long `ConnectionContext.SetProperty(Active, true)` may take
+/// (ConnMan's 40 s).
+pub const CELLULAR_ACTIVATE_TIMEOUT_SECS: u64 = 40;
+/// Longest string property pathman keeps from oFono (names, APNs, types).
+pub const OFONO_MAX_STRING: usize = 100;
+/// Interfaces listed for a modem, at most.
+pub const OFONO_MAX_INTERFACES: usize = 32;
+/// oFono signals waiting for the cellular task (the task re-reads a modem
+/// when one is dropped).
+pub const OFONO_SIGNAL_QUEUE: usize = 256;
 /// Longest passphrase/identity accepted from an agent (WPA: 64 hex digits).
 pub const WIFI_MAX_SECRET_LEN: usize = 64;
 

@@ -6,6 +6,7 @@ pub mod api;
 pub mod bus;
 pub mod client;
 pub mod names;
+pub mod ofono;
 pub mod props;
 pub mod request;
 pub mod server;

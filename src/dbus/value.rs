@@ -14,6 +14,67 @@ pub fn inner<'a>(v: &'a Value<'a>) -> &'a Value<'a> {
     }
 }
 
+// Lenient getters for what other daemons send: the wrong type is None
+// (the caller keeps what it had), never an error to a caller.
+
+/// A byte array (`ay`), or None if it is anything else.
+pub fn bytes(v: &Value<'_>) -> Option<Vec<u8>> {
+    match inner(v) {
+        Value::Array(a) => a
+            .iter()
+            .map(|e| match inner(e) {
+                Value::U8(b) => Some(*b),
+                _ => None,
+            })
+            .collect(),
+        _ => None,
+    }
+}
+
+/// A string (`s`), or None.
+pub fn string(v: &Value<'_>) -> Option<String> {
+    match inner(v) {
+        Value::Str(s) => Some(s.as_str().to_string()),
+        _ => None,
+    }
+}
+
+/// A string list (`as`), or None if any element is not a string.
+pub fn strings(v: &Value<'_>) -> Option<Vec<String>> {
+    match inner(v) {
+        Value::Array(a) => a.iter().map(string).collect(),
+        _ => None,
+    }
+}
+
+/// An object path (`o`) as a string, or None.
+pub fn path(v: &Value<'_>) -> Option<String> {
+    match inner(v) {
+        Value::ObjectPath(p) => Some(p.as_str().to_string()),
+        _ => None,
+    }
+}
+
+/// An object path list (`ao`), or None.
+pub fn paths(v: &Value<'_>) -> Option<Vec<String>> {
+    match inner(v) {
+        Value::Array(a) => a.iter().map(path).collect(),
+        _ => None,
+    }
+}
+
+/// Any integer type up to 32 bits, widened; None for anything else.
+pub fn int(v: &Value<'_>) -> Option<i64> {
+    match inner(v) {
+        Value::I16(n) => Some(i64::from(*n)),
+        Value::I32(n) => Some(i64::from(*n)),
+        Value::U16(n) => Some(i64::from(*n)),
+        Value::U32(n) => Some(i64::from(*n)),
+        Value::U8(n) => Some(i64::from(*n)),
+        _ => None,
+    }
+}
+
 /// A boolean (`b`).
 pub fn bool_of(v: &Value<'_>, name: &str) -> Result<bool, CallError> {
     match inner(v) {

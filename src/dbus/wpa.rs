@@ -13,7 +13,7 @@ use crate::caps;
 use crate::config::provision::Eap;
 use crate::core::model::ConnectSpec;
 use crate::core::tech::wifi::{Bss, KeyMgmt, LinkState, Mode, RadioView, Security, Ssid};
-use crate::dbus::value::inner;
+use crate::dbus::value::{bytes, inner, int, path, paths, string, strings};
 
 pub const NAME: &str = "fi.w1.wpa_supplicant1";
 pub const PATH: &str = "/fi/w1/wpa_supplicant1";
@@ -28,58 +28,6 @@ pub const ERR_INTERFACE_EXISTS: &str = "fi.w1.wpa_supplicant1.InterfaceExists";
 
 /// A property dictionary as received.
 pub type Props = HashMap<String, OwnedValue>;
-
-fn bytes(v: &Value<'_>) -> Option<Vec<u8>> {
-    match inner(v) {
-        Value::Array(a) => a
-            .iter()
-            .map(|e| match inner(e) {
-                Value::U8(b) => Some(*b),
-                _ => None,
-            })
-            .collect(),
-        _ => None,
-    }
-}
-
-fn string(v: &Value<'_>) -> Option<String> {
-    match inner(v) {
-        Value::Str(s) => Some(s.as_str().to_string()),
-        _ => None,
-    }
-}
-
-fn strings(v: &Value<'_>) -> Option<Vec<String>> {
-    match inner(v) {
-        Value::Array(a) => a.iter().map(string).collect(),
-        _ => None,
-    }
-}
-
-fn path(v: &Value<'_>) -> Option<String> {
-    match inner(v) {
-        Value::ObjectPath(p) => Some(p.as_str().to_string()),
-        _ => None,
-    }
-}
-
-fn paths(v: &Value<'_>) -> Option<Vec<String>> {
-    match inner(v) {
-        Value::Array(a) => a.iter().map(path).collect(),
-        _ => None,
-    }
-}
-
-fn int(v: &Value<'_>) -> Option<i64> {
-    match inner(v) {
-        Value::I16(n) => Some(i64::from(*n)),
-        Value::I32(n) => Some(i64::from(*n)),
-        Value::U16(n) => Some(i64::from(*n)),
-        Value::U32(n) => Some(i64::from(*n)),
-        Value::U8(n) => Some(i64::from(*n)),
-        _ => None,
-    }
-}
 
 /// The key management a `WPA`/`RSN` dictionary lists.
 fn key_mgmt(v: &Value<'_>, keys: &mut KeyMgmt) {

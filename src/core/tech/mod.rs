@@ -5,6 +5,7 @@
 //! DHCP, IPv4LL, manual addresses, ordering, routes, multipath, MPTCP,
 //! sessions — is shared and knows nothing of the technology.
 
+pub mod cellular;
 pub mod wifi;
 pub mod wired;
 
