@@ -267,9 +267,11 @@ pub fn endpoints(model: &Model, extra: EndpointFlags) -> Vec<DesiredEndpoint> {
         // Only a verdict makes a backup: a service still being checked keeps
         // its flags (no endpoint churn at start or after a restart).
         let offline = some_online && svc.internet_lost;
+        // Metered (cellular): MPTCP sends over it only when the other paths fail.
+        let metered = svc.tech == crate::core::types::Technology::Cellular;
         let flags = match svc.config.mptcp_link {
             MptcpLink::Off => continue,
-            MptcpLink::On if offline => EndpointFlags::SUBFLOW | EndpointFlags::BACKUP,
+            MptcpLink::On if offline || metered => EndpointFlags::SUBFLOW | EndpointFlags::BACKUP,
             MptcpLink::On => EndpointFlags::SUBFLOW,
             MptcpLink::Backup => EndpointFlags::SUBFLOW | EndpointFlags::BACKUP,
         };

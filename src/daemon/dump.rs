@@ -110,6 +110,7 @@ impl Daemon {
                         crate::core::model::Ipv4Source::Dhcp => "dhcp",
                         crate::core::model::Ipv4Source::Manual => "manual",
                         crate::core::model::Ipv4Source::LinkLocal => "link-local",
+                        crate::core::model::Ipv4Source::Fixed => "fixed by the modem",
                     }
                 );
                 if let Some(gw) = v4.gateway {

@@ -146,10 +146,11 @@ impl ConfigSource for StoreConfigs<'_> {
         // Warnings were logged where they arose; a bad file yields defaults.
         match self.store.load_service(id).0 {
             Some(record) => record.config,
-            // A WiFi network never connected is not a favourite (ConnMan).
+            // A WiFi network or cellular context never connected is not a
+            // favourite (ConnMan): it does not auto-connect.
             None => ServiceConfig {
                 mptcp_link: self.default_mptcp_link,
-                favorite: !id.starts_with("wifi_"),
+                favorite: !id.starts_with("wifi_") && !id.starts_with("cellular_"),
                 ..ServiceConfig::default()
             },
         }

@@ -5,6 +5,7 @@
 //! the model's actions, rewrites resolv.conf and emits D-Bus signals.
 
 mod apply;
+mod cellular;
 mod counters;
 mod devices;
 mod dump;
@@ -64,6 +65,7 @@ pub enum Event {
     },
     /// wpa_supplicant's view of a radio, or an agent's answer.
     Wifi(wifi::WifiEvent),
+    Cellular(cellular::CellEvent),
 }
 
 /// What the loop waits for besides the event channel.
@@ -271,7 +273,13 @@ async fn run(
     let (tx, rx) = events::channel();
     // Signals of wpa_supplicant, from the bus task to the supplicant task.
     let (wifi_sig_tx, wifi_signals) = smol::channel::bounded(crate::caps::WIFI_SIGNAL_QUEUE);
-    ex.spawn(bus_task(ex, tx.clone(), wifi_sig_tx)).detach();
+    // Signals of oFono, from the bus task to the oFono task.
+    let (ofono_sig_tx, ofono_signals) = smol::channel::bounded(crate::caps::OFONO_SIGNAL_QUEUE);
+    let peers = Peers {
+        wifi: wifi_sig_tx,
+        ofono: ofono_sig_tx,
+    };
+    ex.spawn(bus_task(ex, tx.clone(), peers)).detach();
     ex.spawn(events::kernel_task(events, tx.clone())).detach();
     ex.spawn(events::signal_task(signals, tx.clone())).detach();
     if let Some(w) = policy_watch {
@@ -324,6 +332,8 @@ async fn run(
         save_retry_at: None,
         wifi: wifi::Wifi::default(),
         wifi_signals,
+        cellular: cellular::Cellular::default(),
+        ofono_signals,
     });
     if let Err(e) = d.resync().await {
         log::error!("initial kernel dump failed: {e}");
@@ -403,13 +413,16 @@ async fn run(
             Event::Sntp(ev) => d.on_sntp(*ev),
             Event::Online { ifindex, ev } => d.on_online(ifindex, ev),
             Event::Wifi(ev) => d.on_wifi(ev),
+            Event::Cellular(ev) => d.on_cellular(ev),
             Event::Bus(BusEvent::Connected(conn)) => {
                 d.snapshot = Snapshot::default();
                 d.start_wifi(&conn);
+                d.start_cellular(&conn);
                 d.bus = Some(conn);
             }
             Event::Bus(BusEvent::Lost) => {
                 d.stop_wifi();
+                d.stop_cellular();
                 d.bus = None;
             }
             Event::Bus(BusEvent::NameGone(name)) => {
@@ -460,11 +473,7 @@ async fn run(
 
 /// Connects to the system bus, owns `net.connman`, and forwards method calls;
 /// reconnects when the bus goes away, saying once what it waits for.
-async fn bus_task(
-    ex: &'static LocalExecutor<'static>,
-    tx: EventTx,
-    wifi: smol::channel::Sender<zbus::Message>,
-) {
+async fn bus_task(ex: &'static LocalExecutor<'static>, tx: EventTx, peers: Peers) {
     let mut delay_ms = 100;
     let mut said_waiting = false;
     loop {
@@ -487,7 +496,7 @@ async fn bus_task(
                         if !tx.send(Event::Bus(BusEvent::Connected(conn.clone()))).await {
                             return;
                         }
-                        if !forward(&conn, stream, &dropped_rx, &tx, &wifi).await {
+                        if !forward(&conn, stream, &dropped_rx, &tx, &peers).await {
                             return;
                         }
                         log::warn!("dbus: connection to the system bus lost; reconnecting");
@@ -524,7 +533,7 @@ async fn forward(
     mut stream: zbus::MessageStream,
     dropped: &smol::channel::Receiver<crate::dbus::bus::Dropped>,
     tx: &EventTx,
-    wifi: &smol::channel::Sender<zbus::Message>,
+    peers: &Peers,
 ) -> bool {
     enum Next {
         Msg(Option<zbus::Result<zbus::Message>>),
@@ -547,10 +556,14 @@ async fn forward(
             }
             Next::Msg(Some(Ok(m))) => match crate::dbus::client::route(&m) {
                 Some(crate::dbus::client::Subscriber::Owners) => {
-                    if crate::dbus::client::owner_change(&m)
-                        .is_some_and(|(name, _)| name == crate::dbus::wpa::NAME)
-                    {
-                        to_wifi(wifi, m.clone());
+                    match crate::dbus::client::owner_change(&m) {
+                        Some((name, _)) if name == crate::dbus::wpa::NAME => {
+                            to_peer(&peers.wifi, "wifi", m.clone())
+                        }
+                        Some((name, _)) if name == crate::dbus::ofono::NAME => {
+                            to_peer(&peers.ofono, "cellular", m.clone())
+                        }
+                        _ => {}
                     }
                     if let Some(name) = crate::dbus::client::gone_connection(&m) {
                         if !tx.send(Event::Bus(BusEvent::NameGone(name))).await {
@@ -558,7 +571,12 @@ async fn forward(
                         }
                     }
                 }
-                Some(crate::dbus::client::Subscriber::Supplicant) => to_wifi(wifi, m),
+                Some(crate::dbus::client::Subscriber::Supplicant) => {
+                    to_peer(&peers.wifi, "wifi", m)
+                }
+                Some(crate::dbus::client::Subscriber::Ofono) => {
+                    to_peer(&peers.ofono, "cellular", m)
+                }
                 None => {}
             },
             Next::Msg(Some(Err(e))) => log::debug!("dbus: bad message: {e}"),
@@ -567,13 +585,19 @@ async fn forward(
     }
 }
 
-/// Hands a supplicant signal to the WiFi task; a full queue drops it with a
-/// log line (the task re-reads the radio's state on the next change).
-fn to_wifi(wifi: &smol::channel::Sender<zbus::Message>, m: zbus::Message) {
-    if let Err(smol::channel::TrySendError::Full(_)) = wifi.try_send(m) {
+/// The client tasks' signal queues (the bus task routes to them).
+struct Peers {
+    wifi: smol::channel::Sender<zbus::Message>,
+    ofono: smol::channel::Sender<zbus::Message>,
+}
+
+/// Hands a peer daemon's signal to its task; a full queue drops it with a
+/// log line (the task re-reads the peer's state on the next change).
+fn to_peer(q: &smol::channel::Sender<zbus::Message>, what: &str, m: zbus::Message) {
+    if let Err(smol::channel::TrySendError::Full(_)) = q.try_send(m) {
         log::warn!(
-            "wifi: {} supplicant signals queued (caps::WIFI_SIGNAL_QUEUE), one dropped",
-            crate::caps::WIFI_SIGNAL_QUEUE
+            "{what}: {} signals queued (caps::WIFI_SIGNAL_QUEUE / OFONO_SIGNAL_QUEUE), one dropped",
+            q.capacity().unwrap_or(0)
         );
     }
 }
@@ -646,6 +670,8 @@ struct Daemon {
     wifi: wifi::Wifi,
     /// wpa_supplicant's signals, for each new supplicant task.
     wifi_signals: smol::channel::Receiver<zbus::Message>,
+    cellular: cellular::Cellular,
+    ofono_signals: smol::channel::Receiver<zbus::Message>,
 }
 
 impl TimeSettings {

@@ -35,6 +35,7 @@ impl Daemon {
             self.reconcile().await;
         }
         self.sync_radios();
+        self.sync_modems();
         self.supervise().await;
         // After routes and rules (marks must find their tables), and after the
         // actions (bringing links up and starting DHCP matter more at start).
@@ -80,6 +81,8 @@ impl Daemon {
                     );
                 }
             }
+            // A service without an interface yet (a cellular context not active).
+            Action::SetIpv6 { ifindex: 0, .. } => {}
             Action::SetIpv6 {
                 ifindex,
                 ifname,
@@ -129,6 +132,7 @@ impl Daemon {
             | Action::CancelInput { .. }
             | Action::WifiRetryAfter { .. }
             | Action::ReportError { .. } => self.wifi_action(action),
+            Action::CellularActivate { .. } => self.cellular_action(action),
             Action::ForgetService(id) => {
                 if let Err(e) = self.store.remove_service(&id) {
                     log::warn!("{id}: stored settings not removed: {e}");

@@ -513,7 +513,7 @@ async fn supplicant_task(
         owner: None,
         radios: Vec::new(),
     };
-    t.owner = t.name_owner().await;
+    t.owner = crate::dbus::client::name_owner(&t.conn, wpa::NAME).await;
     match &t.owner {
         Some(o) => log::info!("wifi: wpa_supplicant is on the bus ({o})"),
         None => log::info!("wifi: wpa_supplicant is not on the bus yet; waiting for it"),
@@ -558,20 +558,6 @@ fn method_error(e: &zbus::Error) -> Option<&str> {
 }
 
 impl Task {
-    async fn name_owner(&self) -> Option<String> {
-        let msg = call(
-            &self.conn,
-            "org.freedesktop.DBus",
-            "/org/freedesktop/DBus",
-            "org.freedesktop.DBus",
-            "GetNameOwner",
-            &(wpa::NAME,),
-        )
-        .await
-        .ok()?;
-        msg.body().deserialize::<String>().ok()
-    }
-
     /// Sends the loop the views that changed; false once the loop is gone.
     async fn report(&mut self) -> bool {
         for r in &mut self.radios {

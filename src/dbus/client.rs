@@ -16,6 +16,8 @@ pub enum Subscriber {
     Owners,
     /// wpa_supplicant's interfaces, BSSes and scans (WiFi).
     Supplicant,
+    /// oFono's modems, SIMs, registrations and contexts (cellular).
+    Ofono,
 }
 
 /// A signal a subscriber wants: fields left `None` match anything.
@@ -64,6 +66,49 @@ pub static RULES: &[Rule] = &[
         subscriber: Subscriber::Supplicant,
         sender: Some(crate::dbus::wpa::NAME),
         interface: crate::dbus::wpa::IFACE_ROOT,
+        member: None,
+        path: None,
+    },
+    // oFono: every signal of the interfaces pathman mirrors.
+    Rule {
+        subscriber: Subscriber::Ofono,
+        sender: Some(crate::dbus::ofono::NAME),
+        interface: crate::dbus::ofono::MANAGER,
+        member: None,
+        path: None,
+    },
+    Rule {
+        subscriber: Subscriber::Ofono,
+        sender: Some(crate::dbus::ofono::NAME),
+        interface: crate::dbus::ofono::MODEM,
+        member: None,
+        path: None,
+    },
+    Rule {
+        subscriber: Subscriber::Ofono,
+        sender: Some(crate::dbus::ofono::NAME),
+        interface: crate::dbus::ofono::SIM,
+        member: None,
+        path: None,
+    },
+    Rule {
+        subscriber: Subscriber::Ofono,
+        sender: Some(crate::dbus::ofono::NAME),
+        interface: crate::dbus::ofono::NETREG,
+        member: None,
+        path: None,
+    },
+    Rule {
+        subscriber: Subscriber::Ofono,
+        sender: Some(crate::dbus::ofono::NAME),
+        interface: crate::dbus::ofono::CM,
+        member: None,
+        path: None,
+    },
+    Rule {
+        subscriber: Subscriber::Ofono,
+        sender: Some(crate::dbus::ofono::NAME),
+        interface: crate::dbus::ofono::CONTEXT,
         member: None,
         path: None,
     },
@@ -170,6 +215,21 @@ where
         )))
     };
     smol::future::or(call, timeout).await
+}
+
+/// The unique name that owns `name` now, if any.
+pub async fn name_owner(conn: &zbus::Connection, name: &str) -> Option<String> {
+    let msg = call(
+        conn,
+        "org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus",
+        "GetNameOwner",
+        &(name,),
+    )
+    .await
+    .ok()?;
+    msg.body().deserialize::<String>().ok()
 }
 
 /// An owner change of a well-known name: `(name, new owner)` (empty = gone).

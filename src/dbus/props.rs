@@ -207,6 +207,7 @@ fn ipv4(svc: &Service) -> Prop {
         Ipv4Source::Dhcp => "dhcp",
         Ipv4Source::Manual => "manual",
         Ipv4Source::LinkLocal => "auto",
+        Ipv4Source::Fixed => "fixed",
     };
     let mut e = vec![
         ("Method", method.into()),
@@ -283,9 +284,10 @@ fn ethernet(model: &Model, svc: &Service) -> Prop {
 /// Service properties in ConnMan's order (`src/service.c` append_properties),
 /// then pathman's multipath ones.
 pub fn service(model: &Model, svc: &Service) -> Props {
-    let security = match &svc.wifi {
-        Some(w) => vec![w.security.as_str().to_string()],
-        None => Vec::new(),
+    let security = match (&svc.wifi, &svc.cellular) {
+        (Some(w), _) => vec![w.security.as_str().to_string()],
+        (None, Some(_)) => vec!["none".to_string()],
+        (None, None) => Vec::new(),
     };
     let mut p: Props = vec![
         ("Type", svc.tech.as_str().into()),
@@ -309,6 +311,9 @@ pub fn service(model: &Model, svc: &Service) -> Props {
     if let Some(w) = &svc.wifi {
         p.push(("Strength", Prop::Byte(w.strength)));
     }
+    if let Some(c) = &svc.cellular {
+        p.push(("Strength", Prop::Byte(c.strength)));
+    }
     // A hidden network has no Name (ConnMan leaves it out).
     match &svc.wifi {
         Some(w) if w.ssid.is_empty() => {}
@@ -316,7 +321,14 @@ pub fn service(model: &Model, svc: &Service) -> Props {
             "Name",
             crate::core::tech::wifi::display_name(&w.ssid).into(),
         )),
-        None => p.push(("Name", svc.tech.display_name().to_string().into())),
+        // A cellular service is named after its operator (ConnMan).
+        None => match &svc.cellular {
+            Some(c) if !c.name.is_empty() => p.push(("Name", c.name.clone().into())),
+            _ => p.push(("Name", svc.tech.display_name().to_string().into())),
+        },
+    }
+    if let Some(c) = &svc.cellular {
+        p.push(("Roaming", c.roaming.into()));
     }
     p.extend([
         ("Favorite", svc.config.favorite.into()),

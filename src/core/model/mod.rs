@@ -7,11 +7,13 @@
 //! machine), [`technology`] (the switches); what a technology makes of its
 //! devices lives in [`crate::core::tech`].
 
+mod cellular;
 mod device;
 mod service;
 mod technology;
 mod wifi;
 
+pub use cellular::CellularInfo;
 pub use device::{Device, LinkSeen};
 pub use service::{DhcpConfig, Ipv4Assigned, Ipv4Source, Ipv6Assigned, Service};
 pub use technology::TechState;
@@ -60,6 +62,12 @@ pub enum Action {
     ReportError {
         service: ServiceId,
         error: &'static str,
+    },
+    /// Activate (or deactivate) a cellular context through oFono.
+    CellularActivate {
+        modem: String,
+        context: String,
+        active: bool,
     },
     /// Associate the radio with a network.
     WifiConnect {

@@ -17,6 +17,8 @@ pub enum Ipv4Source {
     Manual,
     /// RFC 3927 link-local while DHCP keeps trying (`Method=auto` on D-Bus).
     LinkLocal,
+    /// Given by the modem (a cellular context's static Settings; ConnMan's `fixed`).
+    Fixed,
 }
 
 /// The IPv4 configuration a service currently has.
@@ -76,6 +78,8 @@ pub struct Service {
     pub internet_lost: bool,
     /// WiFi: the network (boxed: most services are wired).
     pub wifi: Option<Box<super::WifiInfo>>,
+    /// Cellular: the modem and context.
+    pub cellular: Option<Box<super::CellularInfo>>,
 }
 
 impl Service {
@@ -110,6 +114,7 @@ impl Service {
             resume: None,
             internet_lost: false,
             wifi: None,
+            cellular: None,
         }
     }
 
@@ -232,6 +237,7 @@ impl Model {
                 Ipv4Source::Dhcp => "DHCP",
                 Ipv4Source::Manual => "manual",
                 Ipv4Source::LinkLocal => "link-local",
+                Ipv4Source::Fixed => "fixed",
             };
             log::info!("{}: {what} address lost", svc.ifname);
             svc.ipv4 = None;
@@ -242,7 +248,7 @@ impl Model {
     // ----- state ---------------------------------------------------------
 
     /// Recomputes a connecting/connected service's state from its addresses.
-    fn update_state(&mut self, idx: usize) {
+    pub(super) fn update_state(&mut self, idx: usize) {
         let svc = &mut self.services[idx];
         if !matches!(
             svc.state,
@@ -404,6 +410,7 @@ impl Model {
             let svc = &self.services[idx];
             if svc.state == ServiceState::Idle
                 && svc.wifi.is_none()
+                && svc.cellular.is_none()
                 && svc.config.auto_connect
                 && !svc.user_disconnected
                 && self.tech_powered(svc.tech)
@@ -412,6 +419,7 @@ impl Model {
             }
         }
         self.wifi_auto_connect();
+        self.cellular_auto_connect();
     }
 
     // ----- user requests -------------------------------------------------
@@ -435,6 +443,9 @@ impl Model {
             }
             return self.wifi_connect(idx);
         }
+        if self.services[idx].cellular.is_some() {
+            return self.cellular_connect(idx);
+        }
         self.start_connect(idx);
         Ok(())
     }
@@ -446,6 +457,17 @@ impl Model {
             return Err(RequestError::NotConnected);
         }
         let connecting = !self.services[idx].state.is_connected();
+        if self.services[idx].cellular.is_some() {
+            if connecting {
+                self.fail_pending_connect(
+                    idx,
+                    RequestError::OperationAborted(format!("{id} disconnected by request")),
+                );
+            }
+            self.cellular_disconnect(idx);
+            log::info!("cellular: {id} disconnected by request");
+            return Ok(());
+        }
         self.stop_connect(idx);
         self.services[idx].user_disconnected = true;
         if let Some(w) = self.services[idx].wifi.as_mut() {

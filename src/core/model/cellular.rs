@@ -1,0 +1,507 @@
+//! Cellular services in the model: made from what oFono says of a modem
+//! ([`ModemView`]), connected by activating their context. Once oFono
+//! reports the context active with its Settings, the service takes the
+//! data interface they name and configures like any other (pathman's DHCP
+//! client, or the modem's fixed address); everything after that knows
+//! nothing of cellular. Metered: it ranks below wired and WiFi (ConnMan's
+//! technology order) and its MPTCP endpoints are backups (`core::plan`).
+
+use super::{Action, ConfigSource, Ipv4Assigned, Ipv4Source, Model, RequestError, Service};
+use crate::core::tech::cellular::{self, IpSettings, Ipv4Method, ModemView};
+use crate::core::types::{DomainList, IfName, ServerList, ServiceState, Technology};
+
+/// What a cellular service knows of its context.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellularInfo {
+    /// oFono's modem and context objects.
+    pub modem: String,
+    pub context: String,
+    /// The operator's name.
+    pub name: String,
+    /// 0–100.
+    pub strength: u8,
+    pub roaming: bool,
+    /// oFono's RoamingAllowed for the modem.
+    pub roaming_allowed: bool,
+    /// pathman asked for the context to be active and waits for it.
+    pub activating: bool,
+    /// The data interface the active context gave (bound).
+    pub settings: Option<IpSettings>,
+}
+
+impl Model {
+    /// oFono's view of a modem changed (or appeared).
+    pub fn cellular_modem(&mut self, view: &ModemView, configs: &mut dyn ConfigSource) {
+        let on = self.tech_powered(Technology::Cellular) && !self.offline;
+        let nets = if on {
+            cellular::networks(view)
+        } else {
+            Vec::new()
+        };
+        // Services of the modem that it no longer offers go.
+        let gone: Vec<usize> = (0..self.services.len())
+            .rev()
+            .filter(|&i| {
+                self.services[i]
+                    .cellular
+                    .as_ref()
+                    .is_some_and(|c| c.modem == view.path)
+                    && !nets.iter().any(|n| n.id == self.services[i].id)
+            })
+            .collect();
+        for idx in gone {
+            self.cellular_drop(idx, "the modem no longer offers it");
+        }
+        for n in &nets {
+            let idx = match self.index_of(&n.id) {
+                Ok(idx) => idx,
+                Err(_) => {
+                    let mut svc = Service::idle(
+                        n.id.clone(),
+                        Technology::Cellular,
+                        0,
+                        IfName::new(),
+                        configs.load(&n.id),
+                    );
+                    svc.cellular = Some(Box::new(CellularInfo {
+                        modem: view.path.clone(),
+                        context: n.context.clone(),
+                        name: String::new(),
+                        strength: 0,
+                        roaming: false,
+                        roaming_allowed: false,
+                        activating: false,
+                        settings: None,
+                    }));
+                    if self.add_service_capped(svc).is_err() {
+                        log::warn!(
+                            "{}: service {} ignored, more than {} services (caps::MAX_SERVICES)",
+                            view.path,
+                            n.id,
+                            crate::caps::MAX_SERVICES
+                        );
+                        continue;
+                    }
+                    log::info!("{}: new cellular service {}", view.path, n.id);
+                    self.services.len() - 1
+                }
+            };
+            if let Some(c) = self.services[idx].cellular.as_mut() {
+                c.name.clone_from(&n.name);
+                c.strength = n.strength;
+                c.roaming = n.roaming;
+                c.roaming_allowed = view.roaming_allowed;
+            }
+            let Some(ctx) = view.contexts.iter().find(|c| c.path == n.context) else {
+                continue;
+            };
+            match (&ctx.settings, ctx.active) {
+                (Some(Ok(settings)), true) => self.cellular_active(idx, settings.clone()),
+                (Some(Err(why)), true) => {
+                    log::warn!(
+                        "{}: context {} is active with unusable Settings: {why}",
+                        view.path,
+                        ctx.path
+                    );
+                    self.cellular_failed(idx, why.clone());
+                }
+                (_, false) => self.cellular_inactive(idx),
+                (None, true) => {} // Settings follow.
+            }
+        }
+        self.auto_connect();
+    }
+
+    /// oFono left the bus, or the modem went: its services go.
+    pub fn cellular_modem_gone(&mut self, modem: &str) {
+        let gone: Vec<usize> = (0..self.services.len())
+            .rev()
+            .filter(|&i| {
+                self.services[i]
+                    .cellular
+                    .as_ref()
+                    .is_some_and(|c| c.modem == modem)
+            })
+            .collect();
+        for idx in gone {
+            self.cellular_drop(idx, "oFono or the modem is gone");
+        }
+    }
+
+    fn cellular_drop(&mut self, idx: usize, why: &str) {
+        if self.services[idx].state != ServiceState::Idle {
+            self.fail_pending_connect(idx, RequestError::Failed(why.into()));
+            if self.services[idx].ifindex != 0 {
+                self.stop_connect(idx);
+            }
+        }
+        log::info!("cellular: service {} removed: {why}", self.services[idx].id);
+        self.services.remove(idx);
+    }
+
+    /// The context is active with these settings: the service takes the
+    /// interface and configures.
+    fn cellular_active(&mut self, idx: usize, settings: IpSettings) {
+        let svc = &self.services[idx];
+        let Some(c) = svc.cellular.as_ref() else {
+            return;
+        };
+        if c.settings.as_ref() == Some(&settings) && svc.ifindex != 0 {
+            return;
+        }
+        let Some(dev) = self
+            .devices
+            .iter()
+            .find(|d| d.name == settings.interface)
+            .map(|d| (d.ifindex, d.name.clone()))
+        else {
+            log::warn!(
+                "{}: the context's Interface {} is not an interface pathman manages (a board config `Technology=cellular` or DEVTYPE wwan)",
+                c.modem,
+                settings.interface
+            );
+            let why = format!("Interface {} is not managed", settings.interface);
+            return self.cellular_failed(idx, why);
+        };
+        if svc.ifindex != 0 && svc.ifindex != dev.0 {
+            // Moved to another interface: start over there.
+            self.stop_connect(idx);
+        }
+        let svc = &mut self.services[idx];
+        svc.ifindex = dev.0;
+        svc.ifname = dev.1;
+        svc.config.favorite = true;
+        let method = settings.method.clone();
+        if let Some(c) = svc.cellular.as_mut() {
+            c.activating = false;
+            c.settings = Some(settings);
+        }
+        log::info!("{}: context of {} is active", svc.ifname, svc.id);
+        self.actions.push(Action::SaveService(svc.id.clone()));
+        self.start_connect(idx);
+        if let Ipv4Method::Static { net, gateway, dns } = method {
+            // The modem's address (ConnMan's `fixed`): no DHCP.
+            let svc = &mut self.services[idx];
+            svc.dhcp_running = false;
+            let mut nameservers = ServerList::new();
+            for a in dns {
+                let _ = nameservers.push(a.into());
+            }
+            svc.ipv4 = Some(Ipv4Assigned {
+                source: Ipv4Source::Fixed,
+                net,
+                gateway,
+                nameservers,
+                timeservers: ServerList::new(),
+                domains: DomainList::new(),
+            });
+            self.update_state(idx);
+        }
+        let id = self.services[idx].id.clone();
+        self.connect_results.push(super::ConnectOutcome {
+            service: id,
+            result: Ok(()),
+        });
+    }
+
+    /// The context is not active (deactivated, detached or never was).
+    fn cellular_inactive(&mut self, idx: usize) {
+        let svc = &mut self.services[idx];
+        let Some(c) = svc.cellular.as_mut() else {
+            return;
+        };
+        if c.activating {
+            return; // Asked for; Active follows.
+        }
+        if c.settings.take().is_some() || svc.ifindex != 0 {
+            log::info!("{}: context of {} is no longer active", svc.ifname, svc.id);
+            if svc.state != ServiceState::Idle {
+                self.stop_connect(idx);
+            }
+            let svc = &mut self.services[idx];
+            svc.ifindex = 0;
+            svc.ifname = IfName::new();
+        }
+    }
+
+    /// Connect on a cellular service: activate its context.
+    pub(super) fn cellular_connect(&mut self, idx: usize) -> Result<(), RequestError> {
+        let svc = &mut self.services[idx];
+        let Some(c) = svc.cellular.as_mut() else {
+            return Err(RequestError::Failed("not a cellular service".into()));
+        };
+        svc.error = None;
+        svc.user_disconnected = false;
+        svc.state = ServiceState::Association;
+        c.activating = true;
+        log::info!("{}: activating the context of {}", c.modem, svc.id);
+        self.actions.push(Action::CellularActivate {
+            modem: c.modem.clone(),
+            context: c.context.clone(),
+            active: true,
+        });
+        Ok(())
+    }
+
+    /// Disconnect on a cellular service: deactivate its context.
+    pub(super) fn cellular_disconnect(&mut self, idx: usize) {
+        let bound = self.services[idx].ifindex != 0;
+        if bound {
+            self.stop_connect(idx);
+        }
+        let svc = &mut self.services[idx];
+        svc.state = ServiceState::Idle;
+        svc.user_disconnected = true;
+        let Some(c) = svc.cellular.as_mut() else {
+            return;
+        };
+        c.activating = false;
+        c.settings = None;
+        svc.ifindex = 0;
+        svc.ifname = IfName::new();
+        self.actions.push(Action::CellularActivate {
+            modem: c.modem.clone(),
+            context: c.context.clone(),
+            active: false,
+        });
+    }
+
+    /// oFono refused or did not finish the activation of `context`.
+    pub fn cellular_activate_failed(&mut self, context: &str, why: String) {
+        let Some(idx) = self.services.iter().position(|s| {
+            s.cellular
+                .as_ref()
+                .is_some_and(|c| c.context == context && c.activating)
+        }) else {
+            return;
+        };
+        log::warn!(
+            "cellular: activating the context of {} failed: {why}",
+            self.services[idx].id
+        );
+        self.cellular_failed(idx, why);
+    }
+
+    fn cellular_failed(&mut self, idx: usize, why: String) {
+        if self.services[idx].ifindex != 0 {
+            self.stop_connect(idx);
+        }
+        let svc = &mut self.services[idx];
+        svc.state = ServiceState::Failure;
+        svc.error = Some("connect-failed");
+        svc.ifindex = 0;
+        svc.ifname = IfName::new();
+        if let Some(c) = svc.cellular.as_mut() {
+            c.activating = false;
+            c.settings = None;
+            self.actions.push(Action::CellularActivate {
+                modem: c.modem.clone(),
+                context: c.context.clone(),
+                active: false,
+            });
+        }
+        self.fail_pending_connect(idx, RequestError::Failed(why));
+    }
+
+    /// Auto-connect of cellular favourites: not while roaming unless oFono
+    /// allows roaming for the modem (RoamingAllowed) — the user's choice.
+    pub(super) fn cellular_auto_connect(&mut self) {
+        let want: Vec<usize> = (0..self.services.len())
+            .filter(|&i| {
+                let s = &self.services[i];
+                s.cellular
+                    .as_ref()
+                    .is_some_and(|c| !c.activating && (!c.roaming || c.roaming_allowed))
+                    && s.state == ServiceState::Idle
+                    && s.config.favorite
+                    && s.config.auto_connect
+                    && !s.user_disconnected
+                    && self.tech_powered(Technology::Cellular)
+            })
+            .collect();
+        for idx in want {
+            let _ = self.cellular_connect(idx);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::{ConnectOutcome, LinkSeen, ModelSettings};
+    use crate::core::tech::cellular::{Context, NetReg, RegStatus, Sim};
+    use crate::core::types::{Ipv4Net, ServiceConfig, ServiceId};
+    use std::net::Ipv4Addr;
+
+    struct Store;
+    impl ConfigSource for Store {
+        fn load(&mut self, _: &ServiceId) -> ServiceConfig {
+            // Never connected: not a favourite (as the daemon's store says).
+            ServiceConfig {
+                favorite: false,
+                ..ServiceConfig::default()
+            }
+        }
+    }
+
+    const ID: &str = "cellular_001010123456789_context1";
+
+    fn model() -> Model {
+        let mut m = Model::new(ModelSettings::default(), false, &[]);
+        m.link_changed(
+            LinkSeen {
+                ifindex: 9,
+                name: IfName::try_from("dummy0").unwrap(),
+                mac: [2, 0, 0, 0, 0, 9],
+                tech: Technology::Cellular,
+                up: true,
+                carrier: true,
+                mtu: 1500,
+            },
+            &mut Store,
+        );
+        m.take_actions();
+        m
+    }
+
+    fn view(active: bool, settings: Option<Result<IpSettings, String>>) -> ModemView {
+        ModemView {
+            path: "/phonesim".into(),
+            hardware: true,
+            powered: true,
+            online: true,
+            imsi: Some("001010123456789".into()),
+            sim: Sim::Ready,
+            netreg: Some(NetReg {
+                status: RegStatus::Registered,
+                name: "CellSpike".into(),
+                strength: 77,
+            }),
+            cm: true,
+            attached: true,
+            contexts: vec![Context {
+                path: "/phonesim/context1".into(),
+                kind: "internet".into(),
+                apn: "internet".into(),
+                active,
+                settings,
+            }],
+            ..ModemView::default()
+        }
+    }
+
+    fn dhcp() -> Option<Result<IpSettings, String>> {
+        Some(Ok(IpSettings {
+            interface: IfName::try_from("dummy0").unwrap(),
+            method: Ipv4Method::Dhcp,
+        }))
+    }
+
+    #[test]
+    fn connect_activates_and_the_active_context_runs_dhcp_on_its_interface() {
+        let mut m = model();
+        m.cellular_modem(&view(false, None), &mut Store);
+        let s = m.service(ID).expect("service");
+        assert_eq!(s.state, ServiceState::Idle);
+        assert_eq!(s.cellular.as_ref().unwrap().name, "CellSpike");
+        m.connect(ID).unwrap();
+        assert!(m.take_actions().contains(&Action::CellularActivate {
+            modem: "/phonesim".into(),
+            context: "/phonesim/context1".into(),
+            active: true
+        }));
+        // oFono sends Settings before Active; inactive meanwhile changes nothing.
+        m.cellular_modem(&view(false, None), &mut Store);
+        assert_eq!(m.service(ID).unwrap().state, ServiceState::Association);
+        m.cellular_modem(&view(true, dhcp()), &mut Store);
+        let s = m.service(ID).unwrap();
+        assert_eq!(s.ifindex, 9);
+        assert!(s.dhcp_running);
+        assert_eq!(s.state, ServiceState::Configuration);
+        assert!(matches!(
+            &m.take_connect_results()[..],
+            [ConnectOutcome { result: Ok(()), .. }]
+        ));
+        // Deactivated by the network: unbound, addresses gone.
+        m.cellular_modem(&view(false, None), &mut Store);
+        let s = m.service(ID).unwrap();
+        assert_eq!(s.ifindex, 0);
+        assert!(!s.dhcp_running);
+        assert_ne!(s.state, ServiceState::Ready);
+    }
+
+    #[test]
+    fn static_settings_give_a_fixed_address_and_detach_removes_the_service() {
+        let mut m = model();
+        m.cellular_modem(&view(false, None), &mut Store);
+        m.connect(ID).unwrap();
+        let st = Some(Ok(IpSettings {
+            interface: IfName::try_from("dummy0").unwrap(),
+            method: Ipv4Method::Static {
+                net: Ipv4Net {
+                    addr: Ipv4Addr::new(10, 64, 1, 2),
+                    prefix_len: 30,
+                },
+                gateway: Some(Ipv4Addr::new(10, 64, 1, 1)),
+                dns: heapless::Vec::new(),
+            },
+        }));
+        m.cellular_modem(&view(true, st), &mut Store);
+        let s = m.service(ID).unwrap();
+        assert_eq!(s.state, ServiceState::Ready);
+        assert!(!s.dhcp_running);
+        assert_eq!(s.ipv4.as_ref().unwrap().source, Ipv4Source::Fixed);
+        let mut detached = view(true, None);
+        detached.attached = false;
+        m.cellular_modem(&detached, &mut Store);
+        assert!(m.service(ID).is_none());
+    }
+
+    #[test]
+    fn unusable_settings_or_an_unknown_interface_fail_the_connect() {
+        for settings in [
+            Some(Err("Settings without Interface".to_string())),
+            Some(Ok(IpSettings {
+                interface: IfName::try_from("wwan7").unwrap(),
+                method: Ipv4Method::Dhcp,
+            })),
+        ] {
+            let mut m = model();
+            m.cellular_modem(&view(false, None), &mut Store);
+            m.connect(ID).unwrap();
+            m.take_actions();
+            m.cellular_modem(&view(true, settings), &mut Store);
+            let s = m.service(ID).unwrap();
+            assert_eq!(s.state, ServiceState::Failure);
+            assert_eq!(s.error, Some("connect-failed"));
+            assert_eq!(s.ifindex, 0);
+            assert!(m.take_actions().contains(&Action::CellularActivate {
+                modem: "/phonesim".into(),
+                context: "/phonesim/context1".into(),
+                active: false
+            }));
+            assert!(matches!(
+                &m.take_connect_results()[..],
+                [ConnectOutcome { result: Err(_), .. }]
+            ));
+        }
+    }
+
+    #[test]
+    fn a_favourite_auto_connects_but_not_while_roaming() {
+        let mut m = model();
+        m.cellular_modem(&view(false, None), &mut Store);
+        let idx = m.index_of(ID).unwrap();
+        m.services[idx].config.favorite = true;
+        let mut roaming = view(false, None);
+        roaming.netreg.as_mut().unwrap().status = RegStatus::Roaming;
+        m.cellular_modem(&roaming, &mut Store);
+        assert_eq!(m.service(ID).unwrap().state, ServiceState::Idle);
+        roaming.roaming_allowed = true;
+        m.cellular_modem(&roaming, &mut Store);
+        assert_eq!(m.service(ID).unwrap().state, ServiceState::Association);
+        // oFono refuses: failure, and the Connect (if any) ends.
+        m.cellular_activate_failed("/phonesim/context1", "org.ofono.Error.NotAttached".into());
+        assert_eq!(m.service(ID).unwrap().state, ServiceState::Failure);
+    }
+}
