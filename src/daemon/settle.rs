@@ -130,7 +130,7 @@ impl Daemon {
             | Action::WifiScan { .. }
             | Action::RequestInput(_)
             | Action::CancelInput { .. }
-            | Action::WifiRetryAfter { .. }
+            | Action::RetryAfter { .. }
             | Action::ReportError { .. } => self.wifi_action(action),
             Action::CellularActivate { .. } => self.cellular_action(action),
             Action::ForgetService(id) => {

@@ -152,7 +152,7 @@ impl Daemon {
             Action::WifiConnect { ifindex, spec } => self.wifi_cmd(Cmd::Connect(ifindex, spec)),
             Action::WifiDisconnect { ifindex } => self.wifi_cmd(Cmd::Disconnect(ifindex)),
             Action::WifiScan { ifindex } => self.wifi_cmd(Cmd::Scan(ifindex)),
-            Action::WifiRetryAfter { service, after } => {
+            Action::RetryAfter { service, after } => {
                 self.wifi.retries.retain(|(_, id)| *id != service);
                 self.wifi.retries.push((Instant::now() + after, service));
             }
@@ -252,7 +252,7 @@ impl Daemon {
             .partition(|(t, _)| *t <= now);
         self.wifi.retries = keep;
         for (_, id) in due {
-            self.model.wifi_retry_due(&id);
+            self.model.retry_due(&id);
         }
     }
 

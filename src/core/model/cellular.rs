@@ -27,11 +27,24 @@ pub struct CellularInfo {
     pub activating: bool,
     /// The data interface the active context gave (bound).
     pub settings: Option<IpSettings>,
+    /// Consecutive failed activations (each doubles the wait).
+    pub failures: u8,
+    /// Auto-connect waits for the retry timer (after a failure).
+    pub retry_wait: bool,
 }
 
 impl Model {
     /// oFono's view of a modem changed (or appeared).
     pub fn cellular_modem(&mut self, view: &ModemView, configs: &mut dyn ConfigSource) {
+        if view.hardware && !self.modems.contains(&view.path) {
+            if self.modems.push(view.path.clone()).is_err() {
+                log::warn!(
+                    "cellular: modem {} not counted, more than {} (caps::CELLULAR_MAX_MODEMS)",
+                    view.path,
+                    crate::caps::CELLULAR_MAX_MODEMS
+                );
+            }
+        }
         let on = self.tech_powered(Technology::Cellular) && !self.offline;
         let nets = if on {
             cellular::networks(view)
@@ -72,6 +85,8 @@ impl Model {
                         roaming_allowed: false,
                         activating: false,
                         settings: None,
+                        failures: 0,
+                        retry_wait: false,
                     }));
                     if self.add_service_capped(svc).is_err() {
                         log::warn!(
@@ -114,6 +129,7 @@ impl Model {
 
     /// oFono left the bus, or the modem went: its services go.
     pub fn cellular_modem_gone(&mut self, modem: &str) {
+        self.modems.retain(|m| m != modem);
         let gone: Vec<usize> = (0..self.services.len())
             .rev()
             .filter(|&i| {
@@ -175,6 +191,8 @@ impl Model {
         if let Some(c) = svc.cellular.as_mut() {
             c.activating = false;
             c.settings = Some(settings);
+            c.failures = 0;
+            c.retry_wait = false;
         }
         log::info!("{}: context of {} is active", svc.ifname, svc.id);
         self.actions.push(Action::SaveService(svc.id.clone()));
@@ -294,10 +312,22 @@ impl Model {
         if let Some(c) = svc.cellular.as_mut() {
             c.activating = false;
             c.settings = None;
+            c.failures = c.failures.saturating_add(1);
+            c.retry_wait = true;
+            let after = crate::core::tech::wifi::retry_delay(c.failures);
+            log::info!(
+                "cellular: {} auto-connects again in {} s",
+                svc.id,
+                after.as_secs()
+            );
             self.actions.push(Action::CellularActivate {
                 modem: c.modem.clone(),
                 context: c.context.clone(),
                 active: false,
+            });
+            self.actions.push(Action::RetryAfter {
+                service: svc.id.clone(),
+                after,
             });
         }
         self.fail_pending_connect(idx, RequestError::Failed(why));
@@ -309,11 +339,13 @@ impl Model {
         let want: Vec<usize> = (0..self.services.len())
             .filter(|&i| {
                 let s = &self.services[i];
-                s.cellular
-                    .as_ref()
-                    .is_some_and(|c| !c.activating && (!c.roaming || c.roaming_allowed))
-                    && s.state == ServiceState::Idle
-                    && s.config.favorite
+                s.cellular.as_ref().is_some_and(|c| {
+                    !c.activating
+                        && (!c.roaming || c.roaming_allowed)
+                        // A failed one again once its retry wait is over.
+                        && (s.state == ServiceState::Idle
+                            || s.state == ServiceState::Failure && c.failures > 0 && !c.retry_wait)
+                }) && s.config.favorite
                     && s.config.auto_connect
                     && !s.user_disconnected
                     && self.tech_powered(Technology::Cellular)
@@ -500,8 +532,19 @@ mod tests {
         roaming.roaming_allowed = true;
         m.cellular_modem(&roaming, &mut Store);
         assert_eq!(m.service(ID).unwrap().state, ServiceState::Association);
-        // oFono refuses: failure, and the Connect (if any) ends.
+        // oFono refuses: failure, and auto-connect waits for the retry timer.
+        m.take_actions();
         m.cellular_activate_failed("/phonesim/context1", "org.ofono.Error.NotAttached".into());
         assert_eq!(m.service(ID).unwrap().state, ServiceState::Failure);
+        let acts = m.take_actions();
+        assert!(
+            acts.iter()
+                .any(|a| matches!(a, Action::RetryAfter { after, .. } if after.as_secs() == 10)),
+            "{acts:?}"
+        );
+        m.cellular_modem(&roaming, &mut Store);
+        assert_eq!(m.service(ID).unwrap().state, ServiceState::Failure);
+        m.retry_due(ID);
+        assert_eq!(m.service(ID).unwrap().state, ServiceState::Association);
     }
 }

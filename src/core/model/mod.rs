@@ -78,9 +78,9 @@ pub enum Action {
     WifiDisconnect { ifindex: u32 },
     /// Scan on the radio (Technology.Scan).
     WifiScan { ifindex: u32 },
-    /// Auto-connect leaves the WiFi favourite alone for this long after a
-    /// failure; then the daemon calls [`Model::wifi_retry_due`].
-    WifiRetryAfter {
+    /// Auto-connect leaves the (WiFi or cellular) favourite alone for this
+    /// long after a failure; then the daemon calls [`Model::retry_due`].
+    RetryAfter {
         service: ServiceId,
         after: std::time::Duration,
     },
@@ -223,6 +223,8 @@ pub struct Model {
     pub provisioned: Vec<crate::config::provision::WifiProvision>,
     /// The registered agent, if any.
     pub agent: Option<Agent>,
+    /// oFono's hardware modems (the cellular technology exists while one does).
+    pub modems: heapless::Vec<String, { caps::CELLULAR_MAX_MODEMS }>,
     /// Registered usage counters.
     pub counters: heapless::Vec<Counter, { caps::MAX_COUNTERS }>,
     /// The Clock API's state.
@@ -257,6 +259,7 @@ impl Model {
             policies: Vec::new(),
             provisioned: Vec::new(),
             agent: None,
+            modems: heapless::Vec::new(),
             counters: heapless::Vec::new(),
             clock: ClockState::default(),
             actions: Vec::new(),

@@ -19,9 +19,10 @@ impl Model {
 
     /// Technologies that have at least one device.
     pub fn present_techs(&self) -> impl Iterator<Item = Technology> + '_ {
-        Technology::ALL
-            .into_iter()
-            .filter(|t| self.devices.iter().any(|d| d.tech == *t))
+        Technology::ALL.into_iter().filter(|t| {
+            self.devices.iter().any(|d| d.tech == *t)
+                || *t == Technology::Cellular && !self.modems.is_empty()
+        })
     }
 
     /// Technology.SetProperty("Powered").

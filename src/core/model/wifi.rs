@@ -543,7 +543,7 @@ impl Model {
             svc.id,
             after.as_secs()
         );
-        self.actions.push(Action::WifiRetryAfter {
+        self.actions.push(Action::RetryAfter {
             service: svc.id.clone(),
             after,
         });
@@ -789,10 +789,13 @@ impl Model {
 
     /// The retry wait of `id` after a failure is over: auto-connect may try
     /// it again.
-    pub fn wifi_retry_due(&mut self, id: &str) {
+    pub fn retry_due(&mut self, id: &str) {
         let Ok(idx) = self.index_of(id) else { return };
         if let Some(w) = self.services[idx].wifi.as_mut() {
             w.retry_wait = false;
+        }
+        if let Some(c) = self.services[idx].cellular.as_mut() {
+            c.retry_wait = false;
         }
         self.auto_connect();
     }
@@ -1185,7 +1188,7 @@ mod tests {
             m.wifi_connect_failed(7, "association timed out");
             let acts = m.take_actions();
             let wait = acts.iter().find_map(|a| match a {
-                Action::WifiRetryAfter { service, after } if *service == open => Some(*after),
+                Action::RetryAfter { service, after } if *service == open => Some(*after),
                 _ => None,
             });
             waits.push(wait.expect("a retry wait").as_secs());
@@ -1201,7 +1204,7 @@ mod tests {
                     .any(|a| matches!(a, Action::WifiConnect { .. })),
                 "round {round}: tried again before the wait was over"
             );
-            m.wifi_retry_due(&open);
+            m.retry_due(&open);
         }
         assert_eq!(waits, [10, 20, 40]);
         // A user who disconnects it stops the retries; a success resets them.
@@ -1209,7 +1212,7 @@ mod tests {
         m.disconnect(&open).unwrap();
         m.wifi_connect_failed(7, "association timed out");
         m.take_actions();
-        m.wifi_retry_due(&open);
+        m.retry_due(&open);
         assert!(!m
             .take_actions()
             .iter()
