@@ -100,6 +100,17 @@ impl Daemon {
                     }
                 }
             }
+            if let Some(c) = &svc.cellular {
+                let _ = write!(
+                    s,
+                    " cellular {:?} strength {} context {}{}{}",
+                    c.name,
+                    c.strength,
+                    c.context,
+                    if c.roaming { " roaming" } else { "" },
+                    if c.activating { " activating" } else { "" }
+                );
+            }
             if let Some(v4) = &svc.ipv4 {
                 let _ = write!(
                     s,
