@@ -583,10 +583,10 @@ pub fn clear_property(ctx: &mut Ctx<'_>, args: &[Value<'_>]) -> Result<Answer, C
 pub fn connect(ctx: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
     let id = service_id(ctx)?;
     ctx.model.connect(&id)?;
-    // A WiFi connect answers once the service is ready or has failed, as
-    // ConnMan's does (connmanctl prints "Connected" on that reply).
+    // A WiFi or cellular connect answers once the service is ready or has
+    // failed, as ConnMan's does (connmanctl prints "Connected" on that reply).
     match ctx.model.service(&id) {
-        Some(s) if s.wifi.is_some() && !s.state.is_connected() => {
+        Some(s) if (s.wifi.is_some() || s.cellular.is_some()) && !s.state.is_connected() => {
             Ok(Answer::AfterSettle(Pending::Connect(id)))
         }
         _ => Ok(Answer::Empty),

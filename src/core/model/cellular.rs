@@ -36,14 +36,15 @@ pub struct CellularInfo {
 impl Model {
     /// oFono's view of a modem changed (or appeared).
     pub fn cellular_modem(&mut self, view: &ModemView, configs: &mut dyn ConfigSource) {
-        if view.hardware && !self.modems.contains(&view.path) {
-            if self.modems.push(view.path.clone()).is_err() {
-                log::warn!(
-                    "cellular: modem {} not counted, more than {} (caps::CELLULAR_MAX_MODEMS)",
-                    view.path,
-                    crate::caps::CELLULAR_MAX_MODEMS
-                );
-            }
+        if view.hardware
+            && !self.modems.contains(&view.path)
+            && self.modems.push(view.path.clone()).is_err()
+        {
+            log::warn!(
+                "cellular: modem {} not counted, more than {} (caps::CELLULAR_MAX_MODEMS)",
+                view.path,
+                crate::caps::CELLULAR_MAX_MODEMS
+            );
         }
         let on = self.tech_powered(Technology::Cellular) && !self.offline;
         let nets = if on {
@@ -215,11 +216,6 @@ impl Model {
             });
             self.update_state(idx);
         }
-        let id = self.services[idx].id.clone();
-        self.connect_results.push(super::ConnectOutcome {
-            service: id,
-            result: Ok(()),
-        });
     }
 
     /// The context is not active (deactivated, detached or never was).
@@ -450,10 +446,8 @@ mod tests {
         assert_eq!(s.ifindex, 9);
         assert!(s.dhcp_running);
         assert_eq!(s.state, ServiceState::Configuration);
-        assert!(matches!(
-            &m.take_connect_results()[..],
-            [ConnectOutcome { result: Ok(()), .. }]
-        ));
+        // The held Connect answers once the service is ready (the daemon looks).
+        assert!(m.take_connect_results().is_empty());
         // Deactivated by the network: unbound, addresses gone.
         m.cellular_modem(&view(false, None), &mut Store);
         let s = m.service(ID).unwrap();
