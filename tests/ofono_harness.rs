@@ -456,3 +456,208 @@ fn modem_registers_attaches_and_context_gets_dhcp_on_dummy0() {
     });
     assert_eq!(c.answer_to("AT+CGACT=0,1").as_deref(), Some("OK"));
 }
+
+/// `--sim pin`: the SIM asks for its PIN, so there is no IMSI; a wrong PIN is refused
+/// (org.ofono.Error), the right one (`--pin`, default 1234) unlocks it and the IMSI shows.
+#[test]
+fn sim_pin_locked_knob() {
+    let c = Cell::up(&["--sim", "pin", "--pin", "4321"]);
+    c.power_on();
+    let sim = "org.ofono.SimManager";
+    c.wait("PinRequired pin", || {
+        c.prop(MODEM, sim, "PinRequired").as_deref() == Some("pin")
+    });
+    let p = c.props(MODEM, sim).expect("SimManager");
+    assert_eq!(p.get("Present"), Some(&Val::Basic("true".into())), "{p:?}");
+    assert!(
+        p.get("SubscriberIdentity").is_none(),
+        "IMSI while locked: {p:?}"
+    );
+    assert_eq!(
+        p.get("LockedPins"),
+        Some(&Val::Array(vec![Val::Basic("pin".into())])),
+        "{p:?}"
+    );
+    assert!(
+        c.answer_to("AT+CIMI").is_none(),
+        "ofonod asked for the IMSI"
+    );
+
+    let enter = |pin: &str| {
+        c.lab.exec(&[
+            "dbus-send",
+            "--system",
+            "--print-reply",
+            "--dest=org.ofono",
+            MODEM,
+            "org.ofono.SimManager.EnterPin",
+            "string:pin",
+            &format!("string:{pin}"),
+        ])
+    };
+    let bad = enter("0000");
+    assert!(!bad.status.success(), "a wrong PIN was accepted");
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("org.ofono.Error"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    ok(enter("4321"), "EnterPin 4321");
+    c.wait("IMSI after the PIN", || {
+        c.prop(MODEM, sim, "SubscriberIdentity").as_deref() == Some("001010123456789")
+    });
+    assert_eq!(c.prop(MODEM, sim, "PinRequired").as_deref(), Some("none"));
+}
+
+/// `--reg roaming` at start, and `ctl reg` at run time: NetworkRegistration Status
+/// follows (+CREG stat 5 / 1 / 3). While roaming, ofonod does not attach until
+/// ConnectionManager RoamingAllowed is true (its default is false).
+#[test]
+fn registration_knobs_roaming_home_denied() {
+    let c = Cell::up(&["--reg", "roaming"]);
+    c.online();
+    c.wait("Status roaming", || {
+        c.netreg("Status").as_deref() == Some("roaming")
+    });
+    let cm = "org.ofono.ConnectionManager";
+    c.wait("ConnectionManager up", || c.attached().is_some());
+    assert_eq!(
+        c.prop(MODEM, cm, "RoamingAllowed").as_deref(),
+        Some("false")
+    );
+    assert_eq!(
+        c.attached().as_deref(),
+        Some("false"),
+        "attached while roaming"
+    );
+    c.set_ok(MODEM, cm, "RoamingAllowed", "boolean:true");
+    c.wait_attached();
+    c.knob(&["reg", "home"]);
+    c.wait("Status registered", || {
+        c.netreg("Status").as_deref() == Some("registered")
+    });
+    c.knob(&["reg", "denied"]);
+    c.wait("Status denied", || {
+        c.netreg("Status").as_deref() == Some("denied")
+    });
+    c.wait("detached when denied", || {
+        c.attached().as_deref() == Some("false")
+    });
+}
+
+/// `--attach fail`: AT+CGATT=1 is refused, so Attached stays false (checked after
+/// ofonod has had the modem's answer); registration itself is fine.
+#[test]
+fn attach_failure_knob() {
+    let c = Cell::up(&["--attach", "fail"]);
+    c.online();
+    c.wait("Status registered", || {
+        c.netreg("Status").as_deref() == Some("registered")
+    });
+    c.wait("AT+CGATT=1 answered", || {
+        c.answer_to("AT+CGATT=1").is_some()
+    });
+    assert_eq!(c.answer_to("AT+CGATT=1").as_deref(), Some("ERROR"));
+    // After the refusal ofonod reads the packet state back (AT+CGACT?, AT+CGREG?);
+    // once it has the answer, D-Bus must still say not attached.
+    let i = c.rx_line("AT+CGATT=1", 0).expect("AT+CGATT=1");
+    c.wait("AT+CGREG? after the failed attach", || {
+        c.rx_line("AT+CGREG?", i).is_some()
+    });
+    c.wait("ConnectionManager up", || c.attached().is_some());
+    assert_eq!(c.attached().as_deref(), Some("false"));
+    assert!(!c.at_log().contains("URC +CGREG: 1"), "{}", c.at_log());
+}
+
+/// `--activate error` / `ctl activate cme`: SetProperty(Active, true) fails with an
+/// org.ofono.Error and the context stays inactive; `ctl activate ok` lets it through.
+#[test]
+fn activation_failure_knob() {
+    let c = Cell::up(&["--activate", "error"]);
+    c.online();
+    c.wait_attached();
+    let ctx = "org.ofono.ConnectionContext";
+    c.set_ok(CTX, ctx, "AccessPointName", "string:internet");
+    for (knob, answer) in [("error", "ERROR"), ("cme", "+CME ERROR: 148")] {
+        c.knob(&["activate", knob]);
+        let from = c.at_log().lines().count();
+        let err = c
+            .set(CTX, ctx, "Active", "boolean:true")
+            .expect_err("activation succeeded");
+        assert!(err.contains("org.ofono.Error."), "{knob}: {err}");
+        let i = c.rx_line("AT+CGACT=1,1", from).expect("AT+CGACT=1,1 sent");
+        let log = c.at_log();
+        assert!(
+            log.lines().nth(i + 1).is_some_and(|l| l.ends_with(answer)),
+            "{knob}: {log}"
+        );
+        assert_eq!(c.prop(CTX, ctx, "Active").as_deref(), Some("false"));
+    }
+    c.knob(&["activate", "ok"]);
+    c.set_ok(CTX, ctx, "Active", "boolean:true");
+    c.wait("context Active", || {
+        c.prop(CTX, ctx, "Active").as_deref() == Some("true")
+    });
+}
+
+/// `ctl csq N`: the modem's +CSQ URC reaches D-Bus as NetworkRegistration
+/// PropertyChanged(Strength, N*100/31).
+#[test]
+fn signal_strength_knob() {
+    let c = Cell::up(&["--csq", "31"]);
+    c.online();
+    c.wait("Strength 100", || {
+        c.netreg("Strength").as_deref() == Some("100")
+    });
+    let mon = Watch::start(
+        &c.lab,
+        &[
+            "dbus-monitor",
+            "--system",
+            "type='signal',sender='org.ofono',interface='org.ofono.NetworkRegistration',member='PropertyChanged'",
+        ],
+    );
+    c.wait("dbus-monitor ready", || mon.seen("member=NameLost"));
+    c.knob(&["csq", "10"]);
+    c.wait("PropertyChanged Strength 32", || {
+        let o = mon.output();
+        o.contains("string \"Strength\"") && o.contains("byte 32")
+    });
+    assert_eq!(c.netreg("Strength").as_deref(), Some("32"));
+    assert!(c.at_log().contains("URC +CSQ: 10,99"));
+}
+
+/// `ctl detach`: a network-initiated detach (+CGEV: NW DETACH, +CGREG: 0) drops
+/// Attached. ofonod 1.31 keeps the context Active and its Settings (the phonesim
+/// context driver reports no deactivation), so a client must treat Attached=false
+/// as the end of the data connection; this pins that behaviour down.
+#[test]
+fn network_detach_knob() {
+    let c = Cell::up(&[]);
+    c.online();
+    c.wait_attached();
+    let ctx = "org.ofono.ConnectionContext";
+    c.set_ok(CTX, ctx, "AccessPointName", "string:internet");
+    c.set_ok(CTX, ctx, "Active", "boolean:true");
+    c.wait("context Active", || {
+        c.prop(CTX, ctx, "Active").as_deref() == Some("true")
+    });
+    let mon = Watch::start(
+        &c.lab,
+        &[
+            "dbus-monitor",
+            "--system",
+            "type='signal',sender='org.ofono',interface='org.ofono.ConnectionManager',member='PropertyChanged'",
+        ],
+    );
+    c.wait("dbus-monitor ready", || mon.seen("member=NameLost"));
+    c.knob(&["detach"]);
+    c.wait("PropertyChanged Attached false", || {
+        let o = mon.output();
+        o.contains("string \"Attached\"") && o.contains("boolean false")
+    });
+    assert_eq!(c.attached().as_deref(), Some("false"));
+    assert_eq!(c.prop(CTX, ctx, "Active").as_deref(), Some("true"));
+    assert!(c.at_log().contains("URC +CGEV: NW DETACH"));
+    assert!(c.at_log().contains("URC +CGREG: 0"));
+}

@@ -17,7 +17,9 @@ Knobs (flags at start, or one-line commands on the --ctl unix socket at run time
     operator NAME          --operator        network name (AT+COPS? alphanumeric)
     mccmnc DIGITS          --mccmnc          network MCC+MNC (AT+COPS? numeric)
     sim ready|pin|absent   --sim             SIM state; pin: AT+CPIN? says SIM PIN until
-                                             AT+CPIN="<--pin>" (default 1234)
+                                             AT+CPIN="<--pin>" (default 1234). At run
+                                             time a change is a SIM removal/insertion
+                                             (+USIMSTATE: 0 / 1 URCs, phonesim's own)
     reg home|roaming|denied|searching|none   --reg   +CREG stat 1/5/3/2/0 (a URC when the
                                              radio is on; leaving home/roaming detaches)
     attach ok|fail         --attach          fail: AT+CGATT=1 -> ERROR
@@ -27,9 +29,10 @@ Knobs (flags at start, or one-line commands on the --ctl unix socket at run time
                                              +CSQ: N,99 URC (ofonod's phonesim netreg
                                              listens to it; Strength = N*100/31)
     detach                                   network-initiated detach: +CGEV: NW DETACH,
-                                             +CGREG: 0, every context inactive
-    deact CID                                network deactivates one context:
-                                             +CGEV: NW DEACT "IP",,CID
+                                             +CGREG: 0, every context inactive here
+                                             (ofonod 1.31 then says Attached false but
+                                             keeps the context Active: the phonesim
+                                             context driver has no deactivation event)
     urc LINE                                 send LINE as an unsolicited result
     state                                    the modem's state as JSON
     ping                                     OK
@@ -185,8 +188,22 @@ class Modem:
             if arg.split(",")[0].strip().strip('"') != self.pin:
                 return [], "+CME ERROR: 16", []
             self.sim = "ready"
-            return [], "OK", []
+            # ofonod 1.31 then waits for "SIM initialized", which its phonesim plugin
+            # never reports; a SIM re-insertion (+USIMSTATE: 0, 1) makes it start over
+            # and read AT+CPIN? READY, as a modem that restarts its SIM would.
+            return [], "OK", [self.reinsert_sim]
         return [], "ERROR", []
+
+    def reinsert_sim(self):
+        self.urc("+USIMSTATE: 0")
+        self.urc("+USIMSTATE: 1")
+
+    def set_sim(self, value):
+        was, self.sim = self.sim, value
+        if value == "absent" and was != "absent":
+            self.urc("+USIMSTATE: 0")
+        elif value != "absent" and was != value:
+            self.reinsert_sim()
 
     def at_crsm(self, rest, arg):
         err = self.sim_error()
@@ -376,7 +393,7 @@ class Modem:
         elif cmd == "mccmnc" and one.isdigit():
             self.mccmnc = one
         elif cmd == "sim" and one in ("ready", "pin", "absent"):
-            self.sim = one
+            self.set_sim(one)
         elif cmd == "reg" and one in REG_STAT:
             self.set_reg(one)
         elif cmd == "attach" and one in ("ok", "fail"):
@@ -388,12 +405,6 @@ class Modem:
             self.urc("+CSQ: %d,99" % self.csq)
         elif cmd == "detach":
             self.detach(True)
-        elif cmd == "deact" and one.isdigit():
-            cid = int(one)
-            if cid not in self.active:
-                return "ERR context %d is not active" % cid
-            self.active.discard(cid)
-            self.urc('+CGEV: NW DEACT "IP",,%d' % cid)
         elif cmd == "urc" and args:
             self.urc(" ".join(args))
         else:

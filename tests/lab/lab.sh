@@ -67,8 +67,8 @@
 #                     at dummy0 again); start returns once org.ofono lists the modem
 #                     /phonesim. Logs: ofono/at.log (every AT line: RX/TX/URC/CTL),
 #                     ofono/ofonod.log (OFONO_AT_DEBUG=1 -d). ctl: one runtime knob (imsi,
-#                     operator, sim, reg, attach, activate, csq N, detach, deact CID,
-#                     urc LINE, state; see at_modem.py), prints its one-line reply.
+#                     operator, sim, reg, attach, activate, csq N, detach, urc LINE,
+#                     state; see at_modem.py), prints its one-line reply.
 #                     The modem's data interface is dummy0: build the lab with
 #                     --ifnames dummy0 and upstream 1's dnsmasq answers DHCP on it
 #   wait-name ID NAME [SECONDS]   wait until NAME is owned on the lab bus (default 10 s)
