@@ -661,3 +661,23 @@ fn network_detach_knob() {
     assert!(c.at_log().contains("URC +CGEV: NW DETACH"));
     assert!(c.at_log().contains("URC +CGREG: 0"));
 }
+
+/// `--sim absent`: SimManager Present false and no IMSI; `ctl sim ready` at run time is
+/// a SIM insertion (+USIMSTATE: 1) after which ofonod reads the IMSI.
+#[test]
+fn sim_absent_knob_and_insertion() {
+    let c = Cell::up(&["--sim", "absent"]);
+    c.power_on();
+    let sim = "org.ofono.SimManager";
+    c.wait("SimManager", || c.has_iface(sim));
+    c.wait("AT+SIMSTATE? answered", || {
+        c.answer_to("AT+SIMSTATE?").is_some()
+    });
+    assert_eq!(c.prop(MODEM, sim, "Present").as_deref(), Some("false"));
+    assert!(c.prop(MODEM, sim, "SubscriberIdentity").is_none());
+    c.knob(&["sim", "ready"]);
+    c.wait("IMSI after insertion", || {
+        c.prop(MODEM, sim, "SubscriberIdentity").as_deref() == Some("001010123456789")
+    });
+    assert_eq!(c.prop(MODEM, sim, "Present").as_deref(), Some("true"));
+}

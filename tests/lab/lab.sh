@@ -65,7 +65,8 @@
 #                     private tmpfs /var/lib/ofono, on the lab bus (bus ID start first). A
 #                     running pair is restarted (fresh state; phonesim's dummyN counter starts
 #                     at dummy0 again); start returns once org.ofono lists the modem
-#                     /phonesim. Logs: ofono/at.log (every AT line: RX/TX/URC/CTL),
+#                     /phonesim. Logs: ofono/at.log (every AT line: RX/TX/URC/CTL; appended,
+#                     a "=== at-modem start" line per start),
 #                     ofono/ofonod.log (OFONO_AT_DEBUG=1 -d). ctl: one runtime knob (imsi,
 #                     operator, sim, reg, attach, activate, csq N, detach, urc LINE,
 #                     state; see at_modem.py), prints its one-line reply.
@@ -639,7 +640,7 @@ cmd_ofono() {
                 || die "org.ofono is still owned on the lab bus"
             local o=$S/ofono
             mkdir -p "$o"
-            printf '# pathman lab %s: the modem ofonod phonesim plugin dials\n[phonesim]\nAddress=127.0.0.1\nPort=%s\n' \
+            printf '# pathman lab %s: the AT server the phonesim plugin of ofonod dials\n[phonesim]\nAddress=127.0.0.1\nPort=%s\n' \
                 "$ID" "$OFONO_PORT" >"$o/phonesim.conf"
             printf '=== at-modem start %s: %s\n' "$(date '+%F %T.%3N')" "$*" >>"$o/at.log"
             spawn at-modem "$DUT" "$o/at_modem.stderr" "$PY" "$LAB_DIR/at_modem.py" serve \
