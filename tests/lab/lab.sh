@@ -54,6 +54,24 @@
 #                         [Interface eth0]
 #                         Technology=wifi
 #                     (src/config/board.rs: the board's Technology overrides sysfs DEVTYPE)
+#   ofono ID start [MODEM-FLAGS...]|stop|pid|ctl CMD [ARGS...]   a simulated cellular
+#                     modem for Debian's real ofonod: tests/lab/at_modem.py serve
+#                     MODEM-FLAGS (an AT-command server on 127.0.0.1:12345 in the DUT netns;
+#                     flags --imsi, --operator, --mccmnc, --sim ready|pin|absent, --pin,
+#                     --reg home|roaming|denied|searching|none, --attach ok|fail,
+#                     --activate ok|error|cme, --csq N) and ofonod -n -d -p phonesim,atmodem
+#                     (its built-in phonesim plugin dials the server; keyfile
+#                     ofono/phonesim.conf via OFONO_PHONESIM_CONFIG) in the DUT sandbox with a
+#                     private tmpfs /var/lib/ofono, on the lab bus (bus ID start first). A
+#                     running pair is restarted (fresh state; phonesim's dummyN counter starts
+#                     at dummy0 again); start returns once org.ofono lists the modem
+#                     /phonesim. Logs: ofono/at.log (every AT line: RX/TX/URC/CTL; appended,
+#                     a "=== at-modem start" line per start),
+#                     ofono/ofonod.log (OFONO_AT_DEBUG=1 -d). ctl: one runtime knob (imsi,
+#                     operator, sim, reg, attach, activate, csq N, detach, urc LINE,
+#                     state; see at_modem.py), prints its one-line reply.
+#                     The modem's data interface is dummy0: build the lab with
+#                     --ifnames dummy0 and upstream 1's dnsmasq answers DHCP on it
 #   wait-name ID NAME [SECONDS]   wait until NAME is owned on the lab bus (default 10 s)
 #   resolv ID         print the resolv.conf the daemon wrote (its private /etc/resolv.conf)
 #   info ID           namespaces, interfaces, state dir, bus address, pids
@@ -333,7 +351,7 @@ cmd_down() {
     fi
     # 1. what we recorded: daemons first (they may still want to talk to dnsmasq/bus)
     if [ -d "$S/pids" ]; then
-        for name in pathman connmand; do stop "$name"; done
+        for name in pathman connmand ofonod; do stop "$name"; done
         for f in "$S"/pids/*.pid; do
             [ -e "$f" ] || continue
             stop "$(basename "$f" .pid)"
@@ -598,6 +616,54 @@ cmd_wpa() {
     esac
 }
 
+# ------------------------------------------------------------------ simulated modem + ofonod
+# tests/lab/at_modem.py (the modem) and the real ofonod (phonesim plugin + atmodem drivers
+# only: no udev, no provisioning, no BlueZ) in the DUT netns on the lab bus. ofonod keeps
+# per-IMSI state under /var/lib/ofono: a tmpfs in its own mount namespace, so the host's
+# is never read or written.
+OFONO_PORT=12345
+modem_ctl() { "$PY" "$LAB_DIR/at_modem.py" ctl "$S/ofono/modem.sock" "$@"; }
+ofono_has_modem() {
+    dbus-send --bus="$ADDR" --print-reply --dest=org.ofono / org.ofono.Manager.GetModems 2>/dev/null \
+        | grep '"/phonesim"' >/dev/null
+}
+cmd_ofono() {
+    need_lab
+    local action=${1:-}; shift || true
+    case "$action" in
+        start)
+            running dbus || die "ofono: start the lab bus first (lab.sh bus $ID start)"
+            [ -x /usr/sbin/ofonod ] || die "ofonod is not installed (apt-get install ofono)"
+            if running ofonod || running at-modem; then log "ofono already running in lab $ID: restarting"; fi
+            stop ofonod; stop at-modem
+            wait_until 5 sh -c "! dbus-send --bus='$ADDR' --print-reply=literal --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.ofono 2>/dev/null | grep true >/dev/null" \
+                || die "org.ofono is still owned on the lab bus"
+            local o=$S/ofono
+            mkdir -p "$o"
+            printf '# pathman lab %s: the AT server the phonesim plugin of ofonod dials\n[phonesim]\nAddress=127.0.0.1\nPort=%s\n' \
+                "$ID" "$OFONO_PORT" >"$o/phonesim.conf"
+            printf '=== at-modem start %s: %s\n' "$(date '+%F %T.%3N')" "$*" >>"$o/at.log"
+            spawn at-modem "$DUT" "$o/at_modem.stderr" "$PY" "$LAB_DIR/at_modem.py" serve \
+                --port "$OFONO_PORT" --ctl "$o/modem.sock" --log "$o/at.log" "$@"
+            wait_until 5 sh -c "ip netns exec $DUT ss -Hltn 'sport = :$OFONO_PORT' | grep . >/dev/null && test -S '$o/modem.sock'" \
+                || die "at_modem.py did not start: $(tail -3 "$o/at_modem.stderr")"
+            local prep="if [ -d /var/lib/ofono ]; then mount -t tmpfs -o mode=0700 pm-lab-ofono /var/lib/ofono;"
+            prep+=" else mount -t tmpfs -o mode=0755 pm-lab-varlib /var/lib; mkdir -m 0700 /var/lib/ofono; fi;"
+            sandbox ofonod "$o/ofonod.log" "$prep" env OFONO_PHONESIM_CONFIG="$o/phonesim.conf" \
+                OFONO_AT_DEBUG=1 /usr/sbin/ofonod -n -d -p phonesim,atmodem
+            wait_until 10 ofono_has_modem \
+                || die "ofonod did not list the modem: $(tail -5 "$o/ofonod.log")"
+            log "ofono started in $DUT (ofonod pid $(pid_of ofonod), modem pid $(pid_of at-modem)), logs $o/at.log $o/ofonod.log" ;;
+        stop) stop ofonod; stop at-modem ;;
+        pid)  running ofonod || die "ofonod is not running"; pid_of ofonod ;;
+        ctl)
+            [ $# -ge 1 ] || die "ofono ctl: CMD missing"
+            running at-modem || die "the simulated modem is not running (lab.sh ofono $ID start)"
+            modem_ctl "$@" ;;
+        *) die "ofono: want start [MODEM-FLAGS...]|stop|pid|ctl CMD [ARGS...]" ;;
+    esac
+}
+
 # ------------------------------------------------------------------ commands in the lab
 cmd_exec() {
     need_lab; [ $# -ge 1 ] || die "exec: command missing"
@@ -758,6 +824,7 @@ case "$CMD" in
     connman)   daemon_ctl connmand "$@" ;;
     reset)     cmd_reset ;;
     wpa)       cmd_wpa "$@" ;;
+    ofono)     cmd_ofono "$@" ;;
     wait-name) cmd_wait_name "$@" ;;
     resolv)    cmd_resolv ;;
     info)      cmd_info ;;
