@@ -238,6 +238,19 @@ impl Model {
         }
     }
 
+    /// The data interface of a bound service disappeared: the connection
+    /// ends (and the context is deactivated); the service stays while the
+    /// modem offers it.
+    pub(super) fn cellular_link_gone(&mut self, ifindex: u32) {
+        if let Some(idx) = self
+            .services
+            .iter()
+            .position(|s| s.ifindex == ifindex && s.cellular.is_some())
+        {
+            self.cellular_failed(idx, "the data interface is gone".into());
+        }
+    }
+
     /// Connect on a cellular service: activate its context.
     pub(super) fn cellular_connect(&mut self, idx: usize) -> Result<(), RequestError> {
         let svc = &mut self.services[idx];
@@ -448,6 +461,20 @@ mod tests {
         assert_eq!(s.state, ServiceState::Configuration);
         // The held Connect answers once the service is ready (the daemon looks).
         assert!(m.take_connect_results().is_empty());
+        // The link's carrier says nothing of the context (oFono does).
+        m.link_changed(
+            LinkSeen {
+                ifindex: 9,
+                name: IfName::try_from("dummy0").unwrap(),
+                mac: [2, 0, 0, 0, 0, 9],
+                tech: Technology::Cellular,
+                up: true,
+                carrier: false,
+                mtu: 1500,
+            },
+            &mut Store,
+        );
+        assert_eq!(m.service(ID).unwrap().ifindex, 9);
         // Deactivated by the network: unbound, addresses gone.
         m.cellular_modem(&view(false, None), &mut Store);
         let s = m.service(ID).unwrap();

@@ -76,8 +76,9 @@ impl Model {
             });
         }
         // A radio's services are its networks, made from wpa_supplicant's
-        // view (model::wifi), not from its carrier.
-        if link.tech == Technology::Wifi {
+        // view (model::wifi), and a modem link's its contexts, from oFono's
+        // (model::cellular): not from its carrier.
+        if matches!(link.tech, Technology::Wifi | Technology::Cellular) {
             return;
         }
         let has_service = self.service_idx_by_ifindex(link.ifindex).is_some();
@@ -94,6 +95,7 @@ impl Model {
     /// A managed link disappeared.
     pub fn link_removed(&mut self, ifindex: u32) {
         self.wifi_radio_lost(ifindex);
+        self.cellular_link_gone(ifindex);
         if self.service_idx_by_ifindex(ifindex).is_some() {
             self.remove_service_of(ifindex);
         }
