@@ -36,7 +36,14 @@ impl Cell {
     /// dummy0 (the modem's data link, upstream 1) and eth1 (wired, upstream 2), the modem
     /// and ofonod started with `flags`, pathman with multipath, cellular enabled.
     fn up(flags: &[&str]) -> Cell {
-        let lab = Lab::up_prefixed("ce", 2, &["--ifnames", "dummy0,eth1", "--no-ipv6"]);
+        Self::up_with(flags, &[])
+    }
+
+    /// The same with more `lab.sh up` options (`--inet`: an Internet behind both).
+    fn up_with(flags: &[&str], lab_opts: &[&str]) -> Cell {
+        let mut opts = vec!["--ifnames", "dummy0,eth1", "--no-ipv6"];
+        opts.extend_from_slice(lab_opts);
+        let lab = Lab::up_prefixed("ce", 2, &opts);
         lab.start_bus();
         let mut a = vec!["start"];
         a.extend_from_slice(flags);
@@ -209,4 +216,71 @@ fn a_refused_activation_fails_the_connect_and_ofono_leaving_removes_the_service(
     c.lab
         .wait_for(T, "the service gone", || c.service_line().is_none());
     assert!(c.lab.daemon_pid().is_some_and(pid_alive));
+}
+
+fn state(c: &Cell, id: &str) -> Option<char> {
+    services(&c.lab)
+        .into_iter()
+        .find(|(_, _, i)| i == id)
+        .and_then(|(f, _, _)| state_flag(&f))
+}
+
+fn route_dev(c: &Cell, dst: &str) -> String {
+    c.lab
+        .exec_ok(&["ip", "route", "get", dst])
+        .split_whitespace()
+        .skip_while(|w| *w != "dev")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn when_the_wired_internet_dies_traffic_moves_to_cellular_and_back() {
+    const WIRED: &str = "ethernet_02504d000002_cable";
+    let c = Cell::up_with(&[], &["--inet"]);
+    c.set_apn();
+    c.lab
+        .wait_for(T, "the cellular service", || c.service_line().is_some());
+    ok(c.lab.ctl(&["connect", ID]), "ctl connect");
+    c.lab.wait_for(T, "both online", || {
+        state(&c, ID) == Some('O') && state(&c, WIRED) == Some('O')
+    });
+    assert_eq!(route_dev(&c, "198.19.0.1"), "eth1", "wired first");
+
+    ok(
+        c.lab.cmd("link", &["2", "blackhole"]),
+        "blackhole upstream 2",
+    );
+    c.lab.wait_for(T, "the default route on cellular", || {
+        route_dev(&c, "198.19.0.1") == "dummy0"
+    });
+    assert_eq!(state(&c, WIRED), Some('R'));
+    // Traffic really leaves by the modem's link (the Internet server's log).
+    c.lab.exec_ok(&[
+        "curl",
+        "-sf",
+        "--max-time",
+        "5",
+        "http://198.19.0.1/pathman-cell",
+    ]);
+    let log = std::fs::read_to_string(c.lab.dir.join("http-inet.log")).unwrap_or_default();
+    let asked = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("pathman-cell"))
+        .unwrap_or_default();
+    assert!(asked.contains("198.18.1."), "{asked}");
+
+    ok(c.lab.cmd("link", &["2", "restore"]), "restore upstream 2");
+    c.lab.wait_for(T, "the default route back on wired", || {
+        route_dev(&c, "198.19.0.1") == "eth1"
+    });
+    // The cellular endpoint stayed a backup throughout.
+    let eps = c.endpoints();
+    assert!(
+        eps.lines()
+            .any(|l| l.contains("dev dummy0") && l.contains("backup")),
+        "{eps}"
+    );
 }
