@@ -54,10 +54,12 @@ pub const KEYS: &[&str] = &[
     "OnlineCheckFailuresThreshold",
     "OnlineCheckSuccessesThreshold",
     "OnlineCheckIntervalStyle",
+    "AutoConnectRoamingServices",
     "MultipathRouting",
     MPTCP_LINK_KEY,
     "MptcpEndpointFlags",
     "MptcpManageLimits",
+    "MeteredCellular",
     "RulePriorityBase",
     "AdminGroup",
     "SetClock",
@@ -80,7 +82,6 @@ pub const CONNMAN_IGNORED_KEYS: &[&str] = &[
     "Enable6to4",
     "VendorClassID",
     "EnableOnlineToReadyTransition",
-    "AutoConnectRoamingServices",
     "RegdomFollowsTimezone",
 ];
 
@@ -219,6 +220,15 @@ pub struct MainConf {
     /// default true). Off, another daemon (OpenWrt's sysntpd, chronyd) keeps
     /// time and pathman sends no NTP packet; the Clock API still answers.
     pub time_sync: bool,
+    /// Cellular services auto-connect while roaming (ConnMan's
+    /// `AutoConnectRoamingServices`, default false; oFono's RoamingAllowed
+    /// must allow roaming too).
+    pub auto_connect_roaming: bool,
+    /// Cellular is a metered backup (`MeteredCellular`, default true): its
+    /// MPTCP endpoints are backups and its online check probes rarely. Off,
+    /// it is an uplink like the others (it still ranks below wired and WiFi,
+    /// ConnMan's technology order, unless PreferredTechnologies says otherwise).
+    pub metered_cellular: bool,
     /// The zoneinfo link `Clock.Timezone` writes (ConnMan's `Localtime`).
     pub localtime: PathBuf,
     /// Where the tzdata zones are (`ZoneinfoDir`).
@@ -255,6 +265,8 @@ impl Default for MainConf {
             address_conflict_detection: true,
             set_clock: true,
             time_sync: true,
+            auto_connect_roaming: false,
+            metered_cellular: true,
             localtime: PathBuf::from("/etc/localtime"),
             zoneinfo_dir: PathBuf::from("/usr/share/zoneinfo"),
         }
@@ -596,6 +608,8 @@ impl MainConf {
             "AddressConflictDetection" => r.bool(key, &mut self.address_conflict_detection),
             "SetClock" => r.bool(key, &mut self.set_clock),
             "EnableTimeSync" => r.bool(key, &mut self.time_sync),
+            "AutoConnectRoamingServices" => r.bool(key, &mut self.auto_connect_roaming),
+            "MeteredCellular" => r.bool(key, &mut self.metered_cellular),
             "Localtime" | "ZoneinfoDir" => {
                 let value = r.string(key);
                 if !value.starts_with('/') {

@@ -268,7 +268,8 @@ pub fn endpoints(model: &Model, extra: EndpointFlags) -> Vec<DesiredEndpoint> {
         // its flags (no endpoint churn at start or after a restart).
         let offline = some_online && svc.internet_lost;
         // Metered (cellular): MPTCP sends over it only when the other paths fail.
-        let metered = svc.tech == crate::core::types::Technology::Cellular;
+        let metered =
+            svc.tech == crate::core::types::Technology::Cellular && model.settings.metered_cellular;
         let flags = match svc.config.mptcp_link {
             MptcpLink::Off => continue,
             MptcpLink::On if offline || metered => EndpointFlags::SUBFLOW | EndpointFlags::BACKUP,

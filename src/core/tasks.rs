@@ -161,7 +161,8 @@ fn online(model: &Model) -> Vec<TaskSpec> {
                 ifname: s.ifname.clone(),
                 source: v4.net.addr,
                 dns: Model::nameservers(s).iter().copied().collect(),
-                metered: s.tech == crate::core::types::Technology::Cellular,
+                metered: s.tech == crate::core::types::Technology::Cellular
+                    && model.settings.metered_cellular,
             })
         })
         .collect()

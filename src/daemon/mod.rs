@@ -206,6 +206,8 @@ async fn run(
         rule_priority_base: conf.rule_priority_base,
         online_check: conf.online_check.mode != crate::config::main_conf::OnlineCheckMode::None,
         time_sync: conf.time_sync,
+        auto_connect_roaming: conf.auto_connect_roaming,
+        metered_cellular: conf.metered_cellular,
     };
     if !conf.time_sync {
         log::info!("clock: EnableTimeSync=false, no SNTP (another daemon keeps time)");

@@ -342,15 +342,17 @@ impl Model {
         self.fail_pending_connect(idx, RequestError::Failed(why));
     }
 
-    /// Auto-connect of cellular favourites: not while roaming unless oFono
-    /// allows roaming for the modem (RoamingAllowed) — the user's choice.
+    /// Auto-connect of cellular favourites: not while roaming, unless
+    /// main.conf's AutoConnectRoamingServices and oFono's RoamingAllowed for
+    /// the modem both allow it (ConnMan's rule).
     pub(super) fn cellular_auto_connect(&mut self) {
+        let roam_ok = self.settings.auto_connect_roaming;
         let want: Vec<usize> = (0..self.services.len())
             .filter(|&i| {
                 let s = &self.services[i];
                 s.cellular.as_ref().is_some_and(|c| {
                     !c.activating
-                        && (!c.roaming || c.roaming_allowed)
+                        && (!c.roaming || roam_ok && c.roaming_allowed)
                         // A failed one again once its retry wait is over.
                         && (s.state == ServiceState::Idle
                             || s.state == ServiceState::Failure && c.failures > 0 && !c.retry_wait)
@@ -551,6 +553,13 @@ mod tests {
         m.cellular_modem(&roaming, &mut Store);
         assert_eq!(m.service(ID).unwrap().state, ServiceState::Idle);
         roaming.roaming_allowed = true;
+        m.cellular_modem(&roaming, &mut Store);
+        assert_eq!(
+            m.service(ID).unwrap().state,
+            ServiceState::Idle,
+            "AutoConnectRoamingServices is off"
+        );
+        m.settings.auto_connect_roaming = true;
         m.cellular_modem(&roaming, &mut Store);
         assert_eq!(m.service(ID).unwrap().state, ServiceState::Association);
         // oFono refuses: failure, and auto-connect waits for the retry timer.

@@ -175,6 +175,10 @@ pub struct ModelSettings {
     /// Whether pathman runs its SNTP client at all (main.conf
     /// `EnableTimeSync`, default true; off where another daemon keeps time).
     pub time_sync: bool,
+    /// Cellular auto-connects while roaming (`AutoConnectRoamingServices`).
+    pub auto_connect_roaming: bool,
+    /// Cellular is a metered backup (`MeteredCellular`).
+    pub metered_cellular: bool,
 }
 
 impl Default for ModelSettings {
@@ -185,6 +189,8 @@ impl Default for ModelSettings {
             rule_priority_base: caps::RULE_PRIORITY_BASE,
             online_check: false,
             time_sync: true,
+            auto_connect_roaming: false,
+            metered_cellular: true,
         }
     }
 }
