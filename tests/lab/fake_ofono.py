@@ -109,8 +109,8 @@ reference notes), [f] the fake's own choice, documented):
     every active context goes down (Settings {}, IPv6.Settings {}, Active false), then
     Attached false, Bearer none [k]. SetProperty: Powered, RoamingAllowed (b) [d], other
     names or types -> InvalidArguments. GetContexts -> a(oa{sv}) by path [d]. AddContext(type):
-    internet | mms | wap | ims | supl | ia, else InvalidFormat; the lowest free contextN;
-    reply, ContextAdded(o, a{sv}) [d, k]. RemoveContext(o): unknown -> NotFound; active: it
+    internet | mms | wap | ims | supl | ia, else InvalidFormat; the lowest free contextN,
+    empty APN, Protocol ip; reply, ContextAdded(o, a{sv}) [d, k]. RemoveContext(o): unknown -> NotFound; active: it
     is deactivated first (Settings {}, IPv6.Settings {}, Active false), then reply,
     ContextRemoved(o) [k]. DeactivateAll(): every active context down, then reply [d].
   ConnectionContext: GetProperties Name, Active, Type, AccessPointName, Protocol, Username,
@@ -240,6 +240,8 @@ def brief(v, depth=0):
     """A short, stable text form of a D-Bus value for the trace."""
     if isinstance(v, (dbus.ByteArray, bytes)):
         return "0x" + bytes(v).hex() if v else "0x"
+    if isinstance(v, dbus.Array) and v.signature == "y":
+        return "0x" + bytes(int(b) for b in v).hex()
     if isinstance(v, dict):
         if depth > 2:
             return "{...}"
@@ -539,7 +541,7 @@ class Modem(OObj):
         self.contexts = {}           # id -> Context
         OObj.__init__(self, "/" + name)
         for _ in range(k["contexts"]):
-            self.new_context("internet", k["apn"])
+            self.new_context("internet", k["apn"], k["protocol"])
         if k["powered"]:             # the start state, built without signals
             self.powered = True
             self.have.append(SIM)
@@ -821,11 +823,11 @@ class Modem(OObj):
                            for c in sorted(self.contexts.values(), key=lambda c: c.cid)],
                           signature="(oa{sv})")
 
-    def new_context(self, ctype, apn=""):
+    def new_context(self, ctype, apn="", protocol="ip"):
         cid = 1
         while cid in self.contexts:
             cid += 1
-        c = Context(self, cid, ctype, apn)
+        c = Context(self, cid, ctype, apn, protocol)
         self.contexts[cid] = c
         return c
 
@@ -902,7 +904,7 @@ class Context(OObj):
     TYPE_NAMES = {"internet": "Internet", "mms": "MMS", "wap": "WAP", "ims": "IMS",
                   "supl": "SUPL", "ia": "IA"}
 
-    def __init__(self, modem, cid, ctype, apn):
+    def __init__(self, modem, cid, ctype, apn, protocol):
         self.modem = modem
         self.cid = cid
         self.ctype = ctype
@@ -910,7 +912,7 @@ class Context(OObj):
         self.apn = apn
         self.username = ""
         self.password = ""
-        self.protocol = modem.k["protocol"]
+        self.protocol = protocol
         self.auth = "chap"
         self.preferred = False
         self.msg_proxy = ""
