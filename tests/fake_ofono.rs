@@ -580,6 +580,15 @@ fn hostile_settings_reach_the_client_verbatim() {
 fn crash_mid_activation_drops_the_name_and_a_restart_brings_it_back() {
     let lab = attached_lab("");
     let mon = monitor(&lab);
+    // what oFono stores per IMSI survives the crash
+    set_prop(
+        &lab,
+        CTX1,
+        "org.ofono.ConnectionContext",
+        "AccessPointName",
+        "string:lab.apn",
+    )
+    .unwrap();
     ctl(&lab, "SetActivationDelay", &["5000"]);
     let pending = Watch::start(
         &lab,
@@ -635,11 +644,33 @@ fn crash_mid_activation_drops_the_name_and_a_restart_brings_it_back() {
     lab.wait_for(T, "NameOwnerChanged nobody -> org.ofono", || {
         gained(&mon.output()) >= 1
     });
-    // a fresh daemon: the modem is back, not powered
+    // a fresh daemon: the modem is back, not powered; its context kept its APN, inactive
     let modems = busctl(&lab, "/", "org.ofono.Manager", "GetModems", &[]);
     assert!(
         modems.contains("\"/fake_0\"") && modems.contains(r#""Powered" b false"#),
         "{modems}"
+    );
+    set_prop(
+        &lab,
+        "/fake_0",
+        "org.ofono.Modem",
+        "Powered",
+        "boolean:true",
+    )
+    .unwrap();
+    lab.wait_for(T, "ConnectionManager after power", || {
+        props(&lab, "/fake_0", "org.ofono.Modem").contains("org.ofono.ConnectionManager")
+    });
+    let ctxs = busctl(
+        &lab,
+        "/fake_0",
+        "org.ofono.ConnectionManager",
+        "GetContexts",
+        &[],
+    );
+    assert!(
+        ctxs.contains(r#""AccessPointName" s "lab.apn""#) && ctxs.contains(r#""Active" b false"#),
+        "{ctxs}"
     );
 }
 

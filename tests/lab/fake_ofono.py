@@ -26,7 +26,8 @@ Test control, same bus name, object /net/pathman/test, interface net.pathman.tes
         searching | denied | unregistered | unknown: what the network answers once online),
         technology s (lte), bearer s (lte: ConnectionManager.Bearer when attached),
         sim s (ready | absent | pin | puk), contexts u (1: internet contexts it starts with),
-        apn s (internet), protocol s (ip), type s (hardware: Modem.Type),
+        apn s (internet; not checked: any text, "" as oFono's unprovisioned context [r]),
+        protocol s (ip), type s (hardware: Modem.Type),
         powered b / online b (false: the state it starts in, no signals),
         manufacturer s, model s, revision s, serial s, max_active u (2: contexts active at
         once, like the number of gprs-context drivers), cm_stage s (sim: ConnectionManager
@@ -134,9 +135,17 @@ reference notes), [f] the fake's own choice, documented):
     settings have Interface and Method only [r]. Deactivation: reply, Settings {},
     IPv6.Settings {}, Active false [k]. Both take the activation delay [f].
 
+Storage: with --state-dir DIR (lab.sh fakeofono start passes DIR = <lab>/fakeofono-state),
+what oFono keeps per IMSI in its gprs settings file is kept in DIR/<IMSI>.json: every
+context's Name, Type, AccessPointName, Username, Password, Protocol, AuthenticationMethod,
+Preferred, MessageProxy, MessageCenter (by id), and ConnectionManager Powered and
+RoamingAllowed [k]. A modem whose IMSI has such a file gets its contexts from it (inactive)
+instead of the contexts/apn/protocol knobs, also after a crash and restart [k]. Settings,
+FailNext and the other control state are not kept [f].
+
 Startup: --modem JSON (repeatable: the knobs of AddModem, plus "name"; default: one modem
 fake_0 with default knobs unless --no-modem), --step-ms N (10), --activation-ms N (20),
---bus ADDRESS.
+--state-dir DIR, --bus ADDRESS.
 Client: fake_ofono.py ctl METHOD [ARG...] calls a control METHOD (DBUS_SYSTEM_BUS_ADDRESS =
 the lab bus): s/o arguments as they are, y/u as numbers, a{sv} as a JSON object (strings ->
 s, booleans -> b, integers -> i, floats -> d, lists of strings -> as, other lists -> av,
@@ -540,8 +549,9 @@ class Modem(OObj):
         self.gen = 0                 # bumped on power/online changes: stale steps stop
         self.contexts = {}           # id -> Context
         OObj.__init__(self, "/" + name)
-        for _ in range(k["contexts"]):
-            self.new_context("internet", k["apn"], k["protocol"])
+        if not self.load():
+            for _ in range(k["contexts"]):
+                self.new_context("internet", k["apn"], k["protocol"])
         if k["powered"]:             # the start state, built without signals
             self.powered = True
             self.have.append(SIM)
@@ -560,6 +570,40 @@ class Modem(OObj):
 
     def ifaces(self):
         return list(self.have)
+
+    # ---- what oFono keeps per IMSI (its gprs settings file): contexts, CM Powered/Roaming
+    def store_path(self):
+        if not FAKE.state_dir:
+            return None
+        return os.path.join(FAKE.state_dir, self.k["imsi"] + ".json")
+
+    def load(self):
+        p = self.store_path()
+        if p is None or not os.path.exists(p):
+            return False
+        with open(p) as f:
+            st = json.load(f)
+        self.cm_powered = bool(st.get("Powered", True))
+        self.roaming_allowed = bool(st.get("RoamingAllowed", self.roaming_allowed))
+        for cs in st.get("contexts", []):
+            c = Context(self, int(cs["id"]), cs["Type"], cs["AccessPointName"], cs["Protocol"])
+            for attr, key in Context.STORED:
+                setattr(c, attr, cs[key])
+            self.contexts[c.cid] = c
+        return True
+
+    def save(self):
+        p = self.store_path()
+        if p is None:
+            return
+        st = {"Powered": self.cm_powered, "RoamingAllowed": self.roaming_allowed,
+              "contexts": [dict([("id", c.cid)] + [(key, getattr(c, attr))
+                                                   for attr, key in Context.STORED])
+                           for c in sorted(self.contexts.values(), key=lambda c: c.cid)]}
+        os.makedirs(FAKE.state_dir, exist_ok=True)
+        with open(p + ".tmp", "w") as f:
+            json.dump(st, f, indent=1)
+        os.replace(p + ".tmp", p)
 
     # ---- helpers
     def later(self, fn, *args, ms=None):
@@ -814,6 +858,7 @@ class Modem(OObj):
             return None
         call.reply()
         setattr(self, attr, value)
+        self.save()
         self.prop(CM, name, B(value))
         self.update_attach()
         return DEFER
@@ -835,6 +880,7 @@ class Modem(OObj):
         if ctype not in CONTEXT_TYPES:
             raise OfonoError(E_FORMAT)
         c = self.new_context(str(ctype))
+        self.save()
         c.export()
         call.reply("o", dbus.ObjectPath(c.path))
         FAKE.emit(self.path, CM, "ContextAdded", "oa{sv}", dbus.ObjectPath(c.path), c.props())
@@ -851,6 +897,7 @@ class Modem(OObj):
             c.unexport()
             c.gen += 1
             self.contexts.pop(c.cid, None)
+            self.save()
             call.reply()
             FAKE.emit(self.path, CM, "ContextRemoved", "o", dbus.ObjectPath(c.path))
         if c.active:
@@ -903,6 +950,10 @@ def settings6(k):
 class Context(OObj):
     TYPE_NAMES = {"internet": "Internet", "mms": "MMS", "wap": "WAP", "ims": "IMS",
                   "supl": "SUPL", "ia": "IA"}
+    STORED = [("name", "Name"), ("ctype", "Type"), ("apn", "AccessPointName"),
+              ("username", "Username"), ("password", "Password"), ("protocol", "Protocol"),
+              ("auth", "AuthenticationMethod"), ("preferred", "Preferred"),
+              ("msg_proxy", "MessageProxy"), ("msg_center", "MessageCenter")]
 
     def __init__(self, modem, cid, ctype, apn, protocol):
         self.modem = modem
@@ -993,6 +1044,7 @@ class Context(OObj):
             if value != self.preferred:
                 call.reply()
                 self.preferred = value
+                self.modem.save()
                 self.prop(name, B(value))
             return None
         ok = {"AccessPointName": is_valid_apn(value),
@@ -1006,6 +1058,7 @@ class Context(OObj):
             return None
         call.reply()
         setattr(self, strs[name], value)
+        self.modem.save()
         self.prop(name, S(value))
         return DEFER
 
@@ -1200,8 +1253,9 @@ class Control(dbus.service.Object):
 
 
 class Fake:
-    def __init__(self, bus, step_ms, activation_ms):
+    def __init__(self, bus, step_ms, activation_ms, state_dir=None):
         self.bus = bus
+        self.state_dir = state_dir
         self.step_ms = step_ms
         self.activation_ms = activation_ms
         self.modems = {}     # name -> Modem, in the order added
@@ -1334,13 +1388,14 @@ def main():
     ap.add_argument("--no-modem", action="store_true", help="start without modems")
     ap.add_argument("--step-ms", type=int, default=10)
     ap.add_argument("--activation-ms", type=int, default=20)
+    ap.add_argument("--state-dir", help="keep contexts per IMSI here, across restarts")
     a = ap.parse_args()
     dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
     addr = a.bus or os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
     if not addr:
         sys.exit("fake_ofono: no bus (--bus or DBUS_SYSTEM_BUS_ADDRESS)")
     bus = dbus.bus.BusConnection(addr)
-    FAKE = Fake(bus, max(1, a.step_ms), max(1, a.activation_ms))
+    FAKE = Fake(bus, max(1, a.step_ms), max(1, a.activation_ms), a.state_dir)
     Manager()
     Control()
     specs = [json.loads(s) for s in a.modem]

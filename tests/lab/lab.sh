@@ -64,6 +64,8 @@
 #                     SetSettings /fake_0/context1 '{"Method":"bogus","Netmask":{"@u":0}}');
 #                     prints the reply as JSON. Needs the lab bus. The fake never touches
 #                     links: the Interface its Settings name (default eth0) must exist.
+#                     Contexts are kept per IMSI in fakeofono-state/ across restarts (as
+#                     oFono keeps them); start --state-dir '' for none.
 #   wait-name ID NAME [SECONDS]   wait until NAME is owned on the lab bus (default 10 s)
 #   resolv ID         print the resolv.conf the daemon wrote (its private /etc/resolv.conf)
 #   info ID           namespaces, interfaces, state dir, bus address, pids
@@ -622,7 +624,7 @@ cmd_fakeofono() {
             printf '=== fakeofono start %s: %s\n' "$(date '+%F %T.%3N')" "$*" >>"$S/fakeofono.log"
             mkdir -p "$S/pids"
             ip netns exec "$DUT" setpriv --bounding-set -sys_time -- \
-                env DBUS_SYSTEM_BUS_ADDRESS="$ADDR" "$PY" "$LAB_DIR/fake_ofono.py" "$@" </dev/null >>"$S/fakeofono.log" 2>&1 &
+                env DBUS_SYSTEM_BUS_ADDRESS="$ADDR" "$PY" "$LAB_DIR/fake_ofono.py" --state-dir "$S/fakeofono-state" "$@" </dev/null >>"$S/fakeofono.log" 2>&1 &
             echo $! >"$S/pids/fakeofono.pid"
             wait_until 10 has_name org.ofono \
                 || die "fakeofono: org.ofono not on the lab bus: $(tail -5 "$S/fakeofono.log")"
