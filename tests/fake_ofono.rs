@@ -820,3 +820,54 @@ fn control_api_add_remove_modem_registration_and_no_reply() {
     let out = lab.cmd("fakeofono", &["stop"]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+#[test]
+fn ipv6_only_context_and_a_connection_manager_that_exists_only_while_online() {
+    let lab = attached_lab(r#","protocol":"ipv6","cm_stage":"online""#);
+    let ctx = "org.ofono.ConnectionContext";
+    set_prop(&lab, CTX1, ctx, "Active", "boolean:true").unwrap();
+    wait_trace(&lab, "Active true", "/fake_0/context1 [Active,true]");
+    assert_in_order(
+        &trace(&lab),
+        &[
+            "reply org.ofono.ConnectionContext.SetProperty /fake_0/context1",
+            "/fake_0/context1 [Settings,{}]",
+            "/fake_0/context1 [IPv6.Settings,{Address=fd18:1::50,",
+            "/fake_0/context1 [Active,true]",
+        ],
+    );
+    // offline: ConnectionManager leaves with the modem's post-online atoms; its context
+    // objects vanish without ContextRemoved and come back, inactive, at the same path
+    ctl(&lab, "ClearTrace", &[]);
+    set_prop(
+        &lab,
+        "/fake_0",
+        "org.ofono.Modem",
+        "Online",
+        "boolean:false",
+    )
+    .unwrap();
+    let t = trace(&lab);
+    assert_in_order(
+        &t,
+        &[
+            "/fake_0/context1 [Active,false]",
+            "[Attached,false]",
+            "[Interfaces,[org.ofono.SimManager,org.ofono.ConnectionManager]]",
+            "[Interfaces,[org.ofono.SimManager]]",
+            "[Features,[sim]]",
+        ],
+    );
+    assert!(!t.iter().any(|l| l.contains("ContextRemoved")), "{t:?}");
+    let gone = dsend(&lab, CTX1, "org.ofono.ConnectionContext.GetProperties", &[]);
+    assert!(error_name(gone).starts_with("org.freedesktop.DBus.Error.Unknown"));
+    set_prop(&lab, "/fake_0", "org.ofono.Modem", "Online", "boolean:true").unwrap();
+    lab.wait_for(T, "attached again", || {
+        props(&lab, "/fake_0", "org.ofono.ConnectionManager").contains(r#""Attached" b true"#)
+    });
+    let p = props(&lab, CTX1, ctx);
+    assert!(
+        p.contains(r#""Active" b false"#) && p.contains(r#""Protocol" s "ipv6""#),
+        "{p}"
+    );
+}

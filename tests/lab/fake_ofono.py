@@ -111,9 +111,10 @@ reference notes), [f] the fake's own choice, documented):
     Attached false, Bearer none [k]. SetProperty: Powered, RoamingAllowed (b) [d], other
     names or types -> InvalidArguments. GetContexts -> a(oa{sv}) by path [d]. AddContext(type):
     internet | mms | wap | ims | supl | ia, else InvalidFormat; the lowest free contextN,
-    empty APN, Protocol ip; reply, ContextAdded(o, a{sv}) [d, k]. RemoveContext(o): unknown -> NotFound; active: it
-    is deactivated first (Settings {}, IPv6.Settings {}, Active false), then reply,
-    ContextRemoved(o) [k]. DeactivateAll(): every active context down, then reply [d].
+    empty APN, Protocol ip; reply, ContextAdded(o, a{sv}) [d, k]. RemoveContext(o): unknown
+    -> NotFound; active: it is deactivated first (Settings {}, IPv6.Settings {}, Active
+    false), then reply, ContextRemoved(o) [k]. DeactivateAll(): every active context down,
+    then reply [d].
   ConnectionContext: GetProperties Name, Active, Type, AccessPointName, Protocol, Username,
     Password, AuthenticationMethod (chap by default), Preferred, (MessageProxy, MessageCenter
     for mms), Settings, IPv6.Settings [d]. SetProperty of Active, AccessPointName, Type,
