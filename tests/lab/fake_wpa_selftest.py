@@ -41,7 +41,8 @@ def lab(*args, env=None, check=True):
     e.update(env or {})
     r = subprocess.run([LAB] + list(args), capture_output=True, text=True, env=e)
     if check and r.returncode != 0:
-        raise AssertionError("lab.sh %s failed: %s" % (" ".join(args), r.stderr[-800:]))
+        raise AssertionError("lab.sh %s failed (exit %d): %s\n--- its stdout (tail):\n%s" % (
+            " ".join(args), r.returncode, r.stderr[-800:], r.stdout[-1500:]))
     return r.stdout
 
 

@@ -72,6 +72,18 @@
 #                     state; see at_modem.py), prints its one-line reply.
 #                     The modem's data interface is dummy0: build the lab with
 #                     --ifnames dummy0 and upstream 1's dnsmasq answers DHCP on it
+#   fakeofono ID start [ARGS...]|stop|kill|pid|ctl METHOD [ARGS...]   tests/lab/
+#                     fake_ofono.py ARGS (e.g. --modem '{"name":"fake_0","apn":"lab"}',
+#                     --no-modem, --activation-ms N) in the DUT netns on the lab bus (owns
+#                     org.ofono; a running one is restarted; start returns once the name is
+#                     owned; log: fakeofono.log); kill = SIGKILL; ctl: call net.pathman.test.
+#                     FakeOfono.METHOD on /net/pathman/test, s/o ARGs as they are, others JSON
+#                     (e.g. ctl FailNext /fake_0/context1 org.ofono.Error.Failed, ctl
+#                     SetSettings /fake_0/context1 '{"Method":"bogus","Netmask":{"@u":0}}');
+#                     prints the reply as JSON. Needs the lab bus. The fake never touches
+#                     links: the Interface its Settings name (default eth0) must exist.
+#                     Contexts are kept per IMSI in fakeofono-state/ across restarts (as
+#                     oFono keeps them); start --state-dir '' for none.
 #   wait-name ID NAME [SECONDS]   wait until NAME is owned on the lab bus (default 10 s)
 #   resolv ID         print the resolv.conf the daemon wrote (its private /etc/resolv.conf)
 #   info ID           namespaces, interfaces, state dir, bus address, pids
@@ -628,6 +640,9 @@ ofono_has_modem() {
         | grep '"/phonesim"' >/dev/null
 }
 cmd_ofono() {
+# ------------------------------------------------------------------ fake oFono
+# tests/lab/fake_ofono.py in the DUT netns on the lab bus, as the fake wpa_supplicant.
+cmd_fakeofono() {
     need_lab
     local action=${1:-}; shift || true
     case "$action" in
@@ -661,6 +676,26 @@ cmd_ofono() {
             running at-modem || die "the simulated modem is not running (lab.sh ofono $ID start)"
             modem_ctl "$@" ;;
         *) die "ofono: want start [MODEM-FLAGS...]|stop|pid|ctl CMD [ARGS...]" ;;
+            running dbus || die "fakeofono: start the lab bus first (lab.sh bus $ID start)"
+            if running fakeofono; then log "fakeofono already running in lab $ID: restarting"; stop fakeofono; fi
+            wait_until 5 sh -c "! dbus-send --bus='$ADDR' --print-reply=literal --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.ofono 2>/dev/null | grep true >/dev/null" \
+                || die "org.ofono is still owned on the lab bus"
+            printf '=== fakeofono start %s: %s\n' "$(date '+%F %T.%3N')" "$*" >>"$S/fakeofono.log"
+            mkdir -p "$S/pids"
+            ip netns exec "$DUT" setpriv --bounding-set -sys_time -- \
+                env DBUS_SYSTEM_BUS_ADDRESS="$ADDR" "$PY" "$LAB_DIR/fake_ofono.py" --state-dir "$S/fakeofono-state" "$@" </dev/null >>"$S/fakeofono.log" 2>&1 &
+            echo $! >"$S/pids/fakeofono.pid"
+            wait_until 10 has_name org.ofono \
+                || die "fakeofono: org.ofono not on the lab bus: $(tail -5 "$S/fakeofono.log")"
+            log "fakeofono started in $DUT (pid $(pid_of fakeofono)), log $S/fakeofono.log" ;;
+        stop) stop fakeofono ;;
+        kill) stop fakeofono KILL ;;
+        pid)  running fakeofono || die "fakeofono is not running"; pid_of fakeofono ;;
+        ctl)
+            local method=${1:-}; shift || true
+            [ -n "$method" ] || die "fakeofono ctl: METHOD missing"
+            DBUS_SYSTEM_BUS_ADDRESS="$ADDR" "$PY" "$LAB_DIR/fake_ofono.py" ctl "$method" "$@" ;;
+        *) die "fakeofono: want start [ARGS...]|stop|kill|pid|ctl METHOD [ARGS...]" ;;
     esac
 }
 
@@ -825,6 +860,7 @@ case "$CMD" in
     reset)     cmd_reset ;;
     wpa)       cmd_wpa "$@" ;;
     ofono)     cmd_ofono "$@" ;;
+    fakeofono) cmd_fakeofono "$@" ;;
     wait-name) cmd_wait_name "$@" ;;
     resolv)    cmd_resolv ;;
     info)      cmd_info ;;
