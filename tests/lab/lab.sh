@@ -640,9 +640,6 @@ ofono_has_modem() {
         | grep '"/phonesim"' >/dev/null
 }
 cmd_ofono() {
-# ------------------------------------------------------------------ fake oFono
-# tests/lab/fake_ofono.py in the DUT netns on the lab bus, as the fake wpa_supplicant.
-cmd_fakeofono() {
     need_lab
     local action=${1:-}; shift || true
     case "$action" in
@@ -676,6 +673,16 @@ cmd_fakeofono() {
             running at-modem || die "the simulated modem is not running (lab.sh ofono $ID start)"
             modem_ctl "$@" ;;
         *) die "ofono: want start [MODEM-FLAGS...]|stop|pid|ctl CMD [ARGS...]" ;;
+    esac
+}
+
+# ------------------------------------------------------------------ fake oFono
+# tests/lab/fake_ofono.py in the DUT netns on the lab bus, as the fake wpa_supplicant.
+cmd_fakeofono() {
+    need_lab
+    local action=${1:-}; shift || true
+    case "$action" in
+        start)
             running dbus || die "fakeofono: start the lab bus first (lab.sh bus $ID start)"
             if running fakeofono; then log "fakeofono already running in lab $ID: restarting"; stop fakeofono; fi
             wait_until 5 sh -c "! dbus-send --bus='$ADDR' --print-reply=literal --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.ofono 2>/dev/null | grep true >/dev/null" \
