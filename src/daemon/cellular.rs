@@ -6,13 +6,13 @@
 //! contexts. Decoding is `dbus::ofono`'s, every decision the model's
 //! (`core::model::cellular`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 use zbus::Message;
 
 use crate::caps;
-use crate::core::tech::cellular::{Context, ModemView};
+use crate::core::tech::cellular::{Context, ModemView, Sim};
 use crate::core::types::Technology;
 use crate::dbus::client::call;
 use crate::dbus::ofono::{self, Props};
@@ -146,11 +146,18 @@ struct Task {
     online: bool,
     /// More modems than the cap were seen (said once).
     capped: bool,
+    /// A modem was busy (InProgress) when asked to power up or go online:
+    /// its declared state is applied again then.
+    steer_at: Option<Instant>,
 }
+
+/// How long to wait before asking a busy modem again.
+const STEER_RETRY: Duration = Duration::from_millis(500);
 
 enum Next {
     Cmd(Option<Cmd>),
     Signal(Option<Message>),
+    Timer,
 }
 
 async fn ofono_task(
@@ -166,6 +173,7 @@ async fn ofono_task(
         modems: Vec::new(),
         online: false,
         capped: false,
+        steer_at: None,
     };
     t.owner = crate::dbus::client::name_owner(&t.conn, ofono::NAME).await;
     match &t.owner {
@@ -179,14 +187,30 @@ async fn ofono_task(
         if !t.report().await {
             return;
         }
-        let next = smol::future::or(async { Next::Cmd(cmds.recv().await.ok()) }, async {
-            Next::Signal(signals.recv().await.ok())
-        })
+        let due = t.steer_at;
+        let next = smol::future::or(
+            async { Next::Cmd(cmds.recv().await.ok()) },
+            smol::future::or(async { Next::Signal(signals.recv().await.ok()) }, async {
+                match due {
+                    Some(at) => {
+                        smol::Timer::at(at).await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+                Next::Timer
+            }),
+        )
         .await;
         match next {
             Next::Cmd(None) | Next::Signal(None) => return,
             Next::Cmd(Some(cmd)) => t.command(cmd).await,
             Next::Signal(Some(msg)) => t.signal(&msg).await,
+            Next::Timer => {
+                t.steer_at = None;
+                for i in 0..t.modems.len() {
+                    t.steer(i).await;
+                }
+            }
         }
     }
 }
@@ -223,6 +247,14 @@ async fn set_property(
 impl Task {
     async fn report(&mut self) -> bool {
         for m in &mut self.modems {
+            let was = m.sent.as_ref().map(|v| &v.sim);
+            if let (Sim::Locked(code), true) = (&m.view.sim, was != Some(&m.view.sim)) {
+                // Surfaced, never answered: a guessed PIN can lock the SIM for good.
+                log::warn!(
+                    "cellular: {}: the SIM waits for its {code} (oFono's SimManager.EnterPin); pathman does not enter it",
+                    m.view.path
+                );
+            }
             if m.sent.as_ref() != Some(&m.view) {
                 m.sent = Some(m.view.clone());
                 let ev = CellEvent::Modem(Box::new(m.view.clone()));
@@ -389,25 +421,27 @@ impl Task {
         }
         let path = v.path.clone();
         let t = crate::dbus::client::CALL_TIMEOUT;
-        if !v.powered {
-            if let Err(e) = set_property(&self.conn, &path, ofono::MODEM, "Powered", true, t).await
-            {
-                log::warn!("cellular: {path}: cannot power the modem: {e}");
-            }
+        let (iface, name, value, what) = if !v.powered {
+            (ofono::MODEM, "Powered", true, "power the modem")
         } else if v.online != self.online {
-            if let Err(e) =
-                set_property(&self.conn, &path, ofono::MODEM, "Online", self.online, t).await
-            {
-                log::warn!(
-                    "cellular: {path}: cannot set the modem {}: {e}",
-                    if self.online { "online" } else { "offline" }
-                );
-            }
-        }
-        let v = &self.modems[i].view;
-        if v.cm && !v.cm_powered && v.online {
-            if let Err(e) = set_property(&self.conn, &path, ofono::CM, "Powered", true, t).await {
-                log::warn!("cellular: {path}: cannot power the packet service: {e}");
+            let what = if self.online {
+                "set the modem online"
+            } else {
+                "set the modem offline"
+            };
+            (ofono::MODEM, "Online", self.online, what)
+        } else if v.cm && !v.cm_powered && v.online {
+            (ofono::CM, "Powered", true, "power the packet service")
+        } else {
+            return;
+        };
+        if let Err(e) = set_property(&self.conn, &path, iface, name, value, t).await {
+            if e.contains("InProgress") {
+                // Busy with the previous change (power-up steps): again shortly.
+                log::debug!("cellular: {path}: cannot {what} yet: {e}");
+                self.steer_at = Some(Instant::now() + STEER_RETRY);
+            } else {
+                log::warn!("cellular: {path}: cannot {what}: {e}");
             }
         }
     }
@@ -551,7 +585,10 @@ impl Task {
         if is_modem && iface == ofono::MODEM {
             match name {
                 // New parts (a SIM read, packet service up): read them.
-                "Interfaces" => self.refresh(i).await,
+                "Interfaces" => {
+                    self.refresh(i).await;
+                    self.steer(i).await;
+                }
                 "Powered" | "Online" => self.steer(i).await,
                 _ => {}
             }

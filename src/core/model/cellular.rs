@@ -47,11 +47,22 @@ impl Model {
             );
         }
         let on = self.tech_powered(Technology::Cellular) && !self.offline;
-        let nets = if on {
+        let mut nets = if on {
             cellular::networks(view)
         } else {
             Vec::new()
         };
+        if nets.len() > crate::caps::CELLULAR_MAX_CONTEXTS {
+            if !std::mem::replace(&mut self.cellular_capped, true) {
+                log::warn!(
+                    "{}: {} internet contexts, services for the first {} only (caps::CELLULAR_MAX_CONTEXTS)",
+                    view.path,
+                    nets.len(),
+                    crate::caps::CELLULAR_MAX_CONTEXTS
+                );
+            }
+            nets.truncate(crate::caps::CELLULAR_MAX_CONTEXTS);
+        }
         // Services of the modem that it no longer offers go.
         let gone: Vec<usize> = (0..self.services.len())
             .rev()

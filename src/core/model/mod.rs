@@ -240,6 +240,8 @@ pub struct Model {
     connect_results: Vec<ConnectOutcome>,
     /// The service cap was hit by WiFi networks (said once).
     wifi_capped: bool,
+    /// A modem had more internet contexts than services are made for (said once).
+    cellular_capped: bool,
 }
 
 impl Model {
@@ -271,6 +273,7 @@ impl Model {
             actions: Vec::new(),
             connect_results: Vec::new(),
             wifi_capped: false,
+            cellular_capped: false,
         }
     }
 

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""One cellular Connect, timed from the bus: a monitor connection (BecomeMonitor, allowed
-on the lab's private bus) timestamps every message, a second connection calls
-Service.Connect and waits for its reply. Prints one "key epoch_ns" line per milestone
-(the first of each), then exits (status 1 when the Connect failed or timed out):
+"""One cellular Connect, timed from the bus: dbus-monitor (a monitor connection; the lab's
+private bus allows it) timestamps the messages of oFono's contexts and pathman's services, a
+GLib client calls Service.Connect and waits for its reply. Prints one "key epoch_ns" line per
+milestone (the first of each), then exits (status 1 when the Connect failed or timed out):
 
   connect   the Connect call is sent
   setprop   pathman's ConnectionContext.SetProperty("Active", true) to oFono
@@ -12,6 +12,8 @@ Service.Connect and waits for its reply. Prints one "key epoch_ns" line per mile
 
 Usage: cell_bench.py SERVICE_ID CONTEXT_PATH [TIMEOUT]
 """
+import re
+import subprocess
 import sys
 import threading
 import time
@@ -23,50 +25,59 @@ timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 60.0
 spath = "/net/connman/service/" + sid
 seen = {}
 lock = threading.Lock()
-loop = GLib.MainLoop()
+started = threading.Event()
+HEAD = re.compile(r"^(method call|signal|method return|error) time=([0-9.]+) (.*)$")
 
 
-def mark(key):
+def mark(key, t_ns):
     with lock:
-        if key not in seen:
-            seen[key] = time.time_ns()
+        seen.setdefault(key, t_ns)
 
 
-def on_message(_conn, msg, _incoming):
-    t = msg.get_message_type()
-    iface, member, path = msg.get_interface(), msg.get_member(), msg.get_path()
-    body = msg.get_body()
-    if (t == Gio.DBusMessageType.METHOD_CALL and iface == "org.ofono.ConnectionContext"
-            and member == "SetProperty" and path == ctx and body is not None):
-        name, value = body.unpack()
-        if name == "Active" and value is True:
-            mark("setprop")
-    elif (t == Gio.DBusMessageType.SIGNAL and iface == "org.ofono.ConnectionContext"
-          and member == "PropertyChanged" and path == ctx and body is not None):
-        name, value = body.unpack()
-        if name == "Active" and value is True:
-            mark("active")
-    elif (t == Gio.DBusMessageType.SIGNAL and iface == "net.connman.Service"
-          and member == "PropertyChanged" and path == spath and body is not None):
-        name, value = body.unpack()
-        if name == "State" and value in ("ready", "online"):
-            mark("ready")
-    # A monitor must never answer what it sees: calls and signals stop here. Replies
-    # go on (GDBus ignores those it did not ask for; BecomeMonitor's is ours).
-    if t in (Gio.DBusMessageType.METHOD_RETURN, Gio.DBusMessageType.ERROR):
-        return msg
-    return None
+def judge(kind, t_ns, fields, args):
+    path, iface, member = fields.get("path"), fields.get("interface"), fields.get("member")
+    text = " ".join(args)
+    if kind == "method call" and iface == "org.ofono.ConnectionContext" and \
+            member == "SetProperty" and path == ctx and '"Active"' in text and "boolean true" in text:
+        mark("setprop", t_ns)
+    elif kind == "signal" and iface == "org.ofono.ConnectionContext" and \
+            member == "PropertyChanged" and path == ctx and '"Active"' in text and "boolean true" in text:
+        mark("active", t_ns)
+    elif kind == "signal" and iface == "net.connman.Service" and member == "PropertyChanged" \
+            and path == spath and '"State"' in text and ('"ready"' in text or '"online"' in text):
+        mark("ready", t_ns)
 
 
-addr = Gio.dbus_address_get_for_bus_sync(Gio.BusType.SYSTEM, None)
-mon = Gio.DBusConnection.new_for_address_sync(
-    addr, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
-    | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
-mon.add_filter(on_message)
-mon.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus",
-              "org.freedesktop.DBus.Monitoring", "BecomeMonitor",
-              GLib.Variant("(asu)", ([], 0)), None, Gio.DBusCallFlags.NONE, -1, None)
+def reader(stream):
+    block = None
+    for line in stream:
+        m = HEAD.match(line.rstrip("\n"))
+        if m:
+            started.set()
+            if block:
+                judge(*block)
+            fields = dict(re.findall(r"(\w+)=([^ ;]+)", m.group(3)))
+            block = (m.group(1), int(float(m.group(2)) * 1e9), fields, [])
+        elif block:
+            block[3].append(line.strip())
+        # A block is judged when the next one starts, or here once its arguments are in.
+        if block and block[3] and "boolean" in block[3][-1] or block and '"ready"' in line or \
+                block and '"online"' in line:
+            judge(*block)
+
+
+mon = subprocess.Popen(
+    ["dbus-monitor", "--system",
+     "type='method_call',interface='org.ofono.ConnectionContext'",
+     "type='signal',interface='org.ofono.ConnectionContext'",
+     "type='signal',interface='net.connman.Service'"],
+    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+threading.Thread(target=reader, args=(mon.stdout,), daemon=True).start()
+# dbus-monitor's first message (its NameLost on becoming a monitor) says it listens.
+if not started.wait(10):
+    sys.exit("dbus-monitor did not start")
 bus = Gio.bus_get_sync(Gio.BusType.SYSTEM, None)
+loop = GLib.MainLoop()
 result = {"ok": False}
 
 
@@ -76,20 +87,20 @@ def done(conn, res):
         result["ok"] = True
     except GLib.Error as e:
         print("error %s" % e.message, file=sys.stderr)
-    mark("reply")
+    mark("reply", time.time_ns())
     loop.quit()
 
 
-mark("connect")
+mark("connect", time.time_ns())
 bus.call("net.connman", spath, "net.connman.Service", "Connect", None, None,
          Gio.DBusCallFlags.NONE, int(timeout * 1000), None, done)
 GLib.timeout_add(int(timeout * 1000), loop.quit)
 loop.run()
-# The monitor may see the last signals a moment after the reply.
-end = time.monotonic() + 2
+# The monitor may print the last signals a moment after the reply.
+end = time.monotonic() + 3
 while "ready" not in seen and time.monotonic() < end:
-    GLib.MainContext.default().iteration(False)
     time.sleep(0.01)
+mon.terminate()
 for k in ("connect", "setprop", "active", "ready", "reply"):
     if k in seen:
         print(k, seen[k])
