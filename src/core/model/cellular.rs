@@ -524,6 +524,33 @@ mod tests {
     }
 
     #[test]
+    fn a_metered_cellular_uplink_is_an_mptcp_backup_unless_main_conf_says_otherwise() {
+        use crate::core::mptcp::EndpointFlags;
+        for metered in [true, false] {
+            let mut m = model();
+            m.settings.multipath_default = true;
+            m.settings.metered_cellular = metered;
+            m.cellular_modem(&view(false, None), &mut Store);
+            m.connect(ID).unwrap();
+            let st = Some(Ok(IpSettings {
+                interface: IfName::try_from("dummy0").unwrap(),
+                method: Ipv4Method::Static {
+                    net: Ipv4Net {
+                        addr: Ipv4Addr::new(10, 64, 1, 2),
+                        prefix_len: 30,
+                    },
+                    gateway: Some(Ipv4Addr::new(10, 64, 1, 1)),
+                    dns: heapless::Vec::new(),
+                },
+            }));
+            m.cellular_modem(&view(true, st), &mut Store);
+            let eps = crate::core::plan::endpoints(&m, EndpointFlags::NONE);
+            assert_eq!(eps.len(), 1, "{eps:?}");
+            assert_eq!(eps[0].flags.contains(EndpointFlags::BACKUP), metered);
+        }
+    }
+
+    #[test]
     fn unusable_settings_or_an_unknown_interface_fail_the_connect() {
         for settings in [
             Some(Err("Settings without Interface".to_string())),
