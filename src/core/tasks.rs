@@ -32,6 +32,10 @@ pub enum TaskSpec {
         generation: u32,
         /// The last leased address, tried first with INIT-REBOOT (start only).
         remembered: Option<Ipv4Addr>,
+        /// Other hosts may share the link (ARP conflict detection is worth
+        /// its 50 ms); false on a modem's data link, whose other end is the
+        /// operator's network, where ConnMan probes nothing either.
+        shared_link: bool,
     },
     /// The SNTP client, while there are timeservers to ask.
     Sntp {
@@ -138,6 +142,7 @@ fn dhcp(model: &Model) -> Vec<TaskSpec> {
                 .as_ref()
                 .map(|a| a.net.addr)
                 .or(s.config.dhcp_last_address),
+            shared_link: s.tech != crate::core::types::Technology::Cellular,
         })
         .collect()
 }

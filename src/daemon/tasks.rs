@@ -142,14 +142,20 @@ impl Daemon {
                 ifname,
                 mac,
                 remembered,
+                shared_link,
                 ..
             } => {
+                let detection = if *shared_link {
+                    self.dhcp_detection
+                } else {
+                    crate::dhcp::acd::ConflictDetection::Off
+                };
                 let machine = crate::dhcp::acquire::Acquire::new(
                     ifname.clone(),
                     *mac,
                     crate::dhcp::seed_for(*mac),
                     *remembered,
-                    self.dhcp_detection,
+                    detection,
                 );
                 let transport = DhcpSockets::new(*ifindex, ifname.clone());
                 let tx = self.events.clone();
