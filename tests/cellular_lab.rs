@@ -188,6 +188,53 @@ fn connect_activates_the_context_and_runs_dhcp_over_the_modem_link_as_a_backup_p
         addrs4(&c.lab, "dummy0").is_empty()
     });
 
+    // Debian's connmanctl sees it as ConnMan's: the operator's name, the identifier.
+    let listed = ok(
+        c.lab.exec(&["connmanctl", "services"]),
+        "connmanctl services",
+    );
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.contains("CellSpike") && l.trim_end().ends_with(ID)),
+        "{listed}"
+    );
+    // Disabling the technology takes the modem offline (oFono's Online) and the service goes.
+    let out = ok(
+        c.lab.exec(&["connmanctl", "disable", "cellular"]),
+        "connmanctl disable cellular",
+    );
+    assert!(!out.contains("Error"), "{out}");
+    c.lab
+        .wait_for(T, "the service gone", || c.service_line().is_none());
+    let modem = |prop: &str| {
+        let out = c.busctl(&[
+            "call",
+            "org.ofono",
+            "/phonesim",
+            "org.ofono.Modem",
+            "GetProperties",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let words: Vec<String> = text
+            .split_whitespace()
+            .map(|w| w.trim_matches('"').to_string())
+            .collect();
+        words
+            .iter()
+            .position(|w| w == prop)
+            .and_then(|i| words.get(i + 2).cloned())
+            .unwrap_or_default()
+    };
+    c.lab
+        .wait_for(T, "the modem offline", || modem("Online") == "false");
+    ok(
+        c.lab.exec(&["connmanctl", "enable", "cellular"]),
+        "connmanctl enable cellular",
+    );
+    c.lab
+        .wait_for(T, "the service back", || c.service_line().is_some());
+
     // The network detaches the modem: the service goes.
     ok(c.lab.cmd("ofono", &["ctl", "detach"]), "modem detach");
     c.lab
