@@ -61,6 +61,7 @@ impl Daemon {
         self.cellular.online_sent = None;
         self.ex
             .spawn(ofono_task(
+                self.ex,
                 conn.clone(),
                 rx,
                 self.ofono_signals.clone(),
@@ -137,6 +138,9 @@ struct Modem {
 }
 
 struct Task {
+    /// Runs the context activations, which may take oFono up to 40 s, beside
+    /// the task (its signals keep flowing meanwhile).
+    ex: &'static smol::LocalExecutor<'static>,
     conn: zbus::Connection,
     tx: EventTx,
     /// The unique name that owns `org.ofono`.
@@ -161,12 +165,14 @@ enum Next {
 }
 
 async fn ofono_task(
+    ex: &'static smol::LocalExecutor<'static>,
     conn: zbus::Connection,
     cmds: smol::channel::Receiver<Cmd>,
     signals: smol::channel::Receiver<Message>,
     tx: EventTx,
 ) {
     let mut t = Task {
+        ex,
         conn,
         tx,
         owner: None,
@@ -467,22 +473,28 @@ impl Task {
                     return;
                 }
                 let timeout = Duration::from_secs(caps::CELLULAR_ACTIVATE_TIMEOUT_SECS);
-                let r = set_property(
-                    &self.conn,
-                    &context,
-                    ofono::CONTEXT,
-                    "Active",
-                    active,
-                    timeout,
-                )
-                .await;
-                match r {
-                    Err(why) if active => {
-                        self.send(CellEvent::ActivateFailed { context, why }).await
-                    }
-                    Err(why) => log::debug!("cellular: deactivating {context}: {why}"),
-                    Ok(()) => {}
-                }
+                let (conn, tx) = (self.conn.clone(), self.tx.clone());
+                self.ex
+                    .spawn(async move {
+                        let r = set_property(
+                            &conn,
+                            &context,
+                            ofono::CONTEXT,
+                            "Active",
+                            active,
+                            timeout,
+                        )
+                        .await;
+                        match r {
+                            Err(why) if active => {
+                                let ev = CellEvent::ActivateFailed { context, why };
+                                let _ = tx.send(Event::Cellular(ev)).await;
+                            }
+                            Err(why) => log::debug!("cellular: deactivating {context}: {why}"),
+                            Ok(()) => {}
+                        }
+                    })
+                    .detach();
             }
         }
     }
