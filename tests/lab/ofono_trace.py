@@ -20,7 +20,12 @@ Normalisation (each rule says why; the --raw output shows what came in):
     previous one of the same property is dropped (the real one grows Interfaces per atom)
   - values of dict properties (Settings, IPv6.Settings) as their KEY:SIG set, with the
     values of Interface and Method
-  - PropertyChanged of properties listed in IGNORED below: say why there
+  - SimManager CardIdentifier/MobileCountryCode/MobileNetworkCode and the value of Retries
+    (SIM_FILES, IGNORED_VALUES below: the AT modem has no SIM files nor retry counters)
+  - a PropertyChanged repeating the value last signalled for that property (the real one
+    says Name again once it has the operator's MCC/MNC)
+  - Interfaces/Features signals listed apart, after the main stream (ofonod sends them from
+    an idle callback: their place among an atom's first signals depends on timing)
 
 Usage (DBUS_SYSTEM_BUS_ADDRESS = the lab bus; lab.sh exec sets it):
   ofono_trace.py run [--apn APN] [--raw] [--timeout S]
