@@ -302,7 +302,6 @@ fn get_modems_then_powered_and_online_grow_interfaces_in_order_and_offline_keeps
             "reply org.ofono.Modem.SetProperty /fake_0",
             "[Online,false]",
             "/fake_0/context1 [Settings,{}]",
-            "/fake_0/context1 [IPv6.Settings,{}]",
             "/fake_0/context1 [Active,false]",
             "[Attached,false]",
             "[Bearer,none]",
@@ -499,7 +498,6 @@ fn not_attached_when_detached_failnext_in_progress_and_detach_ends_active_contex
         &trace(&lab),
         &[
             "/fake_0/context1 [Settings,{}]",
-            "/fake_0/context1 [IPv6.Settings,{}]",
             "/fake_0/context1 [Active,false]",
             "signal org.ofono.ConnectionManager.PropertyChanged /fake_0 [Attached,false]",
         ],
@@ -831,13 +829,13 @@ fn ipv6_only_context_and_a_connection_manager_that_exists_only_while_online() {
         &trace(&lab),
         &[
             "reply org.ofono.ConnectionContext.SetProperty /fake_0/context1",
-            "/fake_0/context1 [Settings,{}]",
             "/fake_0/context1 [IPv6.Settings,{Address=fd18:1::50,",
             "/fake_0/context1 [Active,true]",
         ],
     );
-    // offline: ConnectionManager leaves with the modem's post-online atoms; its context
-    // objects vanish without ContextRemoved and come back, inactive, at the same path
+    // offline: ConnectionManager leaves with the modem's post-online atoms, in one
+    // Interfaces change and without other signals (as ofonod 1.31 with phonesim); its
+    // context objects vanish without ContextRemoved and come back, inactive, at the same path
     ctl(&lab, "ClearTrace", &[]);
     set_prop(
         &lab,
@@ -851,14 +849,19 @@ fn ipv6_only_context_and_a_connection_manager_that_exists_only_while_online() {
     assert_in_order(
         &t,
         &[
-            "/fake_0/context1 [Active,false]",
-            "[Attached,false]",
-            "[Interfaces,[org.ofono.SimManager,org.ofono.ConnectionManager]]",
+            "[Online,false]",
             "[Interfaces,[org.ofono.SimManager]]",
             "[Features,[sim]]",
         ],
     );
-    assert!(!t.iter().any(|l| l.contains("ContextRemoved")), "{t:?}");
+    for quiet in [
+        "ContextRemoved",
+        "[Active,",
+        "[Attached,",
+        "ConnectionManager]]",
+    ] {
+        assert!(!t.iter().any(|l| l.contains(quiet)), "{quiet}: {t:?}");
+    }
     let gone = dsend(&lab, CTX1, "org.ofono.ConnectionContext.GetProperties", &[]);
     assert!(error_name(gone).starts_with("org.freedesktop.DBus.Error.Unknown"));
     set_prop(&lab, "/fake_0", "org.ofono.Modem", "Online", "boolean:true").unwrap();

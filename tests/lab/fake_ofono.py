@@ -24,15 +24,17 @@ Test control, same bus name, object /net/pathman/test, interface net.pathman.tes
         imsi s (001010123456789), mcc s / mnc s (default: IMSI digits 1-3 / 4-5),
         operator s (Fake Telecom), strength y (77), status s (registered | roaming |
         searching | denied | unregistered | unknown: what the network answers once online),
-        technology s (lte), bearer s (lte: ConnectionManager.Bearer when attached),
+        technology s (lte), bearer s (lte: ConnectionManager.Bearer when attached; none: as
+        a modem that reports no bearer, like the lab's AT modem: Bearer stays none [r]),
         sim s (ready | absent | pin | puk), contexts u (1: internet contexts it starts with),
         apn s (internet; not checked: any text, "" as oFono's unprovisioned context [r]),
         protocol s (ip), type s (hardware: Modem.Type),
         powered b / online b (false: the state it starts in, no signals),
         manufacturer s, model s, revision s, serial s, max_active u (2: contexts active at
         once, like the number of gprs-context drivers), cm_stage s (sim: ConnectionManager
-        appears once the SIM is ready, as for the AT/phonesim drivers | online: only while
-        online, as for drivers that create gprs in post_online), roaming_allowed b (false),
+        appears once the SIM is ready, as for drivers that create gprs in post_sim | online:
+        only while online, as for drivers that create gprs in post_online, like ofonod 1.31's
+        phonesim [r]), roaming_allowed b (false),
         settings to hand out on activation: interface s (eth0), method s (static | dhcp),
         address s (198.18.1.50), netmask s (255.255.255.0), gateway s (198.18.1.1),
         dns as ([198.18.1.1]), proxy s (mms contexts only), ipv6_interface s (= interface),
@@ -70,33 +72,42 @@ its implementation (not measured here), [r] measured on ofonod 1.31 here (the pr
 reference notes), [f] the fake's own choice, documented):
   Dispatch: a method with another signature, or on an interface the object does not have now
     (not in Interfaces) -> org.freedesktop.DBus.Error.UnknownMethod, as gdbus leaves it to
-    libdbus [k]. No org.freedesktop.DBus.Properties: oFono has GetProperties/SetProperty [d].
-    Property values carry oFono's types: Strength y, PrefixLength y, lists as [d].
+    libdbus [r]. No org.freedesktop.DBus.Properties: oFono has GetProperties/SetProperty [d].
+    Property values carry oFono's types: Strength y, PrefixLength y, lists as [d, r]. A
+    context object while the modem is offline (cm_stage online) -> UnknownObject [r].
   Manager: GetModems lists every modem with its Modem properties; ModemAdded/ModemRemoved [d].
   Modem: Powered, Online, Lockdown writable, others read-only -> InvalidArguments; a wrong
-    value type -> InvalidArguments [d, k]. Manufacturer/Model/Revision/Serial are there from
-    the start (the real one fills them from devinfo once powered) [f]. Type "hardware" [r].
+    value type -> InvalidArguments [d, r]. Type "hardware" [r].
     Powered true: reply, PropertyChanged(Powered), then (a step later: --step-ms, 10 ms)
-    SimManager joins Interfaces; a ready SIM then reads its IMSI: SimManager PropertyChanged
-    SubscriberIdentity, MobileCountryCode, MobileNetworkCode (GetProperties has them only
-    from then on), then ConnectionManager joins Interfaces (cm_stage sim) [k]. Every
-    Interfaces change is PropertyChanged("Interfaces") followed by PropertyChanged("Features")
-    (sim, gprs, net) [k]. Interfaces lists only the interfaces the fake implements [f].
+    SimManager joins Interfaces, then PropertyChanged Manufacturer, Model, Revision, Serial
+    (devinfo: GetProperties has them only while powered) [r]; a ready SIM then reads its
+    IMSI: SimManager PropertyChanged SubscriberIdentity [r], MobileCountryCode,
+    MobileNetworkCode [k: the lab's AT modem has no EFad to measure them with] (GetProperties
+    has them only from then on), then ConnectionManager joins Interfaces (cm_stage sim) [k].
+    Every Interfaces change is PropertyChanged("Interfaces") followed by
+    PropertyChanged("Features") (sim, gprs, net) [r]; ofonod sends them from an idle callback,
+    so a real one's may come a little after the atom's first signals [r]. Interfaces lists
+    only the interfaces the fake implements [f].
     Online true while not powered, or while the SIM is absent or locked -> org.ofono.Error.
     NotAvailable (the modem never left its pre-SIM state) [d, k]. Online true: reply,
-    PropertyChanged(Online), NetworkRegistration (and ConnectionManager with cm_stage online)
-    joins Interfaces with Status searching; a step later the network's answer: Status,
-    then LocationAreaCode, CellId, Technology, MobileCountryCode, MobileNetworkCode, Name,
-    Strength [k]. Online false: reply, every active context goes down (Settings {},
-    IPv6.Settings {}, Active false), Attached false (Bearer none), NetworkRegistration leaves
-    Interfaces (ConnectionManager too with cm_stage online: its context objects vanish
-    without ContextRemoved and come back with the same paths), Online false [k; order f].
-    Contexts are kept, never removed by going offline [k]. Powered false: the same offline
-    steps first, then SimManager and ConnectionManager leave, Powered false [f order].
+    PropertyChanged(Online) [r], NetworkRegistration (and ConnectionManager with cm_stage
+    online) joins Interfaces with Status searching (not signalled) [f]; a step later the
+    network's answer: Status, then LocationAreaCode, CellId, Technology, Strength, Name,
+    MobileCountryCode, MobileNetworkCode [r] (the real one says Name once more after the
+    MCC/MNC, with the same value: not mimicked [f]); then the attach. Online false: reply,
+    Online false, then with cm_stage online NetworkRegistration and ConnectionManager leave
+    Interfaces in one change, with no other signal: no Attached false, no context signals;
+    the context objects vanish (UnknownObject) without ContextRemoved, inactive, and come
+    back with the same paths and their properties once online again [r]. With cm_stage sim:
+    every active context goes down (Settings {}, Active false), Attached false, then
+    NetworkRegistration leaves Interfaces [k; order f]. Contexts are kept, never removed by
+    going offline [r]. Powered false: reply, Powered false, Online false (if it was),
+    then every interface leaves Interfaces in one change, with no other signal [r].
     A change while a power or online change is under way -> InProgress [k]. Setting a value
     it already has: reply, no signal [k]. Lockdown true powers the modem off and refuses
     Powered true with org.ofono.Error.InUse until Lockdown is false again [f].
-  SimManager: Present b; with a SIM also CardIdentifier, PinRequired (none | pin | puk),
+  SimManager: Present b, CardSlotCount u (1), ActiveCardSlot u (1) [r]; with a SIM also
+    CardIdentifier [d; the lab's AT modem has no EFiccid, so not measured], PinRequired (none | pin | puk),
     LockedPins as, Retries a{sy}, FixedDialing b, BarredDialing b, SubscriberNumbers as;
     SubscriberIdentity, MobileCountryCode, MobileNetworkCode once the IMSI is read (never
     with a locked SIM) [d]. No SetProperty/EnterPin here [f].
@@ -104,37 +115,43 @@ reference notes), [f] the fake's own choice, documented):
     unregistered | unknown; LocationAreaCode q, CellId u, Technology, MobileCountryCode,
     MobileNetworkCode, Name, Strength y only while registered or roaming [d, k].
   ConnectionManager: Attached, Bearer (none while detached), Suspended, RoamingAllowed,
-    Powered (default true) [d]. Attach happens, a step after the conditions hold: online,
+    Powered (default true) [d, r]. Attach happens, a step after the conditions hold: online,
     CM Powered, not Detach()ed, Status registered or roaming with RoamingAllowed [k]. While
     it is under way (attaching), SetProperty(Active, true) -> AttachInProgress [k]. Detach:
-    every active context goes down (Settings {}, IPv6.Settings {}, Active false), then
-    Attached false, Bearer none [k]. SetProperty: Powered, RoamingAllowed (b) [d], other
-    names or types -> InvalidArguments. GetContexts -> a(oa{sv}) by path [d]. AddContext(type):
+    every active context goes down (Settings {}, Active false), then Attached false, Bearer
+    none (if it was not) [k] (a real ofonod 1.31 with phonesim keeps its context Active on a
+    network detach: tests/ofono_harness.rs network_detach_knob; the fake's Detach takes it
+    down, as a context driver that reports the deactivation would [f]). Powered false
+    detaches the same way [r]. SetProperty: Powered, RoamingAllowed (b) [d]: PropertyChanged
+    first, then the reply [r]; other names (Attached too) or types -> InvalidArguments [r]. GetContexts -> a(oa{sv}) by path [d]. AddContext(type):
     internet | mms | wap | ims | supl | ia, else InvalidFormat; the lowest free contextN,
     empty APN, Protocol ip; reply, ContextAdded(o, a{sv}) [d, k]. RemoveContext(o): unknown
     -> NotFound; active: it is deactivated first (Settings {}, IPv6.Settings {}, Active
     false), then reply, ContextRemoved(o) [k]. DeactivateAll(): every active context down,
     then reply [d].
   ConnectionContext: GetProperties Name, Active, Type, AccessPointName, Protocol, Username,
-    Password, AuthenticationMethod (chap by default), Preferred, (MessageProxy, MessageCenter
-    for mms), Settings, IPv6.Settings [d]. SetProperty of Active, AccessPointName, Type,
-    Protocol, Name, Username, Password, AuthenticationMethod, Preferred (MessageProxy,
-    MessageCenter for mms) [d]; success: reply, then PropertyChanged(name, value) if changed
-    [k]. Errors, checked in this order [k]: wrong value type or unknown / read-only property
-    -> InvalidArguments; the context busy (activating, deactivating, hung) -> InProgress; a
-    property other than Active while active -> InUse; AccessPointName not 0-100 chars of
+    Password, AuthenticationMethod (chap by default), (MessageProxy, MessageCenter for mms),
+    Settings, IPv6.Settings [d, r: 1.31 has no Preferred]. SetProperty of Active,
+    AccessPointName, Type, Protocol, Name, Username, Password, AuthenticationMethod
+    (MessageProxy, MessageCenter for mms) [d]; success: reply, then PropertyChanged(name,
+    value) if changed (none if not) [r]. Errors, checked in this order [k]: wrong value type
+    or unknown / read-only property (Settings too) -> InvalidArguments [r]; the context busy
+    (activating, deactivating, hung) -> InProgress; a property other than Active while
+    active -> InUse [r]; AccessPointName not 0-100 chars of
     [A-Za-z0-9-] separated by single dots, Type/Protocol/AuthenticationMethod not one of
-    theirs, Name over 127, Username/Password over 255 chars -> InvalidFormat (an empty APN
-    is accepted [f]). Active true: attaching -> AttachInProgress, not attached ->
-    NotAttached, max_active contexts already active -> NotImplemented (no gprs-context
-    driver left) [k]; a FailNext error after the delay [f]. Activation, as gprs.c's
-    activation callback does it [r]: the method reply, then PropertyChanged("Settings",
-    {Interface, Method, Address, Netmask, Gateway, DomainNameServers[, Proxy]}),
+    theirs, Name over 127, Username/Password over 255 chars -> InvalidFormat ("bad apn!",
+    Type/Protocol "bogus" [r]; an empty APN is accepted [f]). Active true: attaching ->
+    AttachInProgress [k], not attached -> NotAttached [r], max_active contexts already
+    active -> NotImplemented (no gprs-context driver left) [k]; a FailNext error after the
+    delay [f]; Active as it is: reply, no signal [r]. Activation, as gprs.c's activation
+    callback does it: the method reply, then PropertyChanged("Settings", {Interface, Method,
+    Address, Netmask, Gateway, DomainNameServers[, Proxy]}) for Protocol ip and dual,
     PropertyChanged("IPv6.Settings", {Interface, Address, PrefixLength, Gateway,
-    DomainNameServers}), then PropertyChanged("Active", true). Settings are {} for
-    Protocol ipv6 and IPv6.Settings {} for ip, both sent regardless [k]; Method dhcp
-    settings have Interface and Method only [r]. Deactivation: reply, Settings {},
-    IPv6.Settings {}, Active false [k]. Both take the activation delay [f].
+    DomainNameServers}) for ipv6 and dual (raw Settings from SetSettings / the settings
+    knobs are sent whatever the Protocol), then PropertyChanged("Active", true) [r for ip:
+    no IPv6.Settings signal; k for ipv6, dual]; Method dhcp settings have Interface and
+    Method only [r]. Deactivation: reply, then {} for each of Settings / IPv6.Settings that
+    activation signalled, Active false [r for ip]. Both take the activation delay [f].
 
 Storage: with --state-dir DIR (lab.sh fakeofono start passes DIR = <lab>/fakeofono-state),
 what oFono keeps per IMSI in its gprs settings file is kept in DIR/<IMSI>.json: every
@@ -537,6 +554,7 @@ class Modem(OObj):
         self.online = False
         self.lockdown = False
         self.busy = False            # a Powered/Online change under way
+        self.devinfo = False         # Manufacturer/Model/Revision/Serial read (powered)
         self.sim_read = False        # IMSI read (SIM ready)
         self.have = [MODEM]          # Interfaces, in the order they appeared
         self.status = "unregistered"  # NetworkRegistration.Status as exported
@@ -555,6 +573,7 @@ class Modem(OObj):
                 self.new_context("internet", k["apn"], k["protocol"])
         if k["powered"]:             # the start state, built without signals
             self.powered = True
+            self.devinfo = True
             self.have.append(SIM)
             if k["sim"] == "ready":
                 self.sim_read = True
@@ -646,18 +665,22 @@ class Modem(OObj):
                 c.unexport()
 
     # ---- properties
+    DEVINFO = ("Manufacturer", "Model", "Revision", "Serial")
+
     def modem_props(self):
         k = self.k
-        return D({"Online": B(self.online), "Powered": B(self.powered),
-                  "Lockdown": B(self.lockdown), "Emergency": B(False),
-                  "Manufacturer": S(k["manufacturer"]), "Model": S(k["model"]),
-                  "Revision": S(k["revision"]), "Serial": S(k["serial"]),
-                  "Features": self.features(), "Interfaces": AS(self.have[1:]),
-                  "Type": S(k["type"])})
+        d = {"Online": B(self.online), "Powered": B(self.powered),
+             "Lockdown": B(self.lockdown), "Emergency": B(False),
+             "Features": self.features(), "Interfaces": AS(self.have[1:]),
+             "Type": S(k["type"])}
+        if self.devinfo:
+            d.update((n, S(k[n.lower()])) for n in self.DEVINFO)
+        return D(d)
 
     def sim_props(self):
         sim = self.k["sim"]
-        d = {"Present": B(sim != "absent")}
+        d = {"Present": B(sim != "absent"), "CardSlotCount": dbus.UInt32(1),
+             "ActiveCardSlot": dbus.UInt32(1)}
         if sim == "absent":
             return D(d)
         d["CardIdentifier"] = S("8900101" + self.k["imsi"][-12:].rjust(12, "0"))
@@ -686,9 +709,9 @@ class Modem(OObj):
     def netreg_cell(self):
         k = self.k
         return {"LocationAreaCode": dbus.UInt16(0xC3), "CellId": dbus.UInt32(0xA1B2),
-                "Technology": S(k["technology"]), "MobileCountryCode": S(k["mcc"]),
-                "MobileNetworkCode": S(k["mnc"]), "Name": S(k["operator"]),
-                "Strength": dbus.Byte(self.strength)}
+                "Technology": S(k["technology"]), "Strength": dbus.Byte(self.strength),
+                "Name": S(k["operator"]), "MobileCountryCode": S(k["mcc"]),
+                "MobileNetworkCode": S(k["mnc"])}
 
     def cm_props(self):
         return D({"Attached": B(self.attached),
@@ -748,6 +771,9 @@ class Modem(OObj):
     def pre_sim(self):
         self.busy = False
         self.add_iface(SIM)
+        self.devinfo = True
+        for n in self.DEVINFO:
+            self.prop(MODEM, n, S(self.k[n.lower()]))
         if self.k["sim"] == "ready":
             self.later(self.read_imsi)
 
@@ -785,28 +811,37 @@ class Modem(OObj):
                 self.prop(NETREG, name, v)
         self.update_attach()
 
-    def go_offline(self, signal_online=True):
+    def remove_ifaces(self, ifaces):
+        """One Interfaces change for all of them (ofonod batches them) [r]."""
+        gone = [i for i in ifaces if i in self.have]
+        if gone:
+            for i in gone:
+                self.have.remove(i)
+            self.sync_context_export()
+            self.interfaces_changed()
+
+    def go_offline(self):
         self.gen += 1
         self.online = False
-        if signal_online:
-            self.prop(MODEM, "Online", B(False))
-        self.detach_now()
+        self.prop(MODEM, "Online", B(False))
+        cm_goes = self.k["cm_stage"] == "online"
+        self.detach_now(silent=cm_goes)
         self.status = "unregistered"
-        self.remove_iface(NETREG)
-        if self.k["cm_stage"] == "online":
-            self.remove_iface(CM)
+        self.remove_ifaces([NETREG] + ([CM] if cm_goes else []))
 
     def power_off(self):
-        if self.online:
-            self.go_offline()
         self.gen += 1
         self.busy = False
-        self.detach_now()
-        self.sim_read = False
-        for i in (CM, SIM):
-            self.remove_iface(i)
         self.powered = False
         self.prop(MODEM, "Powered", B(False))
+        if self.online:
+            self.online = False
+            self.prop(MODEM, "Online", B(False))
+        self.detach_now(silent=True)
+        self.status = "unregistered"
+        self.sim_read = False
+        self.devinfo = False
+        self.remove_ifaces([NETREG, CM, SIM])
 
     # ---- attach state
     def want_attach(self):
@@ -827,17 +862,21 @@ class Modem(OObj):
         if self.want_attach() and not self.attached:
             self.attached = True
             self.prop(CM, "Attached", B(True))
-            self.prop(CM, "Bearer", S(self.k["bearer"]))
+            if self.k["bearer"] != "none":
+                self.prop(CM, "Bearer", S(self.k["bearer"]))
 
-    def detach_now(self):
+    def detach_now(self, silent=False):
+        """Detached: contexts down, Attached false; silent: the ConnectionManager atom is
+        about to go away (offline with cm_stage online, powered off): no signals [r]."""
         self.attaching = False
         for c in sorted(self.contexts.values(), key=lambda c: c.cid):
-            c.network_down()
+            c.network_down(silent)
         if self.attached:
             self.attached = False
-            if CM in self.have:
+            if CM in self.have and not silent:
                 self.prop(CM, "Attached", B(False))
-                self.prop(CM, "Bearer", S("none"))
+                if self.k["bearer"] != "none":
+                    self.prop(CM, "Bearer", S("none"))
 
     # ---- org.ofono.SimManager / NetworkRegistration
     def h_SimManager_GetProperties(self, call):
@@ -857,10 +896,10 @@ class Modem(OObj):
         attr = {"Powered": "cm_powered", "RoamingAllowed": "roaming_allowed"}[name]
         if getattr(self, attr) == value:
             return None
-        call.reply()
         setattr(self, attr, value)
         self.save()
         self.prop(CM, name, B(value))
+        call.reply()
         self.update_attach()
         return DEFER
 
@@ -978,6 +1017,7 @@ class Context(OObj):
         self.raw6 = modem.k["ipv6_settings"]
         self.cur4 = D({})
         self.cur6 = D({})
+        self.sig4 = self.sig6 = False   # Settings / IPv6.Settings signalled on activation
         self.gen = 0
         self.path = "%s/context%d" % (modem.path, cid)
         self.exported = False
@@ -1002,7 +1042,7 @@ class Context(OObj):
         d = {"Name": S(self.name), "Active": B(self.active), "Type": S(self.ctype),
              "AccessPointName": S(self.apn), "Protocol": S(self.protocol),
              "Username": S(self.username), "Password": S(self.password),
-             "AuthenticationMethod": S(self.auth), "Preferred": B(self.preferred)}
+             "AuthenticationMethod": S(self.auth)}
         if self.ctype == "mms":
             d["MessageProxy"] = S(self.msg_proxy)
             d["MessageCenter"] = S(self.msg_center)
@@ -1025,7 +1065,7 @@ class Context(OObj):
                 "AuthenticationMethod": "auth"}
         if self.ctype == "mms":
             strs.update({"MessageProxy": "msg_proxy", "MessageCenter": "msg_center"})
-        if name in ("Active", "Preferred"):
+        if name == "Active":
             if not isinstance(value, dbus.Boolean):
                 raise OfonoError(E_INVALID)
         elif name in strs:
@@ -1040,14 +1080,6 @@ class Context(OObj):
         if self.active:
             raise OfonoError(E_INUSE)
         value = str(value)
-        if name == "Preferred":
-            value = bool(value)
-            if value != self.preferred:
-                call.reply()
-                self.preferred = value
-                self.modem.save()
-                self.prop(name, B(value))
-            return None
         ok = {"AccessPointName": is_valid_apn(value),
               "Type": value in CONTEXT_TYPES, "Protocol": value in PROTOCOLS,
               "AuthenticationMethod": value in AUTH_METHODS, "Name": len(value) <= 127,
@@ -1102,22 +1134,35 @@ class Context(OObj):
             (settings4(k, self.ctype) if four else D({}))
         self.cur6 = self.raw6 if self.raw6 is not None else (settings6(k) if six else D({}))
         self.active = True
-        self.prop("Settings", self.cur4)
-        self.prop("IPv6.Settings", self.cur6)
+        # only the families it has settings for: Protocol ip -> no IPv6.Settings signal [r]
+        self.sig4 = four or self.raw4 is not None
+        self.sig6 = six or self.raw6 is not None
+        if self.sig4:
+            self.prop("Settings", self.cur4)
+        if self.sig6:
+            self.prop("IPv6.Settings", self.cur6)
         self.prop("Active", B(True))
 
-    def go_inactive(self):
+    def go_inactive(self, silent=False):
         self.pending = None
         self.cur4 = D({})
         self.cur6 = D({})
-        self.prop("Settings", self.cur4)
-        self.prop("IPv6.Settings", self.cur6)
+        sig4, sig6 = self.sig4, self.sig6
+        self.sig4 = self.sig6 = False
+        if silent:
+            self.active = False
+            return
+        if sig4:
+            self.prop("Settings", self.cur4)
+        if sig6:
+            self.prop("IPv6.Settings", self.cur6)
         if self.active:
             self.active = False
             self.prop("Active", B(False))
 
-    def network_down(self):
-        """The network (or a detach, or going offline) ends the context."""
+    def network_down(self, silent=False):
+        """The network (or a detach, or going offline) ends the context; silent: its
+        object is going away with the ConnectionManager atom (no signals) [r]."""
         self.gen += 1
         call, was = self.pending_call, self.pending
         self.pending = None
@@ -1128,7 +1173,7 @@ class Context(OObj):
         elif was == "deactivate" and call is not None:
             call.reply()
         if self.active or was == "deactivate":
-            self.go_inactive()
+            self.go_inactive(silent)
 
 
 class Control(dbus.service.Object):
