@@ -54,6 +54,8 @@ pub enum TaskSpec {
         dns: Vec<IpAddr>,
         /// Cellular: probed rarely.
         metered: bool,
+        /// [`Model::recheck`]: a new value pings at once (another uplink lost the Internet).
+        recheck: u32,
     },
 }
 
@@ -168,6 +170,7 @@ fn online(model: &Model) -> Vec<TaskSpec> {
                 dns: Model::nameservers(s).iter().copied().collect(),
                 metered: s.tech == crate::core::types::Technology::Cellular
                     && model.settings.metered_cellular,
+                recheck: model.recheck,
             })
         })
         .collect()

@@ -108,7 +108,12 @@ impl Daemon {
                 if self.tasks.running[i].0 != spec {
                     // Same task, new configuration.
                     let online = match &spec {
-                        TaskSpec::Online { dns, metered, .. } => self.online_config(dns, *metered),
+                        TaskSpec::Online {
+                            dns,
+                            metered,
+                            recheck,
+                            ..
+                        } => self.online_config(dns, *metered, *recheck),
                         _ => None,
                     };
                     match (&spec, &self.tasks.running[i].1) {
@@ -177,8 +182,9 @@ impl Daemon {
                 source,
                 dns,
                 metered,
+                recheck,
             } => {
-                let Some(config) = self.online_config(dns, *metered) else {
+                let Some(config) = self.online_config(dns, *metered, *recheck) else {
                     return Running::Idle;
                 };
                 log::info!(
@@ -273,8 +279,11 @@ impl Daemon {
         &self,
         dns: &[std::net::IpAddr],
         metered: bool,
+        recheck: u32,
     ) -> Option<crate::online::Config> {
-        crate::online::Config::from_conf(&self.online_conf, dns, metered)
+        let mut c = crate::online::Config::from_conf(&self.online_conf, dns, metered)?;
+        c.recheck = recheck;
+        Some(c)
     }
 }
 

@@ -114,6 +114,10 @@ pub struct Config {
     pub timing: Option<Timing>,
     /// Report [`Event::Stats`] this often (benchmarks); None: never.
     pub stats_every: Option<Duration>,
+    /// A new value asks an online checker for a ping at once: another uplink has just
+    /// lost the Internet, and a shared fault (one upstream behind both, a dead ISP) then
+    /// shows here in the retries' time rather than at the next steady ping.
+    pub recheck: u32,
 }
 
 impl Config {
@@ -126,6 +130,7 @@ impl Config {
             dns: dns.to_vec(),
             timing: None,
             stats_every: None,
+            recheck: 0,
         }
     }
 
@@ -867,6 +872,7 @@ impl Machine for Checker {
         let same_check = config.url == self.config.url
             && config.dns == self.config.dns
             && config.targets == self.config.targets;
+        let recheck = config.recheck != self.config.recheck;
         self.config = config;
         self.timing = self.config.timing();
         if same_check {
@@ -874,6 +880,12 @@ impl Machine for Checker {
             self.http_backoff = self.http_backoff.min(self.timing.http_retry_max);
             if let (Some(last), Some(next)) = (self.last_ping, self.next_ping) {
                 self.next_ping = Some(next.min(last + self.ping_spacing()));
+            }
+            if recheck && self.online() && self.outstanding.is_empty() {
+                // Due at once (the last ping's time is past): the driver pings now.
+                if let Some(last) = self.last_ping {
+                    self.next_ping = Some(last);
+                }
             }
             return;
         }

@@ -475,6 +475,31 @@ fn reconfigure_to_metered_slows_the_probe_and_a_new_url_checks_again() {
 }
 
 #[test]
+fn a_recheck_pings_at_once_and_finds_a_shared_black_hole_in_the_retries_time() {
+    let mut s = Sim::plain();
+    s.run_for(Duration::from_secs(30));
+    assert_eq!(s.c.verdict(), Verdict::Online);
+    // Half-way to the next steady ping, another uplink lost the Internet, and so did this one.
+    s.run_for(Duration::from_millis(900));
+    s.up = false;
+    let before = s.c.stats().pings_sent;
+    let since = s.at();
+    let mut cfg = Config::new(URL, &[], false);
+    cfg.recheck = 1;
+    s.c.reconfigure(cfg.clone());
+    s.run_for(Duration::from_millis(1));
+    assert_eq!(s.c.stats().pings_sent, before + 1, "no ping at once");
+    s.run_for(Duration::from_secs(5));
+    let found = s.first_after(since, is_offline).expect("offline");
+    assert!(found < Duration::from_millis(1500), "found after {found:?}");
+    // The same value again is no new recheck.
+    let sent = s.c.stats().pings_sent;
+    s.c.reconfigure(cfg);
+    s.run_for(Duration::from_millis(1));
+    assert_eq!(s.c.stats().pings_sent, sent);
+}
+
+#[test]
 fn stats_are_reported_when_asked() {
     let mut cfg = Config::new(URL, &[], false);
     cfg.stats_every = Some(Duration::from_secs(60));

@@ -229,6 +229,10 @@ pub struct Model {
     pub provisioned: Vec<crate::config::provision::WifiProvision>,
     /// The registered agent, if any.
     pub agent: Option<Agent>,
+    /// Counts the times an online service lost the Internet: every online check is asked
+    /// to ping at once then ([`crate::core::tasks`]), so a fault the uplinks share is found
+    /// on all of them together.
+    pub recheck: u32,
     /// oFono's hardware modems (the cellular technology exists while one does).
     pub modems: heapless::Vec<String, { caps::CELLULAR_MAX_MODEMS }>,
     /// Registered usage counters.
@@ -267,6 +271,7 @@ impl Model {
             policies: Vec::new(),
             provisioned: Vec::new(),
             agent: None,
+            recheck: 0,
             modems: heapless::Vec::new(),
             counters: heapless::Vec::new(),
             clock: ClockState::default(),

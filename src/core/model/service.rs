@@ -294,6 +294,10 @@ impl Model {
             ServiceState::Ready
         };
         svc.internet_lost = !online;
+        if !online && svc.state == ServiceState::Online {
+            // The others are pinged at once: a fault they share shows on all together.
+            self.recheck = self.recheck.wrapping_add(1);
+        }
         if svc.state != new {
             log::info!(
                 "{}: {} {} -> {}{}",
