@@ -168,6 +168,9 @@ until_ok 30 "cellular online" cell_online
 downs=(); ups=()
 for r in $(seq 1 "$ROUNDS"); do
     until_ok 30 "a wired default" off_dev dummy0
+    # A random point of the checks' 2 s ping cycle (right after "online again" every run
+    # would hit the same one): the figure is over the whole cycle.
+    sleep "$(awk -v s="$RANDOM" 'BEGIN { srand(s); printf "%.3f", rand() * 2 }')"
     "$LAB" link "$ID" 2 blackhole >/dev/null; "$LAB" link "$ID" 3 blackhole >/dev/null
     downs+=("$(wait_ms 60 on_dev dummy0)")
     "$LAB" link "$ID" 2 restore >/dev/null; "$LAB" link "$ID" 3 restore >/dev/null
