@@ -55,8 +55,8 @@ pub const CELLULAR_ACTIVATE_TIMEOUT_SECS: u64 = 40;
 pub const OFONO_MAX_STRING: usize = 100;
 /// Interfaces listed for a modem, at most.
 pub const OFONO_MAX_INTERFACES: usize = 32;
-/// oFono signals waiting for the cellular task (the task re-reads a modem
-/// when one is dropped).
+/// oFono signals waiting for the cellular task; one more is dropped with a
+/// log line (oFono sends few: a modem's changes, not a scan's hundreds).
 pub const OFONO_SIGNAL_QUEUE: usize = 256;
 /// Longest passphrase/identity accepted from an agent (WPA: 64 hex digits).
 pub const WIFI_MAX_SECRET_LEN: usize = 64;
