@@ -9,23 +9,11 @@
 mod common;
 
 use common::*;
-use std::process::Output;
 use std::time::Duration;
 
 const ID: &str = "cellular_001010123456789_context1";
 const CTX: &str = "/fake_0/context1";
 const T: Duration = Duration::from_secs(20);
-
-fn ok(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 struct Cell {
     lab: Lab,

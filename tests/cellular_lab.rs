@@ -17,17 +17,6 @@ const ID: &str = "cellular_001010123456789_context1";
 const CTX: &str = "/phonesim/context1";
 const T: Duration = Duration::from_secs(30);
 
-fn ok(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 struct Cell {
     lab: Lab,
 }

@@ -12,7 +12,6 @@
 mod common;
 
 use common::*;
-use std::process::Output;
 
 /// The fake's knobs for the AT modem's defaults (tests/lab/at_modem.py): IMSI
 /// 001010123456789 (the fake's default too; MCC 001, MNC 01 from it), operator CellSpike,
@@ -20,17 +19,6 @@ use std::process::Output;
 /// atom in post_online), Bearer none (the AT modem reports no +CPSB bearer), no APN
 /// (no provisioning), Settings {Interface dummy0, Method dhcp} (phonesim's context driver).
 const FAKE_KNOBS: &str = r#"{"name":"fake_0","operator":"CellSpike","strength":77,"cm_stage":"online","bearer":"none","apn":"","interface":"dummy0","method":"dhcp"}"#;
-
-fn ok(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Run the tracer against whatever owns org.ofono now; its normalised lines.
 fn trace(lab: &Lab, who: &str) -> Vec<String> {

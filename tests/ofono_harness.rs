@@ -7,7 +7,6 @@
 mod common;
 
 use common::*;
-use std::process::Output;
 use std::time::Duration;
 
 const MODEM: &str = "/phonesim";
@@ -146,17 +145,6 @@ fn parse_reply(text: &str) -> Val {
 }
 
 // ---------------------------------------------------------------- the lab
-
-fn ok(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// A lab whose upstream 1 is on the DUT's `dummy0` (the name phonesim reports for the
 /// first context), the lab bus, and the modem + ofonod started with `flags`.

@@ -29,17 +29,6 @@ struct WifiLab {
     board: String,
 }
 
-fn ok(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 impl WifiLab {
     /// A lab whose eth0 is a radio, the fake supplicant running with `bsses` (JSON
     /// AddBss dicts) visible to every interface, and pathman started.
