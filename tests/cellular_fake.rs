@@ -24,7 +24,11 @@ impl Cell {
     /// The fake with one modem of `knobs` (JSON; its Settings name wwan0), pathman, and
     /// cellular enabled.
     fn up(knobs: &str) -> Cell {
-        let lab = Lab::up_prefixed("cf", 1, &["--ifnames", "wwan0", "--no-ipv6"]);
+        Cell::up_lab(knobs, &["--ifnames", "wwan0", "--no-ipv6"])
+    }
+
+    fn up_lab(knobs: &str, lab_args: &[&str]) -> Cell {
+        let lab = Lab::up_prefixed("cf", 1, lab_args);
         lab.start_bus();
         let c = Cell {
             lab,
@@ -111,6 +115,78 @@ fn static_settings_give_the_modems_address_without_dhcp() {
 }
 
 #[test]
+fn ipv6_settings_give_the_networks_address_route_and_servers_for_dual_and_ipv6_contexts() {
+    for protocol in ["dual", "ipv6"] {
+        // Upstream 1 has fd18:1::1/64 and sends RAs (SLAAC beside the network's address).
+        let knobs = STATIC.replace(
+            r#""name":"fake_0","#,
+            &format!(r#""name":"fake_0","protocol":"{protocol}","ipv6_address":"fd18:1::50","ipv6_prefix":64,"ipv6_gateway":"fd18:1::1","ipv6_dns":["fd18:1::1"],"#),
+        );
+        let c = Cell::up_lab(&knobs, &["--ifnames", "wwan0"]);
+        c.lab.wait_for(T, "the cellular service", || c.has(ID));
+        let out = ok(c.lab.ctl(&["connect", ID]), "ctl connect");
+        assert!(out.contains("Connected"), "{protocol}: {out}");
+        let props = c.props();
+        let ipv6 = props
+            .lines()
+            .find(|l| l.trim_start().starts_with("IPv6 = "))
+            .unwrap_or_default();
+        for want in [
+            "Method=fixed",
+            "Address=fd18:1::50",
+            "PrefixLength=64",
+            "Gateway=fd18:1::1",
+        ] {
+            assert!(
+                ipv6.contains(want),
+                "{protocol}: {want} not in {ipv6:?}\n{props}"
+            );
+        }
+        assert!(
+            props.contains("fd18:1::1 ]"),
+            "{protocol}: the IPv6 DNS server: {props}"
+        );
+        // In the kernel: the address (pathman's), the default route via the network's router.
+        let addrs = || addrs6(&c.lab, "wwan0");
+        assert!(
+            addrs().iter().any(|a| a == "fd18:1::50/64"),
+            "{protocol}: {:?}",
+            addrs()
+        );
+        // (pathman's: SLAAC never makes ::50, and it goes when the context ends)
+        let defaults = || routes6(&c.lab, "main");
+        assert!(
+            defaults()
+                .iter()
+                .any(|r| r.starts_with("default via fd18:1::1 dev wwan0")),
+            "{protocol}: {:?}",
+            defaults()
+        );
+        // On the wire: the upstream answers the network's address once DAD is done.
+        c.lab.wait_for(T, "a ping from fd18:1::50 answered", || {
+            c.lab
+                .exec(&["ping", "-6", "-c1", "-W1", "-I", "fd18:1::50", "fd18:1::1"])
+                .status
+                .success()
+        });
+        if protocol == "ipv6" {
+            // An IPv6-only context: no IPv4 address, no DHCP, yet ready.
+            assert!(c.wwan0().is_empty(), "{:?}", c.wwan0());
+            assert!(!c.lab.daemon_log().contains("wwan0: bound"));
+            assert!(props.contains("State = ready") || props.contains("State = online"));
+        } else {
+            assert!(c.wwan0().iter().any(|a| a == "198.18.1.50/24"));
+        }
+        ok(c.lab.ctl(&["disconnect", ID]), "ctl disconnect");
+        c.lab
+            .wait_for(T, "the network's IPv6 address and route removed", || {
+                !addrs().iter().any(|a| a == "fd18:1::50/64")
+                    && !defaults().iter().any(|r| r.contains("via fd18:1::1"))
+            });
+    }
+}
+
+#[test]
 fn hostile_settings_fail_the_connect_and_change_nothing() {
     let c = Cell::up(STATIC);
     c.lab.wait_for(T, "the cellular service", || c.has(ID));
@@ -169,6 +245,38 @@ fn hostile_settings_fail_the_connect_and_change_nothing() {
         "{props}"
     );
     assert!(c.lab.daemon_log().contains("caps::MAX_SERVERS"));
+    ok(c.lab.ctl(&["disconnect", ID]), "ctl disconnect");
+    // Hostile IPv6.Settings beside good IPv4 ones: the connect fails, nothing is installed.
+    c.fake(&["SetSettings", CTX, r#"{"Interface":"wwan0","Method":"static","Address":"198.18.1.50","Netmask":"255.255.255.0"}"#]);
+    for (settings, why) in [
+        (
+            r#"{"Interface":"wwan0","Address":"ff02::1"}"#,
+            "not a unicast address",
+        ),
+        (
+            r#"{"Interface":"wwan0","Address":"fd18:1::50","PrefixLength":{"@y":0}}"#,
+            "not 1 to 128",
+        ),
+        (
+            r#"{"Interface":"wwan0","Address":"198.18.1.9"}"#,
+            "not an IPv6 address",
+        ),
+        (
+            r#"{"Interface":"wwan0","Gateway":{"@as":["fd18:1::1"]}}"#,
+            "must be a string",
+        ),
+    ] {
+        c.fake(&["SetIPv6Settings", CTX, settings]);
+        let out = c.lab.ctl(&["connect", ID]);
+        assert!(!out.status.success(), "{settings}: connected");
+        assert!(c.props().contains("State = failure"), "{settings}");
+        assert!(c.wwan0().is_empty(), "{settings}: {:?}", c.wwan0());
+        assert!(addrs6(&c.lab, "wwan0").is_empty(), "{settings}");
+        assert!(
+            c.lab.daemon_log().contains(why),
+            "{settings}: no log line with {why:?}"
+        );
+    }
     assert!(c.lab.daemon_pid().is_some_and(pid_alive));
 }
 

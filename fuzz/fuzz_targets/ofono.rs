@@ -4,7 +4,7 @@
 //! `netreg`, `cm`, `context`) into one modem view; a `PropertyChanged` (sv) through each of
 //! them too; `GetContexts`/`GetModems` (a(oa{sv})) make contexts. The view then goes to the
 //! model (`Model::cellular_modem`, cellular powered, a managed cellular link), so oFono's
-//! data reaches services, settings and the plan. Every outcome must be a refusal or a
+//! data reaches services, settings (`Settings` and `IPv6.Settings`) and the plan. Every outcome must be a refusal or a
 //! consistent model, never a panic: at most `CELLULAR_MAX_CONTEXTS` cellular services, each
 //! with a valid identifier; a bound one on the managed link only.
 #![no_main]
@@ -71,6 +71,9 @@ fn check(view: &ModemView) {
         }
         let _ = m.take_actions();
         let _ = pathman::core::plan::endpoints(&m, pathman::core::mptcp::EndpointFlags::NONE);
+        // The network's IPv6 address, if any, is only ever planned on the managed link.
+        let st = pathman::core::plan::desired(&m);
+        assert!(st.addresses.iter().all(|a| a.ifindex == 9), "{st:?}");
     }
     m.cellular_modem_gone(&view.path);
     assert!(m.services.iter().all(|s| s.cellular.is_none()));

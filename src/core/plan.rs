@@ -62,6 +62,7 @@ pub fn desired(model: &Model) -> NetState {
             caps::FALLBACK_ROUTE_METRIC_BASE + svc.ifindex
         };
         plan_ipv4(svc, metric, any_gateway, &mut st);
+        plan_ipv6_fixed(svc, metric, &mut st);
         if svc.multipath(model.settings.multipath_default) {
             plan_multipath(svc, bands, &mut st);
         }
@@ -134,6 +135,34 @@ fn plan_ipv4(svc: &Service, metric: u32, any_gateway: bool, st: &mut NetState) {
     });
 }
 
+/// The network-given IPv6 address (a cellular context's `IPv6.Settings`),
+/// and a default route in `main` for it: no router advertisement brings one.
+/// Skipped when the kernel already has that route from an RA. The metric
+/// follows the service order like IPv4's (the kernel stores 0 as 1024).
+fn plan_ipv6_fixed(svc: &Service, metric: u32, st: &mut NetState) {
+    let Some(a) = svc.ipv6_fixed.as_ref().and_then(|f| f.addr) else {
+        return;
+    };
+    let addr = IpAddr::V6(a.addr);
+    st.addresses.push(AddressSpec {
+        ifindex: svc.ifindex,
+        addr,
+        prefix_len: a.prefix_len,
+    });
+    let gateway = svc.ipv6_fixed.as_ref().and_then(|f| f.gateway);
+    if gateway.is_some() && gateway == svc.ipv6_ra_gateway {
+        return;
+    }
+    st.routes.push(RouteSpec {
+        table: TABLE_MAIN,
+        dst: IpPrefix::default_for(addr),
+        gateway: gateway.map(IpAddr::V6),
+        oif: svc.ifindex,
+        metric: metric.max(IPV6_ROUTE_METRIC),
+        pref_src: None,
+    });
+}
+
 /// Table 255+ifindex with the subnet and default routes of each family that
 /// has an address, and `from <addr> lookup <table>` for each address.
 ///
@@ -188,11 +217,14 @@ fn plan_multipath(svc: &Service, bands: RuleBands, st: &mut NetState) {
             }
             st.rules.push(source_rule(IpAddr::V6(a.addr), table, bands));
         }
-        if let Some(gw) = svc.ipv6_gateway {
+        // A network-given address without a router (a point-to-point
+        // modem link) keeps `default dev <if>`, as in `main`.
+        let fixed = svc.ipv6_fixed.as_ref().is_some_and(|f| f.addr.is_some());
+        if svc.ipv6_gateway.is_some() || fixed {
             st.routes.push(RouteSpec {
                 table,
-                dst: IpPrefix::default_for(IpAddr::V6(gw)),
-                gateway: Some(IpAddr::V6(gw)),
+                dst: IpPrefix::default_for(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)),
+                gateway: svc.ipv6_gateway.map(IpAddr::V6),
                 oif: svc.ifindex,
                 metric: IPV6_ROUTE_METRIC,
                 pref_src: None,

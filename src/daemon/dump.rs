@@ -131,8 +131,15 @@ impl Daemon {
                 list(&mut s, " ntp", v4.timeservers.iter());
                 list(&mut s, " domains", v4.domains.iter().map(|d| d.as_str()));
             }
+            let fixed = svc.ipv6_fixed.as_ref().and_then(|f| f.addr);
             for a in &svc.ipv6 {
                 let _ = write!(s, " ipv6 {}/{}", a.addr, a.prefix_len);
+                if Some(*a) == fixed {
+                    s.push_str(" fixed by the modem");
+                }
+            }
+            if let Some(gw) = svc.ipv6_gateway.filter(|_| !svc.ipv6.is_empty()) {
+                let _ = write!(s, " via {gw}");
             }
             let _ = writeln!(
                 s,

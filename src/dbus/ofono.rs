@@ -6,13 +6,13 @@
 //! panic or believe garbage.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use zbus::zvariant::{OwnedValue, Value};
 
 use crate::caps;
 use crate::core::tech::cellular::{
-    Context, IpSettings, Ipv4Method, ModemView, NetReg, RegStatus, Sim,
+    Context, IpSettings, Ipv4Method, Ipv6Settings, ModemView, NetReg, RegStatus, Sim,
 };
 use crate::core::types::{IfName, Ipv4Net};
 use crate::dbus::value::{inner, int, string, strings};
@@ -143,6 +143,7 @@ pub fn context(ctx: &mut Context, name: &str, v: &Value<'_>) -> Result<(), Strin
         "Type" => ctx.kind = text(v, name, caps::OFONO_MAX_STRING)?,
         "AccessPointName" => ctx.apn = text(v, name, caps::OFONO_MAX_STRING)?,
         "Settings" => ctx.settings = settings(v),
+        "IPv6.Settings" => ctx.ipv6 = ipv6_settings(v),
         _ => {}
     }
     Ok(())
@@ -161,11 +162,13 @@ pub fn each(
         .collect()
 }
 
-/// A context's `Settings`: None while empty (inactive), else the IPv4
-/// configuration or why it cannot be used.
-pub fn settings(v: &Value<'_>) -> Option<Result<IpSettings, String>> {
+/// A settings dictionary by key; None while empty (inactive).
+fn settings_map<'a>(
+    v: &'a Value<'a>,
+    what: &str,
+) -> Result<Option<HashMap<String, &'a Value<'a>>>, String> {
     let Value::Dict(d) = inner(v) else {
-        return Some(Err("Settings must be a dictionary".into()));
+        return Err(format!("{what} must be a dictionary"));
     };
     let mut map: HashMap<String, &Value<'_>> = HashMap::new();
     for (k, val) in d.iter() {
@@ -173,34 +176,87 @@ pub fn settings(v: &Value<'_>) -> Option<Result<IpSettings, String>> {
             map.insert(k, val);
         }
     }
-    if map.is_empty() {
-        return None;
-    }
-    Some(ipv4(&map))
+    Ok((!map.is_empty()).then_some(map))
 }
 
-fn addr(map: &HashMap<String, &Value<'_>>, key: &str) -> Result<Option<Ipv4Addr>, String> {
+/// A context's `Settings`: None while empty (inactive), else the IPv4
+/// configuration or why it cannot be used.
+pub fn settings(v: &Value<'_>) -> Option<Result<IpSettings, String>> {
+    match settings_map(v, "Settings") {
+        Ok(None) => None,
+        Ok(Some(map)) => Some(ipv4(&map)),
+        Err(e) => Some(Err(e)),
+    }
+}
+
+/// A context's `IPv6.Settings`: None while empty (inactive, or an IPv4-only
+/// context), else the IPv6 configuration or why it cannot be used.
+pub fn ipv6_settings(v: &Value<'_>) -> Option<Result<Ipv6Settings, String>> {
+    match settings_map(v, "IPv6.Settings") {
+        Ok(None) => None,
+        Ok(Some(map)) => Some(ipv6(&map)),
+        Err(e) => Some(Err(e)),
+    }
+}
+
+fn addr<T: std::str::FromStr>(
+    map: &HashMap<String, &Value<'_>>,
+    what: &str,
+    key: &str,
+) -> Result<Option<T>, String> {
     let Some(v) = map.get(key) else {
         return Ok(None);
     };
-    let s = string(v).ok_or_else(|| format!("Settings.{key} must be a string"))?;
+    let s = string(v).ok_or_else(|| format!("{what}.{key} must be a string"))?;
+    let family = if what == "Settings" { "IPv4" } else { "IPv6" };
     s.parse()
         .map(Some)
-        .map_err(|_| format!("Settings.{key} {s:?} is not an IPv4 address"))
+        .map_err(|_| format!("{what}.{key} {s:?} is not an {family} address"))
+}
+
+/// `Interface`: None when absent, an error when it is no interface name.
+fn interface(map: &HashMap<String, &Value<'_>>, what: &str) -> Result<Option<IfName>, String> {
+    let Some(v) = map.get("Interface") else {
+        return Ok(None);
+    };
+    let ifname = string(v).ok_or_else(|| format!("{what}.Interface must be a string"))?;
+    let interface = IfName::try_from(ifname.as_str())
+        .map_err(|_| format!("{what}.Interface {ifname:?} is too long for an interface name"))?;
+    if interface.is_empty() || interface.contains('/') {
+        return Err(format!(
+            "{what}.Interface {ifname:?} is not an interface name"
+        ));
+    }
+    Ok(Some(interface))
+}
+
+/// `DomainNameServers`: the addresses of this family, up to the cap (named
+/// in a log line when more came); others are skipped.
+fn servers<T: std::str::FromStr>(
+    map: &HashMap<String, &Value<'_>>,
+    what: &str,
+) -> Result<heapless::Vec<T, { caps::MAX_SERVERS }>, String> {
+    let mut dns = heapless::Vec::new();
+    if let Some(v) = map.get("DomainNameServers") {
+        let list =
+            strings(v).ok_or_else(|| format!("{what}.DomainNameServers must be a string list"))?;
+        let total = list.len();
+        for s in list.iter().filter_map(|s| s.parse::<T>().ok()) {
+            if dns.push(s).is_err() {
+                log::warn!(
+                    "ofono: {total} {what}.DomainNameServers, only the first {} kept (caps::MAX_SERVERS)",
+                    caps::MAX_SERVERS
+                );
+                break;
+            }
+        }
+    }
+    Ok(dns)
 }
 
 fn ipv4(map: &HashMap<String, &Value<'_>>) -> Result<IpSettings, String> {
-    let ifname = map
-        .get("Interface")
-        .and_then(|v| string(v))
-        .ok_or("Settings without Interface")?;
-    let interface = IfName::try_from(ifname.as_str())
-        .map_err(|_| format!("Settings.Interface {ifname:?} is too long for an interface name"))?;
-    if interface.is_empty() || interface.contains('/') {
-        return Err(format!(
-            "Settings.Interface {ifname:?} is not an interface name"
-        ));
-    }
+    const W: &str = "Settings";
+    let interface = interface(map, W)?.ok_or("Settings without Interface")?;
     let method = map
         .get("Method")
         .and_then(|v| string(v))
@@ -208,33 +264,18 @@ fn ipv4(map: &HashMap<String, &Value<'_>>) -> Result<IpSettings, String> {
     let method = match method.as_str() {
         "dhcp" => Ipv4Method::Dhcp,
         "static" => {
-            let address = addr(map, "Address")?.ok_or("static Settings without Address")?;
-            let mask = addr(map, "Netmask")?.unwrap_or(Ipv4Addr::BROADCAST);
+            let address = addr(map, W, "Address")?.ok_or("static Settings without Address")?;
+            let mask = addr(map, W, "Netmask")?.unwrap_or(Ipv4Addr::BROADCAST);
             let prefix_len = crate::core::types::mask_to_prefix(mask)
                 .filter(|p| *p > 0)
                 .ok_or_else(|| format!("Settings.Netmask {mask} is not a usable netmask"))?;
-            let gateway = addr(map, "Gateway")?;
-            let mut dns = heapless::Vec::new();
-            if let Some(v) = map.get("DomainNameServers") {
-                let list = strings(v).ok_or("Settings.DomainNameServers must be a string list")?;
-                let total = list.len();
-                for s in list.iter().filter_map(|s| s.parse::<Ipv4Addr>().ok()) {
-                    if dns.push(s).is_err() {
-                        log::warn!(
-                            "ofono: {total} DomainNameServers, only the first {} kept (caps::MAX_SERVERS)",
-                            caps::MAX_SERVERS
-                        );
-                        break;
-                    }
-                }
-            }
             Ipv4Method::Static {
                 net: Ipv4Net {
                     addr: address,
                     prefix_len,
                 },
-                gateway,
-                dns,
+                gateway: addr(map, W, "Gateway")?,
+                dns: servers(map, W)?,
             }
         }
         other => {
@@ -244,6 +285,49 @@ fn ipv4(map: &HashMap<String, &Value<'_>>) -> Result<IpSettings, String> {
         }
     };
     Ok(IpSettings { interface, method })
+}
+
+/// A unicast address a host may use (not unspecified, loopback or multicast).
+fn unicast6(a: Ipv6Addr) -> bool {
+    !a.is_unspecified() && !a.is_loopback() && !a.is_multicast()
+}
+
+fn link_local6(a: Ipv6Addr) -> bool {
+    a.segments()[0] & 0xffc0 == 0xfe80
+}
+
+fn ipv6(map: &HashMap<String, &Value<'_>>) -> Result<Ipv6Settings, String> {
+    const W: &str = "IPv6.Settings";
+    let interface = interface(map, W)?;
+    let address: Option<Ipv6Addr> = addr(map, W, "Address")?;
+    if let Some(a) = address.filter(|a| !unicast6(*a)) {
+        return Err(format!(
+            "IPv6.Settings.Address {a} is not a unicast address"
+        ));
+    }
+    let prefix_len = match map.get("PrefixLength") {
+        None => 64,
+        Some(v) => match inner(v) {
+            Value::U8(n) if (1..=128).contains(n) => *n,
+            Value::U8(n) => return Err(format!("IPv6.Settings.PrefixLength {n} is not 1 to 128")),
+            _ => return Err("IPv6.Settings.PrefixLength must be a byte".into()),
+        },
+    };
+    let gateway: Option<Ipv6Addr> = addr(map, W, "Gateway")?;
+    if let Some(g) = gateway.filter(|g| !unicast6(*g)) {
+        return Err(format!(
+            "IPv6.Settings.Gateway {g} is not a unicast address"
+        ));
+    }
+    Ok(Ipv6Settings {
+        interface,
+        // A link-local address is the kernel's own business.
+        address: address
+            .filter(|a| !link_local6(*a))
+            .map(|a| (a, prefix_len)),
+        gateway,
+        dns: servers(map, W)?,
+    })
 }
 
 #[cfg(test)]
@@ -347,6 +431,75 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_settings_and_their_refusals() {
+        let s = ipv6_settings(&dict(&[
+            ("Interface", Value::from("wwan0")),
+            ("Address", Value::from("2001:db8:1::50")),
+            ("PrefixLength", Value::from(56u8)),
+            ("Gateway", Value::from("fe80::1")),
+            (
+                "DomainNameServers",
+                Value::from(vec!["2001:db8::53", "10.0.0.1"]),
+            ),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(s.interface.as_deref(), Some("wwan0"));
+        assert_eq!(s.address, Some(("2001:db8:1::50".parse().unwrap(), 56)));
+        assert_eq!(s.gateway, Some("fe80::1".parse().unwrap()));
+        assert_eq!(&s.dns[..], &["2001:db8::53".parse::<Ipv6Addr>().unwrap()]);
+        // phonesim's link-local address: nothing to install; no Interface: Settings' one.
+        let s = ipv6_settings(&dict(&[
+            ("Address", Value::from("fe80::1")),
+            ("PrefixLength", Value::from(10u8)),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!((s.interface, s.address), (None, None));
+        assert_eq!(
+            ipv6_settings(&dict(&[])),
+            None,
+            "empty: IPv4-only or inactive"
+        );
+        for (entries, why) in [
+            (
+                vec![("Address", Value::from("10.0.0.2"))],
+                "not an IPv6 address",
+            ),
+            (vec![("Address", Value::from("ff02::1"))], "not a unicast"),
+            (vec![("Address", Value::from("::"))], "not a unicast"),
+            (
+                vec![
+                    ("Address", Value::from("2001:db8::2")),
+                    ("PrefixLength", Value::from(0u8)),
+                ],
+                "not 1 to 128",
+            ),
+            (
+                vec![
+                    ("Address", Value::from("2001:db8::2")),
+                    ("PrefixLength", Value::from(200u8)),
+                ],
+                "not 1 to 128",
+            ),
+            (vec![("PrefixLength", Value::from("64"))], "must be a byte"),
+            (vec![("Gateway", Value::from("ff02::2"))], "not a unicast"),
+            (vec![("Interface", Value::from(3u32))], "must be a string"),
+            (
+                vec![("DomainNameServers", Value::from("2001:db8::53"))],
+                "string list",
+            ),
+        ] {
+            let got = ipv6_settings(&dict(&entries));
+            assert!(
+                matches!(&got, Some(Err(e)) if e.contains(why)),
+                "{entries:?}: {got:?}"
+            );
+        }
+        assert!(matches!(ipv6_settings(&Value::from(3u32)), Some(Err(_))));
+    }
+
+    #[test]
     fn wrong_types_keep_the_last_value() {
         let mut v = ModemView {
             powered: true,
@@ -383,6 +536,22 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn any_ipv6_settings_never_panic(iface in ".{0,20}", a in "[0-9a-f:.]{0,45}", len in any::<u8>(), g in "[0-9a-f:]{0,45}") {
+            let got = ipv6_settings(&dict(&[
+                ("Interface", Value::from(iface)),
+                ("Address", Value::from(a)),
+                ("PrefixLength", Value::from(len)),
+                ("Gateway", Value::from(g)),
+            ]));
+            if let Some(Ok(s)) = got {
+                // What is kept is usable: a unicast address with a real prefix.
+                if let Some((a, l)) = s.address {
+                    prop_assert!(!a.is_multicast() && !a.is_unspecified() && (1..=128).contains(&l));
+                }
+            }
+        }
+
         #[test]
         fn any_string_settings_never_panic(iface in ".{0,40}", method in ".{0,10}", a in ".{0,20}", m in ".{0,20}") {
             let _ = settings(&dict(&[

@@ -250,7 +250,9 @@ fn ipv6(svc: &Service) -> Prop {
     if svc.ipv6.is_empty() {
         return Prop::Dict(vec![]);
     }
-    let mut e = vec![("Method", "auto".into())];
+    // The network's own address comes first (cellular): ConnMan's `fixed`.
+    let fixed = svc.ipv6_fixed.as_ref().and_then(|f| f.addr) == svc.ipv6.first().copied();
+    let mut e = vec![("Method", if fixed { "fixed" } else { "auto" }.into())];
     ipv6_address(svc, &mut e);
     Prop::Dict(e)
 }

@@ -6,8 +6,11 @@
 //! nothing of cellular. Metered: it ranks below wired and WiFi (ConnMan's
 //! technology order) and its MPTCP endpoints are backups (`core::plan`).
 
-use super::{Action, ConfigSource, Ipv4Assigned, Ipv4Source, Model, RequestError, Service};
-use crate::core::tech::cellular::{self, IpSettings, Ipv4Method, ModemView};
+use super::{
+    Action, ConfigSource, Ipv4Assigned, Ipv4Source, Ipv6Assigned, Ipv6Fixed, Model, RequestError,
+    Service,
+};
+use crate::core::tech::cellular::{self, IpSettings, Ipv4Method, Ipv6Settings, ModemView};
 use crate::core::types::{DomainList, IfName, ServerList, ServiceState, Technology};
 
 /// What a cellular service knows of its context.
@@ -25,8 +28,10 @@ pub struct CellularInfo {
     pub roaming_allowed: bool,
     /// pathman asked for the context to be active and waits for it.
     pub activating: bool,
-    /// The data interface the active context gave (bound).
+    /// The IPv4 settings of the active context (bound).
     pub settings: Option<IpSettings>,
+    /// Its IPv6 settings.
+    pub ipv6: Option<Ipv6Settings>,
     /// Consecutive failed activations (each doubles the wait).
     pub failures: u8,
     /// Auto-connect waits for the retry timer (after a failure).
@@ -97,6 +102,7 @@ impl Model {
                         roaming_allowed: false,
                         activating: false,
                         settings: None,
+                        ipv6: None,
                         failures: 0,
                         retry_wait: false,
                     }));
@@ -122,18 +128,22 @@ impl Model {
             let Some(ctx) = view.contexts.iter().find(|c| c.path == n.context) else {
                 continue;
             };
-            match (&ctx.settings, ctx.active) {
-                (Some(Ok(settings)), true) => self.cellular_active(idx, settings.clone()),
-                (Some(Err(why)), true) => {
+            match (ctx.active, &ctx.settings, &ctx.ipv6) {
+                (false, _, _) => self.cellular_inactive(idx),
+                (true, Some(Err(why)), _) | (true, _, Some(Err(why))) => {
                     log::warn!(
-                        "{}: context {} is active with unusable Settings: {why}",
+                        "{}: context {} is active with unusable settings: {why}",
                         view.path,
                         ctx.path
                     );
                     self.cellular_failed(idx, why.clone());
                 }
-                (_, false) => self.cellular_inactive(idx),
-                (None, true) => {} // Settings follow.
+                (true, None, None) => {} // Settings follow.
+                (true, v4, v6) => self.cellular_active(
+                    idx,
+                    v4.clone().and_then(Result::ok),
+                    v6.clone().and_then(Result::ok),
+                ),
             }
         }
         self.auto_connect();
@@ -167,28 +177,51 @@ impl Model {
         self.services.remove(idx);
     }
 
-    /// The context is active with these settings: the service takes the
-    /// interface and configures.
-    fn cellular_active(&mut self, idx: usize, settings: IpSettings) {
+    /// The context is active with these settings (IPv4, IPv6 or both): the
+    /// service takes the interface they name and configures.
+    fn cellular_active(&mut self, idx: usize, v4: Option<IpSettings>, v6: Option<Ipv6Settings>) {
         let svc = &self.services[idx];
         let Some(c) = svc.cellular.as_ref() else {
             return;
         };
-        if c.settings.as_ref() == Some(&settings) && svc.ifindex != 0 {
+        let named = v4
+            .as_ref()
+            .map(|s| s.interface.clone())
+            .or_else(|| v6.as_ref().and_then(|s| s.interface.clone()));
+        let Some(interface) = named else {
+            let why = "IPv6.Settings without Interface".to_string();
+            log::warn!("{}: {why}", c.modem);
+            return self.cellular_failed(idx, why);
+        };
+        let v6 = v6.filter(|s| match &s.interface {
+            Some(i) if *i != interface => {
+                log::warn!(
+                    "{}: IPv6.Settings name {i}, Settings {interface}: the IPv6 settings are ignored",
+                    c.modem
+                );
+                false
+            }
+            _ => true,
+        });
+        if c.settings == v4 && svc.ifindex != 0 && svc.ifname == interface {
+            if c.ipv6 != v6 {
+                self.cellular_ipv6(idx, v6);
+                self.update_state(idx);
+            }
             return;
         }
         let Some(dev) = self
             .devices
             .iter()
-            .find(|d| d.name == settings.interface)
+            .find(|d| d.name == interface)
             .map(|d| (d.ifindex, d.name.clone()))
         else {
             log::warn!(
                 "{}: the context's Interface {} is not an interface pathman manages (a board config `Technology=cellular` or DEVTYPE wwan)",
                 c.modem,
-                settings.interface
+                interface
             );
-            let why = format!("Interface {} is not managed", settings.interface);
+            let why = format!("Interface {interface} is not managed");
             return self.cellular_failed(idx, why);
         };
         if svc.ifindex != 0 && svc.ifindex != dev.0 {
@@ -199,33 +232,69 @@ impl Model {
         svc.ifindex = dev.0;
         svc.ifname = dev.1;
         svc.config.favorite = true;
-        let method = settings.method.clone();
+        let method = v4.as_ref().map(|s| s.method.clone());
         if let Some(c) = svc.cellular.as_mut() {
             c.activating = false;
-            c.settings = Some(settings);
+            c.settings = v4;
             c.failures = 0;
             c.retry_wait = false;
         }
         log::info!("{}: context of {} is active", svc.ifname, svc.id);
         self.actions.push(Action::SaveService(svc.id.clone()));
         self.start_connect(idx);
-        if let Ipv4Method::Static { net, gateway, dns } = method {
-            // The modem's address (ConnMan's `fixed`): no DHCP.
-            let svc = &mut self.services[idx];
-            svc.dhcp_running = false;
-            let mut nameservers = ServerList::new();
-            for a in dns {
-                let _ = nameservers.push(a.into());
+        match method {
+            Some(Ipv4Method::Dhcp) => {}
+            Some(Ipv4Method::Static { net, gateway, dns }) => {
+                // The modem's address (ConnMan's `fixed`): no DHCP.
+                let svc = &mut self.services[idx];
+                svc.dhcp_running = false;
+                let mut nameservers = ServerList::new();
+                for a in dns {
+                    let _ = nameservers.push(a.into());
+                }
+                svc.ipv4 = Some(Ipv4Assigned {
+                    source: Ipv4Source::Fixed,
+                    net,
+                    gateway,
+                    nameservers,
+                    timeservers: ServerList::new(),
+                    domains: DomainList::new(),
+                });
             }
-            svc.ipv4 = Some(Ipv4Assigned {
-                source: Ipv4Source::Fixed,
-                net,
-                gateway,
+            // An IPv6-only context: nothing for DHCP to find.
+            None => self.services[idx].dhcp_running = false,
+        }
+        self.cellular_ipv6(idx, v6);
+        self.update_state(idx);
+    }
+
+    /// The context's IPv6 settings become the service's fixed IPv6.
+    fn cellular_ipv6(&mut self, idx: usize, v6: Option<Ipv6Settings>) {
+        let svc = &mut self.services[idx];
+        let fixed = v6.as_ref().map(|s| {
+            let mut nameservers = ServerList::new();
+            for a in &s.dns {
+                let _ = nameservers.push((*a).into());
+            }
+            Ipv6Fixed {
+                addr: s
+                    .address
+                    .map(|(addr, prefix_len)| Ipv6Assigned { addr, prefix_len }),
+                gateway: s.gateway,
                 nameservers,
-                timeservers: ServerList::new(),
-                domains: DomainList::new(),
-            });
-            self.update_state(idx);
+            }
+        });
+        if let Some(a) = fixed.as_ref().and_then(|f| f.addr) {
+            log::info!(
+                "{}: IPv6 address {}/{} from the network",
+                svc.ifname,
+                a.addr,
+                a.prefix_len
+            );
+        }
+        svc.set_ipv6_fixed(fixed);
+        if let Some(c) = svc.cellular.as_mut() {
+            c.ipv6 = v6;
         }
     }
 
@@ -238,6 +307,7 @@ impl Model {
         if c.activating {
             return; // Asked for; Active follows.
         }
+        c.ipv6 = None;
         if c.settings.take().is_some() || svc.ifindex != 0 {
             log::info!("{}: context of {} is no longer active", svc.ifname, svc.id);
             if svc.state != ServiceState::Idle {
@@ -295,6 +365,7 @@ impl Model {
         };
         c.activating = false;
         c.settings = None;
+        c.ipv6 = None;
         svc.ifindex = 0;
         svc.ifname = IfName::new();
         self.actions.push(Action::CellularActivate {
@@ -332,6 +403,7 @@ impl Model {
         if let Some(c) = svc.cellular.as_mut() {
             c.activating = false;
             c.settings = None;
+            c.ipv6 = None;
             c.failures = c.failures.saturating_add(1);
             c.retry_wait = true;
             let after = crate::core::tech::wifi::retry_delay(c.failures);
@@ -439,6 +511,7 @@ mod tests {
                 apn: "internet".into(),
                 active,
                 settings,
+                ipv6: None,
             }],
             ..ModemView::default()
         }
@@ -521,6 +594,119 @@ mod tests {
         detached.attached = false;
         m.cellular_modem(&detached, &mut Store);
         assert!(m.service(ID).is_none());
+    }
+
+    fn v6(addr: Option<&str>, gateway: Option<&str>) -> Ipv6Settings {
+        Ipv6Settings {
+            interface: Some(IfName::try_from("dummy0").unwrap()),
+            address: addr.map(|a| (a.parse().unwrap(), 64)),
+            gateway: gateway.map(|g| g.parse().unwrap()),
+            dns: heapless::Vec::from_slice(&["fd18:1::53".parse().unwrap()]).unwrap(),
+        }
+    }
+
+    #[test]
+    fn ipv6_settings_give_a_fixed_address_the_plan_installs_and_deactivation_removes() {
+        use crate::core::netstate::IpPrefix;
+        use std::net::{IpAddr, Ipv6Addr};
+        let addr: Ipv6Addr = "fd18:1::50".parse().unwrap();
+        let gw: Ipv6Addr = "fd18:1::1".parse().unwrap();
+        for dual in [true, false] {
+            let mut m = model();
+            m.settings.multipath_default = true;
+            m.cellular_modem(&view(false, None), &mut Store);
+            m.connect(ID).unwrap();
+            let mut active = view(true, if dual { dhcp() } else { None });
+            active.contexts[0].ipv6 = Some(Ok(v6(Some("fd18:1::50"), Some("fd18:1::1"))));
+            m.cellular_modem(&active, &mut Store);
+            let s = m.service(ID).unwrap();
+            // IPv6 alone is an address: ready; DHCP runs only for a dual context.
+            assert_eq!(s.state, ServiceState::Ready, "dual {dual}");
+            assert_eq!(s.dhcp_running, dual);
+            assert_eq!(s.ipv6.first().map(|a| a.addr), Some(addr));
+            assert_eq!(s.ipv6_gateway, Some(gw));
+            assert!(Model::nameservers(s).contains(&IpAddr::V6("fd18:1::53".parse().unwrap())));
+            // The kernel's own (SLAAC) addresses come beside it, never instead.
+            let slaac = Ipv6Assigned {
+                addr: "2001:db8::2".parse().unwrap(),
+                prefix_len: 64,
+            };
+            m.ipv6_changed(9, &[slaac], None);
+            let s = m.service(ID).unwrap();
+            assert_eq!(s.ipv6.len(), 2);
+            assert_eq!(s.ipv6[0].addr, addr);
+            assert_eq!(s.ipv6_gateway, Some(gw));
+            let st = crate::core::plan::desired(&m);
+            assert!(st
+                .addresses
+                .iter()
+                .any(|a| a.addr == IpAddr::V6(addr) && a.prefix_len == 64 && a.ifindex == 9));
+            let default6 = |table: u32| {
+                st.routes.iter().any(|r| {
+                    r.table == table
+                        && r.dst == IpPrefix::default_for(IpAddr::V6(addr))
+                        && r.gateway == Some(IpAddr::V6(gw))
+                        && r.oif == 9
+                })
+            };
+            assert!(default6(crate::core::plan::TABLE_MAIN), "{st:?}");
+            assert!(default6(crate::core::plan::service_table(9)), "{st:?}");
+            assert!(st
+                .rules
+                .iter()
+                .any(|r| r.src.is_some_and(|p| p.addr == IpAddr::V6(addr))));
+            let eps = crate::core::plan::endpoints(&m, crate::core::mptcp::EndpointFlags::NONE);
+            assert!(eps.iter().any(|e| e.addr == IpAddr::V6(addr)), "{eps:?}");
+            // The network ends the context: nothing of it is left to plan.
+            m.cellular_modem(&view(false, None), &mut Store);
+            let s = m.service(ID).unwrap();
+            assert!(s.ipv6.is_empty() && s.ipv6_fixed.is_none() && s.ipv6_gateway.is_none());
+            let st = crate::core::plan::desired(&m);
+            assert!(st.addresses.is_empty() && st.routes.is_empty(), "{st:?}");
+        }
+    }
+
+    #[test]
+    fn a_link_local_or_gatewayless_ipv6_setting_plans_what_it_can() {
+        use std::net::IpAddr;
+        let mut m = model();
+        m.cellular_modem(&view(false, None), &mut Store);
+        m.connect(ID).unwrap();
+        // Only servers (phonesim's link-local address is dropped by the decoder):
+        // nothing to install, the DHCP context goes on as before.
+        let mut active = view(true, dhcp());
+        active.contexts[0].ipv6 = Some(Ok(v6(None, None)));
+        m.cellular_modem(&active, &mut Store);
+        let s = m.service(ID).unwrap();
+        assert!(s.ipv6.is_empty());
+        assert_eq!(s.state, ServiceState::Configuration);
+        assert!(crate::core::plan::desired(&m).addresses.is_empty());
+        // An address without a router (point-to-point): `default dev`.
+        active.contexts[0].ipv6 = Some(Ok(v6(Some("fd18:1::50"), None)));
+        m.cellular_modem(&active, &mut Store);
+        assert_eq!(m.service(ID).unwrap().state, ServiceState::Ready);
+        let st = crate::core::plan::desired(&m);
+        assert!(
+            st.routes
+                .iter()
+                .any(|r| r.table == crate::core::plan::TABLE_MAIN
+                    && r.dst.len == 0
+                    && r.dst.addr.is_ipv6()
+                    && r.gateway.is_none()
+                    && r.metric == crate::core::plan::IPV6_ROUTE_METRIC),
+            "{st:?}"
+        );
+        // IPv6 off for the service: the network's address is not installed.
+        let idx = m.index_of(ID).unwrap();
+        m.services[idx].config.ipv6 = crate::core::types::Ipv6Method::Off;
+        m.services[idx].set_ipv6_fixed(None);
+        active.contexts[0].ipv6 = Some(Ok(v6(Some("fd18:1::51"), None)));
+        m.cellular_modem(&active, &mut Store);
+        let st = crate::core::plan::desired(&m);
+        assert!(
+            !st.addresses.iter().any(|a| matches!(a.addr, IpAddr::V6(_))),
+            "{st:?}"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ mod wifi;
 
 pub use cellular::CellularInfo;
 pub use device::{Device, LinkSeen};
-pub use service::{DhcpConfig, Ipv4Assigned, Ipv4Source, Ipv6Assigned, Service};
+pub use service::{DhcpConfig, Ipv4Assigned, Ipv4Source, Ipv6Assigned, Ipv6Fixed, Service};
 pub use technology::TechState;
 pub use wifi::{AgentAnswer, ConnectOutcome, ConnectSpec, InputRequest, WifiInfo};
 

@@ -49,6 +49,17 @@ pub struct Ipv6Assigned {
     pub prefix_len: u8,
 }
 
+/// An IPv6 address the network gave outright (a cellular context's
+/// `IPv6.Settings`, ConnMan's `fixed`): pathman installs it, and its router
+/// and name servers are the service's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ipv6Fixed {
+    /// None: the network gave a router or servers but no global address.
+    pub addr: Option<Ipv6Assigned>,
+    pub gateway: Option<Ipv6Addr>,
+    pub nameservers: ServerList,
+}
+
 /// A connectable thing; for ethernet and gadget one per device with carrier.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Service {
@@ -61,7 +72,12 @@ pub struct Service {
     pub error: Option<&'static str>,
     pub ipv4: Option<Ipv4Assigned>,
     pub ipv6: heapless::Vec<Ipv6Assigned, { caps::MAX_ADDRS_PER_FAMILY }>,
+    /// The router of `ipv6`: the fixed one, else the kernel's RA default.
     pub ipv6_gateway: Option<Ipv6Addr>,
+    /// The kernel's RA default router on the link.
+    pub ipv6_ra_gateway: Option<Ipv6Addr>,
+    /// The address the network gave (also first in `ipv6`).
+    pub ipv6_fixed: Option<Ipv6Fixed>,
     /// The user disconnected it: no auto-connect until Connect or a carrier flap.
     pub user_disconnected: bool,
     /// It acquires IPv4 by DHCP: the plan wants a DHCP task for it.
@@ -108,6 +124,8 @@ impl Service {
             ipv4: None,
             ipv6: heapless::Vec::new(),
             ipv6_gateway: None,
+            ipv6_ra_gateway: None,
+            ipv6_fixed: None,
             user_disconnected: false,
             dhcp_running: false,
             dhcp_generation: 0,
@@ -116,6 +134,30 @@ impl Service {
             wifi: None,
             cellular: None,
         }
+    }
+
+    /// Sets the network-given IPv6 address (None: drops it), beside the
+    /// addresses the kernel made (SLAAC).
+    pub fn set_ipv6_fixed(&mut self, fixed: Option<Ipv6Fixed>) {
+        if let Some(a) = self.ipv6_fixed.as_ref().and_then(|f| f.addr) {
+            self.ipv6.retain(|x| *x != a);
+        }
+        self.ipv6_fixed = fixed.filter(|_| self.config.ipv6 != Ipv6Method::Off);
+        let observed = std::mem::take(&mut self.ipv6);
+        self.refill_ipv6(&observed, self.ipv6_ra_gateway);
+    }
+
+    /// `ipv6`: the fixed address first, then the kernel's (to the cap).
+    fn refill_ipv6(&mut self, observed: &[Ipv6Assigned], ra_gateway: Option<Ipv6Addr>) {
+        self.ipv6.clear();
+        let fixed = self.ipv6_fixed.as_ref();
+        for a in fixed.and_then(|f| f.addr).iter().chain(observed) {
+            if !self.ipv6.contains(a) && self.ipv6.push(*a).is_err() {
+                break;
+            }
+        }
+        self.ipv6_ra_gateway = ra_gateway;
+        self.ipv6_gateway = fixed.and_then(|f| f.gateway).or(ra_gateway);
     }
 
     /// True when MultipathRouting is on, given the daemon-wide default.
@@ -142,11 +184,7 @@ impl Model {
             svc.ipv6_gateway = None;
             return;
         }
-        svc.ipv6.clear();
-        for a in addrs.iter().take(caps::MAX_ADDRS_PER_FAMILY) {
-            let _ = svc.ipv6.push(*a);
-        }
-        svc.ipv6_gateway = gateway;
+        svc.refill_ipv6(addrs, gateway);
         self.update_state(idx);
     }
 
@@ -380,8 +418,10 @@ impl Model {
     /// Applies a new IPv6 method: SLAAC on or off, addresses re-learned.
     fn restart_ipv6(&mut self, idx: usize) {
         let svc = &mut self.services[idx];
-        svc.ipv6.clear();
-        svc.ipv6_gateway = None;
+        svc.refill_ipv6(&[], None);
+        if svc.config.ipv6 == Ipv6Method::Off {
+            svc.set_ipv6_fixed(None);
+        }
         self.actions.push(Action::SetIpv6 {
             ifindex: svc.ifindex,
             ifname: svc.ifname.clone(),
@@ -393,8 +433,8 @@ impl Model {
     pub(super) fn stop_connect(&mut self, idx: usize) {
         self.stop_ipv4(idx);
         let svc = &mut self.services[idx];
-        svc.ipv6.clear();
-        svc.ipv6_gateway = None;
+        svc.ipv6_fixed = None;
+        svc.refill_ipv6(&[], None);
         svc.state = ServiceState::Idle;
         self.actions.push(Action::SetIpv6 {
             ifindex: svc.ifindex,
@@ -638,11 +678,11 @@ impl Model {
     /// The nameservers of a service: configured first, then learned.
     pub fn nameservers(svc: &Service) -> ServerList {
         let mut out = svc.config.nameservers.clone();
-        if let Some(v4) = &svc.ipv4 {
-            for ns in &v4.nameservers {
-                if !out.contains(ns) {
-                    let _ = out.push(*ns);
-                }
+        let v4 = svc.ipv4.iter().flat_map(|v4| &v4.nameservers);
+        let v6 = svc.ipv6_fixed.iter().flat_map(|f| &f.nameservers);
+        for ns in v4.chain(v6) {
+            if !out.contains(ns) {
+                let _ = out.push(*ns);
             }
         }
         out

@@ -5,7 +5,7 @@
 //! come out. No D-Bus, no clock.
 
 use std::fmt::Write;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::caps;
 use crate::core::types::{IfName, Ipv4Net, ServiceId};
@@ -83,6 +83,20 @@ pub struct IpSettings {
     pub method: Ipv4Method,
 }
 
+/// A context's active `IPv6.Settings`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ipv6Settings {
+    /// The data interface; None: the one `Settings` names.
+    pub interface: Option<IfName>,
+    /// The global (or ULA) address and prefix length the network gave,
+    /// installed by pathman. None when the modem gives none or only a
+    /// link-local one: the kernel makes its own, and router advertisements
+    /// on the link give the rest.
+    pub address: Option<(Ipv6Addr, u8)>,
+    pub gateway: Option<Ipv6Addr>,
+    pub dns: heapless::Vec<Ipv6Addr, { caps::MAX_SERVERS }>,
+}
+
 /// One `org.ofono.ConnectionContext`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Context {
@@ -93,6 +107,8 @@ pub struct Context {
     pub active: bool,
     /// `Settings` as decoded, or why they cannot be used.
     pub settings: Option<Result<IpSettings, String>>,
+    /// `IPv6.Settings` as decoded, or why they cannot be used.
+    pub ipv6: Option<Result<Ipv6Settings, String>>,
 }
 
 /// What oFono says of one modem.
