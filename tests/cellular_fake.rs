@@ -183,6 +183,12 @@ fn ipv6_settings_give_the_networks_address_route_and_servers_for_dual_and_ipv6_c
                 !addrs().iter().any(|a| a == "fd18:1::50/64")
                     && !defaults().iter().any(|r| r.contains("via fd18:1::1"))
             });
+        // oFono's teardown signals (Settings {}, IPv6.Settings {}, Active false) bind nothing anew.
+        assert!(
+            c.props().contains("State = idle"),
+            "{protocol}: {}",
+            c.props()
+        );
     }
 }
 

@@ -184,6 +184,14 @@ impl Model {
         let Some(c) = svc.cellular.as_ref() else {
             return;
         };
+        // A deactivation under way (the user's, or the network's: oFono
+        // clears Settings, then IPv6.Settings, then Active) is not a new
+        // activation: what is left of the settings binds nothing.
+        if svc.user_disconnected && !c.activating
+            || svc.ifindex != 0 && c.settings.is_some() && v4.is_none()
+        {
+            return;
+        }
         let named = v4
             .as_ref()
             .map(|s| s.interface.clone())
@@ -657,13 +665,46 @@ mod tests {
                 .any(|r| r.src.is_some_and(|p| p.addr == IpAddr::V6(addr))));
             let eps = crate::core::plan::endpoints(&m, crate::core::mptcp::EndpointFlags::NONE);
             assert!(eps.iter().any(|e| e.addr == IpAddr::V6(addr)), "{eps:?}");
-            // The network ends the context: nothing of it is left to plan.
+            // The network ends the context the way oFono does (Settings, then
+            // IPv6.Settings, then Active): what is left of it binds nothing anew.
+            if dual {
+                let mut going = active.clone();
+                going.contexts[0].settings = None;
+                m.take_actions();
+                m.cellular_modem(&going, &mut Store);
+                assert!(
+                    !m.take_actions()
+                        .iter()
+                        .any(|a| matches!(a, Action::SetIpv6 { enabled: true, .. })),
+                    "restarted while going down"
+                );
+            }
             m.cellular_modem(&view(false, None), &mut Store);
             let s = m.service(ID).unwrap();
             assert!(s.ipv6.is_empty() && s.ipv6_fixed.is_none() && s.ipv6_gateway.is_none());
             let st = crate::core::plan::desired(&m);
             assert!(st.addresses.is_empty() && st.routes.is_empty(), "{st:?}");
         }
+    }
+
+    #[test]
+    fn after_a_disconnect_the_contexts_last_signals_bind_nothing() {
+        let mut m = model();
+        m.cellular_modem(&view(false, None), &mut Store);
+        m.connect(ID).unwrap();
+        let mut active = view(true, dhcp());
+        active.contexts[0].ipv6 = Some(Ok(v6(Some("fd18:1::50"), None)));
+        m.cellular_modem(&active, &mut Store);
+        assert_eq!(m.service(ID).unwrap().state, ServiceState::Ready);
+        m.disconnect(ID).unwrap();
+        // oFono has not answered yet: a signal with the old settings, then half of them.
+        m.cellular_modem(&active, &mut Store);
+        active.contexts[0].settings = None;
+        m.cellular_modem(&active, &mut Store);
+        let s = m.service(ID).unwrap();
+        assert_eq!((s.state, s.ifindex), (ServiceState::Idle, 0));
+        assert!(s.ipv6.is_empty() && s.ipv6_fixed.is_none());
+        assert!(crate::core::plan::desired(&m).addresses.is_empty());
     }
 
     #[test]
