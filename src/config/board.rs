@@ -15,6 +15,10 @@
 //! [Interface usb0]                 # one group per interface (or pattern)
 //! Technology=gadget                # ethernet | gadget | wifi | cellular
 //!
+//! [Interface lan*]
+//! Role=lan                         # uplink (default) | lan: a LAN port, never
+//!                                  # an uplink, bridged when ethernet is tethered
+//!
 //! [Defaults]                       # defaults for main.conf [General] keys
 //! MultipathRouting=true
 //! PreferredTechnologies=ethernet,wifi
@@ -140,6 +144,9 @@ pub struct Board {
     pub ignore: Vec<IfName>,
     /// Per-interface technology overrides, in file order (first match wins).
     pub technologies: Vec<(IfName, Technology)>,
+    /// Interfaces that are LAN ports (`Role=lan`): never uplinks, bridged
+    /// for clients when ethernet is tethered.
+    pub lan_ports: Vec<IfName>,
     pub defaults: BoardDefaults,
 }
 
@@ -278,10 +285,18 @@ impl Board {
         let ignore = c.patterns("Ignore")?;
 
         let mut technologies = Vec::new();
+        let mut lan_ports = Vec::new();
         for group in kf.groups() {
             if let Some(ifname) = group.strip_prefix(INTERFACE_PREFIX) {
-                c.only_keys(group, &["Technology"])?;
+                c.only_keys(group, &["Technology", "Role"])?;
                 let pattern = c.pattern(group, "Technology", ifname.trim())?;
+                match kf.get_string(group, "Role").as_deref() {
+                    None | Some("uplink") => {}
+                    Some("lan") => lan_ports.push(pattern.clone()),
+                    Some(other) => {
+                        return Err(c.bad(group, "Role", other, "expected uplink or lan"))
+                    }
+                }
                 let Some(value) = kf.get_string(group, "Technology") else {
                     continue;
                 };
@@ -358,6 +373,7 @@ impl Board {
             manage,
             ignore,
             technologies,
+            lan_ports,
             defaults: BoardDefaults {
                 multipath_routing,
                 preferred_technologies,
@@ -373,6 +389,11 @@ impl Board {
             return false;
         }
         self.manage.is_empty() || self.manage.iter().any(|p| pattern_matches(p, ifname))
+    }
+
+    /// Whether `ifname` is a LAN port (`Role=lan`).
+    pub fn is_lan_port(&self, ifname: &str) -> bool {
+        self.lan_ports.iter().any(|p| pattern_matches(p, ifname))
     }
 
     /// The board's technology for `ifname`, overriding sysfs `DEVTYPE`.

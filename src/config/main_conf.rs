@@ -55,6 +55,9 @@ pub const KEYS: &[&str] = &[
     "OnlineCheckSuccessesThreshold",
     "OnlineCheckIntervalStyle",
     "AutoConnectRoamingServices",
+    "PersistentTetheringMode",
+    "TetheringBridge",
+    "TetheringLeaseTime",
     "MultipathRouting",
     MPTCP_LINK_KEY,
     "MptcpEndpointFlags",
@@ -78,7 +81,6 @@ pub const CONNMAN_IGNORED_KEYS: &[&str] = &[
     "DefaultFavoriteTechnologies",
     "AlwaysConnectedTechnologies",
     "TetheringTechnologies",
-    "PersistentTetheringMode",
     "Enable6to4",
     "VendorClassID",
     "EnableOnlineToReadyTransition",
@@ -229,6 +231,14 @@ pub struct MainConf {
     /// it is an uplink like the others (it still ranks below wired and WiFi,
     /// ConnMan's technology order, unless PreferredTechnologies says otherwise).
     pub metered_cellular: bool,
+    /// Tethering is switched back on at start as it was left
+    /// (`PersistentTetheringMode`, ConnMan's key, default false).
+    pub persistent_tethering: bool,
+    /// The tethering bridge's name (`TetheringBridge`, default `tether`).
+    pub tethering_bridge: String,
+    /// Lease time the tethering DHCP server gives, in seconds
+    /// (`TetheringLeaseTime`, default 86400: ConnMan's 24 h; 30–604800).
+    pub tethering_lease_secs: u32,
     /// The zoneinfo link `Clock.Timezone` writes (ConnMan's `Localtime`).
     pub localtime: PathBuf,
     /// Where the tzdata zones are (`ZoneinfoDir`).
@@ -267,6 +277,9 @@ impl Default for MainConf {
             time_sync: true,
             auto_connect_roaming: false,
             metered_cellular: true,
+            persistent_tethering: false,
+            tethering_bridge: "tether".into(),
+            tethering_lease_secs: 86_400,
             localtime: PathBuf::from("/etc/localtime"),
             zoneinfo_dir: PathBuf::from("/usr/share/zoneinfo"),
         }
@@ -610,6 +623,18 @@ impl MainConf {
             "EnableTimeSync" => r.bool(key, &mut self.time_sync),
             "AutoConnectRoamingServices" => r.bool(key, &mut self.auto_connect_roaming),
             "MeteredCellular" => r.bool(key, &mut self.metered_cellular),
+            "PersistentTetheringMode" => r.bool(key, &mut self.persistent_tethering),
+            "TetheringBridge" => {
+                let value = r.string(key);
+                if crate::core::types::IfName::try_from(value.as_str()).is_err()
+                    || value.is_empty()
+                    || value.contains(['/', ' ', ':'])
+                {
+                    r.bad(key, &value, "expected an interface name (1-15 characters)");
+                    return;
+                }
+                self.tethering_bridge = value;
+            }
             "Localtime" | "ZoneinfoDir" => {
                 let value = r.string(key);
                 if !value.starts_with('/') {
@@ -629,6 +654,15 @@ impl MainConf {
                 match check_rule_priority_base(base) {
                     Ok(b) => self.rule_priority_base = b,
                     Err(e) => r.bad(key, &base.to_string(), e.to_string()),
+                }
+            }
+            "TetheringLeaseTime" => {
+                let mut secs = self.tethering_lease_secs;
+                r.u32(key, &mut secs);
+                if (30..=604_800).contains(&secs) {
+                    self.tethering_lease_secs = secs;
+                } else {
+                    r.bad(key, &secs.to_string(), "expected 30 to 604800 seconds");
                 }
             }
             "AdminGroup" => {

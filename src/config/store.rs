@@ -98,6 +98,9 @@ pub struct GlobalSettings {
     pub timeservers: crate::core::types::TimeserverList,
     /// Indexed by `tech_index`.
     powered: [bool; 4],
+    /// `Tethering`, `Tethering.Identifier`, `Tethering.Passphrase`,
+    /// `Tethering.Freq` of each technology, indexed by `tech_index`.
+    pub tether: [crate::core::tether::TetherSettings; 4],
 }
 
 impl Default for GlobalSettings {
@@ -110,6 +113,7 @@ impl Default for GlobalSettings {
             timezone_updates: crate::core::clock::Updates::Auto,
             timeservers: crate::core::types::TimeserverList::new(),
             powered: [false; 4],
+            tether: Default::default(),
         };
         g.set_powered(Technology::Ethernet, true);
         g.set_powered(Technology::Gadget, true);
@@ -421,6 +425,23 @@ pub fn parse_global(kf: &KeyFile, source: &str) -> (GlobalSettings, Vec<Warning>
         if let Some(v) = r.bool("Enable") {
             g.set_powered(t, v);
         }
+        let ts = &mut g.tether[tech_index(t)];
+        if let Some(v) = r.bool("Tethering") {
+            ts.enabled = v;
+        }
+        ts.identifier = r
+            .string("Tethering.Identifier")
+            .filter(|v| crate::core::tether::check_identifier(v).is_ok());
+        ts.passphrase = r
+            .string("Tethering.Passphrase")
+            .filter(|v| crate::core::tether::check_passphrase(v).is_ok())
+            .map(crate::core::types::Secret);
+        if let Some(v) = r.string("Tethering.Freq") {
+            match v.parse::<i32>().ok().map(crate::core::tether::check_freq) {
+                Some(Ok(f)) => ts.freq = f,
+                _ => r.bad("Tethering.Freq", &v, "expected a channel frequency in MHz"),
+            }
+        }
         warnings.append(&mut r.warnings);
     }
     (g, warnings)
@@ -434,7 +455,25 @@ pub fn global_to_keyfile(kf: &mut KeyFile, g: &GlobalSettings) -> Result<(), Val
     let ts: Vec<String> = g.timeservers.iter().map(|t| t.to_string()).collect();
     kf.set_list(GLOBAL, "Timeservers", &ts, ';')?;
     for t in Technology::ALL {
-        kf.set_bool(t.display_name(), "Enable", g.powered(t))?;
+        let group = t.display_name();
+        kf.set_bool(group, "Enable", g.powered(t))?;
+        let ts = &g.tether[tech_index(t)];
+        kf.set_bool(group, "Tethering", ts.enabled)?;
+        match &ts.identifier {
+            Some(id) => kf.set_string(group, "Tethering.Identifier", id)?,
+            None => {
+                kf.remove_key(group, "Tethering.Identifier");
+            }
+        }
+        match &ts.passphrase {
+            Some(p) => kf.set_string(group, "Tethering.Passphrase", &p.0)?,
+            None => {
+                kf.remove_key(group, "Tethering.Passphrase");
+            }
+        }
+        if ts.freq != 0 {
+            kf.set_string(group, "Tethering.Freq", &ts.freq.to_string())?;
+        }
     }
     Ok(())
 }

@@ -14,6 +14,21 @@ pub struct Ruleset {
     pub marks: Vec<MarkRule>,
     /// Source NAT for re-routed marked packets.
     pub snat: Vec<SnatRule>,
+    /// Marking of forwarded packets (tethered clients): session flow
+    /// selectors with a source prefix and no uid, checked at prerouting so
+    /// the mark picks the client's uplink.
+    pub forward_marks: Vec<MarkRule>,
+    /// Tethering's NAT: the clients' block out of each connected uplink.
+    pub masquerade: Vec<Masquerade>,
+}
+
+/// "Packets from `src` leaving via `oif` are masqueraded."
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Masquerade {
+    /// The clients' IPv4 network and prefix length.
+    pub src: (std::net::Ipv4Addr, u8),
+    /// The uplink, never 0.
+    pub oif: u32,
 }
 
 /// "If the packet matches `m`, set `meta mark` to `mark`." A packet gets
@@ -172,6 +187,29 @@ impl Ruleset {
             if let Match::Flow(f) = &r.m {
                 f.validate()
                     .map_err(|e| format!("mark rule {i} ({f:?}): {e}"))?;
+            }
+        }
+        if self.forward_marks.len() > MAX_MARK_RULES {
+            return Err(format!(
+                "{} forward mark rules exceed MAX_MARK_RULES ({MAX_MARK_RULES})",
+                self.forward_marks.len()
+            ));
+        }
+        for (i, r) in self.forward_marks.iter().enumerate() {
+            match &r.m {
+                Match::Flow(f) if r.mark != 0 && f.uid.is_none() && f.src.is_some() => f
+                    .validate()
+                    .map_err(|e| format!("forward mark rule {i} ({f:?}): {e}"))?,
+                m => {
+                    return Err(format!(
+                        "forward mark rule {i} ({m:?}): needs a mark, a source and no uid"
+                    ))
+                }
+            }
+        }
+        for (i, m) in self.masquerade.iter().enumerate() {
+            if m.oif == 0 || m.src.1 > 32 {
+                return Err(format!("masquerade rule {i} ({m:?}): bad oif or prefix"));
             }
         }
         for (i, s) in self.snat.iter().enumerate() {

@@ -15,6 +15,7 @@ pub mod session;
 pub mod session_policy;
 pub mod tasks;
 pub mod tech;
+pub mod tether;
 pub mod types;
 pub mod validate;
 

@@ -68,6 +68,15 @@ pub fn desired(model: &Model) -> NetState {
         }
     }
     session::plan(model, &model.sessions, &model.policies, bands, &mut st);
+    // Tethering: the bridge's address (router and DHCP server of the
+    // clients); the kernel adds the block's route in `main` with it.
+    if let (Some(p), Some(bridge)) = (crate::core::tether::plan(model), model.tether.bridge) {
+        st.addresses.push(AddressSpec {
+            ifindex: bridge,
+            addr: IpAddr::V4(p.block.gateway()),
+            prefix_len: 24,
+        });
+    }
     st.addresses.sort();
     // Routes without a gateway first: the kernel accepts `default via G` only once G is
     // reachable, which for a /32 lease is the on-link host route planned beside it.
@@ -355,6 +364,8 @@ mod tests {
                 up: true,
                 carrier: true,
                 mtu: 1500,
+                lan: false,
+                master: None,
             };
             m.link_changed(seen, &mut Defaults);
         }

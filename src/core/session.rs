@@ -229,12 +229,23 @@ pub fn ruleset(model: &Model, sessions: &[Box<Session>], policies: &[PolicyRule]
             }
         }
         for f in &session.flows {
+            let m = FlowMatch {
+                uid: only_uid,
+                ..f.to_match()
+            };
+            // A tethered client's traffic is forwarded, never locally sent:
+            // an admin's selector whose source lies in the tether block
+            // marks it at prerouting too, so the client uses the session's
+            // uplink (README: "Steering a LAN host").
+            if only_uid.is_none() && forwarded_source(model, &m) {
+                rs.forward_marks.push(MarkRule {
+                    mark,
+                    m: Match::Flow(m.clone()),
+                });
+            }
             rs.marks.push(MarkRule {
                 mark,
-                m: Match::Flow(FlowMatch {
-                    uid: only_uid,
-                    ..f.to_match()
-                }),
+                m: Match::Flow(m),
             });
         }
         if let Some(a) = &svc.ipv4 {
@@ -252,7 +263,16 @@ pub fn ruleset(model: &Model, sessions: &[Box<Session>], policies: &[PolicyRule]
             });
         }
     }
+    rs.masquerade = crate::core::tether::masquerade(model);
     rs
+}
+
+/// Whether a selector's source is inside the tether block (a LAN client).
+fn forwarded_source(model: &Model, m: &FlowMatch) -> bool {
+    let (Some(block), Some((IpAddr::V4(a), len))) = (model.tether.block, m.src) else {
+        return false;
+    };
+    len >= 24 && block.contains(a) && crate::core::tether::plan(model).is_some()
 }
 
 /// The lowest free session index, or `None` when every mark is taken.

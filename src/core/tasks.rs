@@ -18,6 +18,8 @@ pub enum TaskKey {
     Sntp,
     /// The online check of the service on an interface.
     Online(u32),
+    /// The tethering DHCP server (one, on the bridge).
+    DhcpServer,
 }
 
 /// A task the model wants running, with its configuration.
@@ -57,6 +59,18 @@ pub enum TaskSpec {
         /// [`Model::recheck`]: a new value pings at once (another uplink lost the Internet).
         recheck: u32,
     },
+    /// The DHCP server of tethered clients, on the bridge.
+    DhcpServer {
+        ifindex: u32,
+        ifname: IfName,
+        /// The block: the bridge is its .1, the pool .2–.253.
+        block: crate::core::tether::Block,
+        /// The default service's IPv4 DNS servers (pathman runs no DNS proxy).
+        dns: Vec<Ipv4Addr>,
+        /// The default service's first search domain.
+        domain: Option<String>,
+        lease_secs: u32,
+    },
 }
 
 impl TaskSpec {
@@ -66,6 +80,7 @@ impl TaskSpec {
             TaskSpec::Dhcp { ifindex, .. } => TaskKey::Dhcp(*ifindex),
             TaskSpec::Sntp { .. } => TaskKey::Sntp,
             TaskSpec::Online { ifindex, .. } => TaskKey::Online(*ifindex),
+            TaskSpec::DhcpServer { .. } => TaskKey::DhcpServer,
         }
     }
 
@@ -99,6 +114,16 @@ impl TaskSpec {
                     ..
                 },
             ) => ifname != n2 || source != s2,
+            // New DNS servers, domain or lease time are a reconfiguration; a
+            // new block or bridge is a new server (its clients renew into it).
+            (
+                TaskSpec::DhcpServer { ifindex, block, .. },
+                TaskSpec::DhcpServer {
+                    ifindex: i2,
+                    block: b2,
+                    ..
+                },
+            ) => ifindex != i2 || block != b2,
             _ => true,
         }
     }
@@ -121,7 +146,35 @@ pub fn desired(model: &Model) -> Vec<TaskSpec> {
             .unwrap_or_default();
         out.push(TaskSpec::Sntp { servers, dns });
     }
+    out.extend(dhcp_server(model));
     out
+}
+
+/// The tethering DHCP server, while something is tethered and the bridge exists.
+fn dhcp_server(model: &Model) -> Option<TaskSpec> {
+    let plan = crate::core::tether::plan(model)?;
+    let ifindex = model.tether.bridge?;
+    let default = crate::core::order::connected(model).next();
+    let dns = default
+        .map(|s| {
+            Model::nameservers(s)
+                .iter()
+                .filter_map(|a| match a {
+                    IpAddr::V4(v4) => Some(*v4),
+                    IpAddr::V6(_) => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let domain = default.and_then(|s| Model::domains(s).first().map(|d| d.to_string()));
+    Some(TaskSpec::DhcpServer {
+        ifindex,
+        ifname: IfName::try_from(plan.bridge.as_str()).ok()?,
+        block: plan.block,
+        dns,
+        domain,
+        lease_secs: model.tether.lease_secs,
+    })
 }
 
 fn dhcp(model: &Model) -> Vec<TaskSpec> {

@@ -25,6 +25,8 @@ fn link(ifindex: u32, carrier: bool) -> LinkSeen {
         up: true,
         carrier,
         mtu: 1500,
+        lan: false,
+        master: None,
     }
 }
 

@@ -24,6 +24,9 @@ clock                                 Show the clock properties
 enable          <technology>|offline  Power a technology on, or enter offline mode
 disable         <technology>|offline  Power a technology off, or leave offline mode
 scan            <technology>          Scan for new services (wifi)
+tether          <technology> on|off   Share the uplinks with a technology's LAN (ethernet, gadget)
+                wifi on|off <ssid> <passphrase> [<freq>]
+tethering_clients                     List the tethered clients (MAC addresses)
 services        [<service>]           List services, or show one service's properties
 connect         <service>             Connect a service
 disconnect      <service>             Disconnect a service
@@ -106,6 +109,15 @@ pub enum BusCommand {
     },
     /// `scan TECH`: Technology.Scan.
     Scan(String),
+    /// `tether TECH on|off [SSID PASSPHRASE [FREQ]]`: Technology.SetProperty of
+    /// TetheringIdentifier, TetheringPassphrase, TetheringFreq, then Tethering.
+    Tether {
+        tech: String,
+        on: bool,
+        ap: Option<(String, String, Option<i32>)>,
+    },
+    /// `tethering_clients`: Manager.GetTetheringClients.
+    TetheringClients,
     /// `connect ID`.
     Connect(ServiceId),
     /// `disconnect ID`.
@@ -476,6 +488,37 @@ pub fn parse(args: &[String]) -> Result<Command, ParseError> {
                     MovePosition::After
                 },
             })
+        }
+        "tether" => {
+            let (tech, word, ap) = match rest.as_slice() {
+                [tech, word] => (*tech, *word, None),
+                [tech, word, ssid, pass] => (*tech, *word, Some((*ssid, *pass, None))),
+                [tech, word, ssid, pass, freq] => {
+                    let f = freq
+                        .parse::<i32>()
+                        .map_err(|_| bad(cmd, format!("Invalid frequency '{freq}'")))?;
+                    (*tech, *word, Some((*ssid, *pass, Some(f))))
+                }
+                _ => {
+                    return Err(bad(
+                        cmd,
+                        "Expected <technology> on|off, or wifi on|off <ssid> <passphrase> [<freq>]",
+                    ))
+                }
+            };
+            if !names::is_valid_path_element(tech) {
+                return Err(bad(cmd, format!("Invalid technology '{tech}'")));
+            }
+            let on = parse_bool(word)
+                .ok_or_else(|| bad(cmd, format!("Expected on or off, not '{word}'")))?;
+            bus(BusCommand::Tether {
+                tech: tech.to_owned(),
+                on,
+                ap: ap.map(|(a, b, f)| (a.to_owned(), b.to_owned(), f)),
+            })
+        }
+        "tethering_clients" => {
+            no_args(cmd, &rest).and_then(|()| bus(BusCommand::TetheringClients))
         }
         "scan" => match rest.as_slice() {
             [tech] if names::is_valid_path_element(tech) => {
@@ -945,6 +988,37 @@ pub async fn execute(
                 .await
                 .map_err(|e| e.in_context(word))?;
             writeln!(out, "{} {word}", if *on { "Enabled" } else { "Disabled" })?;
+        }
+        BusCommand::Tether { tech, on, ap } => {
+            let path = names::technology_path(tech);
+            let iface = names::TECHNOLOGY_INTERFACE;
+            if let Some((ssid, pass, freq)) = ap {
+                set_property(conn, &path, iface, "TetheringIdentifier", &Value::from(ssid.as_str()))
+                    .await
+                    .map_err(|e| e.in_context(tech.as_str()))?;
+                set_property(conn, &path, iface, "TetheringPassphrase", &Value::from(pass.as_str()))
+                    .await
+                    .map_err(|e| e.in_context(tech.as_str()))?;
+                if let Some(f) = freq {
+                    set_property(conn, &path, iface, "TetheringFreq", &Value::from(*f))
+                        .await
+                        .map_err(|e| e.in_context(tech.as_str()))?;
+                }
+            }
+            set_property(conn, &path, iface, "Tethering", &Value::from(*on))
+                .await
+                .map_err(|e| e.in_context(tech.as_str()))?;
+            writeln!(
+                out,
+                "{} tethering for {tech}",
+                if *on { "Enabled" } else { "Disabled" }
+            )?;
+        }
+        BusCommand::TetheringClients => {
+            let clients: Vec<String> = get(conn, MANAGER, "GetTetheringClients").await?;
+            for c in clients {
+                writeln!(out, "{c}")?;
+            }
         }
         BusCommand::Scan(tech) => {
             let path = names::technology_path(tech);

@@ -87,7 +87,7 @@ impl Daemon {
             return;
         }
         let Some(nft) = self.nft.as_mut() else { return };
-        let res = if rs.marks.is_empty() && rs.snat.is_empty() {
+        let res = if rs == crate::core::firewall::Ruleset::default() {
             // Nothing to remove unless a table is there (start, after a crash).
             match nft.exists().await {
                 Ok(false) => Ok(()),
@@ -99,9 +99,11 @@ impl Daemon {
         match res {
             Ok(()) => {
                 log::debug!(
-                    "nftables: {} mark rules, {} snat rules",
+                    "nftables: {} mark rules, {} snat rules, {} forward mark rules, {} masquerade rules",
                     rs.marks.len(),
-                    rs.snat.len()
+                    rs.snat.len(),
+                    rs.forward_marks.len(),
+                    rs.masquerade.len()
                 );
                 self.ruleset_applied = Some(rs);
             }

@@ -109,6 +109,9 @@ impl Devices {
             up: link.up,
             carrier: link.carrier,
             mtu: link.mtu,
+            lan: tech == Technology::Ethernet
+                && self.board.as_ref().is_some_and(|b| b.is_lan_port(name)),
+            master: link.master,
         })
     }
 }

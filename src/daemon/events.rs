@@ -238,6 +238,9 @@ impl Daemon {
     pub(super) fn on_kernel(&mut self, ev: KernelEvent) {
         let own = crate::caps::RT_PROTO_PATHMAN;
         match ev {
+            KernelEvent::Link(link) if link.name.as_str() == self.model.tether.bridge_name => {
+                self.model.tether_bridge_seen(Some(link.ifindex));
+            }
             KernelEvent::Link(link) => match self.devices.classify(&link) {
                 Some(seen) => {
                     let mut configs = StoreConfigs {
@@ -259,6 +262,10 @@ impl Daemon {
                 }
             },
             KernelEvent::LinkRemoved(ifindex) => {
+                if self.model.tether.bridge == Some(ifindex) {
+                    self.model.tether_bridge_seen(None);
+                }
+                self.model.foreign_link_gone(ifindex);
                 self.model.link_removed(ifindex);
                 self.ipv6.retain(|v| v.ifindex != ifindex);
                 self.kernel.addresses.retain(|a| a.ifindex != ifindex);
@@ -271,6 +278,9 @@ impl Daemon {
                 reconcile::record(&mut self.kernel, &Op::DelAddress(a.spec()));
             }
             KernelEvent::AddrAdded(a) => {
+                if let IpAddr::V4(v4) = a.addr {
+                    self.foreign_v4(a.ifindex, v4, a.prefix_len, true);
+                }
                 if let IpAddr::V6(v6) = a.addr {
                     let usable = a.scope == 0 && !a.tentative;
                     let view = self.ipv6_view(a.ifindex);
@@ -285,6 +295,9 @@ impl Daemon {
                 }
             }
             KernelEvent::AddrRemoved(a) => {
+                if let IpAddr::V4(v4) = a.addr {
+                    self.foreign_v4(a.ifindex, v4, a.prefix_len, false);
+                }
                 if let IpAddr::V6(v6) = a.addr {
                     self.ipv6_view(a.ifindex).addrs.retain(|x| x.addr != v6);
                     self.push_ipv6(a.ifindex);

@@ -17,6 +17,7 @@ mod policies;
 mod provisioning;
 mod settle;
 mod tasks;
+mod tether;
 mod time;
 mod wifi;
 
@@ -217,6 +218,14 @@ async fn run(
     model.clock.timezone_updates = global.timezone_updates;
     model.clock.timeservers = global.timeservers.clone();
     model.clock.fallback = conf.fallback_timeservers.clone();
+    model.tether.bridge_name = conf.tethering_bridge.clone();
+    model.tether.lease_secs = conf.tethering_lease_secs;
+    for t in Technology::ALL {
+        let mut ts = global.tether[Technology::ALL.iter().position(|x| *x == t).unwrap_or(0)].clone();
+        // ConnMan: tethering comes back after a restart only in persistent mode.
+        ts.enabled &= conf.persistent_tethering;
+        model.load_tether_settings(t, ts);
+    }
     model.clock.timezone =
         crate::edge::clock::timezone(&conf.localtime, &conf.zoneinfo_dir).unwrap_or_default();
     let time = TimeSettings {
@@ -336,6 +345,7 @@ async fn run(
         wifi_signals,
         cellular: cellular::Cellular::default(),
         ofono_signals,
+        tether: tether::TetherEdge::new(&opts.run_dir),
     });
     if let Err(e) = d.resync().await {
         log::error!("initial kernel dump failed: {e}");
@@ -674,6 +684,8 @@ struct Daemon {
     wifi_signals: smol::channel::Receiver<zbus::Message>,
     cellular: cellular::Cellular,
     ofono_signals: smol::channel::Receiver<zbus::Message>,
+    /// Tethering's kernel side as applied (bridge, ports, forwarding).
+    tether: tether::TetherEdge,
 }
 
 impl TimeSettings {

@@ -30,8 +30,12 @@ impl Daemon {
         for action in actions {
             self.act(action).await;
         }
-        if had_actions {
-            // Actions (a manual address) may change the plan.
+        let tether_before = (self.model.tether.bridge, self.model.tether.block);
+        self.sync_tether().await;
+        let tether_changed = tether_before != (self.model.tether.bridge, self.model.tether.block);
+        if had_actions || tether_changed {
+            // Actions (a manual address) and tethering (the bridge's
+            // address) may change the plan.
             self.reconcile().await;
         }
         self.sync_radios();
@@ -158,6 +162,11 @@ impl Daemon {
                     }
                 }
             }
+            Action::Resync => {
+                if let Err(e) = self.resync().await {
+                    log::warn!("kernel dump failed: {e}");
+                }
+            }
             Action::SaveGlobal => {
                 let mut global = GlobalSettings::default();
                 global.offline_mode = self.model.offline;
@@ -167,6 +176,7 @@ impl Daemon {
                 for t in &self.model.techs {
                     global.set_powered(t.tech, t.powered);
                 }
+                global.tether = self.model.tether.settings.clone();
                 if let Err(e) = self.store.save_global(&global) {
                     log::warn!(
                         "global settings not saved: {e}; kept in memory, retried every {} s",
@@ -199,6 +209,7 @@ impl Daemon {
         }
         self.model.sessions.clear();
         self.stop_all_tasks().await;
+        self.tether_shutdown().await;
         let ep_ops = self.plan_endpoints(&[]).await;
         self.apply_endpoints(&ep_ops).await;
         // Only a table that is there needs removing (no warning on every

@@ -12,7 +12,7 @@ use crate::time::task::{SntpConfig, SntpTask};
 use super::{Daemon, Event};
 
 /// A running task.
-enum Running {
+pub(super) enum Running {
     Dhcp(Handle<()>),
     Sntp(Handle<SntpConfig>),
     Online(Handle<crate::online::Config>),
@@ -73,6 +73,19 @@ impl Tasks {
                         "online check on {} from {source}{}",
                         ifname(*ifindex),
                         if *metered { " (metered)" } else { "" }
+                    ),
+                    TaskSpec::DhcpServer {
+                        ifname,
+                        block,
+                        dns,
+                        lease_secs,
+                        ..
+                    } => format!(
+                        "dhcp server on {ifname} for {block} lease {lease_secs} s dns {}",
+                        dns.iter()
+                            .map(|a| a.to_string())
+                            .collect::<Vec<_>>()
+                            .join(",")
                     ),
                 };
                 format!("{what}{state}")
@@ -142,6 +155,7 @@ impl Daemon {
 
     fn start_task(&mut self, spec: &TaskSpec) -> Running {
         match spec {
+            TaskSpec::DhcpServer { .. } => self.start_dhcp_server(spec),
             TaskSpec::Dhcp {
                 ifindex,
                 ifname,

@@ -186,16 +186,32 @@ pub fn clock(model: &Model, now: std::time::SystemTime) -> Props {
 }
 
 /// Technology properties (ConnMan: Name, Type, Powered, Connected,
-/// Tethering, TetheringFreq).
+/// Tethering, TetheringIdentifier and TetheringPassphrase when set,
+/// TetheringFreq).
 pub fn technology(model: &Model, tech: Technology) -> Props {
-    vec![
+    let ts = model.tether_settings(tech);
+    let mut out = vec![
         ("Name", tech.display_name().into()),
         ("Type", tech.as_str().into()),
         ("Powered", model.tech_powered(tech).into()),
         ("Connected", model.tech_connected(tech).into()),
-        ("Tethering", false.into()),
-        ("TetheringFreq", Prop::I32(0)),
-    ]
+        ("Tethering", ts.enabled.into()),
+    ];
+    if let Some(id) = &ts.identifier {
+        out.push(("TetheringIdentifier", id.clone().into()));
+    }
+    // ConnMan shows the passphrase to whoever reads the technology; so
+    // does pathman (only root and AdminGroup may set it).
+    if let Some(p) = &ts.passphrase {
+        out.push(("TetheringPassphrase", p.0.clone().into()));
+    }
+    let freq = if tech == Technology::Wifi && ts.freq == 0 {
+        2412
+    } else {
+        ts.freq
+    };
+    out.push(("TetheringFreq", Prop::I32(freq as i32)));
+    out
 }
 
 /// `IPv4`: Method, Address, Netmask, Gateway.

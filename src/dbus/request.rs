@@ -203,9 +203,29 @@ pub fn set_property(ctx: &mut Ctx<'_>, args: &[Value<'_>]) -> Result<Answer, Cal
                 ctx.model.set_powered(tech, on)?;
                 Ok(Answer::Empty)
             }
-            "Tethering" | "TetheringIdentifier" | "TetheringPassphrase" | "TetheringFreq" => Err(
-                CallError::new("NotSupported", "tethering is not supported yet"),
-            ),
+            "Tethering" => {
+                let on = bool_of(value, name)?;
+                ctx.model.set_tethering(tech, on)?;
+                Ok(Answer::Empty)
+            }
+            "TetheringIdentifier" => {
+                let id = str_of(value, name)?;
+                ctx.model.set_tether_ap(tech, Some(id.into()), None, None)?;
+                Ok(Answer::Empty)
+            }
+            "TetheringPassphrase" => {
+                let p = str_of(value, name)?;
+                ctx.model.set_tether_ap(tech, None, Some(p.into()), None)?;
+                Ok(Answer::Empty)
+            }
+            "TetheringFreq" => {
+                let f = match value {
+                    Value::I32(f) => *f,
+                    _ => return Err(CallError::invalid("TetheringFreq must be an int32 (i)")),
+                };
+                ctx.model.set_tether_ap(tech, None, None, Some(f))?;
+                Ok(Answer::Empty)
+            }
             _ => Err(CallError::new(
                 "InvalidProperty",
                 format!("Technology property {name} is not writable or unknown"),
@@ -395,9 +415,21 @@ pub fn get_peers(_: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> 
     Ok(Answer::Objects(Vec::new()))
 }
 
-/// `GetTetheringClients`: no tethering yet.
-pub fn get_tethering_clients(_: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
-    Ok(Answer::Strings(Vec::new()))
+/// `GetTetheringClients`: the MACs of the DHCP server's bound clients.
+pub fn get_tethering_clients(ctx: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
+    Ok(Answer::Strings(
+        ctx.model
+            .tether
+            .clients
+            .iter()
+            .map(|m| {
+                format!(
+                    "{:02X}:{:02X}:{:02X}:{:02X}:{:02X}:{:02X}",
+                    m[0], m[1], m[2], m[3], m[4], m[5]
+                )
+            })
+            .collect(),
+    ))
 }
 
 /// `ConnectProvider` / `RemoveProvider`: VPNs are not pathman's (ConnMan

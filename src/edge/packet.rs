@@ -558,3 +558,128 @@ mod tests {
         assert!(Datagram::new(1536, 1536, libc::MSG_TRUNC).truncated);
     }
 }
+
+/// Sends IPv4 packets in Ethernet frames to one MAC (`AF_PACKET`/`SOCK_DGRAM`, protocol 0:
+/// it receives nothing): the DHCP server's replies to a client that has no address yet
+/// (RFC 2131 §4.1: unicast to chaddr and yiaddr).
+#[derive(Debug)]
+pub struct FrameSender {
+    fd: Async<OwnedFd>,
+    ifindex: u32,
+}
+
+impl FrameSender {
+    /// A sender on `ifindex`.
+    pub fn open(ifindex: u32) -> Result<Self, Error> {
+        let fd = packet_socket(0)?;
+        let fd = Async::new(fd).map_err(sys("Async::new"))?;
+        Ok(FrameSender { fd, ifindex })
+    }
+
+    /// Sends one IPv4 packet (headers included) to `mac`.
+    pub async fn send(&self, packet: &[u8], mac: [u8; 6]) -> Result<(), Error> {
+        let mut a = sockaddr_ll(self.ifindex, ETH_P_IP, false)?;
+        a.sll_halen = 6;
+        a.sll_addr[..6].copy_from_slice(&mac);
+        let n = self
+            .fd
+            .write_with(|fd| send_to(fd.as_raw_fd(), packet, &a))
+            .await
+            .map_err(sys("sendto(AF_PACKET)"))?;
+        if n != packet.len() {
+            return Err(Error::ShortSend(n));
+        }
+        Ok(())
+    }
+}
+
+/// The DHCP server's UDP socket: `0.0.0.0:67` on one interface, broadcasts allowed.
+#[derive(Debug)]
+pub struct ServerSock {
+    sock: Async<UdpSocket>,
+}
+
+impl ServerSock {
+    /// Binds port 67 on `ifname`.
+    pub fn open(ifname: &str) -> Result<Self, Error> {
+        // SAFETY: plain syscall; the fd is owned right after.
+        let fd = check("socket(AF_INET)", unsafe {
+            libc::socket(
+                libc::AF_INET,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                0,
+            )
+        })?;
+        // SAFETY: `fd` is fresh and owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let raw = fd.as_raw_fd();
+        let one: libc::c_int = 1;
+        setsockopt(raw, libc::SOL_SOCKET, libc::SO_REUSEADDR, &one, "SO_REUSEADDR")?;
+        setsockopt(raw, libc::SOL_SOCKET, libc::SO_BROADCAST, &one, "SO_BROADCAST")?;
+        let mut name = [0u8; libc::IFNAMSIZ];
+        if ifname.is_empty() || ifname.len() >= name.len() {
+            return Err(Error::BadInterface);
+        }
+        name[..ifname.len()].copy_from_slice(ifname.as_bytes());
+        setsockopt(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_BINDTODEVICE,
+            &name,
+            "SO_BINDTODEVICE",
+        )?;
+        bind_in(raw, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 67))?;
+        let sock = Async::new(UdpSocket::from(fd)).map_err(sys("Async::new"))?;
+        Ok(ServerSock { sock })
+    }
+
+    /// Receives one datagram and its sender; a datagram larger than `buf` is reported cut.
+    pub async fn recv(&self, buf: &mut [u8]) -> Result<(Datagram, SocketAddrV4), Error> {
+        self.sock
+            .read_with(|s| {
+                let (d, from) = recv_from_trunc(s.as_raw_fd(), buf)?;
+                Ok((d, from))
+            })
+            .await
+            .map_err(sys("recvfrom(UDP)"))
+    }
+
+    /// Sends one datagram.
+    pub async fn send(&self, payload: &[u8], dst: SocketAddrV4) -> Result<(), Error> {
+        let n = self
+            .sock
+            .send_to(payload, dst)
+            .await
+            .map_err(sys("sendto(UDP)"))?;
+        if n != payload.len() {
+            return Err(Error::ShortSend(n));
+        }
+        Ok(())
+    }
+}
+
+/// `recvfrom` with `MSG_TRUNC`: the real length, and the IPv4 sender.
+fn recv_from_trunc(fd: RawFd, buf: &mut [u8]) -> io::Result<(Datagram, SocketAddrV4)> {
+    // SAFETY: sockaddr_in is plain data; all-zero is valid.
+    let mut sa: libc::sockaddr_in = unsafe { zeroed() };
+    let mut len = size_of_val(&sa) as libc::socklen_t;
+    // SAFETY: `buf` and `sa` are live and writable for the sizes passed.
+    let n = unsafe {
+        libc::recvfrom(
+            fd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_TRUNC,
+            (&mut sa as *mut libc::sockaddr_in).cast(),
+            &mut len,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let from = SocketAddrV4::new(
+        Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)),
+        u16::from_be(sa.sin_port),
+    );
+    Ok((Datagram::new(n as usize, buf.len(), 0), from))
+}

@@ -5,7 +5,8 @@
 # systemd-analyze for the packaging checks, qemu-system-x86 + busybox-static + kmod + hostapd +
 # wpasupplicant + iw + wireless-regdb + cpio for the VM tier (tests/vm/), ethtool for its WiFi
 # benchmark (veth checksums, tests/vm/bench-wifi.sh), ofono for the simulated cellular modem
-# (ofonod's built-in phonesim plugin + tests/lab/at_modem.py); wpa_supplicant also
+# (ofonod's built-in phonesim plugin + tests/lab/at_modem.py), isc-dhcp-client and
+# dhcpcd-base (with busybox's udhcpc, the tethering tests' three real DHCP clients); wpa_supplicant also
 # checks the lab's fake wpa_supplicant against the real one (-Dwired), ...).
 # Installing never starts those services on this machine. Needs root.
 #   --check   only report what is missing (exit 1 if anything is)
@@ -15,11 +16,13 @@ say() { printf '\n=== %s\n' "$*"; }
 PKGS=(dnsmasq dbus nftables iproute2 chrony iperf3 mptcpize tcpdump connman python3 procps util-linux
       python3-dbus python3-gi gir1.2-glib-2.0 curl iputils-ping file make systemd dpkg
       git qemu-user-static
-      qemu-system-x86 busybox-static kmod hostapd wpasupplicant iw wireless-regdb cpio gzip ethtool ofono)
+      qemu-system-x86 busybox-static kmod hostapd wpasupplicant iw wireless-regdb cpio gzip ethtool ofono
+      isc-dhcp-client dhcpcd-base)
 TOOLS=(dnsmasq dbus-daemon dbus-send busctl nft ip tc ss chronyd iperf3 mptcpize tcpdump connmand python3 ps setpriv unshare
        curl ping file make systemd-analyze start-stop-daemon
        git qemu-aarch64-static
-       qemu-system-x86_64 busybox modprobe depmod hostapd wpa_supplicant iw cpio gzip ethtool ofonod)
+       qemu-system-x86_64 busybox modprobe depmod hostapd wpa_supplicant iw cpio gzip ethtool ofonod
+       dhclient dhcpcd)
 missing_tools() {
     local t
     for t in "${TOOLS[@]}"; do

@@ -84,6 +84,16 @@
 #                     links: the Interface its Settings name (default eth0) must exist.
 #                     Contexts are kept per IMSI in fakeofono-state/ across restarts (as
 #                     oFono keeps them); start --state-dir '' for none.
+#   lan ID add NAME [MAC] | exec NAME CMD... | client NAME udhcpc|dhclient|dhcpcd start|renew|release|stop|pid
+#                     a LAN client for tethering: namespace pm-ID-cNAME whose eth0 (MAC, default
+#                     02:50:4d:20:00:NN) is a veth to NAME (a LAN port) in the DUT netns, left down
+#                     in the DUT; NAME joins the -i list daemon start gives pathman. exec runs CMD there with private /etc (copy-on-write, upper in
+#                     cNAME/etc), /var/lib/dhcp, /var/lib/dhcpcd, /run/dhcpcd: a client's resolv.conf
+#                     and lease writes stay in the lab. client: the real DHCP client, foreground,
+#                     its script tests/lab/dhcp-client-script.sh (sets the address and default
+#                     route, logs each event to cNAME/script.log: "<client> <event> <ip>/<len>
+#                     router <r> dns <d>"); log cNAME/<client>.log; renew/release as each client
+#                     does it (SIGUSR1/SIGUSR2 udhcpc, dhclient -r, dhcpcd -n/-k)
 #   wait-name ID NAME [SECONDS]   wait until NAME is owned on the lab bus (default 10 s)
 #   resolv ID         print the resolv.conf the daemon wrote (its private /etc/resolv.conf)
 #   info ID           namespaces, interfaces, state dir, bus address, pids
@@ -124,11 +134,11 @@ set_id() {
 }
 up_ns() { echo "pm-$ID-up$1"; }
 ns_exists() { [ -e "/run/netns/$1" ]; }
-lab_nss() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^pm-$ID-(dut|inet|up[0-9]+)\$" || true; }
+lab_nss() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^pm-$ID-(dut|inet|up[0-9]+|c[a-z0-9]+)\$" || true; }
 need_lab() { if ! ns_exists "$DUT" || [ ! -f "$S/n" ]; then die "lab $ID is not up"; fi; }
 lab_n() { cat "$S/n"; }
 ifname_of() { sed -n "${1}p" "$S/ifnames"; }
-ifnames_csv() { paste -sd, "$S/ifnames"; }
+ifnames_csv() { { cat "$S/ifnames"; cat "$S/lanports" 2>/dev/null || true; } | paste -sd, -; }
 check_k() { if ! [[ $1 =~ ^[0-9]+$ ]] || [ "$1" -lt 1 ] || [ "$1" -gt "$(lab_n)" ]; then die "no upstream $1 in lab $ID"; fi; }
 
 # ------------------------------------------------------------------ processes
@@ -706,6 +716,82 @@ cmd_fakeofono() {
     esac
 }
 
+# ------------------------------------------------------------------ LAN clients (tethering)
+lan_ns() { echo "pm-$ID-c$1"; }
+check_lan_name() { [[ ${1:-} =~ ^[a-z0-9]{1,8}$ ]] || die "bad LAN client name '${1:-}' (1-8 chars [a-z0-9])"; }
+lan_exec() {    # NAME CMD...: in the client's netns with private /etc, lease and run dirs
+    local name=$1; shift
+    local d=$S/c$name
+    mkdir -p "$d/etc/upper" "$d/etc/work"
+    exec ip netns exec "$(lan_ns "$name")" unshare --mount --uts -- bash -c "set -e
+        mount -t overlay pm-lab-etc -o 'lowerdir=/etc,upperdir=$d/etc/upper,workdir=$d/etc/work' /etc
+        for m in /var/lib/dhcp /var/lib/dhcpcd /run/dhcpcd; do mkdir -p \$m 2>/dev/null || true; mount -t tmpfs pm-lab \$m; done
+        hostname $name
+        exec setpriv --bounding-set -sys_time -- \"\$@\"" lan-exec "$@"
+}
+cmd_lan() {
+    need_lab
+    local sub=${1:-}; shift || true
+    case "$sub" in
+        add)
+            check_lan_name "${1:-}"; local name=$1 mac=${2:-}
+            local ns; ns=$(lan_ns "$name")
+            if ns_exists "$ns"; then die "LAN client $name exists"; fi
+            if [ -z "$mac" ]; then
+                local n; n=$(find "$S" -maxdepth 1 -name 'c*' -type d | wc -l)
+                mac=$(printf '02:50:4d:20:00:%02x' $((n + 1)))
+            fi
+            mkdir -p "$S/c$name"
+            echo "$name" >>"$S/lanports"
+            ip netns add "$ns"
+            ip link add "$name" netns "$DUT" type veth peer name eth0 netns "$ns"
+            ip -n "$ns" link set eth0 address "$mac"
+            ip -n "$ns" link set lo up
+            ip -n "$ns" link set eth0 up
+            # The lab's DHCP traffic has no checksum offload surprises on either side.
+            ip netns exec "$ns" ethtool -K eth0 tx off >/dev/null 2>&1 || true
+            ip netns exec "$DUT" ethtool -K "$name" tx off >/dev/null 2>&1 || true
+            log "LAN client $name ($mac) on DUT port $name" ;;
+        exec)
+            check_lan_name "${1:-}"; local name=$1; shift
+            ns_exists "$(lan_ns "$name")" || die "no LAN client $name"
+            [ $# -ge 1 ] || die "lan exec: command missing"
+            (lan_exec "$name" "$@") ;;
+        client)
+            check_lan_name "${1:-}"; local name=$1 prog=${2:-} act=${3:-}
+            ns_exists "$(lan_ns "$name")" || die "no LAN client $name"
+            local d=$S/c$name script=$LAB_DIR/dhcp-client-script.sh pidname="c$name-$prog"
+            local envs=(env PM_CLIENT="$prog" PM_LOG="$d/script.log")
+            case "$prog:$act" in
+                *:start) running "$pidname" && die "$pidname is running"
+                    local cmd
+                    case $prog in
+                        udhcpc)   cmd=(busybox udhcpc -f -i eth0 -s "$script" -t 20 -T 1 -A 1) ;;
+                        dhclient) cmd=(dhclient -d -4 -v -sf "$script" -lf "$d/dhclient.leases" -pf "$d/dhclient.pid" eth0) ;;
+                        *)        cmd=(dhcpcd -B -4 -d -f /dev/null -c "$script" --noipv4ll eth0) ;;
+                    esac
+                    mkdir -p "$S/pids"
+                    (lan_exec "$name" "${envs[@]}" "${cmd[@]}") </dev/null >>"$d/$prog.log" 2>&1 &
+                    echo $! >"$S/pids/$pidname.pid" ;;
+                # Each client's own way: udhcpc SIGUSR1 renews, SIGUSR2 releases; dhcpcd
+                # SIGALRM renews (-n), SIGHUP releases (-k); dhclient -r releases and ends
+                # the running client named by its pid file.
+                udhcpc:renew)   kill -USR1 "$(pid_of "$pidname")" ;;
+                udhcpc:release) kill -USR2 "$(pid_of "$pidname")" ;;
+                dhcpcd:renew)   kill -ALRM "$(pid_of "$pidname")" ;;
+                dhcpcd:release) kill -HUP "$(pid_of "$pidname")" ;;
+                dhclient:renew) die "dhclient renews at T1 only (give the server a short lease)" ;;
+                dhclient:release) (lan_exec "$name" "${envs[@]}" dhclient -4 -r -v -sf "$script" \
+                        -lf "$d/dhclient.leases" -pf "$d/dhclient.pid" eth0) >>"$d/$prog.log" 2>&1
+                    rm -f "$S/pids/$pidname.pid" ;;
+                *:stop)         stop "$pidname" ;;
+                *:pid)          running "$pidname" || die "$pidname is not running"; pid_of "$pidname" ;;
+                *) die "lan client: want NAME udhcpc|dhclient|dhcpcd start|renew|release|stop|pid" ;;
+            esac ;;
+        *) die "lan: want add NAME [MAC] | exec NAME CMD... | client NAME PROG ACTION" ;;
+    esac
+}
+
 # ------------------------------------------------------------------ commands in the lab
 cmd_exec() {
     need_lab; [ $# -ge 1 ] || die "exec: command missing"
@@ -868,6 +954,7 @@ case "$CMD" in
     wpa)       cmd_wpa "$@" ;;
     ofono)     cmd_ofono "$@" ;;
     fakeofono) cmd_fakeofono "$@" ;;
+    lan)       cmd_lan "$@" ;;
     wait-name) cmd_wait_name "$@" ;;
     resolv)    cmd_resolv ;;
     info)      cmd_info ;;

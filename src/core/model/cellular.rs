@@ -491,6 +491,8 @@ mod tests {
                 up: true,
                 carrier: true,
                 mtu: 1500,
+                lan: false,
+                master: None,
             },
             &mut Store,
         );
@@ -565,6 +567,8 @@ mod tests {
                 up: true,
                 carrier: false,
                 mtu: 1500,
+                lan: false,
+                master: None,
             },
             &mut Store,
         );

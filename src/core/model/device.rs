@@ -20,6 +20,11 @@ pub struct Device {
     pub carrier: bool,
     /// The link's MTU (`Service.Ethernet.MTU`).
     pub mtu: u32,
+    /// A LAN port (board config `Role=lan`): never an uplink, bridged when
+    /// ethernet is tethered.
+    pub lan: bool,
+    /// The bridge (or other master) it is a port of, as last seen.
+    pub master: Option<u32>,
 }
 
 /// A link as the kernel reports it, reduced to what the model needs.
@@ -32,6 +37,10 @@ pub struct LinkSeen {
     pub up: bool,
     pub carrier: bool,
     pub mtu: u32,
+    /// Board config `Role=lan`.
+    pub lan: bool,
+    /// IFLA_MASTER.
+    pub master: Option<u32>,
 }
 
 impl Model {
@@ -47,6 +56,8 @@ impl Model {
                 dev.name = link.name.clone();
                 dev.tech = link.tech;
                 dev.mtu = link.mtu;
+                dev.lan = link.lan;
+                dev.master = link.master;
             }
             None => {
                 let dev = Device {
@@ -57,6 +68,8 @@ impl Model {
                     up: link.up,
                     carrier: link.carrier,
                     mtu: link.mtu,
+                    lan: link.lan,
+                    master: link.master,
                 };
                 if self.devices.push(dev).is_err() {
                     log::warn!(
@@ -82,6 +95,13 @@ impl Model {
             return;
         }
         let has_service = self.service_idx_by_ifindex(link.ifindex).is_some();
+        // A LAN port or a tethered gadget serves clients: it is no uplink.
+        if link.lan || self.is_tethered_port(link.ifindex) {
+            if has_service {
+                self.remove_service_of(link.ifindex);
+            }
+            return;
+        }
         match tech::offered(&link) {
             Some(id) if powered && !has_service => self.add_service(&link, id, configs),
             None if has_service => {

@@ -11,6 +11,7 @@ mod cellular;
 mod device;
 mod service;
 mod technology;
+mod tether;
 mod wifi;
 
 pub use cellular::CellularInfo;
@@ -21,6 +22,7 @@ pub use wifi::{AgentAnswer, ConnectOutcome, ConnectSpec, InputRequest, WifiInfo}
 
 use crate::caps;
 use crate::core::clock::ClockState;
+pub use tether::TetherState;
 use crate::core::counter::Counter;
 use crate::core::session::Session;
 use crate::core::session_policy::PolicyRule;
@@ -84,6 +86,9 @@ pub enum Action {
         service: ServiceId,
         after: std::time::Duration,
     },
+    /// Read the kernel's links and addresses afresh (a gadget given back by
+    /// tethering offers its service again).
+    Resync,
 }
 
 /// The client agent that answers input requests (`RegisterAgent`).
@@ -239,6 +244,8 @@ pub struct Model {
     pub counters: heapless::Vec<Counter, { caps::MAX_COUNTERS }>,
     /// The Clock API's state.
     pub clock: ClockState,
+    /// Tethering's switches, bridge and block.
+    pub tether: TetherState,
     actions: Vec<Action>,
     /// Outcomes of WiFi connects, for the Connect replies held until then.
     connect_results: Vec<ConnectOutcome>,
@@ -275,6 +282,7 @@ impl Model {
             modems: heapless::Vec::new(),
             counters: heapless::Vec::new(),
             clock: ClockState::default(),
+            tether: TetherState::default(),
             actions: Vec::new(),
             connect_results: Vec::new(),
             wifi_capped: false,

@@ -876,6 +876,8 @@ mod tests {
                 up: true,
                 carrier: false,
                 mtu: 1500,
+                lan: false,
+                master: None,
             },
             &mut Store,
         );

@@ -18,7 +18,8 @@ use netlink_packet_netfilter::{
 };
 
 use super::lower::{lower, nfproto, octets, Field, Step, Term};
-use crate::core::firewall::{Family, Ruleset, SnatRule};
+use crate::core::firewall::{Family, Masquerade, Ruleset, SnatRule};
+use std::net::IpAddr;
 
 /// pathman's table (family inet): it owns nothing else in nftables.
 pub const TABLE: &str = "pathman";
@@ -26,6 +27,8 @@ pub const TABLE: &str = "pathman";
 pub const MARK_CHAIN: &str = "mark";
 /// Postrouting nat chain: source address of re-routed marked packets.
 pub const SNAT_CHAIN: &str = "snat";
+/// Marks forwarded packets (tethered clients) by session flow selectors.
+pub const FORWARD_MARK_CHAIN: &str = "forward-mark";
 
 /// `NFNL_SUBSYS_NFTABLES`: batch begin/end carry it in `res_id`.
 pub const NFNL_SUBSYS_NFTABLES: u16 = 10;
@@ -192,12 +195,32 @@ pub(super) fn replace_body(rs: &Ruleset, first_seq: u32) -> Batch {
         chain(SNAT_CHAIN, "nat", InetHookNumber::PostRouting, PRIO_SRCNAT),
         NLM_F_CREATE,
     );
+    if !rs.forward_marks.is_empty() {
+        b.push(
+            "add forward mark chain",
+            chain(
+                FORWARD_MARK_CHAIN,
+                "filter",
+                InetHookNumber::PreRouting,
+                PRIO_MANGLE,
+            ),
+            NLM_F_CREATE,
+        );
+    }
     let mut set_id = 0u32;
-    for step in lower(&rs.marks) {
+    let lowered = lower(&rs.marks)
+        .into_iter()
+        .map(|s| (MARK_CHAIN, s))
+        .chain(
+            lower(&rs.forward_marks)
+                .into_iter()
+                .map(|s| (FORWARD_MARK_CHAIN, s)),
+        );
+    for (chain_name, step) in lowered {
         match step {
             Step::Rule { terms, mark } => b.push(
                 "add mark rule",
-                rule(MARK_CHAIN, mark_rule(&terms, mark)),
+                rule(chain_name, mark_rule(&terms, mark)),
                 NLM_F_CREATE | NLM_F_APPEND,
             ),
             Step::Map {
@@ -221,7 +244,7 @@ pub(super) fn replace_body(rs: &Ruleset, first_seq: u32) -> Batch {
                 }
                 b.push(
                     "add map rule",
-                    rule(MARK_CHAIN, map_rule(&name, set_id, &fields)),
+                    rule(chain_name, map_rule(&name, set_id, &fields)),
                     NLM_F_CREATE | NLM_F_APPEND,
                 );
             }
@@ -234,7 +257,38 @@ pub(super) fn replace_body(rs: &Ruleset, first_seq: u32) -> Batch {
             NLM_F_CREATE | NLM_F_APPEND,
         );
     }
+    for m in &rs.masquerade {
+        b.push(
+            "add masquerade rule",
+            rule(SNAT_CHAIN, masquerade_rule(m)),
+            NLM_F_CREATE | NLM_F_APPEND,
+        );
+    }
     b
+}
+
+/// `meta nfproto ipv4 ip saddr <net>/<len> meta oif == I masquerade`.
+fn masquerade_rule(m: &Masquerade) -> Vec<Expr> {
+    let r = Register::Reg1;
+    let src = IpAddr::V4(m.src.0);
+    let mut out = vec![
+        load(Field::NfProto, r),
+        cmp(Operator::Equal, r, &[nfproto(Family::V4)]),
+    ];
+    let mask_bytes = crate::core::types::prefix_to_mask(m.src.1).to_be_bytes().to_vec();
+    out.push(load(Field::Saddr(Family::V4), r));
+    out.push(mask(r, mask_bytes));
+    out.push(cmp(Operator::Equal, r, &octets(&src)));
+    out.push(Expressions::Meta(vec![Meta::DestinationRegister(r), Meta::Key(MetaKey::Oif)]).into());
+    out.push(cmp(Operator::Equal, r, &m.oif.to_ne_bytes()));
+    out.push(
+        Expressions::Other {
+            expression_type: "masq".into(),
+            attributes: vec![],
+        }
+        .into(),
+    );
+    out
 }
 
 fn chain(name: &str, kind: &str, hook: InetHookNumber, prio: i32) -> NfTablesMessage {

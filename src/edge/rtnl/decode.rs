@@ -42,8 +42,10 @@ pub fn decode_link(msg: &LinkMessage) -> Option<Link> {
     let mut name = None;
     let mut mac = None;
     let mut mtu = 0;
+    let mut master = None;
     for attr in &msg.attributes {
         match attr {
+            LinkAttribute::Controller(m) if *m != 0 => master = Some(*m),
             LinkAttribute::IfName(n) => name = IfName::try_from(n.as_str()).ok(),
             LinkAttribute::Address(a) => mac = <[u8; 6]>::try_from(a.as_slice()).ok(),
             LinkAttribute::Mtu(m) => mtu = *m,
@@ -60,6 +62,7 @@ pub fn decode_link(msg: &LinkMessage) -> Option<Link> {
         loopback: flags.contains(LinkFlags::Loopback),
         arphrd: u16::from(msg.header.link_layer_type),
         mtu,
+        master,
     })
 }
 

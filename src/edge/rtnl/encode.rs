@@ -168,6 +168,50 @@ pub(super) fn push_set_link_up(tx: &mut Vec<u8>, seq: u32, ifindex: u32, up: boo
     );
 }
 
+/// Appends an RTM_NEWLINK creating a bridge named `name` (up, STP off: the
+/// kernel's default, so ports forward at once).
+pub(super) fn push_new_bridge(tx: &mut Vec<u8>, seq: u32, name: &str) {
+    use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo};
+    let mut msg = LinkMessage::default();
+    msg.header.change_mask = LinkFlags::Up;
+    msg.header.flags = LinkFlags::Up;
+    msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+    msg.attributes
+        .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
+    push_message(
+        tx,
+        seq,
+        NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        RouteNetlinkMessage::NewLink(msg),
+    );
+}
+
+/// Appends an RTM_NEWLINK making `ifindex` a port of `master` (0: of none).
+pub(super) fn push_set_master(tx: &mut Vec<u8>, seq: u32, ifindex: u32, master: u32) {
+    use netlink_packet_route::link::LinkAttribute;
+    let mut msg = LinkMessage::default();
+    msg.header.index = ifindex;
+    msg.attributes.push(LinkAttribute::Controller(master));
+    push_message(
+        tx,
+        seq,
+        NLM_F_REQUEST | NLM_F_ACK,
+        RouteNetlinkMessage::NewLink(msg),
+    );
+}
+
+/// Appends an RTM_DELLINK of `ifindex`.
+pub(super) fn push_del_link(tx: &mut Vec<u8>, seq: u32, ifindex: u32) {
+    let mut msg = LinkMessage::default();
+    msg.header.index = ifindex;
+    push_message(
+        tx,
+        seq,
+        NLM_F_REQUEST | NLM_F_ACK,
+        RouteNetlinkMessage::DelLink(msg),
+    );
+}
+
 /// The scope `ip addr add` would pick for an IPv4 address; the kernel
 /// derives IPv6 scopes itself.
 fn ipv4_scope(addr: Ipv4Addr) -> AddressScope {

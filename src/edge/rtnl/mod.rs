@@ -54,6 +54,8 @@ pub struct Link {
     /// ARPHRD_* link type.
     pub arphrd: u16,
     pub mtu: u32,
+    /// IFLA_MASTER: the bridge (or bond) it is a port of.
+    pub master: Option<u32>,
 }
 
 /// An interface address as the kernel reports it.
@@ -295,16 +297,51 @@ impl Rtnl {
 
     /// Sets or clears IFF_UP of a link, leaving its other flags alone.
     pub async fn set_link_up(&mut self, ifindex: u32, up: bool) -> Result<(), RtnlError> {
-        const OP: &str = "set link up/down";
+        self.link_request("set link up/down", |tx, seq| {
+            encode::push_set_link_up(tx, seq, ifindex, up)
+        })
+        .await
+    }
+
+    /// Creates a bridge, up (tethering).
+    pub async fn new_bridge(&mut self, name: &str) -> Result<(), RtnlError> {
+        self.link_request("create bridge", |tx, seq| {
+            encode::push_new_bridge(tx, seq, name)
+        })
+        .await
+    }
+
+    /// Makes `ifindex` a port of `master`, or of nothing with 0.
+    pub async fn set_master(&mut self, ifindex: u32, master: u32) -> Result<(), RtnlError> {
+        self.link_request("set link master", |tx, seq| {
+            encode::push_set_master(tx, seq, ifindex, master)
+        })
+        .await
+    }
+
+    /// Deletes a link (the tethering bridge).
+    pub async fn del_link(&mut self, ifindex: u32) -> Result<(), RtnlError> {
+        self.link_request("delete link", |tx, seq| {
+            encode::push_del_link(tx, seq, ifindex)
+        })
+        .await
+    }
+
+    /// One link request and its ack.
+    async fn link_request(
+        &mut self,
+        op: &'static str,
+        build: impl FnOnce(&mut Vec<u8>, u32),
+    ) -> Result<(), RtnlError> {
         self.tx.clear();
         let seq = self.sock.take_seq(1);
-        encode::push_set_link_up(&mut self.tx, seq, ifindex, up);
+        build(&mut self.tx, seq);
         let mut status = [Answer::default()];
-        self.exchange(OP, seq, &mut status, &mut |_| {}).await?;
+        self.exchange(op, seq, &mut status, &mut |_| {}).await?;
         match status[0].errno {
             Some(0) => Ok(()),
-            Some(errno) => Err(err(OP, errno)),
-            None => Err(err(OP, libc::EIO)),
+            Some(errno) => Err(err(op, errno)),
+            None => Err(err(op, libc::EIO)),
         }
     }
 }

@@ -1,0 +1,199 @@
+//! Tethering's kernel edge: makes the bridge, its ports and IPv4 forwarding
+//! match [`crate::core::tether::plan`]. The bridge's address, NAT and the
+//! DHCP server follow from the same plan through the reconciler, the
+//! nftables ruleset and the task supervisor.
+
+use std::path::{Path, PathBuf};
+
+use crate::core::tether;
+
+use super::Daemon;
+
+const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+
+/// What tethering changed outside pathman's own objects.
+#[derive(Debug)]
+pub struct TetherEdge {
+    /// `ip_forward` before tethering set it, kept in the run dir too so a
+    /// pathman that crashed restores it at its next start.
+    forward_saved: Option<String>,
+    saved_file: PathBuf,
+    /// A bridge create that failed: not retried on every event.
+    create_failed: Option<String>,
+    /// The saved file of a previous run was looked at (once, at start).
+    checked_saved: bool,
+}
+
+impl TetherEdge {
+    pub fn new(run_dir: &Path) -> TetherEdge {
+        TetherEdge {
+            forward_saved: None,
+            saved_file: run_dir.join("ip_forward.saved"),
+            create_failed: None,
+            checked_saved: false,
+        }
+    }
+}
+
+impl Daemon {
+    /// Bridge, ports and forwarding as the plan wants them.
+    pub(super) async fn sync_tether(&mut self) {
+        self.model.tether_update();
+        let Some(plan) = tether::plan(&self.model) else {
+            self.tether_down().await;
+            return;
+        };
+        let bridge = match self.model.tether.bridge {
+            Some(i) => i,
+            None => match self.create_bridge(&plan.bridge).await {
+                Some(i) => i,
+                None => return,
+            },
+        };
+        let moves: Vec<(u32, u32, String)> = self
+            .model
+            .devices
+            .iter()
+            .filter_map(|d| {
+                let want = plan.ports.contains(&d.ifindex);
+                match (want, d.master == Some(bridge)) {
+                    (true, false) => Some((d.ifindex, bridge, d.name.to_string())),
+                    (false, true) => Some((d.ifindex, 0, d.name.to_string())),
+                    _ => None,
+                }
+            })
+            .collect();
+        for (ifindex, master, name) in moves {
+            match self.rtnl.set_master(ifindex, master).await {
+                Ok(()) => {
+                    log::info!(
+                        "tethering: {name} {} {}",
+                        if master == 0 { "left" } else { "joined" },
+                        plan.bridge
+                    );
+                    // The link event confirms it; until then do not ask again.
+                    if let Some(d) = self.model.devices.iter_mut().find(|d| d.ifindex == ifindex) {
+                        d.master = (master != 0).then_some(master);
+                    }
+                }
+                Err(e) => log::warn!("tethering: {name}: cannot join {}: {e}", plan.bridge),
+            }
+        }
+        self.set_forwarding(true);
+    }
+
+    async fn create_bridge(&mut self, name: &str) -> Option<u32> {
+        if let Ok(i) = nix::net::if_::if_nametoindex(name) {
+            self.model.tether_bridge_seen(Some(i));
+            return Some(i);
+        }
+        if self.tether.create_failed.as_deref() == Some(name) {
+            return None;
+        }
+        if let Err(e) = self.rtnl.new_bridge(name).await {
+            log::warn!("tethering: cannot create bridge {name}: {e}");
+            self.tether.create_failed = Some(name.to_string());
+            return None;
+        }
+        match nix::net::if_::if_nametoindex(name) {
+            Ok(i) => {
+                log::info!("tethering: bridge {name} created");
+                self.model.tether_bridge_seen(Some(i));
+                Some(i)
+            }
+            Err(e) => {
+                log::warn!("tethering: bridge {name} created but not found: {e}");
+                None
+            }
+        }
+    }
+
+    /// Nothing tethered: ports leave, the bridge goes, forwarding as before.
+    async fn tether_down(&mut self) {
+        self.tether.create_failed = None;
+        if let Some(bridge) = self.model.tether.bridge {
+            let ports: Vec<u32> = self
+                .model
+                .devices
+                .iter()
+                .filter(|d| d.master == Some(bridge))
+                .map(|d| d.ifindex)
+                .collect();
+            for ifindex in ports {
+                if let Err(e) = self.rtnl.set_master(ifindex, 0).await {
+                    log::warn!("tethering: ifindex {ifindex}: cannot leave the bridge: {e}");
+                }
+            }
+            match self.rtnl.del_link(bridge).await {
+                Ok(()) => log::info!("tethering: bridge {} removed", self.model.tether.bridge_name),
+                Err(e) => log::warn!("tethering: cannot remove the bridge: {e}"),
+            }
+            self.model.tether_bridge_seen(None);
+        }
+        self.set_forwarding(false);
+    }
+
+    /// IPv4 forwarding on while tethering, back to what it was after.
+    fn set_forwarding(&mut self, on: bool) {
+        let t = &mut self.tether;
+        if on && t.forward_saved.is_none() {
+            t.checked_saved = true;
+            let before = match std::fs::read_to_string(IP_FORWARD) {
+                Ok(v) => v.trim().to_string(),
+                Err(e) => {
+                    log::warn!("tethering: cannot read {IP_FORWARD}: {e}");
+                    return;
+                }
+            };
+            if let Err(e) = crate::config::store::write_atomic(&t.saved_file, before.as_bytes()) {
+                log::debug!("tethering: {}: {e}", t.saved_file.display());
+            }
+            if before != "1" {
+                match std::fs::write(IP_FORWARD, "1") {
+                    Ok(()) => log::info!("tethering: IPv4 forwarding on (was {before})"),
+                    Err(e) => log::warn!("tethering: cannot turn IPv4 forwarding on: {e}"),
+                }
+            }
+            t.forward_saved = Some(before);
+        } else if !on && (t.forward_saved.is_some() || !t.checked_saved) {
+            t.checked_saved = true;
+            let before = t.forward_saved.take().or_else(|| {
+                // A pathman that stopped without restoring it (a crash).
+                std::fs::read_to_string(&t.saved_file)
+                    .ok()
+                    .map(|v| v.trim().to_string())
+            });
+            let Some(before) = before else { return };
+            if before != "1" {
+                match std::fs::write(IP_FORWARD, &before) {
+                    Ok(()) => log::info!("tethering: IPv4 forwarding restored to {before}"),
+                    Err(e) => log::warn!("tethering: cannot restore IPv4 forwarding: {e}"),
+                }
+            }
+            let _ = std::fs::remove_file(&t.saved_file);
+        }
+    }
+
+    /// An IPv4 address pathman did not install (loopback's aside): the
+    /// tether block keeps clear of it.
+    pub(super) fn foreign_v4(&mut self, ifindex: u32, addr: std::net::Ipv4Addr, len: u8, present: bool) {
+        if addr.is_loopback() || addr.is_link_local() {
+            return;
+        }
+        let net = crate::core::types::Ipv4Net {
+            addr,
+            prefix_len: len,
+        };
+        self.model.foreign_address(ifindex, net, present);
+    }
+
+    /// Starts the tethering DHCP server of `spec`.
+    pub(super) fn start_dhcp_server(&mut self, _spec: &crate::core::tasks::TaskSpec) -> super::tasks::Running {
+        super::tasks::Running::Idle
+    }
+
+    /// At shutdown: the bridge and forwarding go with pathman.
+    pub(super) async fn tether_shutdown(&mut self) {
+        self.tether_down().await;
+    }
+}
