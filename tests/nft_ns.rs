@@ -170,6 +170,7 @@ fn ruleset_a() -> Ruleset {
                 addr: ip("2001:db8::1"),
             },
         ],
+        ..Ruleset::default()
     }
 }
 
@@ -195,6 +196,7 @@ fn ruleset_b() -> Ruleset {
             oif: 1,
             addr: ip("198.51.100.7"),
         }],
+        ..Ruleset::default()
     }
 }
 
@@ -353,6 +355,7 @@ fn marked_traffic_is_rerouted_and_snatted() {
             oif: veth1a,
             addr: ip("10.20.0.1"),
         }],
+        ..Ruleset::default()
     };
     smol::block_on(nft.replace(&rs)).unwrap();
 
@@ -408,6 +411,7 @@ fn many_small_messages_after_few_large_ones() {
     let rs = |marks: Vec<MarkRule>| Ruleset {
         marks,
         snat: vec![],
+        ..Ruleset::default()
     };
     let (a, b) = (rs(few_large), rs(many_small));
     let (ba, bb) = (
@@ -499,6 +503,7 @@ fn timing_1024_selectors() {
         let rs = Ruleset {
             marks: marks.to_vec(),
             snat: vec![],
+            ..Ruleset::default()
         };
         smol::block_on(nft.replace(&rs)).unwrap();
         let s = UdpSocket::bind("0.0.0.0:0").unwrap();
@@ -518,6 +523,7 @@ fn timing_1024_selectors() {
         let rs = Ruleset {
             marks: marks.clone(),
             snat: vec![],
+            ..Ruleset::default()
         };
         let mut times: Vec<Duration> = (0..20)
             .map(|_| {

@@ -234,6 +234,7 @@ mod tests {
                 m: Match::Flow(f),
             }],
             snat: vec![],
+            ..Ruleset::default()
         }
     }
 
@@ -296,6 +297,7 @@ mod tests {
         let rs = Ruleset {
             marks: vec![r; MAX_MARK_RULES + 1],
             snat: vec![],
+            ..Ruleset::default()
         };
         assert!(rs.validate().unwrap_err().contains("MAX_MARK_RULES"));
         let rs = Ruleset {
@@ -304,6 +306,7 @@ mod tests {
                 m: Match::Gid(1),
             }],
             snat: vec![],
+            ..Ruleset::default()
         };
         assert!(rs.validate().is_err());
     }

@@ -134,7 +134,9 @@ pub struct TetherSettings {
 pub fn can_tether(tech: Technology) -> Result<(), &'static str> {
     match tech {
         Technology::Ethernet | Technology::Gadget => Ok(()),
-        Technology::Wifi => Err("a WiFi access point is not built yet: tether ethernet LAN ports or the USB gadget"),
+        Technology::Wifi => {
+            Err("a WiFi access point is not built yet: tether ethernet LAN ports or the USB gadget")
+        }
         Technology::Cellular => Err("a modem's link cannot be shared with clients"),
     }
 }
@@ -234,7 +236,10 @@ mod tests {
         assert_eq!(b.gateway(), Ipv4Addr::new(192, 168, 1, 1));
         assert_eq!(
             b.pool(),
-            (Ipv4Addr::new(192, 168, 1, 2), Ipv4Addr::new(192, 168, 1, 253))
+            (
+                Ipv4Addr::new(192, 168, 1, 2),
+                Ipv4Addr::new(192, 168, 1, 253)
+            )
         );
     }
 
@@ -247,7 +252,10 @@ mod tests {
         let b = choose_block(&[net("192.168.0.5/30")], None).unwrap();
         assert_eq!(b.to_string(), "192.168.1.0/24");
         // Starting in 10.0.0.0/8 with all of it taken wraps to 192.168.
-        let b = choose_block(&[net("10.1.2.3/8")], Some(Block(Ipv4Addr::new(10, 0, 0, 0))));
+        let b = choose_block(
+            &[net("10.1.2.3/8")],
+            Some(Block(Ipv4Addr::new(10, 0, 0, 0))),
+        );
         assert_eq!(b.unwrap().to_string(), "192.168.0.0/24");
     }
 

@@ -490,22 +490,21 @@ pub fn parse(args: &[String]) -> Result<Command, ParseError> {
             })
         }
         "tether" => {
-            let (tech, word, ap) = match rest.as_slice() {
-                [tech, word] => (*tech, *word, None),
-                [tech, word, ssid, pass] => (*tech, *word, Some((*ssid, *pass, None))),
-                [tech, word, ssid, pass, freq] => {
-                    let f = freq
-                        .parse::<i32>()
-                        .map_err(|_| bad(cmd, format!("Invalid frequency '{freq}'")))?;
-                    (*tech, *word, Some((*ssid, *pass, Some(f))))
-                }
-                _ => {
-                    return Err(bad(
+            let (tech, word, ap) =
+                match rest.as_slice() {
+                    [tech, word] => (*tech, *word, None),
+                    [tech, word, ssid, pass] => (*tech, *word, Some((*ssid, *pass, None))),
+                    [tech, word, ssid, pass, freq] => {
+                        let f = freq
+                            .parse::<i32>()
+                            .map_err(|_| bad(cmd, format!("Invalid frequency '{freq}'")))?;
+                        (*tech, *word, Some((*ssid, *pass, Some(f))))
+                    }
+                    _ => return Err(bad(
                         cmd,
                         "Expected <technology> on|off, or wifi on|off <ssid> <passphrase> [<freq>]",
-                    ))
-                }
-            };
+                    )),
+                };
             if !names::is_valid_path_element(tech) {
                 return Err(bad(cmd, format!("Invalid technology '{tech}'")));
             }
@@ -517,9 +516,7 @@ pub fn parse(args: &[String]) -> Result<Command, ParseError> {
                 ap: ap.map(|(a, b, f)| (a.to_owned(), b.to_owned(), f)),
             })
         }
-        "tethering_clients" => {
-            no_args(cmd, &rest).and_then(|()| bus(BusCommand::TetheringClients))
-        }
+        "tethering_clients" => no_args(cmd, &rest).and_then(|()| bus(BusCommand::TetheringClients)),
         "scan" => match rest.as_slice() {
             [tech] if names::is_valid_path_element(tech) => {
                 bus(BusCommand::Scan((*tech).to_owned()))
@@ -993,12 +990,24 @@ pub async fn execute(
             let path = names::technology_path(tech);
             let iface = names::TECHNOLOGY_INTERFACE;
             if let Some((ssid, pass, freq)) = ap {
-                set_property(conn, &path, iface, "TetheringIdentifier", &Value::from(ssid.as_str()))
-                    .await
-                    .map_err(|e| e.in_context(tech.as_str()))?;
-                set_property(conn, &path, iface, "TetheringPassphrase", &Value::from(pass.as_str()))
-                    .await
-                    .map_err(|e| e.in_context(tech.as_str()))?;
+                set_property(
+                    conn,
+                    &path,
+                    iface,
+                    "TetheringIdentifier",
+                    &Value::from(ssid.as_str()),
+                )
+                .await
+                .map_err(|e| e.in_context(tech.as_str()))?;
+                set_property(
+                    conn,
+                    &path,
+                    iface,
+                    "TetheringPassphrase",
+                    &Value::from(pass.as_str()),
+                )
+                .await
+                .map_err(|e| e.in_context(tech.as_str()))?;
                 if let Some(f) = freq {
                     set_property(conn, &path, iface, "TetheringFreq", &Value::from(*f))
                         .await

@@ -221,7 +221,8 @@ async fn run(
     model.tether.bridge_name = conf.tethering_bridge.clone();
     model.tether.lease_secs = conf.tethering_lease_secs;
     for t in Technology::ALL {
-        let mut ts = global.tether[Technology::ALL.iter().position(|x| *x == t).unwrap_or(0)].clone();
+        let mut ts =
+            global.tether[Technology::ALL.iter().position(|x| *x == t).unwrap_or(0)].clone();
         // ConnMan: tethering comes back after a restart only in persistent mode.
         ts.enabled &= conf.persistent_tethering;
         model.load_tether_settings(t, ts);

@@ -125,7 +125,10 @@ impl Daemon {
                 }
             }
             match self.rtnl.del_link(bridge).await {
-                Ok(()) => log::info!("tethering: bridge {} removed", self.model.tether.bridge_name),
+                Ok(()) => log::info!(
+                    "tethering: bridge {} removed",
+                    self.model.tether.bridge_name
+                ),
                 Err(e) => log::warn!("tethering: cannot remove the bridge: {e}"),
             }
             self.model.tether_bridge_seen(None);
@@ -176,7 +179,13 @@ impl Daemon {
 
     /// An IPv4 address pathman did not install (loopback's aside): the
     /// tether block keeps clear of it.
-    pub(super) fn foreign_v4(&mut self, ifindex: u32, addr: std::net::Ipv4Addr, len: u8, present: bool) {
+    pub(super) fn foreign_v4(
+        &mut self,
+        ifindex: u32,
+        addr: std::net::Ipv4Addr,
+        len: u8,
+        present: bool,
+    ) {
         if addr.is_loopback() || addr.is_link_local() {
             return;
         }
@@ -188,7 +197,10 @@ impl Daemon {
     }
 
     /// Starts the tethering DHCP server of `spec`.
-    pub(super) fn start_dhcp_server(&mut self, _spec: &crate::core::tasks::TaskSpec) -> super::tasks::Running {
+    pub(super) fn start_dhcp_server(
+        &mut self,
+        _spec: &crate::core::tasks::TaskSpec,
+    ) -> super::tasks::Running {
         super::tasks::Running::Idle
     }
 

@@ -614,8 +614,20 @@ impl ServerSock {
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         let raw = fd.as_raw_fd();
         let one: libc::c_int = 1;
-        setsockopt(raw, libc::SOL_SOCKET, libc::SO_REUSEADDR, &one, "SO_REUSEADDR")?;
-        setsockopt(raw, libc::SOL_SOCKET, libc::SO_BROADCAST, &one, "SO_BROADCAST")?;
+        setsockopt(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            &one,
+            "SO_REUSEADDR",
+        )?;
+        setsockopt(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_BROADCAST,
+            &one,
+            "SO_BROADCAST",
+        )?;
         let mut name = [0u8; libc::IFNAMSIZ];
         if ifname.is_empty() || ifname.len() >= name.len() {
             return Err(Error::BadInterface);

@@ -22,11 +22,11 @@ pub use wifi::{AgentAnswer, ConnectOutcome, ConnectSpec, InputRequest, WifiInfo}
 
 use crate::caps;
 use crate::core::clock::ClockState;
-pub use tether::TetherState;
 use crate::core::counter::Counter;
 use crate::core::session::Session;
 use crate::core::session_policy::PolicyRule;
 use crate::core::types::{IfName, ServiceConfig, ServiceId, ServiceState, Technology};
+pub use tether::TetherState;
 
 /// Side effects the edges carry out for the model.
 #[derive(Debug, Clone, PartialEq)]

@@ -48,10 +48,7 @@ impl Default for TetherState {
 const MAX_FOREIGN: usize = 64;
 
 fn index(tech: Technology) -> usize {
-    Technology::ALL
-        .iter()
-        .position(|t| *t == tech)
-        .unwrap_or(0)
+    Technology::ALL.iter().position(|t| *t == tech).unwrap_or(0)
 }
 
 impl Model {
@@ -82,9 +79,7 @@ impl Model {
                     Technology::Ethernet => "no LAN port (board config Role=lan)",
                     _ => "no device",
                 };
-                return Err(RequestError::NoCarrier(format!(
-                    "{tech}: {what} to tether"
-                )));
+                return Err(RequestError::NoCarrier(format!("{tech}: {what} to tether")));
             }
         }
         self.tether.settings[index(tech)].enabled = on;

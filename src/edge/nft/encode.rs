@@ -208,14 +208,11 @@ pub(super) fn replace_body(rs: &Ruleset, first_seq: u32) -> Batch {
         );
     }
     let mut set_id = 0u32;
-    let lowered = lower(&rs.marks)
-        .into_iter()
-        .map(|s| (MARK_CHAIN, s))
-        .chain(
-            lower(&rs.forward_marks)
-                .into_iter()
-                .map(|s| (FORWARD_MARK_CHAIN, s)),
-        );
+    let lowered = lower(&rs.marks).into_iter().map(|s| (MARK_CHAIN, s)).chain(
+        lower(&rs.forward_marks)
+            .into_iter()
+            .map(|s| (FORWARD_MARK_CHAIN, s)),
+    );
     for (chain_name, step) in lowered {
         match step {
             Step::Rule { terms, mark } => b.push(
@@ -275,7 +272,9 @@ fn masquerade_rule(m: &Masquerade) -> Vec<Expr> {
         load(Field::NfProto, r),
         cmp(Operator::Equal, r, &[nfproto(Family::V4)]),
     ];
-    let mask_bytes = crate::core::types::prefix_to_mask(m.src.1).to_be_bytes().to_vec();
+    let mask_bytes = crate::core::types::prefix_to_mask(m.src.1)
+        .to_be_bytes()
+        .to_vec();
     out.push(load(Field::Saddr(Family::V4), r));
     out.push(mask(r, mask_bytes));
     out.push(cmp(Operator::Equal, r, &octets(&src)));

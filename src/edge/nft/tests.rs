@@ -38,6 +38,7 @@ fn sample() -> Ruleset {
             oif: 3,
             addr: "192.0.2.1".parse().unwrap(),
         }],
+        ..Ruleset::default()
     }
 }
 

@@ -177,7 +177,9 @@ pub(super) fn push_new_bridge(tx: &mut Vec<u8>, seq: u32, name: &str) {
     msg.header.flags = LinkFlags::Up;
     msg.attributes.push(LinkAttribute::IfName(name.to_string()));
     msg.attributes
-        .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
+        .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+            InfoKind::Bridge,
+        )]));
     push_message(
         tx,
         seq,
