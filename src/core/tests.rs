@@ -421,3 +421,162 @@ fn when_the_default_moves_the_old_default_never_lacks_a_route() {
     }
     assert_eq!(default_routes(&kernel), vec![(3, 0), (4, 1028)]);
 }
+
+/// A LAN port (ifindex 9, board `Role=lan`) beside the three uplinks.
+fn lan_port(m: &mut Model) {
+    let mut l = link(9, true);
+    l.name = heapless::String::try_from("lan0").unwrap();
+    l.lan = true;
+    m.link_changed(l, &mut Defaults);
+}
+
+#[test]
+fn a_lan_port_is_never_an_uplink_and_ethernet_tethering_bridges_it() {
+    let mut m = three_ready(false);
+    lan_port(&mut m);
+    assert!(
+        m.services.iter().all(|s| s.ifindex != 9),
+        "no service on a LAN port"
+    );
+    assert!(super::tether::plan(&m).is_none(), "nothing tethered yet");
+    m.set_tethering(Technology::Ethernet, true).unwrap();
+    assert_eq!(
+        m.set_tethering(Technology::Ethernet, true),
+        Err(super::model::RequestError::AlreadyEnabled)
+    );
+    let p = super::tether::plan(&m).expect("a tether plan");
+    assert_eq!(p.ports, vec![9]);
+    assert_eq!(p.bridge, "tether");
+    // The uplinks are on 198.18.k.0/24: the first block is free.
+    assert_eq!(p.block.to_string(), "192.168.0.0/24");
+    // No address, server or NAT before the bridge exists.
+    assert!(!desired(&m).addresses.iter().any(|a| a.ifindex == 20));
+    m.tether_bridge_seen(Some(20));
+    let st = desired(&m);
+    assert!(st.addresses.iter().any(|a| a.ifindex == 20
+        && a.addr == IpAddr::V4(Ipv4Addr::new(192, 168, 0, 1))
+        && a.prefix_len == 24));
+    let rs = super::session::ruleset(&m, &m.sessions, &m.policies);
+    let oifs: Vec<u32> = rs.masquerade.iter().map(|x| x.oif).collect();
+    assert_eq!(oifs, vec![3, 4, 5], "NAT out of every connected uplink");
+    assert!(rs.validate().is_ok());
+    let server = super::tasks::desired(&m)
+        .into_iter()
+        .find(|t| t.key() == super::tasks::TaskKey::DhcpServer)
+        .expect("a DHCP server task");
+    match server {
+        super::tasks::TaskSpec::DhcpServer { ifindex, dns, .. } => {
+            assert_eq!(ifindex, 20);
+            // The default service's servers (uplink 1's dnsmasq).
+            assert_eq!(dns, vec![Ipv4Addr::new(198, 18, 1, 1)]);
+        }
+        other => panic!("{other:?}"),
+    }
+    m.set_tethering(Technology::Ethernet, false).unwrap();
+    assert!(super::tether::plan(&m).is_none());
+    assert!(super::session::ruleset(&m, &m.sessions, &m.policies)
+        .masquerade
+        .is_empty());
+}
+
+#[test]
+fn tethering_without_a_device_or_of_a_technology_that_cannot_is_refused_and_changes_nothing() {
+    let mut m = three_ready(false);
+    assert!(matches!(
+        m.set_tethering(Technology::Ethernet, true),
+        Err(super::model::RequestError::NoCarrier(_))
+    ));
+    assert!(matches!(
+        m.set_tethering(Technology::Cellular, true),
+        Err(super::model::RequestError::NotSupported(_))
+    ));
+    assert!(!m.tether_settings(Technology::Ethernet).enabled);
+    assert!(m.take_actions().iter().all(|a| *a != Action::SaveGlobal));
+    // Bad access point settings: ConnMan's errors, nothing stored.
+    assert!(matches!(
+        m.set_tether_ap(Technology::Wifi, None, Some("short".into()), None),
+        Err(super::model::RequestError::PassphraseRequired(_))
+    ));
+    assert!(matches!(
+        m.set_tether_ap(Technology::Wifi, Some("x".repeat(33)), None, None),
+        Err(super::model::RequestError::InvalidArguments(_))
+    ));
+    assert!(matches!(
+        m.set_tether_ap(Technology::Wifi, None, None, Some(1234)),
+        Err(super::model::RequestError::InvalidArguments(_))
+    ));
+    assert_eq!(
+        *m.tether_settings(Technology::Wifi),
+        super::tether::TetherSettings::default()
+    );
+    m.set_tether_ap(
+        Technology::Wifi,
+        Some("pathman-ap".into()),
+        Some("longenough".into()),
+        Some(2437),
+    )
+    .unwrap();
+    let w = m.tether_settings(Technology::Wifi);
+    assert_eq!(w.identifier.as_deref(), Some("pathman-ap"));
+    assert_eq!(w.freq, 2437);
+}
+
+#[test]
+fn a_tethered_gadget_is_no_uplink_and_comes_back_as_one() {
+    let mut m = Model::new(ModelSettings::default(), false, &[]);
+    let mut g = link(7, true);
+    g.tech = Technology::Gadget;
+    g.name = heapless::String::try_from("usb0").unwrap();
+    m.link_changed(g.clone(), &mut Defaults);
+    assert!(m.services.iter().any(|s| s.ifindex == 7), "a gadget uplink");
+    m.take_actions();
+    m.set_tethering(Technology::Gadget, true).unwrap();
+    assert!(
+        m.services.iter().all(|s| s.ifindex != 7),
+        "tethered: no uplink"
+    );
+    m.link_changed(g.clone(), &mut Defaults);
+    assert!(
+        m.services.iter().all(|s| s.ifindex != 7),
+        "and not made again"
+    );
+    assert_eq!(super::tether::plan(&m).unwrap().ports, vec![7]);
+    m.set_tethering(Technology::Gadget, false).unwrap();
+    assert!(
+        m.take_actions().contains(&Action::Resync),
+        "links read again"
+    );
+    m.link_changed(g, &mut Defaults);
+    assert!(m.services.iter().any(|s| s.ifindex == 7), "an uplink again");
+}
+
+#[test]
+fn an_uplink_landing_in_the_tether_block_moves_tethering() {
+    let mut m = three_ready(false);
+    lan_port(&mut m);
+    m.set_tethering(Technology::Ethernet, true).unwrap();
+    m.tether_bridge_seen(Some(20));
+    assert_eq!(m.tether.block.unwrap().to_string(), "192.168.0.0/24");
+    // Uplink 2 renews into 192.168.0.0/24.
+    let mut l = lease(2);
+    l.net.addr = Ipv4Addr::new(192, 168, 0, 23);
+    l.gateway = Some(Ipv4Addr::new(192, 168, 0, 254));
+    m.dhcp_bound(4, l);
+    m.tether_update();
+    assert_eq!(m.tether.block.unwrap().to_string(), "192.168.1.0/24");
+    // A foreign address (another daemon's) in the new block moves it again.
+    m.foreign_address(
+        30,
+        Ipv4Net {
+            addr: Ipv4Addr::new(192, 168, 1, 9),
+            prefix_len: 24,
+        },
+        true,
+    );
+    assert_eq!(m.tether.block.unwrap().to_string(), "192.168.2.0/24");
+    let st = desired(&m);
+    assert!(st
+        .addresses
+        .iter()
+        .any(|a| a.ifindex == 20 && a.addr == IpAddr::V4(Ipv4Addr::new(192, 168, 2, 1))));
+}
