@@ -41,7 +41,33 @@ impl Daemon {
         );
         section(&mut s, "technologies", m.techs.len());
         for t in &m.techs {
-            let _ = writeln!(s, "  {} powered {}", t.tech, t.powered);
+            let _ = writeln!(
+                s,
+                "  {} powered {} tethering {}",
+                t.tech,
+                t.powered,
+                m.tether_settings(t.tech).enabled
+            );
+        }
+        match crate::core::tether::plan(m) {
+            None => s.push_str("tethering: off
+"),
+            Some(p) => {
+                let ports: Vec<String> = p.ports.iter().map(|i| self.ifname(*i)).collect();
+                let _ = writeln!(
+                    s,
+                    "tethering: bridge {} ({}) ports {} block {} router {} clients {}",
+                    p.bridge,
+                    m.tether
+                        .bridge
+                        .map(|i| format!("ifindex {i}"))
+                        .unwrap_or_else(|| "not created".into()),
+                    ports.join(","),
+                    p.block,
+                    p.block.gateway(),
+                    m.tether.clients.len()
+                );
+            }
         }
         section(&mut s, "devices", m.devices.len());
         for d in &m.devices {
@@ -264,6 +290,18 @@ impl Daemon {
                         r.mark,
                         self.ifname(r.oif),
                         r.addr
+                    );
+                }
+                for r in &rs.forward_marks {
+                    let _ = writeln!(s, "  forwarded mark {:#x} if {:?}", r.mark, r.m);
+                }
+                for r in &rs.masquerade {
+                    let _ = writeln!(
+                        s,
+                        "  masquerade {}/{} oif {}",
+                        r.src.0,
+                        r.src.1,
+                        self.ifname(r.oif)
                     );
                 }
             }
