@@ -50,8 +50,10 @@ impl Daemon {
             );
         }
         match crate::core::tether::plan(m) {
-            None => s.push_str("tethering: off
-"),
+            None => s.push_str(
+                "tethering: off
+",
+            ),
             Some(p) => {
                 let ports: Vec<String> = p.ports.iter().map(|i| self.ifname(*i)).collect();
                 let _ = writeln!(

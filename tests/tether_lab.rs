@@ -1,0 +1,395 @@
+//! Tethering in the namespace lab: LAN ports (veths named by a board config `Role=lan`)
+//! with client namespaces behind them (`lab.sh lan`) running the three real DHCP clients
+//! — busybox udhcpc, ISC dhclient, dhcpcd — against pathman's DHCP server, and reaching
+//! the lab's "internet" server through pathman's NAT. What is checked is the kernel's
+//! (bridge, ports, addresses, nft table, ip_forward), the wire (the clients' leases, a
+//! ping answered from the internet side) and the leases file, not only what pathman says.
+//! Needs root; never skips.
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+const INET_SERVER: &str = "198.19.0.1";
+
+struct Tether {
+    lab: Lab,
+    board: String,
+    conf: String,
+}
+
+impl Tether {
+    /// One uplink with an internet behind it, LAN ports `lans` (each with a client
+    /// namespace), pathman with a board config naming them LAN ports and `conf` as
+    /// main.conf's [General] lines.
+    fn up(lans: &[&str], conf: &str) -> Tether {
+        let lab = Lab::up_prefixed("te", 1, &["--inet", "--no-ipv6"]);
+        for l in lans {
+            ok(lab.cmd("lan", &["add", l]), "lab.sh lan add");
+        }
+        lab.start_bus();
+        let board = lab.dir.join("board-tether.conf");
+        std::fs::write(
+            &board,
+            "[Board]\nName=lab-tether\n\n[Interface lan*]\nRole=lan\n",
+        )
+        .expect("write board config");
+        let main = lab.dir.join("main-tether.conf");
+        std::fs::write(&main, format!("[General]\n{conf}\n")).expect("write main.conf");
+        let t = Tether {
+            lab,
+            board: board.to_str().unwrap().to_string(),
+            conf: main.to_str().unwrap().to_string(),
+        };
+        t.start();
+        t
+    }
+
+    fn start(&self) {
+        self.lab
+            .start_daemon(&["--board", &self.board, "-c", &self.conf]);
+        self.lab.wait_name("net.connman", Duration::from_secs(10));
+        self.lab
+            .wait_for(T, "the uplink ready", || ready_services(&self.lab) >= 1);
+    }
+
+    fn tether(&self, on: bool) -> String {
+        ok(
+            self.lab
+                .ctl(&["tether", "ethernet", if on { "on" } else { "off" }]),
+            "ctl tether ethernet",
+        )
+    }
+
+    fn client(&self, lan: &str, prog: &str, action: &str) -> String {
+        ok(
+            self.lab.cmd("lan", &["client", lan, prog, action]),
+            "lab.sh lan client",
+        )
+    }
+
+    fn in_client(&self, lan: &str, cmd: &[&str]) -> std::process::Output {
+        let mut a = vec!["exec", lan];
+        a.extend_from_slice(cmd);
+        self.lab.cmd("lan", &a)
+    }
+
+    /// The client's script log (`<client> <event> <ip>/<len> router <r> dns <d>`).
+    fn events(&self, lan: &str) -> Vec<String> {
+        std::fs::read_to_string(self.lab.dir.join(format!("c{lan}/script.log")))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The address of the client's last bound/renew/rebind/reboot event.
+    fn leased(&self, lan: &str) -> Option<String> {
+        self.events(lan)
+            .iter()
+            .rev()
+            .find(|l| {
+                let ev = l.split_whitespace().nth(1).unwrap_or("");
+                matches!(ev, "bound" | "renew" | "rebind" | "reboot")
+            })
+            .and_then(|l| l.split_whitespace().nth(2))
+            .map(str::to_owned)
+    }
+
+    fn count(&self, lan: &str, event: &str) -> usize {
+        self.events(lan)
+            .iter()
+            .filter(|l| l.split_whitespace().nth(1) == Some(event))
+            .count()
+    }
+
+    /// The client's IPv4 addresses as its kernel has them.
+    fn client_addrs(&self, lan: &str) -> Vec<String> {
+        let out = self.in_client(lan, &["ip", "-o", "-4", "addr", "show", "dev", "eth0"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let mut it = l.split_whitespace();
+                it.find(|w| *w == "inet")?;
+                it.next().map(str::to_owned)
+            })
+            .collect()
+    }
+
+    fn leases_file(&self) -> String {
+        std::fs::read_to_string(self.lab.state_dir().join("tether.leases")).unwrap_or_default()
+    }
+
+    fn nft(&self) -> String {
+        String::from_utf8_lossy(
+            &self
+                .lab
+                .exec(&["nft", "list", "table", "inet", "pathman"])
+                .stdout,
+        )
+        .into_owned()
+    }
+
+    fn ip_forward(&self) -> String {
+        ok(
+            self.lab.exec(&["cat", "/proc/sys/net/ipv4/ip_forward"]),
+            "read ip_forward",
+        )
+        .trim()
+        .to_string()
+    }
+
+    fn ports(&self) -> String {
+        String::from_utf8_lossy(
+            &self
+                .lab
+                .exec(&["ip", "-o", "link", "show", "master", "tether"])
+                .stdout,
+        )
+        .into_owned()
+    }
+
+    fn pings_internet(&self, lan: &str) -> bool {
+        self.in_client(lan, &["ping", "-c", "1", "-W", "1", INET_SERVER])
+            .status
+            .success()
+    }
+}
+
+fn in_block(addr: &str) -> bool {
+    let ip = addr.split('/').next().unwrap_or("");
+    let last: u32 = ip
+        .rsplit('.')
+        .next()
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0);
+    ip.starts_with("192.168.0.") && (2..=253).contains(&last) && addr.ends_with("/24")
+}
+
+#[test]
+fn three_real_dhcp_clients_lease_renew_reach_the_internet_through_nat_and_release() {
+    // A 30 s lease: every client renews (RENEWING, unicast to the server) within the test.
+    let t = Tether::up(&["lan0", "lan1", "lan2"], "TetheringLeaseTime=30");
+    assert_eq!(t.ip_forward(), "0", "the lab starts without forwarding");
+    let out = t.tether(true);
+    assert!(out.contains("Enabled tethering for ethernet"), "{out}");
+    t.lab.wait_for(T, "the bridge with its address", || {
+        addrs4(&t.lab, "tether")
+            .iter()
+            .any(|a| a == "192.168.0.1/24")
+    });
+    t.lab.wait_for(T, "the three LAN ports in the bridge", || {
+        let p = t.ports();
+        ["lan0", "lan1", "lan2"]
+            .iter()
+            .all(|l| p.contains(&format!(" {l}@")))
+    });
+    assert_eq!(t.ip_forward(), "1");
+    let nft = t.nft();
+    assert!(
+        nft.contains("ip saddr 192.168.0.0/24 oif \"eth0\" masquerade"),
+        "{nft}"
+    );
+    let techs = ok(t.lab.ctl(&["technologies"]), "ctl technologies");
+    assert!(techs.contains("Tethering = True"), "{techs}");
+
+    let clients = [("lan0", "udhcpc"), ("lan1", "dhclient"), ("lan2", "dhcpcd")];
+    for (lan, prog) in clients {
+        t.client(lan, prog, "start");
+    }
+    for (lan, prog) in clients {
+        t.lab
+            .wait_for(T, &format!("{prog} bound"), || t.leased(lan).is_some());
+        let a = t.leased(lan).unwrap();
+        assert!(in_block(&a), "{prog} got {a}: {:?}", t.events(lan));
+        let line = t
+            .events(lan)
+            .into_iter()
+            .find(|l| l.contains(" bound "))
+            .unwrap();
+        assert!(line.contains("router 192.168.0.1"), "{line}");
+        // pathman runs no DNS proxy: the default service's server (upstream 1's dnsmasq).
+        assert!(line.contains("dns 198.18.1.1"), "{line}");
+        t.lab
+            .wait_for(T, &format!("{prog}'s address in its kernel"), || {
+                t.client_addrs(lan).contains(&a)
+            });
+    }
+    let mut leased: Vec<String> = clients.iter().map(|(l, _)| t.leased(l).unwrap()).collect();
+    leased.sort();
+    leased.dedup();
+    assert_eq!(leased.len(), 3, "three different addresses: {leased:?}");
+    for (lan, prog) in clients {
+        t.lab.wait_for(
+            T,
+            &format!("{prog}'s client pings the internet through NAT"),
+            || t.pings_internet(lan),
+        );
+    }
+    // The internet side has no route to the clients' block: its answers reached them
+    // only because they were addressed to the uplink (masquerade).
+    let route = std::process::Command::new("ip")
+        .args(["-n", &t.lab.ns("inet"), "route", "get", "192.168.0.50"])
+        .output()
+        .expect("ip route get");
+    assert!(
+        !route.status.success(),
+        "the internet routes 192.168.0.0/24 itself"
+    );
+    let listed = ok(t.lab.ctl(&["tethering_clients"]), "ctl tethering_clients");
+    for mac in [
+        "02:50:4D:20:00:01",
+        "02:50:4D:20:00:02",
+        "02:50:4D:20:00:03",
+    ] {
+        assert!(listed.contains(mac), "{mac} not in {listed}");
+    }
+    let file = t.leases_file();
+    for a in &leased {
+        let ip = a.split('/').next().unwrap();
+        assert!(file.contains(ip), "{ip} not in the leases file:\n{file}");
+    }
+    // Renewal at T1 (15 s): each client's lease is extended, same address.
+    for (lan, prog) in clients {
+        t.lab
+            .wait_for(Duration::from_secs(60), &format!("{prog} renewed"), || {
+                t.count(lan, "renew") >= 1
+            });
+        assert_eq!(t.leased(lan).as_deref(), Some(leased_of(&t, lan).as_str()));
+    }
+    // Release, each client its own way: the lease leaves the server.
+    for (lan, prog) in clients {
+        t.client(lan, prog, "release");
+    }
+    t.lab.wait_for(T, "no tethered clients left", || {
+        ok(t.lab.ctl(&["tethering_clients"]), "ctl tethering_clients")
+            .trim()
+            .is_empty()
+    });
+    for (lan, prog) in clients {
+        t.client(lan, prog, "stop");
+    }
+    t.tether(false);
+    t.lab.wait_for(T, "the bridge gone", || {
+        !ok(t.lab.exec(&["ip", "-o", "link"]), "ip link").contains(" tether:")
+    });
+    assert_eq!(t.ip_forward(), "0", "forwarding restored");
+    assert!(!t.nft().contains("masquerade"), "{}", t.nft());
+}
+
+/// The address a client holds now (its last bound/renew event).
+fn leased_of(t: &Tether, lan: &str) -> String {
+    t.leased(lan).unwrap_or_default()
+}
+
+#[test]
+fn two_clients_at_once_a_restart_keeps_their_leases() {
+    let t = Tether::up(&["lan0", "lan1"], "PersistentTetheringMode=true");
+    t.tether(true);
+    t.client("lan0", "udhcpc", "start");
+    t.client("lan1", "dhcpcd", "start");
+    t.lab.wait_for(T, "both bound", || {
+        t.leased("lan0").is_some() && t.leased("lan1").is_some()
+    });
+    let before = (t.leased("lan0").unwrap(), t.leased("lan1").unwrap());
+    assert_ne!(before.0, before.1);
+    // A crash: the leases file written before it is what the next pathman starts from.
+    t.lab.kill_daemon();
+    t.start();
+    t.lab.wait_for(T, "tethering back (persistent mode)", || {
+        addrs4(&t.lab, "tether")
+            .iter()
+            .any(|a| a == "192.168.0.1/24")
+    });
+    // Both clients renew now: the server must ACK their addresses, not NAK them.
+    t.client("lan0", "udhcpc", "renew");
+    t.client("lan1", "dhcpcd", "renew");
+    t.lab.wait_for(T, "both renewed", || {
+        t.count("lan0", "renew") >= 1 && t.count("lan1", "renew") >= 1
+    });
+    assert_eq!(
+        t.leased("lan0").unwrap(),
+        before.0,
+        "{:?}",
+        t.events("lan0")
+    );
+    assert_eq!(
+        t.leased("lan1").unwrap(),
+        before.1,
+        "{:?}",
+        t.events("lan1")
+    );
+    assert_eq!(t.count("lan0", "nak") + t.count("lan1", "nak"), 0);
+    for l in ["lan0", "lan1"] {
+        assert!(
+            t.pings_internet(l),
+            "{l} reaches the internet after the restart"
+        );
+    }
+}
+
+#[test]
+fn an_address_landing_in_the_tether_block_moves_tethering_and_clients_follow() {
+    let t = Tether::up(&["lan0"], "TetheringLeaseTime=30");
+    t.tether(true);
+    t.client("lan0", "udhcpc", "start");
+    t.lab.wait_for(T, "bound", || t.leased("lan0").is_some());
+    assert!(in_block(&t.leased("lan0").unwrap()));
+    // Another daemon puts an address into 192.168.0.0/24 on an interface pathman does
+    // not manage: tethering moves to the next free block.
+    ok(
+        t.lab.exec(&[
+            "ip", "link", "add", "pmx0", "type", "veth", "peer", "name", "pmx1",
+        ]),
+        "add a veth",
+    );
+    ok(
+        t.lab
+            .exec(&["ip", "addr", "add", "192.168.0.77/24", "dev", "pmx0"]),
+        "add a colliding address",
+    );
+    t.lab.wait_for(T, "the bridge on 192.168.1.1", || {
+        addrs4(&t.lab, "tether") == vec!["192.168.1.1/24".to_string()]
+    });
+    assert!(t
+        .lab
+        .daemon_log()
+        .contains("moving tethering to a free block"));
+    assert!(t.nft().contains("ip saddr 192.168.1.0/24"), "{}", t.nft());
+    // The client renews at T1, is NAKed (wrong subnet) and takes a lease in the new block.
+    t.lab.wait_for(
+        Duration::from_secs(60),
+        "the client in 192.168.1.0/24",
+        || {
+            t.leased("lan0")
+                .is_some_and(|a| a.starts_with("192.168.1."))
+        },
+    );
+    t.lab
+        .wait_for(T, "the moved client pings the internet", || {
+            t.pings_internet("lan0")
+        });
+}
+
+#[test]
+fn bad_tethering_requests_get_connman_errors_and_change_nothing() {
+    // No LAN port: ethernet has nothing to tether.
+    let t = Tether::up(&[], "");
+    let out = t.lab.ctl(&["tether", "ethernet", "on"]);
+    assert!(!out.status.success());
+    let err =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        err.contains("No carrier") || err.contains("NoCarrier"),
+        "{err}"
+    );
+    let out = t.lab.ctl(&["tether", "ethernet", "off"]);
+    let err =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(err.contains("Already disabled"), "{err}");
+    assert!(!ok(t.lab.exec(&["ip", "-o", "link"]), "ip link").contains(" tether:"));
+    assert_eq!(t.ip_forward(), "0");
+    let techs = ok(t.lab.ctl(&["technologies"]), "ctl technologies");
+    assert!(!techs.contains("Tethering = True"), "{techs}");
+}
