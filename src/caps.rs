@@ -98,6 +98,21 @@ pub const RTNL_EVENT_RCVBUF: usize = 1024 * 1024;
 /// cannot lose acks.
 pub const RTNL_OPS_PER_BATCH: usize = 128;
 
+// ----- DHCPv4 server (tethering) -----
+
+/// Longest client identifier (option 61) the tethering server keys a binding by; longer
+/// ones (up to 255 bytes can arrive) are refused with a log line.
+pub const DHCP_SERVER_MAX_CLIENT_ID: usize = 64;
+/// Offers and leases one chaddr may hold at once, across the client ids it sends.
+pub const DHCP_SERVER_MAX_PER_MAC: usize = 4;
+/// How long an OFFER holds its address for the client (a DISCOVER flood takes the oldest
+/// offers first, never leases).
+pub const DHCP_SERVER_OFFER_HOLD_SECS: u64 = 30;
+/// How long a DECLINEd address is not given out.
+pub const DHCP_SERVER_QUARANTINE_SECS: u64 = 600;
+/// Replies queued before the socket sends them.
+pub const DHCP_SERVER_MAX_QUEUED: usize = 64;
+
 // ----- DHCPv4 client and IPv4 link-local -----
 
 /// Most DNS servers kept from one lease (option 6); further ones are logged and ignored.

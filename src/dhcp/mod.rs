@@ -6,6 +6,8 @@ pub mod acquire;
 pub mod client;
 pub mod ipv4ll;
 pub mod lease;
+pub mod leases;
+pub mod server;
 
 use crate::core::types::IfName;
 
