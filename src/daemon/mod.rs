@@ -67,6 +67,8 @@ pub enum Event {
     /// wpa_supplicant's view of a radio, or an agent's answer.
     Wifi(wifi::WifiEvent),
     Cellular(cellular::CellEvent),
+    /// The tethering DHCP server's bound clients (MACs).
+    TetherClients(Vec<[u8; 6]>),
 }
 
 /// What the loop waits for besides the event channel.
@@ -427,6 +429,7 @@ async fn run(
             Event::Online { ifindex, ev } => d.on_online(ifindex, ev),
             Event::Wifi(ev) => d.on_wifi(ev),
             Event::Cellular(ev) => d.on_cellular(ev),
+            Event::TetherClients(macs) => d.model.tether_clients(macs),
             Event::Bus(BusEvent::Connected(conn)) => {
                 d.snapshot = Snapshot::default();
                 d.start_wifi(&conn);

@@ -16,6 +16,7 @@ pub(super) enum Running {
     Dhcp(Handle<()>),
     Sntp(Handle<SntpConfig>),
     Online(Handle<crate::online::Config>),
+    DhcpServer(Handle<crate::dhcp::server::ServerConfig>),
     /// A task that could not start (its configuration is unusable); kept so
     /// the supervisor does not try again until the spec changes.
     Idle,
@@ -139,6 +140,11 @@ impl Daemon {
                         }
                         (TaskSpec::Online { .. }, Running::Online(h)) => {
                             if let Some(c) = online {
+                                h.reconfigure(c).await;
+                            }
+                        }
+                        (TaskSpec::DhcpServer { .. }, Running::DhcpServer(h)) => {
+                            if let Some(c) = super::tether::server_config(&spec) {
                                 h.reconfigure(c).await;
                             }
                         }
@@ -269,6 +275,11 @@ impl Daemon {
                 log::debug!("ifindex {ifindex}: online check stopped");
                 self.ex.spawn(h.stop(false)).detach();
             }
+            (_, Running::DhcpServer(h)) => {
+                log::info!("dhcp server: stopped");
+                self.model.tether_clients(Vec::new());
+                self.ex.spawn(h.stop(false)).detach();
+            }
             (_, Running::Idle) => {}
             (key, _) => log::error!("task {key:?}: stopped with the wrong handle"),
         }
@@ -281,6 +292,7 @@ impl Daemon {
                 Running::Dhcp(h) => h.stop(false).await,
                 Running::Sntp(h) => h.stop(false).await,
                 Running::Online(h) => h.stop(false).await,
+                Running::DhcpServer(h) => h.stop(false).await,
                 Running::Idle => {}
             }
         }

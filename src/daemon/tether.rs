@@ -10,6 +10,33 @@ use crate::core::tether;
 use super::Daemon;
 
 const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+/// The tethering server's leases, in the state dir.
+pub const LEASES_FILE: &str = "tether.leases";
+
+/// The server configuration of a [`TaskSpec::DhcpServer`](crate::core::tasks::TaskSpec).
+pub(super) fn server_config(
+    spec: &crate::core::tasks::TaskSpec,
+) -> Option<crate::dhcp::server::ServerConfig> {
+    let crate::core::tasks::TaskSpec::DhcpServer {
+        block,
+        dns,
+        domain,
+        lease_secs,
+        ..
+    } = spec
+    else {
+        return None;
+    };
+    Some(crate::dhcp::server::ServerConfig {
+        server: block.gateway(),
+        prefix_len: 24,
+        pool: block.pool(),
+        dns: dns.clone(),
+        domain: domain.clone(),
+        mtu: None,
+        lease_secs: *lease_secs,
+    })
+}
 
 /// What tethering changed outside pathman's own objects.
 #[derive(Debug)]
@@ -199,9 +226,70 @@ impl Daemon {
     /// Starts the tethering DHCP server of `spec`.
     pub(super) fn start_dhcp_server(
         &mut self,
-        _spec: &crate::core::tasks::TaskSpec,
+        spec: &crate::core::tasks::TaskSpec,
     ) -> super::tasks::Running {
-        super::tasks::Running::Idle
+        use crate::dhcp::server::Server;
+        let (
+            Some(cfg),
+            crate::core::tasks::TaskSpec::DhcpServer {
+                ifindex,
+                ifname,
+                block,
+                ..
+            },
+        ) = (server_config(spec), spec)
+        else {
+            return super::tasks::Running::Idle;
+        };
+        let now = crate::task::Now::read();
+        let path = self.store.dir().join(LEASES_FILE);
+        let pool = (u32::from(cfg.pool.1) - u32::from(cfg.pool.0) + 1) as usize;
+        let leases = match std::fs::read_to_string(&path) {
+            Ok(text) => match crate::dhcp::leases::decode(&text, &now, pool) {
+                Ok((b, warnings)) => {
+                    for w in warnings {
+                        log::warn!("{}: {w}", path.display());
+                    }
+                    b
+                }
+                Err(e) => {
+                    log::warn!("{}: {e}; starting without leases", path.display());
+                    Vec::new()
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => {
+                log::warn!("{}: {e}; starting without leases", path.display());
+                Vec::new()
+            }
+        };
+        let machine = match Server::new(cfg, leases, &now) {
+            Ok(m) => m,
+            Err(e) => {
+                log::warn!("dhcp server on {ifname}: {e}");
+                return super::tasks::Running::Idle;
+            }
+        };
+        log::info!(
+            "dhcp server on {ifname}: {block}, {} leases kept",
+            machine.bindings().len()
+        );
+        self.model.tether_clients(machine.clients(now.mono));
+        let transport =
+            crate::edge::dhcp_server::ServerSockets::new(*ifindex, ifname.as_str(), path);
+        let tx = self.events.clone();
+        super::tasks::Running::DhcpServer(crate::task::Handle::spawn(
+            self.ex,
+            machine,
+            transport,
+            move |ev| {
+                let tx = tx.clone();
+                async move {
+                    let crate::dhcp::server::Event::LeasesChanged { clients } = ev;
+                    tx.send(super::Event::TetherClients(clients)).await
+                }
+            },
+        ))
     }
 
     /// At shutdown: the bridge and forwarding go with pathman.

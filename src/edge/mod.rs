@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod dhcp;
+pub mod dhcp_server;
 pub mod mptcp;
 pub mod netlink;
 pub mod nft;

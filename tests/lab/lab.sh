@@ -88,12 +88,12 @@
 #                     a LAN client for tethering: namespace pm-ID-cNAME whose eth0 (MAC, default
 #                     02:50:4d:20:00:NN) is a veth to NAME (a LAN port) in the DUT netns, left down
 #                     in the DUT; NAME joins the -i list daemon start gives pathman. exec runs CMD there with private /etc (copy-on-write, upper in
-#                     cNAME/etc), /var/lib/dhcp, /var/lib/dhcpcd, /run/dhcpcd: a client's resolv.conf
+#                     cNAME/etc), /var/lib/dhcp, /var/lib/dhcpcd, /run/dhcpcd (in cNAME/mnt): a client's resolv.conf
 #                     and lease writes stay in the lab. client: the real DHCP client, foreground,
 #                     its script tests/lab/dhcp-client-script.sh (sets the address and default
 #                     route, logs each event to cNAME/script.log: "<client> <event> <ip>/<len>
 #                     router <r> dns <d>"); log cNAME/<client>.log; renew/release as each client
-#                     does it (SIGUSR1/SIGUSR2 udhcpc, dhclient -r, dhcpcd -n/-k)
+#                     does it (SIGUSR1/SIGUSR2 udhcpc, dhclient -r, dhcpcd -n/-k; dhclient renews at T1 only)
 #   wait-name ID NAME [SECONDS]   wait until NAME is owned on the lab bus (default 10 s)
 #   resolv ID         print the resolv.conf the daemon wrote (its private /etc/resolv.conf)
 #   info ID           namespaces, interfaces, state dir, bus address, pids
@@ -725,7 +725,7 @@ lan_exec() {    # NAME CMD...: in the client's netns with private /etc, lease an
     mkdir -p "$d/etc/upper" "$d/etc/work"
     exec ip netns exec "$(lan_ns "$name")" unshare --mount --uts -- bash -c "set -e
         mount -t overlay pm-lab-etc -o 'lowerdir=/etc,upperdir=$d/etc/upper,workdir=$d/etc/work' /etc
-        for m in /var/lib/dhcp /var/lib/dhcpcd /run/dhcpcd; do mkdir -p \$m 2>/dev/null || true; mount -t tmpfs pm-lab \$m; done
+        for m in /var/lib/dhcp /var/lib/dhcpcd /run/dhcpcd; do mkdir -p \$m '$d'/mnt\$m; mount --bind '$d'/mnt\$m \$m; done
         hostname $name
         exec setpriv --bounding-set -sys_time -- \"\$@\"" lan-exec "$@"
 }
@@ -760,8 +760,14 @@ cmd_lan() {
         client)
             check_lan_name "${1:-}"; local name=$1 prog=${2:-} act=${3:-}
             ns_exists "$(lan_ns "$name")" || die "no LAN client $name"
-            local d=$S/c$name script=$LAB_DIR/dhcp-client-script.sh pidname="c$name-$prog"
-            local envs=(env PM_CLIENT="$prog" PM_LOG="$d/script.log")
+            local d=$S/c$name pidname="c$name-$prog"
+            # dhclient and dhcpcd run their script with an environment of their own: a
+            # wrapper per client carries who logs where.
+            local script=$d/script-$prog.sh
+            printf '#!/bin/sh\nexport PM_CLIENT=%s PM_LOG=%s\nexec %s "$@"\n' "$prog" "$d/script.log" \
+                "$LAB_DIR/dhcp-client-script.sh" >"$script"
+            chmod +x "$script"
+            local envs=(env)
             case "$prog:$act" in
                 *:start) running "$pidname" && die "$pidname is running"
                     local cmd
@@ -773,13 +779,14 @@ cmd_lan() {
                     mkdir -p "$S/pids"
                     (lan_exec "$name" "${envs[@]}" "${cmd[@]}") </dev/null >>"$d/$prog.log" 2>&1 &
                     echo $! >"$S/pids/$pidname.pid" ;;
-                # Each client's own way: udhcpc SIGUSR1 renews, SIGUSR2 releases; dhcpcd
-                # SIGALRM renews (-n), SIGHUP releases (-k); dhclient -r releases and ends
+                # Each client's own way: udhcpc SIGUSR1 renews, SIGUSR2 releases; dhcpcd -n
+                # rebinds and -k releases through the running one's control socket (the
+                # client's /run/dhcpcd is kept in cNAME/mnt); dhclient -r releases and ends
                 # the running client named by its pid file.
                 udhcpc:renew)   kill -USR1 "$(pid_of "$pidname")" ;;
                 udhcpc:release) kill -USR2 "$(pid_of "$pidname")" ;;
-                dhcpcd:renew)   kill -ALRM "$(pid_of "$pidname")" ;;
-                dhcpcd:release) kill -HUP "$(pid_of "$pidname")" ;;
+                dhcpcd:renew)   (lan_exec "$name" dhcpcd -4 -n eth0) >>"$d/$prog.log" 2>&1 ;;
+                dhcpcd:release) (lan_exec "$name" dhcpcd -4 -k eth0) >>"$d/$prog.log" 2>&1 ;;
                 dhclient:renew) die "dhclient renews at T1 only (give the server a short lease)" ;;
                 dhclient:release) (lan_exec "$name" "${envs[@]}" dhclient -4 -r -v -sf "$script" \
                         -lf "$d/dhclient.leases" -pf "$d/dhclient.pid" eth0) >>"$d/$prog.log" 2>&1
