@@ -86,7 +86,7 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
 }
 
 fn parse_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || s.len() / 2 > caps::DHCP_SERVER_MAX_CLIENT_ID || s.len() < 4 {
+    if !s.len().is_multiple_of(2) || s.len() / 2 > caps::DHCP_SERVER_MAX_CLIENT_ID || s.len() < 4 {
         return None;
     }
     (0..s.len())
@@ -201,7 +201,7 @@ mod tests {
             } else {
                 now.mono - Duration::from_secs(secs.unsigned_abs())
             },
-            hostname: (i % 2 == 0).then(|| format!("host{i}")),
+            hostname: i.is_multiple_of(2).then(|| format!("host{i}")),
         }
     }
 

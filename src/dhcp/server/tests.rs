@@ -395,7 +395,7 @@ fn a_leases_file_restores_bindings_inside_the_pool_only() {
     outside.addr = Ipv4Addr::new(10, 0, 0, 1);
     outside.key = ClientKey::Mac(mac(2));
     let mut s = Server::new(cfg(), vec![keep.clone(), outside], &now).unwrap();
-    assert_eq!(s.bindings(), &[keep.clone()]);
+    assert_eq!(s.bindings(), std::slice::from_ref(&keep));
     let mut renew = msg(MessageType::Request, 1);
     renew.ciaddr = keep.addr;
     assert_eq!(send(&mut s, &now, &renew)[0].0, MessageType::Ack);
