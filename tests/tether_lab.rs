@@ -403,3 +403,95 @@ fn bad_tethering_requests_get_connman_errors_and_change_nothing() {
     let techs = ok(t.lab.ctl(&["technologies"]), "ctl technologies");
     assert!(!techs.contains("Tethering = True"), "{techs}");
 }
+
+/// `tests/lab/dhcp_load.py` in the DUT namespace on `iface`.
+fn load_tool(lab: &Lab, iface: &str, args: &[&str]) -> std::process::Output {
+    let tool = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/dhcp_load.py");
+    let mut cmd = vec!["python3", tool.to_str().unwrap(), "--iface", iface];
+    cmd.extend_from_slice(args);
+    lab.exec(&cmd)
+}
+
+#[test]
+fn the_load_tool_does_what_it_says_against_dnsmasq() {
+    // No pathman: the tool on the DUT's eth0 against upstream 1's dnsmasq (pool .100-.199).
+    let lab = Lab::up_prefixed("te", 1, &["--no-ipv6"]);
+    ok(lab.exec(&["ip", "link", "set", "eth0", "up"]), "eth0 up");
+    let out = ok(
+        load_tool(
+            &lab,
+            "eth0",
+            &["load", "--count", "50", "--renew", "--release"],
+        ),
+        "load against dnsmasq",
+    );
+    assert!(out.contains("dora: 50/50 ok, 0 errors"), "{out}");
+    assert!(out.contains("renew: 50/50 ok, 0 errors"), "{out}");
+    let out = ok(
+        load_tool(&lab, "eth0", &["decline"]),
+        "decline against dnsmasq",
+    );
+    assert!(out.contains("declined 198.18.1."), "{out}");
+    let out = ok(
+        load_tool(&lab, "eth0", &["hostile", "--server-ip", "198.18.1.1"]),
+        "hostile against dnsmasq",
+    );
+    assert!(out.contains("after them:"), "{out}");
+}
+
+#[test]
+fn two_hundred_clients_hostile_packets_a_flood_and_a_decline_leave_the_server_serving() {
+    let t = Tether::up(&["lan0"], "");
+    t.tether(true);
+    t.lab.wait_for(T, "the bridge with its address", || {
+        addrs4(&t.lab, "tether")
+            .iter()
+            .any(|a| a == "192.168.0.1/24")
+    });
+    let tool = |args: &[&str]| -> std::process::Output {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/dhcp_load.py");
+        let mut cmd = vec!["python3", path.to_str().unwrap(), "--iface", "eth0"];
+        cmd.extend_from_slice(args);
+        t.in_client("lan0", &cmd)
+    };
+    let out = ok(tool(&["load", "--count", "200", "--renew"]), "200 clients");
+    assert!(out.contains("dora: 200/200 ok, 0 errors"), "{out}");
+    assert!(out.contains("renew: 200/200 ok, 0 errors"), "{out}");
+    // The leases file holds all of them, one line each, no address twice.
+    let file = t.leases_file();
+    let mut addrs: Vec<&str> = file
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert_eq!(addrs.len(), 200, "{file}");
+    addrs.sort_unstable();
+    addrs.dedup();
+    assert_eq!(addrs.len(), 200);
+    let pid = t.lab.daemon_pid().expect("pathman runs");
+    let out = ok(
+        tool(&["hostile", "--server-ip", "192.168.0.1"]),
+        "hostile packets",
+    );
+    assert!(out.contains("after them:"), "{out}");
+    // Only 52 addresses are left: a flood from random MACs takes offers, never leases,
+    // and a real client still gets one.
+    let out = ok(
+        tool(&["flood", "--rate", "10000", "--seconds", "2"]),
+        "a DISCOVER flood",
+    );
+    assert!(out.contains("after it:"), "{out}");
+    let out = ok(tool(&["--seed", "9", "decline"]), "decline");
+    assert!(out.contains("declined 192.168.0."), "{out}");
+    assert_eq!(t.lab.daemon_pid(), Some(pid), "pathman did not restart");
+    // Rate-limited logging: a flood of 20 000 packets is not 20 000 lines.
+    let lines = t
+        .lab
+        .daemon_log()
+        .lines()
+        .filter(|l| l.contains("dhcp server"))
+        .count();
+    assert!(lines < 400, "{lines} dhcp server log lines");
+    let file = t.leases_file();
+    assert!(file.starts_with("pathman-leases 1\n"), "{file}");
+}
