@@ -112,6 +112,12 @@ pub const DHCP_SERVER_OFFER_HOLD_SECS: u64 = 30;
 pub const DHCP_SERVER_QUARANTINE_SECS: u64 = 600;
 /// Replies queued before the socket sends them.
 pub const DHCP_SERVER_MAX_QUEUED: usize = 64;
+/// Receive buffer of the server's socket, bytes (a datagram takes ~1.3 kB of it).
+pub const DHCP_SERVER_RCVBUF: usize = 512 * 1024;
+/// Lease changes are reported (leases file, GetTetheringClients) at most this often; a
+/// crash loses at most this much, and a client without a record is still granted its
+/// address when it is free (INIT-REBOOT, RENEWING).
+pub const DHCP_SERVER_EVENT_GAP_MS: u64 = 100;
 
 // ----- DHCPv4 client and IPv4 link-local -----
 

@@ -27,11 +27,26 @@ impl Daemon {
         self.reconcile().await;
         let actions = self.model.take_actions();
         let had_actions = !actions.is_empty();
-        for action in actions {
+        // Files last: an fsync must not delay what the kernel, the tasks and
+        // the bus are waiting for (tethering's bridge and server, a link up).
+        let (saves, now): (Vec<Action>, Vec<Action>) = actions.into_iter().partition(|a| {
+            matches!(
+                a,
+                Action::SaveGlobal | Action::SaveService(_) | Action::ForgetService(_)
+            )
+        });
+        for action in now {
             self.act(action).await;
         }
         let tether_before = (self.model.tether.bridge, self.model.tether.block);
+        let t = std::time::Instant::now();
         self.sync_tether().await;
+        if tether_before != (self.model.tether.bridge, self.model.tether.block) {
+            log::debug!(
+                "tethering: bridge and ports in {} us",
+                t.elapsed().as_micros()
+            );
+        }
         let tether_changed = tether_before != (self.model.tether.bridge, self.model.tether.block);
         if had_actions || tether_changed {
             // Actions (a manual address) and tethering (the bridge's
@@ -43,7 +58,25 @@ impl Daemon {
         self.supervise().await;
         // After routes and rules (marks must find their tables), and after the
         // actions (bringing links up and starting DHCP matter more at start).
+        let t = std::time::Instant::now();
         self.apply_firewall().await;
+        log::trace!("nftables applied in {} us", t.elapsed().as_micros());
+        let t = std::time::Instant::now();
+        let n_saves = saves.len();
+        if n_saves > 0 {
+            // Let a task started above (the tethering DHCP server) open its sockets
+            // before an fsync holds the loop for milliseconds.
+            smol::future::yield_now().await;
+        }
+        for action in saves {
+            self.act(action).await;
+        }
+        if n_saves > 0 {
+            log::debug!(
+                "{n_saves} settings files saved in {} us",
+                t.elapsed().as_micros()
+            );
+        }
         self.write_resolv_conf();
         self.counters.track(&self.model, std::time::Instant::now());
         if let Some(conn) = self.bus.clone() {

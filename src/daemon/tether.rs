@@ -175,7 +175,8 @@ impl Daemon {
                     return;
                 }
             };
-            if let Err(e) = crate::config::store::write_atomic(&t.saved_file, before.as_bytes()) {
+            // The run dir is volatile: no fsync (it would delay the clients' first answer).
+            if let Err(e) = std::fs::write(&t.saved_file, before.as_bytes()) {
                 log::debug!("tethering: {}: {e}", t.saved_file.display());
             }
             if before != "1" {

@@ -199,6 +199,10 @@ pub struct Server {
     suppressed: u64,
     /// The time of the last step: leases that ended since are reported.
     last: Option<Instant>,
+    /// When the last [`Event::LeasesChanged`] went out: changes are reported at most
+    /// every [`caps::DHCP_SERVER_EVENT_GAP_MS`], so a burst of clients is one leases-file
+    /// write and one model update, not one per message.
+    reported: Option<Instant>,
 }
 
 impl Server {
@@ -218,6 +222,7 @@ impl Server {
             log_second: None,
             suppressed: 0,
             last: None,
+            reported: None,
         };
         for b in leases {
             let dup = s
@@ -257,6 +262,13 @@ impl Server {
     /// The configuration served.
     pub fn config(&self) -> &ServerConfig {
         &self.cfg
+    }
+
+    /// When a pending change may be reported, if not yet (None: now).
+    fn report_due(&self) -> Option<Instant> {
+        let gap = Duration::from_millis(caps::DHCP_SERVER_EVENT_GAP_MS);
+        let due = self.reported? + gap;
+        (self.last.is_none_or(|now| now < due)).then_some(due)
     }
 
     fn pool_size(&self) -> usize {
@@ -715,8 +727,14 @@ impl Machine for Server {
     type Config = ServerConfig;
 
     fn poll_at(&self) -> PollAt {
-        if !self.out.is_empty() || self.changed {
+        if !self.out.is_empty() {
             return PollAt::Now;
+        }
+        if self.changed {
+            return match self.report_due() {
+                None => PollAt::Now,
+                Some(t) => PollAt::At(t),
+            };
         }
         let last = self.last;
         let next = self
@@ -755,9 +773,11 @@ impl Machine for Server {
     }
 
     fn poll_event(&mut self) -> Option<Event> {
-        if !std::mem::take(&mut self.changed) {
+        if !self.changed || self.report_due().is_some() {
             return None;
         }
+        self.changed = false;
+        self.reported = self.last;
         let clients = self.last.map(|now| self.clients(now)).unwrap_or_default();
         Some(Event::LeasesChanged { clients })
     }

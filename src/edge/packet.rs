@@ -628,6 +628,20 @@ impl ServerSock {
             &one,
             "SO_BROADCAST",
         )?;
+        // Room for a burst of clients (200 DISCOVERs at once after a switch reboots),
+        // past rmem_max when pathman may (CAP_NET_ADMIN); else the kernel's default.
+        let room = crate::caps::DHCP_SERVER_RCVBUF as libc::c_int;
+        if setsockopt(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            &room,
+            "SO_RCVBUFFORCE",
+        )
+        .is_err()
+        {
+            let _ = setsockopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, &room, "SO_RCVBUF");
+        }
         let mut name = [0u8; libc::IFNAMSIZ];
         if ifname.is_empty() || ifname.len() >= name.len() {
             return Err(Error::BadInterface);
