@@ -24,7 +24,12 @@ impl Tether {
     /// namespace), pathman with a board config naming them LAN ports and `conf` as
     /// main.conf's [General] lines.
     fn up(lans: &[&str], conf: &str) -> Tether {
-        let lab = Lab::up_prefixed("te", 1, &["--inet", "--no-ipv6"]);
+        Tether::up_with(1, lans, conf, "[Interface lan*]\nRole=lan\n")
+    }
+
+    /// `n` uplinks, and `board` as the board config's interface groups.
+    fn up_with(n: usize, lans: &[&str], conf: &str, board_groups: &str) -> Tether {
+        let lab = Lab::up_prefixed("te", n, &["--inet", "--no-ipv6"]);
         for l in lans {
             ok(lab.cmd("lan", &["add", l]), "lab.sh lan add");
         }
@@ -32,7 +37,7 @@ impl Tether {
         let board = lab.dir.join("board-tether.conf");
         std::fs::write(
             &board,
-            "[Board]\nName=lab-tether\n\n[Interface lan*]\nRole=lan\n",
+            format!("[Board]\nName=lab-tether\n\n{board_groups}"),
         )
         .expect("write board config");
         let main = lab.dir.join("main-tether.conf");
@@ -50,8 +55,9 @@ impl Tether {
         self.lab
             .start_daemon(&["--board", &self.board, "-c", &self.conf]);
         self.lab.wait_name("net.connman", Duration::from_secs(10));
+        let n = self.lab.n;
         self.lab
-            .wait_for(T, "the uplink ready", || ready_services(&self.lab) >= 1);
+            .wait_for(T, "the uplinks ready", || ready_services(&self.lab) >= n);
     }
 
     fn tether(&self, on: bool) -> String {
@@ -193,7 +199,8 @@ fn three_real_dhcp_clients_lease_renew_reach_the_internet_through_nat_and_releas
             .iter()
             .all(|l| p.contains(&format!(" {l}@")))
     });
-    assert_eq!(t.ip_forward(), "1");
+    t.lab
+        .wait_for(T, "IPv4 forwarding on", || t.ip_forward() == "1");
     let nft = t.nft();
     assert!(
         nft.contains("ip saddr 192.168.0.0/24 oif \"eth0\" masquerade"),
@@ -282,8 +289,10 @@ fn three_real_dhcp_clients_lease_renew_reach_the_internet_through_nat_and_releas
     t.lab.wait_for(T, "the bridge gone", || {
         !ok(t.lab.exec(&["ip", "-o", "link"]), "ip link").contains(" tether:")
     });
-    assert_eq!(t.ip_forward(), "0", "forwarding restored");
-    assert!(!t.nft().contains("masquerade"), "{}", t.nft());
+    t.lab
+        .wait_for(T, "IPv4 forwarding restored", || t.ip_forward() == "0");
+    t.lab
+        .wait_for(T, "no masquerade left", || !t.nft().contains("masquerade"));
 }
 
 /// The address a client holds now (its last bound/renew event).
@@ -457,7 +466,11 @@ fn two_hundred_clients_hostile_packets_a_flood_and_a_decline_leave_the_server_se
     let out = ok(tool(&["load", "--count", "200", "--renew"]), "200 clients");
     assert!(out.contains("dora: 200/200 ok, 0 errors"), "{out}");
     assert!(out.contains("renew: 200/200 ok, 0 errors"), "{out}");
-    // The leases file holds all of them, one line each, no address twice.
+    // The leases file holds all of them, one line each, no address twice (it is written
+    // at most every 100 ms: wait for the last write).
+    t.lab.wait_for(T, "200 leases in the file", || {
+        t.leases_file().lines().count() == 201
+    });
     let file = t.leases_file();
     let mut addrs: Vec<&str> = file
         .lines()
@@ -494,4 +507,134 @@ fn two_hundred_clients_hostile_packets_a_flood_and_a_decline_leave_the_server_se
     assert!(lines < 400, "{lines} dhcp server log lines");
     let file = t.leases_file();
     assert!(file.starts_with("pathman-leases 1\n"), "{file}");
+}
+
+#[test]
+fn gadget_tethering_takes_the_usb_link_from_the_uplinks_and_gives_it_back() {
+    // The LAN client's port is the gadget here (a veth classified by the board config).
+    let t = Tether::up_with(1, &["usb0"], "", "[Interface usb0]\nTechnology=gadget\n");
+    // A gadget with carrier is an uplink until it is tethered (ConnMan's gadget service).
+    t.lab.wait_for(T, "the gadget's service", || {
+        services(&t.lab)
+            .iter()
+            .any(|(_, _, id)| id.starts_with("gadget_"))
+    });
+    let out = ok(
+        t.lab.ctl(&["tether", "gadget", "on"]),
+        "ctl tether gadget on",
+    );
+    assert!(out.contains("Enabled tethering for gadget"), "{out}");
+    t.lab
+        .wait_for(T, "usb0 in the bridge, its service gone", || {
+            t.ports().contains(" usb0@")
+                && !services(&t.lab)
+                    .iter()
+                    .any(|(_, _, id)| id.starts_with("gadget_"))
+        });
+    t.client("usb0", "udhcpc", "start");
+    t.lab
+        .wait_for(T, "the USB host leased", || t.leased("usb0").is_some());
+    assert!(in_block(&t.leased("usb0").unwrap()));
+    t.lab.wait_for(T, "the USB host reaches the internet", || {
+        t.pings_internet("usb0")
+    });
+    t.client("usb0", "udhcpc", "stop");
+    ok(
+        t.lab.ctl(&["tether", "gadget", "off"]),
+        "ctl tether gadget off",
+    );
+    t.lab.wait_for(T, "the bridge gone", || {
+        !ok(t.lab.exec(&["ip", "-o", "link"]), "ip link").contains(" tether:")
+    });
+    t.lab.wait_for(T, "the gadget an uplink again", || {
+        services(&t.lab)
+            .iter()
+            .any(|(_, _, id)| id.starts_with("gadget_"))
+    });
+}
+
+/// Packets received by upstream k's side of its link to the DUT.
+fn upstream_rx(lab: &Lab, k: usize) -> u64 {
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns(&k.to_string()),
+            "cat",
+            "/sys/class/net/down0/statistics/rx_packets",
+        ])
+        .output()
+        .expect("read rx_packets");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[test]
+fn an_admins_session_selector_steers_a_lan_host_to_its_uplink() {
+    let t = Tether::up_with(2, &["lan0"], "", "[Interface lan*]\nRole=lan\n");
+    t.tether(true);
+    t.client("lan0", "udhcpc", "start");
+    t.lab.wait_for(T, "leased", || t.leased("lan0").is_some());
+    let host = t
+        .leased("lan0")
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    t.lab.wait_for(T, "the host reaches the internet", || {
+        t.pings_internet("lan0")
+    });
+    // Without a session the host uses the default uplink (eth0, upstream 1).
+    let (a1, a2) = (upstream_rx(&t.lab, 1), upstream_rx(&t.lab, 2));
+    ok(
+        t.in_client(
+            "lan0",
+            &["ping", "-c", "20", "-i", "0.01", "-W", "1", INET_SERVER],
+        ),
+        "ping before",
+    );
+    let (b1, b2) = (upstream_rx(&t.lab, 1), upstream_rx(&t.lab, 2));
+    assert!(
+        b1 - a1 >= 20 && b2 - a2 < 20,
+        "default: up1 +{} up2 +{}",
+        b1 - a1,
+        b2 - a2
+    );
+    // An admin's session on eth1 whose selector names the host.
+    let selector = format!("{host}/32-*-*-*-*");
+    let bin = pathman_bin();
+    let mut session = std::process::Command::new(lab_script())
+        .args(["exec", &t.lab.id])
+        .arg(&bin)
+        .args([
+            "ctl", "session", "create", "--ifname", "eth1", "--flows", &selector,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("pathman ctl session create");
+    t.lab.wait_for(T, "the forwarded-mark rule", || {
+        t.nft().contains("chain forward-mark") && t.nft().contains(&host)
+    });
+    ok(
+        t.in_client(
+            "lan0",
+            &["ping", "-c", "20", "-i", "0.01", "-W", "1", INET_SERVER],
+        ),
+        "ping steered",
+    );
+    let (c1, c2) = (upstream_rx(&t.lab, 1), upstream_rx(&t.lab, 2));
+    assert!(
+        c2 - b2 >= 20 && c1 - b1 < 20,
+        "steered: up1 +{} up2 +{}",
+        c1 - b1,
+        c2 - b2
+    );
+    drop(session.stdin.take());
+    let _ = session.kill();
+    let _ = session.wait();
 }

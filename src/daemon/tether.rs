@@ -156,6 +156,8 @@ impl Daemon {
                     "tethering: bridge {} removed",
                     self.model.tether.bridge_name
                 ),
+                // Gone already (deleted by hand, or its last event came late).
+                Err(e) if e.errno == libc::ENODEV => {}
                 Err(e) => log::warn!("tethering: cannot remove the bridge: {e}"),
             }
             self.model.tether_bridge_seen(None);

@@ -418,18 +418,16 @@ pub fn get_peers(_: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> 
 /// `GetTetheringClients`: the MACs of the DHCP server's bound clients.
 pub fn get_tethering_clients(ctx: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answer, CallError> {
     Ok(Answer::Strings(
-        ctx.model
-            .tether
-            .clients
-            .iter()
-            .map(|m| {
-                format!(
-                    "{:02X}:{:02X}:{:02X}:{:02X}:{:02X}:{:02X}",
-                    m[0], m[1], m[2], m[3], m[4], m[5]
-                )
-            })
-            .collect(),
+        ctx.model.tether.clients.iter().map(mac_text).collect(),
     ))
+}
+
+/// A MAC as ConnMan writes tethering clients: `AA:BB:CC:DD:EE:FF`.
+pub fn mac_text(m: &[u8; 6]) -> String {
+    format!(
+        "{:02X}:{:02X}:{:02X}:{:02X}:{:02X}:{:02X}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
 }
 
 /// `ConnectProvider` / `RemoveProvider`: VPNs are not pathman's (ConnMan

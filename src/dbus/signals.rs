@@ -32,6 +32,8 @@ pub struct Snapshot {
     /// emitted when a measurement changes it, as ConnMan does on a sync).
     clock: Props,
     clock_measured: Option<crate::core::clock::Measured>,
+    /// The tethered clients' MACs last announced (TetheringClientsChanged).
+    tether_clients: Vec<[u8; 6]>,
 }
 
 impl Snapshot {
@@ -50,6 +52,31 @@ impl Snapshot {
             .await;
         }
         self.manager = manager;
+
+        let clients = &model.tether.clients;
+        if *clients != self.tether_clients {
+            let text = |m: &[u8; 6]| crate::dbus::request::mac_text(m);
+            let registered: Vec<String> = clients
+                .iter()
+                .filter(|m| !self.tether_clients.contains(m))
+                .map(text)
+                .collect();
+            let removed: Vec<String> = self
+                .tether_clients
+                .iter()
+                .filter(|m| !clients.contains(m))
+                .map(text)
+                .collect();
+            emit(
+                conn,
+                "/",
+                names::MANAGER_INTERFACE,
+                "TetheringClientsChanged",
+                &(registered, removed),
+            )
+            .await;
+            self.tether_clients = clients.clone();
+        }
 
         let mut clock = props::clock(model, std::time::SystemTime::now());
         let time = clock.remove(0);

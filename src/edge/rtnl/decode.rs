@@ -172,6 +172,13 @@ pub fn decode_rule(msg: &RuleMessage) -> Option<KernelRule> {
 /// A multicast notification as an event; `None` for kinds pathman ignores.
 pub fn decode_event(msg: &RouteNetlinkMessage) -> Option<KernelEvent> {
     match msg {
+        // A bridge reports its ports' bridge state as AF_BRIDGE link messages (a
+        // DELLINK when a port leaves it): not about the link itself.
+        RouteNetlinkMessage::NewLink(m) | RouteNetlinkMessage::DelLink(m)
+            if m.header.interface_family == netlink_packet_route::AddressFamily::Bridge =>
+        {
+            None
+        }
         RouteNetlinkMessage::NewLink(m) => decode_link(m).map(KernelEvent::Link),
         RouteNetlinkMessage::DelLink(m) => Some(KernelEvent::LinkRemoved(m.header.index)),
         RouteNetlinkMessage::NewAddress(m) => decode_address(m).map(KernelEvent::AddrAdded),
