@@ -49,7 +49,7 @@ start_pathman() {
     "$LAB" daemon "$ID" start --board "$OUT/board.conf" -c "$OUT/main.conf" >/dev/null
     "$LAB" wait-name "$ID" net.connman 10 >/dev/null
     for _ in $(seq 200); do
-        x ip -4 -o addr show dev eth0 | grep -q 198.18.1 && return 0
+        [[ $(x ip -4 -o addr show dev eth0) == *198.18.1.* ]] && return 0
         sleep 0.05
     done
     log "the uplink got no address"; return 1
