@@ -169,19 +169,25 @@ impl Daemon {
     fn set_forwarding(&mut self, on: bool) {
         let t = &mut self.tether;
         if on && t.forward_saved.is_none() {
+            // A pathman that crashed while tethering left the value from before it.
+            let crashed = (!t.checked_saved)
+                .then(|| std::fs::read_to_string(&t.saved_file).ok())
+                .flatten()
+                .map(|v| v.trim().to_string());
             t.checked_saved = true;
-            let before = match std::fs::read_to_string(IP_FORWARD) {
+            let now = match std::fs::read_to_string(IP_FORWARD) {
                 Ok(v) => v.trim().to_string(),
                 Err(e) => {
                     log::warn!("tethering: cannot read {IP_FORWARD}: {e}");
                     return;
                 }
             };
+            let before = crashed.unwrap_or_else(|| now.clone());
             // The run dir is volatile: no fsync (it would delay the clients' first answer).
             if let Err(e) = std::fs::write(&t.saved_file, before.as_bytes()) {
                 log::debug!("tethering: {}: {e}", t.saved_file.display());
             }
-            if before != "1" {
+            if now != "1" {
                 match std::fs::write(IP_FORWARD, "1") {
                     Ok(()) => log::info!("tethering: IPv4 forwarding on (was {before})"),
                     Err(e) => log::warn!("tethering: cannot turn IPv4 forwarding on: {e}"),
