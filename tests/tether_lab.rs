@@ -345,6 +345,12 @@ fn two_clients_at_once_a_restart_keeps_their_leases() {
             "{l} reaches the internet after the restart"
         );
     }
+    // The forwarding setting from before the crash comes back, not the crashed one's.
+    t.tether(false);
+    t.lab
+        .wait_for(T, "IPv4 forwarding as before the crash", || {
+            t.ip_forward() == "0"
+        });
 }
 
 #[test]
