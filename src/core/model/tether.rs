@@ -85,10 +85,10 @@ impl Model {
         self.tether.settings[index(tech)].enabled = on;
         log::info!("tethering {tech}: {}", if on { "on" } else { "off" });
         self.actions.push(Action::SaveGlobal);
-        // A tethered gadget stops being an uplink at once.
-        let ports: Vec<u32> = self.tether_candidates(tech).collect();
-        for ifindex in ports {
-            if on {
+        if on {
+            // A tethered gadget stops being an uplink at once.
+            let ports: Vec<u32> = self.tether_candidates(tech).collect();
+            for ifindex in ports {
                 self.remove_service_of(ifindex);
             }
         }
