@@ -419,11 +419,23 @@ fn bad_tethering_requests_get_connman_errors_and_change_nothing() {
     assert!(!techs.contains("Tethering = True"), "{techs}");
 }
 
-/// `tests/lab/dhcp_load.py` in the DUT namespace on `iface`.
-fn load_tool(lab: &Lab, iface: &str, args: &[&str]) -> std::process::Output {
+/// `python3 tests/lab/dhcp_load.py --iface IFACE ARGS…` as a command line.
+fn load_cmd(iface: &str, args: &[&str]) -> Vec<String> {
     let tool = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/dhcp_load.py");
-    let mut cmd = vec!["python3", tool.to_str().unwrap(), "--iface", iface];
-    cmd.extend_from_slice(args);
+    let mut cmd = vec![
+        "python3".to_string(),
+        tool.to_str().unwrap().to_string(),
+        "--iface".into(),
+        iface.into(),
+    ];
+    cmd.extend(args.iter().map(|a| a.to_string()));
+    cmd
+}
+
+/// The load tool in the DUT namespace on `iface`.
+fn load_tool(lab: &Lab, iface: &str, args: &[&str]) -> std::process::Output {
+    let cmd = load_cmd(iface, args);
+    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
     lab.exec(&cmd)
 }
 
@@ -464,9 +476,8 @@ fn two_hundred_clients_hostile_packets_a_flood_and_a_decline_leave_the_server_se
             .any(|a| a == "192.168.0.1/24")
     });
     let tool = |args: &[&str]| -> std::process::Output {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/dhcp_load.py");
-        let mut cmd = vec!["python3", path.to_str().unwrap(), "--iface", "eth0"];
-        cmd.extend_from_slice(args);
+        let cmd = load_cmd("eth0", args);
+        let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
         t.in_client("lan0", &cmd)
     };
     let out = ok(tool(&["load", "--count", "200", "--renew"]), "200 clients");

@@ -299,6 +299,14 @@ impl Default for ServiceConfig {
     }
 }
 
+/// A MAC as `aa:bb:cc:dd:ee:ff` (logs, the dump, the leases file).
+pub fn mac_text(m: &[u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

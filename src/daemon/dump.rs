@@ -406,12 +406,5 @@ fn list<T: std::fmt::Display>(s: &mut String, label: &str, items: impl Iterator<
 }
 
 fn mac(m: &[u8; 6]) -> String {
-    let mut s = String::with_capacity(17);
-    for (i, b) in m.iter().enumerate() {
-        if i > 0 {
-            s.push(':');
-        }
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    crate::core::types::mac_text(m)
 }

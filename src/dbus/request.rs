@@ -424,10 +424,7 @@ pub fn get_tethering_clients(ctx: &mut Ctx<'_>, _: &[Value<'_>]) -> Result<Answe
 
 /// A MAC as ConnMan writes tethering clients: `AA:BB:CC:DD:EE:FF`.
 pub fn mac_text(m: &[u8; 6]) -> String {
-    format!(
-        "{:02X}:{:02X}:{:02X}:{:02X}:{:02X}:{:02X}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
+    crate::core::types::mac_text(m).to_uppercase()
 }
 
 /// `ConnectProvider` / `RemoveProvider`: VPNs are not pathman's (ConnMan

@@ -65,7 +65,7 @@ pub fn encode(bindings: &[Binding], now: &Now) -> String {
             out,
             "{} {} {id} {end} {}",
             b.addr,
-            super::server::mac_text(b.mac),
+            crate::core::types::mac_text(&b.mac),
             b.hostname.as_deref().unwrap_or("-")
         );
     }

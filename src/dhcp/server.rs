@@ -712,12 +712,8 @@ fn hostname_of(repr: &Repr<'_>) -> Option<String> {
     ok.then(|| String::from_utf8(text).ok()).flatten()
 }
 
-/// `aa:bb:cc:dd:ee:ff`.
-pub fn mac_text(m: [u8; 6]) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
+fn mac_text(m: [u8; 6]) -> String {
+    crate::core::types::mac_text(&m)
 }
 
 impl Machine for Server {

@@ -384,37 +384,8 @@ impl UdpSock {
         if !configured {
             return Err(Error::AddressNotConfigured(addr));
         }
-        // SAFETY: plain syscall; the fd is owned right after.
-        let fd = check("socket(AF_INET)", unsafe {
-            libc::socket(
-                libc::AF_INET,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                0,
-            )
-        })?;
-        // SAFETY: `fd` is fresh and owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let fd = udp_on(ifname)?;
         let raw = fd.as_raw_fd();
-        let one: libc::c_int = 1;
-        setsockopt(
-            raw,
-            libc::SOL_SOCKET,
-            libc::SO_REUSEADDR,
-            &one,
-            "SO_REUSEADDR",
-        )?;
-        let mut name = [0u8; libc::IFNAMSIZ];
-        if ifname.is_empty() || ifname.len() >= name.len() {
-            return Err(Error::BadInterface);
-        }
-        name[..ifname.len()].copy_from_slice(ifname.as_bytes());
-        setsockopt(
-            raw,
-            libc::SOL_SOCKET,
-            libc::SO_BINDTODEVICE,
-            &name,
-            "SO_BINDTODEVICE",
-        )?;
         bind_in(raw, SocketAddrV4::new(addr, 68))?;
         let sock = UdpSocket::from(fd);
         let sock = Async::new(sock).map_err(sys("Async::new"))?;
@@ -446,6 +417,43 @@ impl UdpSock {
         }
         Ok(())
     }
+}
+
+/// A non-blocking UDP socket with SO_REUSEADDR, bound to `ifname` (SO_BINDTODEVICE),
+/// not yet bound to an address: the DHCP client's renewal socket and the server's.
+fn udp_on(ifname: &str) -> Result<OwnedFd, Error> {
+    // SAFETY: plain syscall; the fd is owned right after.
+    let fd = check("socket(AF_INET)", unsafe {
+        libc::socket(
+            libc::AF_INET,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    })?;
+    // SAFETY: `fd` is fresh and owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let raw = fd.as_raw_fd();
+    let one: libc::c_int = 1;
+    setsockopt(
+        raw,
+        libc::SOL_SOCKET,
+        libc::SO_REUSEADDR,
+        &one,
+        "SO_REUSEADDR",
+    )?;
+    let mut name = [0u8; libc::IFNAMSIZ];
+    if ifname.is_empty() || ifname.len() >= name.len() {
+        return Err(Error::BadInterface);
+    }
+    name[..ifname.len()].copy_from_slice(ifname.as_bytes());
+    setsockopt(
+        raw,
+        libc::SOL_SOCKET,
+        libc::SO_BINDTODEVICE,
+        &name,
+        "SO_BINDTODEVICE",
+    )?;
+    Ok(fd)
 }
 
 /// `recv` with `MSG_TRUNC`, which std's `recv_from` hides: the real length tells a datagram
@@ -602,25 +610,9 @@ pub struct ServerSock {
 impl ServerSock {
     /// Binds port 67 on `ifname`.
     pub fn open(ifname: &str) -> Result<Self, Error> {
-        // SAFETY: plain syscall; the fd is owned right after.
-        let fd = check("socket(AF_INET)", unsafe {
-            libc::socket(
-                libc::AF_INET,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                0,
-            )
-        })?;
-        // SAFETY: `fd` is fresh and owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let fd = udp_on(ifname)?;
         let raw = fd.as_raw_fd();
         let one: libc::c_int = 1;
-        setsockopt(
-            raw,
-            libc::SOL_SOCKET,
-            libc::SO_REUSEADDR,
-            &one,
-            "SO_REUSEADDR",
-        )?;
         setsockopt(
             raw,
             libc::SOL_SOCKET,
@@ -642,18 +634,6 @@ impl ServerSock {
         {
             let _ = setsockopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, &room, "SO_RCVBUF");
         }
-        let mut name = [0u8; libc::IFNAMSIZ];
-        if ifname.is_empty() || ifname.len() >= name.len() {
-            return Err(Error::BadInterface);
-        }
-        name[..ifname.len()].copy_from_slice(ifname.as_bytes());
-        setsockopt(
-            raw,
-            libc::SOL_SOCKET,
-            libc::SO_BINDTODEVICE,
-            &name,
-            "SO_BINDTODEVICE",
-        )?;
         bind_in(raw, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 67))?;
         let sock = Async::new(UdpSocket::from(fd)).map_err(sys("Async::new"))?;
         Ok(ServerSock { sock })
