@@ -580,3 +580,49 @@ fn an_uplink_landing_in_the_tether_block_moves_tethering() {
         .iter()
         .any(|a| a.ifindex == 20 && a.addr == IpAddr::V4(Ipv4Addr::new(192, 168, 2, 1))));
 }
+
+#[test]
+fn wifi_tethering_runs_an_access_point_and_bridges_the_radio_only_while_it_runs() {
+    let mut m = three_ready(false);
+    let mut w = link(12, true);
+    w.tech = Technology::Wifi;
+    w.name = heapless::String::try_from("wlan0").unwrap();
+    m.link_changed(w, &mut Defaults);
+    assert!(matches!(
+        m.set_tethering(Technology::Wifi, true),
+        Err(super::model::RequestError::InvalidArguments(_))
+    ));
+    assert!(m.tether_ap().is_none());
+    m.set_tether_ap(
+        Technology::Wifi,
+        Some("pm-ap".into()),
+        Some("correct horse".into()),
+        None,
+    )
+    .unwrap();
+    m.set_tethering(Technology::Wifi, true).unwrap();
+    let (radio, spec) = m.tether_ap().expect("an access point wanted");
+    assert_eq!(radio, 12);
+    assert_eq!(spec.ssid, "pm-ap");
+    assert_eq!(spec.freq, 2412, "ConnMan's default channel");
+    assert_eq!(spec.bridge, "tether");
+    // The bridge and block come first (the supplicant's interface names the
+    // bridge); the radio is no port until its access point runs.
+    let p = super::tether::plan(&m).expect("a plan while the AP starts");
+    assert!(p.ports.is_empty());
+    m.tether_bridge_seen(Some(20));
+    m.tether_ap_state(12, Some(spec.clone()));
+    assert_eq!(super::tether::plan(&m).unwrap().ports, vec![12]);
+    // New settings: out of the bridge until the AP runs with them.
+    m.set_tether_ap(Technology::Wifi, None, Some("another horse".into()), None)
+        .unwrap();
+    assert!(super::tether::plan(&m).unwrap().ports.is_empty());
+    let (_, spec2) = m.tether_ap().unwrap();
+    m.tether_ap_state(12, Some(spec2));
+    assert_eq!(super::tether::plan(&m).unwrap().ports, vec![12]);
+    m.set_tethering(Technology::Wifi, false).unwrap();
+    assert!(m.tether_ap().is_none());
+    assert!(super::tether::plan(&m).is_none());
+    m.tether_ap_state(12, None);
+    assert!(m.tether.ap_up.is_none());
+}

@@ -133,10 +133,7 @@ pub struct TetherSettings {
 /// Technologies that can be tethered, and why not the others.
 pub fn can_tether(tech: Technology) -> Result<(), &'static str> {
     match tech {
-        Technology::Ethernet | Technology::Gadget => Ok(()),
-        Technology::Wifi => {
-            Err("a WiFi access point is not built yet: tether ethernet LAN ports or the USB gadget")
-        }
+        Technology::Ethernet | Technology::Gadget | Technology::Wifi => Ok(()),
         Technology::Cellular => Err("a modem's link cannot be shared with clients"),
     }
 }
@@ -167,12 +164,29 @@ pub fn check_freq(freq: i32) -> Result<u32, String> {
     }
 }
 
+/// ConnMan's access point channel when `TetheringFreq` is not set: 2412 MHz (channel 1).
+pub const DEFAULT_AP_FREQ: u32 = 2412;
+
+/// The WiFi access point tethering wants of a radio (wpa_supplicant AP
+/// mode, as ConnMan runs it): WPA2-PSK (RSN, CCMP) with a passphrase, open
+/// without one. The supplicant's interface is made with the bridge as its
+/// `BridgeIfname`, so EAPOL frames reach it once the radio is a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApSpec {
+    pub ssid: String,
+    pub passphrase: Option<crate::core::types::Secret>,
+    /// MHz.
+    pub freq: u32,
+    pub bridge: String,
+}
+
 /// What tethering needs of the kernel and the tasks now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TetherPlan {
     /// The bridge's name (main.conf `TetheringBridge`).
     pub bridge: String,
-    /// Interfaces that must be ports of the bridge.
+    /// Interfaces that must be ports of the bridge (none yet while the
+    /// WiFi access point starts: a radio is bridged once it is one).
     pub ports: Vec<u32>,
     /// The block in use.
     pub block: Block,
@@ -182,10 +196,10 @@ pub struct TetherPlan {
 /// tether; None means no bridge, no NAT, no forwarding.
 pub fn plan(model: &Model) -> Option<TetherPlan> {
     let block = model.tether.block?;
-    let ports = model.tethered_ports();
-    if ports.is_empty() {
+    if !model.tether_wanted() {
         return None;
     }
+    let ports = model.tethered_ports();
     Some(TetherPlan {
         bridge: model.tether.bridge_name.clone(),
         ports,
@@ -281,6 +295,7 @@ mod tests {
         assert_eq!(check_freq(2412), Ok(2412));
         assert!(check_freq(1234).is_err());
         assert!(can_tether(Technology::Ethernet).is_ok());
+        assert!(can_tether(Technology::Wifi).is_ok());
         assert!(can_tether(Technology::Cellular).is_err());
     }
 

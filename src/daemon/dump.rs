@@ -69,6 +69,26 @@ impl Daemon {
                     p.block.gateway(),
                     m.tether.clients.len()
                 );
+                if let Some((radio, ap)) = m.tether_ap() {
+                    let running = m
+                        .tether
+                        .ap_up
+                        .as_ref()
+                        .is_some_and(|(i, up)| *i == radio && *up == ap);
+                    let _ = writeln!(
+                        s,
+                        "  access point {:?} on {} {} MHz {} {}",
+                        ap.ssid,
+                        self.ifname(radio),
+                        ap.freq,
+                        if ap.passphrase.is_some() {
+                            "wpa2-psk"
+                        } else {
+                            "open"
+                        },
+                        if running { "running" } else { "starting" }
+                    );
+                }
             }
         }
         section(&mut s, "devices", m.devices.len());

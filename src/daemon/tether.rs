@@ -160,6 +160,12 @@ impl Daemon {
                 Err(e) if e.errno == libc::ENODEV => {}
                 Err(e) => log::warn!("tethering: cannot remove the bridge: {e}"),
             }
+            // Its ports are free now (their link events confirm it).
+            for d in self.model.devices.iter_mut() {
+                if d.master == Some(bridge) {
+                    d.master = None;
+                }
+            }
             self.model.tether_bridge_seen(None);
         }
         self.set_forwarding(false);

@@ -14,6 +14,7 @@ use zbus::Message;
 use crate::caps;
 use crate::core::model::{Agent, AgentAnswer, ConnectSpec, InputRequest};
 use crate::core::tech::wifi::{LinkState, RadioView, ScanBackoff};
+use crate::core::tether::ApSpec;
 use crate::core::types::{IfName, ServiceId, Technology};
 use crate::dbus::client::call;
 use crate::dbus::request::CallError;
@@ -32,6 +33,10 @@ pub enum Cmd {
     Scan(u32),
     Connect(u32, Box<ConnectSpec>),
     Disconnect(u32),
+    /// The access point a radio must run (tethering), or none (declared:
+    /// the task makes the supplicant's interface, with the bridge, and the
+    /// AP network to match).
+    Ap(u32, Option<Box<ApSpec>>),
 }
 
 /// What the supplicant task (or an agent call) tells the loop.
@@ -61,6 +66,11 @@ pub enum WifiEvent {
     Reported {
         service: ServiceId,
         retry: bool,
+    },
+    /// The radio's access point runs with these settings (None: it does not).
+    Ap {
+        ifindex: u32,
+        up: Option<Box<ApSpec>>,
     },
 }
 
@@ -93,6 +103,8 @@ pub(super) struct Wifi {
     held: Vec<Held>,
     /// Auto-connect retry waits of failed favourites (one per service).
     retries: Vec<(Instant, ServiceId)>,
+    /// The access point last asked of the task.
+    ap_sent: Option<(u32, ApSpec)>,
 }
 
 impl Daemon {
@@ -101,6 +113,7 @@ impl Daemon {
         let (tx, rx) = smol::channel::bounded(CMD_QUEUE);
         self.wifi.cmds = Some(tx);
         self.wifi.radios_sent = None;
+        self.wifi.ap_sent = None;
         self.ex
             .spawn(supplicant_task(
                 conn.clone(),
@@ -142,6 +155,42 @@ impl Daemon {
         if self.wifi.cmds.is_some() && self.wifi.radios_sent.as_ref() != Some(&radios) {
             self.wifi.radios_sent = Some(radios.clone());
             self.wifi_cmd(Cmd::Radios(radios));
+        }
+        self.sync_ap();
+    }
+
+    /// Declared state: the access point tethering wants. Its supplicant
+    /// interface names the bridge, so that comes first; a radio leaves the
+    /// bridge before its AP stops or changes (the kernel refuses to make a
+    /// bridged interface a station again).
+    fn sync_ap(&mut self) {
+        if self.wifi.cmds.is_none() {
+            return;
+        }
+        let want = self
+            .model
+            .tether_ap()
+            .filter(|_| self.model.tether.bridge.is_some());
+        if want == self.wifi.ap_sent {
+            return;
+        }
+        if let Some((old, _)) = &self.wifi.ap_sent {
+            let bridged = self
+                .model
+                .devices
+                .iter()
+                .any(|d| d.ifindex == *old && d.master.is_some());
+            if bridged {
+                log::debug!("wifi: access point change waits for the radio to leave the bridge");
+                return;
+            }
+            if want.as_ref().map(|(i, _)| i) != Some(old) {
+                self.wifi_cmd(Cmd::Ap(*old, None));
+            }
+        }
+        self.wifi.ap_sent = want.clone();
+        if let Some((ifindex, spec)) = want {
+            self.wifi_cmd(Cmd::Ap(ifindex, Some(Box::new(spec))));
         }
     }
 
@@ -214,6 +263,7 @@ impl Daemon {
                 self.model.agent_answered(&service, answer, &mut configs)
             }
             WifiEvent::Reported { service, retry } => self.model.agent_reported(&service, retry),
+            WifiEvent::Ap { ifindex, up } => self.model.tether_ap_state(ifindex, up.map(|b| *b)),
         }
     }
 
@@ -471,6 +521,14 @@ struct Radio {
     reattach_at: Option<Instant>,
     /// Removals since it last associated (each one doubles the wait).
     removals: u32,
+    /// The access point it must run (tethering).
+    ap: Option<ApSpec>,
+    /// The bridge its supplicant interface was made with ("" for none).
+    bridge: Option<String>,
+    /// The access point its network is (None: a station network or none).
+    ap_net: Option<ApSpec>,
+    /// The access point last reported running.
+    ap_sent: Option<ApSpec>,
 }
 
 impl Radio {
@@ -482,6 +540,8 @@ impl Radio {
         self.sent = None;
         self.next_scan = None;
         self.assoc_deadline = None;
+        self.bridge = None;
+        self.ap_net = None;
     }
 }
 
@@ -550,6 +610,11 @@ async fn supplicant_task(
     }
 }
 
+/// The bridge a radio's supplicant interface must name ("" for none).
+fn bridge_of(ap: &Option<ApSpec>) -> String {
+    ap.as_ref().map(|a| a.bridge.clone()).unwrap_or_default()
+}
+
 fn method_error(e: &zbus::Error) -> Option<&str> {
     match e {
         zbus::Error::MethodError(name, _, _) => Some(name.as_str()),
@@ -566,6 +631,24 @@ impl Task {
             // BSS), unless the association state moved meanwhile.
             let state_moved = r.sent.as_ref().map(|v| v.state) != Some(r.view.state);
             if r.view.scanning && !state_moved {
+                continue;
+            }
+            // An access point's running state is its own event.
+            let running = r
+                .ap_net
+                .clone()
+                .filter(|_| r.view.state == LinkState::Completed);
+            if running != r.ap_sent {
+                r.ap_sent = running.clone();
+                let ev = WifiEvent::Ap {
+                    ifindex: r.ifindex,
+                    up: running.map(Box::new),
+                };
+                if !self.tx.send(Event::Wifi(ev)).await {
+                    return false;
+                }
+            }
+            if r.ap.is_some() {
                 continue;
             }
             if r.sent.as_ref() != Some(&r.view) && r.path.is_some() {
@@ -617,6 +700,10 @@ impl Task {
                         capped: false,
                         reattach_at: None,
                         removals: 0,
+                        ap: None,
+                        bridge: None,
+                        ap_net: None,
+                        ap_sent: None,
                     });
                     let i = self.radios.len() - 1;
                     self.attach(i).await;
@@ -642,11 +729,117 @@ impl Task {
                 }
             }
             Cmd::Disconnect(ifindex) => {
-                if let Some(i) = self.index(ifindex) {
+                // An access point's network is not a station's to drop.
+                if let Some(i) = self.index(ifindex).filter(|&i| self.radios[i].ap.is_none()) {
                     self.disconnect(i).await;
                 }
             }
+            Cmd::Ap(ifindex, spec) => {
+                let Some(i) = self.index(ifindex) else {
+                    log::warn!("wifi: no access point on radio {ifindex}: not managed (powered?)");
+                    return;
+                };
+                self.radios[i].ap = spec.map(|b| *b);
+                self.apply_ap(i).await;
+            }
         }
+    }
+
+    /// Makes radio `i` what its `ap` says: an interface made with the
+    /// bridge and the AP network, or a plain station interface again.
+    async fn apply_ap(&mut self, i: usize) {
+        let want_bridge = bridge_of(&self.radios[i].ap);
+        let Some(path) = self.radios[i].path.clone() else {
+            self.attach(i).await;
+            return;
+        };
+        if self.radios[i].bridge.as_deref() != Some(want_bridge.as_str()) {
+            // ConnMan's way: the interface is made again, naming the bridge
+            // (or none) in CreateInterface.
+            if let Some(net) = self.radios[i].network.take() {
+                self.remove_network(&path, &net).await;
+            }
+            // A scan the radio still runs would keep the next one (which
+            // wpa_supplicant makes before it starts an AP) busy for seconds.
+            if self.radios[i].view.scanning {
+                self.abort_scan(&path).await;
+            }
+            self.remove_interface(&path).await;
+            self.radios[i].forget();
+            self.attach(i).await;
+            return;
+        }
+        match self.radios[i].ap.is_some() {
+            true => self.start_ap(i).await,
+            false => {
+                if self.radios[i].ap_net.take().is_some() {
+                    if let Some(net) = self.radios[i].network.take() {
+                        self.remove_network(&path, &net).await;
+                    }
+                }
+                self.scan(i).await;
+            }
+        }
+    }
+
+    /// Adds and selects the AP network radio `i` must run (once per setting).
+    async fn start_ap(&mut self, i: usize) {
+        let (Some(spec), Some(path)) = (self.radios[i].ap.clone(), self.radios[i].path.clone())
+        else {
+            return;
+        };
+        if self.radios[i].ap_net.as_ref() == Some(&spec) && self.radios[i].network.is_some() {
+            return;
+        }
+        self.radios[i].assoc_deadline = None;
+        if let Some(old) = self.radios[i].network.take() {
+            self.remove_network(&path, &old).await;
+        }
+        self.radios[i].ap_net = None;
+        let ifname = self.radios[i].ifname.to_string();
+        let net = call(
+            &self.conn,
+            wpa::NAME,
+            &path,
+            wpa::IFACE_INTERFACE,
+            "AddNetwork",
+            &(wpa::ap_args(&spec),),
+        )
+        .await
+        .and_then(|m| m.body().deserialize::<OwnedObjectPath>());
+        let net = match net {
+            Ok(n) => n,
+            Err(e) => {
+                log::warn!("{ifname}: wpa_supplicant refused the access point: {e}");
+                return;
+            }
+        };
+        self.radios[i].network = Some(net.as_str().to_string());
+        if let Err(e) = call(
+            &self.conn,
+            wpa::NAME,
+            &path,
+            wpa::IFACE_INTERFACE,
+            "SelectNetwork",
+            &(net,),
+        )
+        .await
+        {
+            log::warn!("{ifname}: wpa_supplicant cannot start the access point: {e}");
+            return;
+        }
+        log::info!(
+            "{ifname}: access point {:?} starting on {} MHz ({}), bridge {}",
+            spec.ssid,
+            spec.freq,
+            if spec.passphrase.is_some() {
+                "WPA2-PSK"
+            } else {
+                "open"
+            },
+            spec.bridge
+        );
+        self.radios[i].ap_net = Some(spec);
     }
 
     fn index(&self, ifindex: u32) -> Option<usize> {
@@ -660,6 +853,7 @@ impl Task {
             return;
         }
         let ifname = self.radios[i].ifname.to_string();
+        let want_bridge = bridge_of(&self.radios[i].ap);
         let found = call(
             &self.conn,
             wpa::NAME,
@@ -669,13 +863,41 @@ impl Task {
             &(ifname.as_str(),),
         )
         .await;
-        let reply = match found {
-            Ok(m) => Ok(m),
-            Err(e) if method_error(&e) == Some(wpa::ERR_INTERFACE_UNKNOWN) => {
+        let mut existing = match found.and_then(|m| m.body().deserialize::<OwnedObjectPath>()) {
+            Ok(p) => Some(p.as_str().to_string()),
+            Err(e) if method_error(&e) == Some(wpa::ERR_INTERFACE_UNKNOWN) => None,
+            Err(e) => {
+                log::warn!("{ifname}: wpa_supplicant does not manage it: {e}");
+                return;
+            }
+        };
+        let mut props = None;
+        if let Some(p) = existing.clone() {
+            props = self.get_all(&p, wpa::IFACE_INTERFACE).await;
+            let bridge = props
+                .as_ref()
+                .and_then(|pr| pr.get("BridgeIfname"))
+                .and_then(|v| crate::dbus::value::string(v))
+                .unwrap_or_default();
+            if bridge != want_bridge {
+                log::info!(
+                    "{ifname}: its supplicant interface has bridge {bridge:?}, not {want_bridge:?}: made again"
+                );
+                self.remove_interface(&p).await;
+                existing = None;
+                props = None;
+            }
+        }
+        let path = match existing {
+            Some(p) => p,
+            None => {
                 let mut args: HashMap<&str, Value<'_>> = HashMap::new();
                 args.insert("Ifname", Value::from(ifname.as_str()));
                 args.insert("Driver", Value::from("nl80211,wext"));
-                call(
+                if !want_bridge.is_empty() {
+                    args.insert("BridgeIfname", Value::from(want_bridge.as_str()));
+                }
+                let made = call(
                     &self.conn,
                     wpa::NAME,
                     wpa::PATH,
@@ -684,22 +906,30 @@ impl Task {
                     &(args,),
                 )
                 .await
-            }
-            Err(e) => Err(e),
-        };
-        let path = match reply.and_then(|m| m.body().deserialize::<OwnedObjectPath>()) {
-            Ok(p) => p.as_str().to_string(),
-            Err(e) => {
-                log::warn!("{ifname}: wpa_supplicant does not manage it: {e}");
-                return;
+                .and_then(|m| m.body().deserialize::<OwnedObjectPath>());
+                match made {
+                    Ok(p) => p.as_str().to_string(),
+                    Err(e) => {
+                        log::warn!("{ifname}: wpa_supplicant does not manage it: {e}");
+                        return;
+                    }
+                }
             }
         };
         log::info!("{ifname}: wpa_supplicant interface {path}");
         self.radios[i].path = Some(path.clone());
-        let Some(props) = self.get_all(&path, wpa::IFACE_INTERFACE).await else {
+        self.radios[i].bridge = Some(want_bridge);
+        if props.is_none() {
+            props = self.get_all(&path, wpa::IFACE_INTERFACE).await;
+        }
+        let Some(props) = props else {
             return;
         };
         let list = wpa::update_interface(&mut self.radios[i].view, &props).unwrap_or_default();
+        if self.radios[i].ap.is_some() {
+            self.start_ap(i).await;
+            return;
+        }
         self.load_bsses(i, &list).await;
         self.scan(i).await;
     }
@@ -758,6 +988,15 @@ impl Task {
         let Some(path) = self.radios[i].path.clone() else {
             return;
         };
+        if self.radios[i].ap.is_some() {
+            // An access point does not scan.
+            self.radios[i].next_scan = None;
+            if std::mem::take(&mut self.radios[i].scan_wanted) {
+                let ifindex = self.radios[i].ifindex;
+                self.send(WifiEvent::ScanDone { ifindex }).await;
+            }
+            return;
+        }
         let mut args: HashMap<&str, Value<'_>> = HashMap::new();
         args.insert("Type", Value::from("active"));
         let r = call(
@@ -788,6 +1027,9 @@ impl Task {
         let Some(path) = self.radios[i].path.clone() else {
             return Err("the radio is not managed by wpa_supplicant".into());
         };
+        if self.radios[i].ap.is_some() {
+            return Err("the radio is tethering's access point".into());
+        }
         if let Some(old) = self.radios[i].network.take() {
             self.remove_network(&path, &old).await;
         }
@@ -856,6 +1098,21 @@ impl Task {
         .await
         {
             log::debug!("wifi: RemoveNetwork {net}: {e}");
+        }
+    }
+
+    async fn abort_scan(&self, path: &str) {
+        if let Err(e) = call(
+            &self.conn,
+            wpa::NAME,
+            path,
+            wpa::IFACE_INTERFACE,
+            "AbortScan",
+            &(),
+        )
+        .await
+        {
+            log::debug!("wifi: AbortScan on {path}: {e}");
         }
     }
 

@@ -177,6 +177,31 @@ pub fn cap_bsses(bsses: &mut Vec<Bss>) -> usize {
 }
 
 /// The `AddNetwork` dictionary for a connect (keys as wpa_supplicant.conf).
+/// AddNetwork's arguments for tethering's access point (ConnMan's: mode 2,
+/// the frequency, WPA2-PSK with RSN/CCMP, or open without a passphrase).
+pub fn ap_args(spec: &crate::core::tether::ApSpec) -> HashMap<&'static str, Value<'static>> {
+    let mut m: HashMap<&'static str, Value<'static>> = HashMap::new();
+    m.insert("ssid", Value::from(spec.ssid.as_bytes().to_vec()));
+    m.insert("mode", Value::U32(2));
+    m.insert("frequency", Value::I32(spec.freq as i32));
+    // wpa_supplicant scans before it starts an AP: on its channel only, not
+    // every channel the radio has (seconds).
+    m.insert("scan_freq", Value::from(spec.freq.to_string()));
+    match &spec.passphrase {
+        Some(p) => {
+            m.insert("key_mgmt", Value::from("WPA-PSK"));
+            m.insert("proto", Value::from("RSN"));
+            m.insert("pairwise", Value::from("CCMP"));
+            m.insert("group", Value::from("CCMP"));
+            m.insert("psk", Value::from(p.0.clone()));
+        }
+        None => {
+            m.insert("key_mgmt", Value::from("NONE"));
+        }
+    }
+    m
+}
+
 pub fn network_args(spec: &ConnectSpec) -> HashMap<&'static str, Value<'static>> {
     let mut m: HashMap<&'static str, Value<'static>> = HashMap::new();
     m.insert("ssid", Value::from(spec.ssid.to_vec()));
@@ -342,6 +367,28 @@ mod tests {
         assert_eq!(view.state, LinkState::FourWayHandshake);
         assert_eq!(view.disconnect_reason, -15);
         assert!(view.current_bss.as_deref().unwrap().ends_with("BSSs/2"));
+    }
+
+    #[test]
+    fn ap_args_are_connmans_access_point() {
+        let mut spec = crate::core::tether::ApSpec {
+            ssid: "pm-ap".into(),
+            passphrase: Some(Secret("correct horse".into())),
+            freq: 2437,
+            bridge: "tether".into(),
+        };
+        let m = ap_args(&spec);
+        assert_eq!(m["ssid"], Value::from(b"pm-ap".to_vec()));
+        assert_eq!(m["mode"], Value::U32(2));
+        assert_eq!(m["frequency"], Value::I32(2437));
+        assert_eq!(m["key_mgmt"], Value::from("WPA-PSK"));
+        assert_eq!(m["proto"], Value::from("RSN"));
+        assert_eq!(m["pairwise"], Value::from("CCMP"));
+        assert_eq!(m["psk"], Value::from("correct horse"));
+        spec.passphrase = None;
+        let m = ap_args(&spec);
+        assert_eq!(m["key_mgmt"], Value::from("NONE"));
+        assert!(!m.contains_key("psk"));
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct TetherState {
     pub clients: Vec<[u8; 6]>,
     /// The lease time clients get (main.conf `TetheringLeaseTime`).
     pub lease_secs: u32,
+    /// The radio whose access point runs, with the settings it runs with
+    /// (wpa_supplicant said so): bridged while those are still the wanted ones.
+    pub ap_up: Option<(u32, tether::ApSpec)>,
 }
 
 impl Default for TetherState {
@@ -40,6 +43,7 @@ impl Default for TetherState {
             foreign: Vec::new(),
             clients: Vec::new(),
             lease_secs: 86_400,
+            ap_up: None,
         }
     }
 }
@@ -74,6 +78,11 @@ impl Model {
         }
         if on {
             tether::can_tether(tech).map_err(|e| RequestError::NotSupported(e.into()))?;
+            if tech == Technology::Wifi && self.tether_settings(tech).identifier.is_none() {
+                return Err(RequestError::InvalidArguments(
+                    "wifi: set TetheringIdentifier (the access point's SSID) first".into(),
+                ));
+            }
             if self.tether_candidates(tech).next().is_none() {
                 let what = match tech {
                     Technology::Ethernet => "no LAN port (board config Role=lan)",
@@ -139,8 +148,10 @@ impl Model {
     }
 
     /// Devices a technology's tethering would bridge: LAN ports for
-    /// ethernet, every gadget link for gadget.
+    /// ethernet, every gadget link for gadget, the first radio for wifi
+    /// (one access point; a second radio stays an uplink).
     fn tether_candidates(&self, tech: Technology) -> impl Iterator<Item = u32> + '_ {
+        let radio = self.ap_radio();
         self.devices
             .iter()
             .filter(move |d| {
@@ -148,13 +159,25 @@ impl Model {
                     && match tech {
                         Technology::Ethernet => d.lan,
                         Technology::Gadget => true,
-                        _ => false,
+                        Technology::Wifi => Some(d.ifindex) == radio,
+                        Technology::Cellular => false,
                     }
             })
             .map(|d| d.ifindex)
     }
 
-    /// Whether the device on `ifindex` is (to be) a port of the bridge.
+    /// The radio an access point would run on: the lowest-numbered one.
+    fn ap_radio(&self) -> Option<u32> {
+        self.devices
+            .iter()
+            .filter(|d| d.tech == Technology::Wifi)
+            .map(|d| d.ifindex)
+            .min()
+    }
+
+    /// Whether the device on `ifindex` is (to be) a port of the bridge. A
+    /// radio is one only while its access point runs: a station cannot be
+    /// bridged.
     pub fn is_tethered_port(&self, ifindex: u32) -> bool {
         self.devices.iter().any(|d| {
             d.ifindex == ifindex
@@ -162,9 +185,64 @@ impl Model {
                 && match d.tech {
                     Technology::Ethernet => d.lan,
                     Technology::Gadget => true,
-                    _ => false,
+                    Technology::Wifi => self.tether.ap_up.as_ref().is_some_and(|(i, up)| {
+                        *i == ifindex
+                            && self
+                                .tether_ap()
+                                .is_some_and(|(radio, want)| radio == ifindex && want == *up)
+                    }),
+                    Technology::Cellular => false,
                 }
         })
+    }
+
+    /// The access point tethering wants now: its radio and settings.
+    pub fn tether_ap(&self) -> Option<(u32, tether::ApSpec)> {
+        let s = self.tether_settings(Technology::Wifi);
+        if !s.enabled || !self.tech_powered(Technology::Wifi) || self.offline {
+            return None;
+        }
+        Some((
+            self.ap_radio()?,
+            tether::ApSpec {
+                ssid: s.identifier.clone()?,
+                passphrase: s.passphrase.clone(),
+                freq: if s.freq == 0 {
+                    tether::DEFAULT_AP_FREQ
+                } else {
+                    s.freq
+                },
+                bridge: self.tether.bridge_name.clone(),
+            },
+        ))
+    }
+
+    /// Whether tethering needs the bridge, a block and NAT: something is
+    /// bridged, or an access point is starting (its supplicant interface
+    /// needs the bridge first).
+    pub fn tether_wanted(&self) -> bool {
+        self.tether_ap().is_some() || !self.tethered_ports().is_empty()
+    }
+
+    /// wpa_supplicant's access point on `ifindex` runs with `up` (or
+    /// stopped: None).
+    pub fn tether_ap_state(&mut self, ifindex: u32, up: Option<tether::ApSpec>) {
+        let was = self.tether.ap_up.take();
+        self.tether.ap_up = match up {
+            Some(spec) => Some((ifindex, spec)),
+            None => was.clone().filter(|(i, _)| *i != ifindex),
+        };
+        if was != self.tether.ap_up {
+            match &self.tether.ap_up {
+                Some((_, spec)) => log::info!(
+                    "tethering wifi: access point {:?} up on {} MHz",
+                    spec.ssid,
+                    spec.freq
+                ),
+                None => log::info!("tethering wifi: access point down"),
+            }
+        }
+        self.tether_update();
     }
 
     /// Every device that must be a port of the bridge now (powered).
@@ -236,7 +314,7 @@ impl Model {
     /// Chooses, keeps or moves the block: called after anything that can
     /// change what is tethered or what the device's networks are.
     pub fn tether_update(&mut self) {
-        if self.tethered_ports().is_empty() {
+        if !self.tether_wanted() {
             if let Some(b) = self.tether.block.take() {
                 log::info!("tethering: {b} released");
                 self.tether.clients.clear();

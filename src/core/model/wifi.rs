@@ -109,6 +109,10 @@ impl Model {
         if !self.tech_powered(Technology::Wifi) || self.offline {
             return;
         }
+        if self.tether_ap().is_some_and(|(radio, _)| radio == ifindex) {
+            // The radio is (becoming) an access point: no station services.
+            return;
+        }
         let nets = wifi::networks(&view.bsses);
         for s in self.services.iter_mut().filter(|s| s.ifindex == ifindex) {
             if let Some(w) = s.wifi.as_mut() {

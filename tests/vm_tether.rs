@@ -1,0 +1,53 @@
+//! WiFi tethering on real radios, in the VM tier (tests/vm/README.md): pathman runs the
+//! access point on one hwsim radio through the real `wpa_supplicant -u` (AP mode, as ConnMan
+//! does), a client on a second radio in its own namespace associates with WPA2-PSK through its
+//! own wpa_supplicant, takes a lease from pathman's DHCP server with busybox udhcpc and reaches
+//! the uplink's side through pathman's NAT; Debian's connmanctl turns tethering on and off. The
+//! guest script, tests/vm/tether-ap.sh, checks the kernel (bridge, its address, the radio's
+//! interface type and master) and writes its results; this test asserts on them. Needs root
+//! and the VM tier's packages; fails (never skips) when no guest boots.
+#[path = "common/vm.rs"]
+mod vm;
+
+use std::time::Duration;
+use vm::{guest_script, pathman_bin, Vm};
+
+#[test]
+fn connmanctl_tethers_wifi_as_an_access_point_a_real_client_uses() {
+    let vm = Vm::get();
+    let bin = pathman_bin();
+    let run = vm.run_timeout(
+        "tether-ap",
+        &guest_script("tether-ap.sh"),
+        &[bin.to_str().expect("utf-8 path")],
+        Duration::from_secs(300),
+    );
+    run.assert_exit(0);
+    assert!(run.get("uplink_address").starts_with("192.168.77."));
+    assert!(run.get("tether_on").contains("Enabled tethering for wifi"));
+    // The first free block (the uplink is on 192.168.77.0/24), the bridge its .1.
+    assert_eq!(run.get("bridge_address"), "192.168.0.1/24");
+    assert_eq!(run.get("ap_freq"), "2412", "ConnMan's default channel");
+    assert_eq!(run.get("client_state"), "COMPLETED");
+    assert_eq!(run.get("client_key_mgmt"), "WPA2-PSK");
+    let ip = run.get("lease_ip");
+    assert!(
+        ip.starts_with("192.168.0."),
+        "lease outside the block: {ip}"
+    );
+    assert_eq!(run.get("lease_router"), "192.168.0.1");
+    // No DNS proxy in this run: the default service's server.
+    assert_eq!(run.get("lease_dns"), "192.168.77.1");
+    assert_eq!(run.get("client_ping"), "ok");
+    assert!(run
+        .get("tether_off")
+        .contains("Disabled tethering for wifi"));
+    assert!(run.get("after_off").starts_with("wlan0 managed"));
+    assert_eq!(run.get("log_clean"), "yes");
+    assert_eq!(run.get("result"), "pass");
+    eprintln!(
+        "vm tether: {:.1?} in all; tether on -> AP bridged {} s (guest, polled every 0.1 s)",
+        run.wall,
+        run.get("ap_seconds")
+    );
+}
