@@ -51,3 +51,36 @@ fn connmanctl_tethers_wifi_as_an_access_point_a_real_client_uses() {
         run.get("ap_seconds")
     );
 }
+
+/// A real USB gadget (dummy_hcd + configfs NCM): the board's `usb0` (DEVTYPE gadget) is an
+/// uplink until `tether gadget on` bridges it; the computer's side (the host stack's cdc_ncm
+/// interface, in its own namespace) leases from pathman and pings through the NAT; `tether
+/// gadget off` gives `usb0` back as an uplink.
+#[test]
+fn connmanctl_tethers_a_real_usb_gadget_to_the_computer_it_is_plugged_into() {
+    let vm = Vm::get();
+    let bin = pathman_bin();
+    let run = vm.run_timeout(
+        "tether-gadget",
+        &guest_script("tether-gadget.sh"),
+        &[bin.to_str().expect("utf-8 path")],
+        Duration::from_secs(300),
+    );
+    run.assert_exit(0);
+    assert_eq!(run.get("gadget_devtype"), "gadget");
+    assert!(run.get("gadget_uplink").contains("gadget_02000000aa01"));
+    assert!(run
+        .get("tether_on")
+        .contains("Enabled tethering for gadget"));
+    assert_eq!(run.get("bridge_address"), "192.168.0.1/24");
+    let ip = run.get("lease_ip");
+    assert!(
+        ip.starts_with("192.168.0."),
+        "lease outside the block: {ip}"
+    );
+    assert_eq!(run.get("lease_router"), "192.168.0.1");
+    assert_eq!(run.get("laptop_ping"), "ok");
+    assert_eq!(run.get("client_listed"), "02:00:00:00:AA:02");
+    assert_eq!(run.get("uplink_again"), "yes");
+    assert_eq!(run.get("result"), "pass");
+}

@@ -53,7 +53,7 @@ sta_lost() { [ "$(sta_state)" != COMPLETED ]; }
 
 STEP=enable
 out=$(ctl enable wifi); result enable "$out"
-echo "$out" | grep -E "Enabled wifi|Already enabled" >/dev/null || fail enable "$out"
+echo "$out" | grep -i -E "Enabled wifi|already enabled" >/dev/null || fail enable "$out"
 STEP=uplink_ready
 wait_for 60 has_addr up0 192.168.77. || fail uplink_ready "up0: $(addr4 up0)"
 result uplink_address "$(addr4 up0)"

@@ -1,0 +1,118 @@
+#!/bin/bash
+# tests/vm/tether-gadget.sh - USB-gadget tethering on a real USB gadget (guest script: vm.sh run
+# OUT tether-gadget.sh PATHMAN). dummy_hcd (a software USB host and device controller) with a
+# configfs NCM function: the gadget side is usb0 (DEVTYPE gadget, pathman's), the host side is
+# the cdc_ncm interface the kernel's USB host stack binds, moved into netns "laptop" (the
+# computer the board is plugged into). pathman's uplink is a veth (up0) to netns "isp", where
+# dnsmasq serves 192.168.77.0/24; 192.168.77.1 has no route back to the tether block.
+# Debian's connmanctl drives pathman: usb0 is a gadget uplink first; `tether gadget on` takes it
+# from the uplinks and bridges it; the laptop leases from pathman's DHCP server (busybox udhcpc)
+# over USB and pings the isp through the NAT; `tether gadget off` gives usb0 back as an uplink.
+# Writes key=value lines to $VM_OUT/result.txt (result=pass last); exit 0 only when all passed.
+set -uo pipefail
+. "$(dirname "$(readlink -f "$0")")/guest-lib.sh"
+PATHMAN=${1:?usage: tether-gadget.sh PATHMAN}
+: >"$VM_OUT/result.txt"
+STEP=setup PASSED=0
+fail() { STEP=$1; vlog "tether-gadget: FAILED at $1${2:+: $2}"; [ -n "${2:-}" ] && result why "$2"; exit 1; }
+finish() {
+    [ $PASSED = 1 ] || { result failed_step "$STEP"; result result fail; }
+    [ -n "${PATHMAN_PID:-}" ] && kill "$PATHMAN_PID" 2>/dev/null
+}
+trap finish EXIT
+
+STEP=gadget
+for m in configfs libcomposite dummy_hcd usb_f_ncm cdc_ncm; do
+    modprobe "$m" || fail gadget "modprobe $m"
+done
+mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config || fail gadget "mount configfs"
+G=/sys/kernel/config/usb_gadget/pm
+mkdir -p "$G" || fail gadget "configfs gadget"
+echo 0x1d6b >"$G/idVendor"; echo 0x0104 >"$G/idProduct"
+mkdir -p "$G/strings/0x409" "$G/configs/c.1/strings/0x409" "$G/functions/ncm.usb0"
+echo pathman >"$G/strings/0x409/manufacturer"; echo "pathman tether test" >"$G/strings/0x409/product"
+echo NCM >"$G/configs/c.1/strings/0x409/configuration"
+echo 02:00:00:00:aa:01 >"$G/functions/ncm.usb0/dev_addr"
+echo 02:00:00:00:aa:02 >"$G/functions/ncm.usb0/host_addr"
+ln -s "$G/functions/ncm.usb0" "$G/configs/c.1/" || fail gadget "config link"
+UDC=$(ls /sys/class/udc | head -1)
+[ -n "$UDC" ] || fail gadget "no UDC (dummy_hcd)"
+echo "$UDC" >"$G/UDC" || fail gadget "bind $UDC"
+GADGET=$(cat "$G/functions/ncm.usb0/ifname")
+result gadget_ifname "$GADGET"
+result gadget_devtype "$(sed -n 's/^DEVTYPE=//p' "/sys/class/net/$GADGET/uevent")"
+host_if() {
+    local d
+    for d in /sys/class/net/*; do
+        [ "$(basename "$(readlink -f "$d/device/driver" 2>/dev/null)")" = cdc_ncm ] && { basename "$d"; return 0; }
+    done
+    return 1
+}
+wait_for 30 host_if || fail gadget "no cdc_ncm interface on the host side: $(ls /sys/class/net)"
+HOSTIF=$(host_if)
+result host_ifname "$HOSTIF"
+ip netns add laptop || fail gadget "netns laptop"
+ip -n laptop link set lo up
+ip link set "$HOSTIF" netns laptop || fail gadget "move $HOSTIF"
+ip -n laptop link set "$HOSTIF" up
+
+STEP=uplink
+ip netns add isp || fail uplink "ip netns add isp"
+ip -n isp link set lo up
+ip link add up0 type veth peer name isp0 netns isp || fail uplink veth
+ip link set up0 up
+start_dnsmasq_behind isp isp0 192.168.77.0/24 || fail uplink dnsmasq
+STEP=bus; start_private_bus || fail bus
+STEP=pathman; start_pathman "$PATHMAN" -i "$GADGET,up0" -d || fail pathman
+
+ctl() { timeout 60 connmanctl "$@" 2>&1; }
+addr4() { ip -4 -o addr show dev "$1" 2>/dev/null | awk '{print $4}' | sed -n 1p; }
+has_addr() { addr4 "$1" | grep "^$2" >/dev/null; }
+master() { ip -o link show dev "$1" 2>/dev/null | sed -n 's/.* master \([^ ]*\) .*/\1/p'; }
+bridged() { [ "$(master "$GADGET")" = tether ]; }
+unbridged() { [ -z "$(master "$GADGET")" ]; }
+gadget_service() { ctl services | grep gadget_ >/dev/null; }
+no_gadget_service() { ! gadget_service; }
+
+STEP=enable
+out=$(ctl enable gadget); result enable "$out"
+echo "$out" | grep -i -E "Enabled gadget|already enabled" >/dev/null || fail enable "$out"
+wait_for 60 has_addr up0 192.168.77. || fail uplink_ready "up0: $(addr4 up0)"
+STEP=gadget_uplink
+wait_for 30 gadget_service || fail gadget_uplink "$(ctl services | tr '\n' '|')"
+result gadget_uplink "$(ctl services | grep gadget_ | tr -s ' ')"
+
+STEP=tether_on
+out=$(ctl tether gadget on); result tether_on "$out"
+echo "$out" | grep "Enabled tethering for gadget" >/dev/null || fail tether_on "$out"
+wait_for 30 bridged || fail bridged "$GADGET master '$(master "$GADGET")'"
+wait_for 30 no_gadget_service || fail no_uplink "$(ctl services | tr '\n' '|')"
+wait_for 30 has_addr tether 192.168. || fail bridge_address "tether: $(addr4 tether)"
+result bridge_address "$(addr4 tether)"
+
+STEP=laptop_lease
+in_ns laptop bash -c ". '$VM_LIB_DIR/guest-lib.sh'; dhcp_lease '$HOSTIF' 30" || fail laptop_lease
+LEASE_IP=$(sed -n 's/^ip=//p' "$VM_LOGS/lease-$HOSTIF.txt")
+LEASE_ROUTER=$(sed -n 's/^router=//p' "$VM_LOGS/lease-$HOSTIF.txt" | cut -d' ' -f1)
+result lease_ip "$LEASE_IP"; result lease_router "$LEASE_ROUTER"
+STEP=laptop_internet
+in_ns laptop ip route replace default via "$LEASE_ROUTER" dev "$HOSTIF" || fail laptop_internet "no default route"
+if in_ns laptop busybox ping -c 3 -i 0.2 -w 20 192.168.77.1 >"$VM_LOGS/ping-laptop.txt" 2>&1; then
+    result laptop_ping ok
+else
+    result laptop_ping fail; fail laptop_internet "$(tail -2 "$VM_LOGS/ping-laptop.txt" | tr '\n' '|')"
+fi
+HOST_MAC=$(in_ns laptop cat "/sys/class/net/$HOSTIF/address" | tr 'a-f' 'A-F')
+listed() { ctl tethering_clients | grep "$HOST_MAC" >/dev/null; }
+wait_for 20 listed || fail clients "$(ctl tethering_clients | tr '\n' '|') lacks $HOST_MAC"
+result client_listed "$HOST_MAC"
+
+STEP=tether_off
+out=$(ctl tether gadget off); result tether_off "$out"
+echo "$out" | grep "Disabled tethering for gadget" >/dev/null || fail tether_off "$out"
+wait_for 30 unbridged || fail unbridged "$GADGET master '$(master "$GADGET")'"
+wait_for 30 gadget_service || fail uplink_again "$(ctl services | tr '\n' '|')"
+result uplink_again yes
+result result pass
+PASSED=1
+vlog "tether-gadget: passed"
