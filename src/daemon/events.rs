@@ -45,6 +45,11 @@ pub fn channel() -> (EventTx, smol::channel::Receiver<super::Event>) {
 }
 
 impl EventTx {
+    /// The channel itself, for a thread (the saver's).
+    pub fn raw(&self) -> smol::channel::Sender<super::Event> {
+        self.tx.clone()
+    }
+
     /// Queues an event, waiting while the queue is full; false once the
     /// loop is gone.
     pub async fn send(&self, ev: super::Event) -> bool {

@@ -15,6 +15,7 @@ pub mod logging;
 pub mod options;
 mod policies;
 mod provisioning;
+mod saver;
 mod settle;
 mod tasks;
 mod tether;
@@ -69,6 +70,11 @@ pub enum Event {
     Cellular(cellular::CellEvent),
     /// The tethering DHCP server's bound clients (MACs).
     TetherClients(Vec<[u8; 6]>),
+    /// A settings write of the saver thread is done (with its error).
+    Saved {
+        what: crate::core::model::Action,
+        error: Option<String>,
+    },
 }
 
 /// What the loop waits for besides the event channel.
@@ -306,6 +312,7 @@ async fn run(
     }
 
     // Boxed: the daemon's state is large and the loop's future lives on the stack.
+    let saver = saver::Saver::start(tx.raw());
     let mut d = Box::new(Daemon {
         ex,
         model,
@@ -342,6 +349,8 @@ async fn run(
         clock_failure: None,
         online_conf: conf.online_check.clone(),
         unsaved: Vec::new(),
+        saves_failing: false,
+        saver,
         leases_to_save: Vec::new(),
         save_retry_at: None,
         wifi: wifi::Wifi::default(),
@@ -430,6 +439,7 @@ async fn run(
             Event::Wifi(ev) => d.on_wifi(ev),
             Event::Cellular(ev) => d.on_cellular(ev),
             Event::TetherClients(macs) => d.model.tether_clients(macs),
+            Event::Saved { what, error } => d.saved(what, error),
             Event::Bus(BusEvent::Connected(conn)) => {
                 d.snapshot = Snapshot::default();
                 d.start_wifi(&conn);
@@ -674,6 +684,9 @@ struct Daemon {
     online_conf: crate::config::main_conf::OnlineCheckConf,
     /// Saves that failed (read-only or full state dir), retried later.
     unsaved: Vec<crate::core::model::Action>,
+    /// A save failed and has not succeeded since.
+    saves_failing: bool,
+    saver: saver::Saver,
     save_retry_at: Option<std::time::Instant>,
     /// Leases bound in this event, written to the run dir at the end of
     /// the settle (after the kernel and the bus).

@@ -22,9 +22,11 @@ impl Daemon {
     }
 
     async fn settle_inner(&mut self) {
+        let t0 = std::time::Instant::now();
         // Kernel first: failover speed is measured from the link event to
         // the route change, so nothing slower may come before it.
         self.reconcile().await;
+        let t_reconcile = t0.elapsed().as_micros();
         let actions = self.model.take_actions();
         let had_actions = !actions.is_empty();
         // Files last: an fsync must not delay what the kernel, the tasks and
@@ -48,6 +50,7 @@ impl Daemon {
             );
         }
         let tether_changed = tether_before != (self.model.tether.bridge, self.model.tether.block);
+        let t_tether = t0.elapsed().as_micros();
         if had_actions || tether_changed {
             // Actions (a manual address) and tethering (the bridge's
             // address) may change the plan.
@@ -56,26 +59,24 @@ impl Daemon {
         self.sync_radios();
         self.sync_modems();
         self.supervise().await;
+        if tether_changed {
+            log::debug!(
+                "settle: kernel {t_reconcile} us, actions and tethering {t_tether} us, tasks {} us",
+                t0.elapsed().as_micros()
+            );
+            // The tethering DHCP server just started: it opens its sockets
+            // now, before NAT, forwarding and the bus's signals are done.
+            smol::future::yield_now().await;
+        }
         // After routes and rules (marks must find their tables), and after the
         // actions (bringing links up and starting DHCP matter more at start).
         let t = std::time::Instant::now();
         self.apply_firewall().await;
         log::trace!("nftables applied in {} us", t.elapsed().as_micros());
-        let t = std::time::Instant::now();
-        let n_saves = saves.len();
-        if n_saves > 0 {
-            // Let a task started above (the tethering DHCP server) open its sockets
-            // before an fsync holds the loop for milliseconds.
-            smol::future::yield_now().await;
-        }
+        self.tether_forwarding();
+        // Queued for the saver thread: an fsync never holds the loop.
         for action in saves {
             self.act(action).await;
-        }
-        if n_saves > 0 {
-            log::debug!(
-                "{n_saves} settings files saved in {} us",
-                t.elapsed().as_micros()
-            );
         }
         self.write_resolv_conf();
         self.counters.track(&self.model, std::time::Instant::now());
@@ -103,9 +104,35 @@ impl Daemon {
         for action in std::mem::take(&mut self.unsaved) {
             self.act(action).await;
         }
-        if self.unsaved.is_empty() {
-            log::info!("settings saved after all");
+    }
+
+    /// The saver thread wrote (or failed to write) a file.
+    pub(super) fn saved(&mut self, what: Action, error: Option<String>) {
+        let Some(e) = error else {
+            if self.saves_failing && self.unsaved.is_empty() {
+                self.saves_failing = false;
+                log::info!("settings saved after all");
+            }
+            return;
+        };
+        let retried = format!("kept in memory, retried every {} s", SAVE_RETRY.as_secs());
+        match &what {
+            Action::ForgetService(id) => {
+                log::warn!("{id}: stored settings not removed: {e}");
+                return;
+            }
+            Action::SaveService(id) => {
+                let ifname = self
+                    .model
+                    .service(id)
+                    .map(|s| s.ifname.to_string())
+                    .unwrap_or_default();
+                log::warn!("{ifname} {id}: settings not saved: {e}; {retried}");
+            }
+            _ => log::warn!("global settings not saved: {e}; {retried}"),
         }
+        self.saves_failing = true;
+        self.save_later(what);
     }
 
     async fn act(&mut self, action: Action) {
@@ -171,9 +198,13 @@ impl Daemon {
             | Action::ReportError { .. } => self.wifi_action(action),
             Action::CellularActivate { .. } => self.cellular_action(action),
             Action::ForgetService(id) => {
-                if let Err(e) = self.store.remove_service(&id) {
-                    log::warn!("{id}: stored settings not removed: {e}");
-                }
+                // Through the saver: after any save of it still queued.
+                let store = self.store.clone();
+                let which = id.clone();
+                self.saver.submit(
+                    Action::ForgetService(id),
+                    Box::new(move || store.remove_service(&which)),
+                );
             }
             Action::SaveService(id) => {
                 if let Some(svc) = self.model.service(&id) {
@@ -181,18 +212,17 @@ impl Daemon {
                         .wifi
                         .as_ref()
                         .map(|w| crate::core::tech::wifi::display_name(&w.ssid));
-                    let name = wifi_name.as_deref().unwrap_or(svc.tech.display_name());
-                    if let Err(e) =
-                        self.store
-                            .save_service(&id, name, &svc.config, SystemTime::now())
-                    {
-                        log::warn!(
-                            "{} {id}: settings not saved: {e}; kept in memory, retried every {} s",
-                            svc.ifname,
-                            SAVE_RETRY.as_secs()
-                        );
-                        self.save_later(Action::SaveService(id));
-                    }
+                    let name = wifi_name
+                        .as_deref()
+                        .unwrap_or(svc.tech.display_name())
+                        .to_string();
+                    let (store, config, now) =
+                        (self.store.clone(), svc.config.clone(), SystemTime::now());
+                    let which = id.clone();
+                    self.saver.submit(
+                        Action::SaveService(id),
+                        Box::new(move || store.save_service(&which, &name, &config, now)),
+                    );
                 }
             }
             Action::Resync => {
@@ -210,13 +240,11 @@ impl Daemon {
                     global.set_powered(t.tech, t.powered);
                 }
                 global.tether = self.model.tether.settings.clone();
-                if let Err(e) = self.store.save_global(&global) {
-                    log::warn!(
-                        "global settings not saved: {e}; kept in memory, retried every {} s",
-                        SAVE_RETRY.as_secs()
-                    );
-                    self.save_later(Action::SaveGlobal);
-                }
+                let store = self.store.clone();
+                self.saver.submit(
+                    Action::SaveGlobal,
+                    Box::new(move || store.save_global(&global)),
+                );
             }
         }
     }
@@ -237,6 +265,8 @@ impl Daemon {
 
     /// Stops every client and removes everything pathman installed.
     pub(super) async fn shutdown(&mut self) {
+        // Settings asked for before the signal reach the disk before exit.
+        self.saver.flush();
         if let Some(conn) = self.bus.clone() {
             self.snapshot.release_clients(&conn, &self.model).await;
         }

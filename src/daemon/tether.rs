@@ -91,7 +91,13 @@ impl Daemon {
             })
             .collect();
         for (ifindex, master, name) in moves {
-            match self.rtnl.set_master(ifindex, master).await {
+            let t = std::time::Instant::now();
+            let set = self.rtnl.set_master(ifindex, master).await;
+            log::debug!(
+                "tethering: {name} master {master}: {} us",
+                t.elapsed().as_micros()
+            );
+            match set {
                 Ok(()) => {
                     log::info!(
                         "tethering: {name} {} {}",
@@ -106,25 +112,43 @@ impl Daemon {
                 Err(e) => log::warn!("tethering: {name}: cannot join {}: {e}", plan.bridge),
             }
         }
-        self.set_forwarding(true);
+    }
+
+    /// IPv4 forwarding on while something is tethered. Called at the end of
+    /// a settle, after the bridge's address, the DHCP server and NAT: the
+    /// write makes the kernel walk every device (hundreds of ms in a
+    /// slow guest), and clients' DHCP does not need it.
+    pub(super) fn tether_forwarding(&mut self) {
+        if tether::plan(&self.model).is_some() {
+            self.set_forwarding(true);
+        }
     }
 
     async fn create_bridge(&mut self, name: &str) -> Option<u32> {
-        if let Ok(i) = nix::net::if_::if_nametoindex(name) {
-            self.model.tether_bridge_seen(Some(i));
-            return Some(i);
-        }
         if self.tether.create_failed.as_deref() == Some(name) {
             return None;
         }
-        if let Err(e) = self.rtnl.new_bridge(name).await {
+        // Created first, looked up after: a name lookup of a link that does
+        // not exist makes the kernel run modprobe ("netdev-<name>"), which
+        // took 250 ms in a slow guest.
+        let t = std::time::Instant::now();
+        let made = self.rtnl.new_bridge(name).await;
+        log::debug!(
+            "tethering: create bridge {name}: {} us",
+            t.elapsed().as_micros()
+        );
+        let existed = matches!(&made, Err(e) if e.errno == libc::EEXIST);
+        if let (Err(e), false) = (made, existed) {
             log::warn!("tethering: cannot create bridge {name}: {e}");
             self.tether.create_failed = Some(name.to_string());
             return None;
         }
         match nix::net::if_::if_nametoindex(name) {
             Ok(i) => {
-                log::info!("tethering: bridge {name} created");
+                log::info!(
+                    "tethering: bridge {name} {}",
+                    if existed { "found" } else { "created" }
+                );
                 self.model.tether_bridge_seen(Some(i));
                 Some(i)
             }

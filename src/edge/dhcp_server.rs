@@ -124,6 +124,7 @@ impl Transport<Server> for ServerSockets {
         }
         match self.open() {
             Ok(()) => {
+                log::debug!("{}: dhcp server: listening", self.ifname);
                 self.retry_at = None;
                 None
             }
