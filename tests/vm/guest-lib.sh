@@ -17,6 +17,9 @@
 #   start_pathman BIN [DAEMON ARGS...]   BIN daemon on that bus (state/run dirs in /run/vm,
 #                                         --no-set-clock, log $VM_LOGS/pathman.log), waits
 #                                         for net.connman; sets PATHMAN_PID
+#   usb_gadget_ncm NS                     a real USB gadget: dummy_hcd + configfs NCM; sets GADGET
+#                                         (the board's usb0, DEVTYPE gadget) and HOSTIF (the host
+#                                         stack's cdc_ncm interface, moved into netns NS, up)
 #   dhcp_lease IFACE [SECONDS]            busybox udhcpc; sets LEASE_IP/LEASE_ROUTER, writes
 #                                         $VM_OUT/logs/lease-IFACE.txt
 #   wait_for SECONDS CMD...               poll CMD every 0.1 s until it succeeds
@@ -199,6 +202,43 @@ start_pathman() {   # start_pathman BIN [DAEMON ARGS...] (e.g. -i wlan0 -d)
     PATHMAN_PID=$!
     wait_for 30 has_name net.connman || vdie "pathman did not take net.connman: $(tail -5 "$VM_LOGS/pathman.log")"
     vlog "start_pathman: pid $PATHMAN_PID on the bus ($*)"
+}
+
+# ------------------------------------------------------------------ USB gadget
+_cdc_ncm_if() {
+    local d
+    for d in /sys/class/net/*; do
+        [ "$(basename "$(readlink -f "$d/device/driver" 2>/dev/null)")" = cdc_ncm ] && { basename "$d"; return 0; }
+    done
+    return 1
+}
+
+usb_gadget_ncm() {   # usb_gadget_ncm NS - sets GADGET, HOSTIF
+    local ns=$1 m g=/sys/kernel/config/usb_gadget/pm udc
+    for m in configfs libcomposite dummy_hcd usb_f_ncm cdc_ncm; do
+        modprobe "$m" || { vlog "usb_gadget_ncm: modprobe $m failed"; return 1; }
+    done
+    mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config || return 1
+    mkdir -p "$g" || return 1
+    echo 0x1d6b >"$g/idVendor"; echo 0x0104 >"$g/idProduct"
+    mkdir -p "$g/strings/0x409" "$g/configs/c.1/strings/0x409" "$g/functions/ncm.usb0"
+    echo pathman >"$g/strings/0x409/manufacturer"; echo "pathman tether test" >"$g/strings/0x409/product"
+    echo NCM >"$g/configs/c.1/strings/0x409/configuration"
+    echo 02:00:00:00:aa:01 >"$g/functions/ncm.usb0/dev_addr"
+    echo 02:00:00:00:aa:02 >"$g/functions/ncm.usb0/host_addr"
+    ln -s "$g/functions/ncm.usb0" "$g/configs/c.1/" || return 1
+    udc=$(ls /sys/class/udc)
+    udc=${udc%%$'\n'*}
+    [ -n "$udc" ] || { vlog "usb_gadget_ncm: no UDC (dummy_hcd)"; return 1; }
+    echo "$udc" >"$g/UDC" || return 1
+    GADGET=$(cat "$g/functions/ncm.usb0/ifname")
+    wait_for 30 _cdc_ncm_if || { vlog "usb_gadget_ncm: no cdc_ncm interface: $(ls /sys/class/net)"; return 1; }
+    HOSTIF=$(_cdc_ncm_if)
+    [ -e "/var/run/netns/$ns" ] || ip netns add "$ns" || return 1
+    ip -n "$ns" link set lo up
+    ip link set "$HOSTIF" netns "$ns" || return 1
+    ip -n "$ns" link set "$HOSTIF" up
+    vlog "usb_gadget_ncm: $GADGET (gadget) <-> $HOSTIF (cdc_ncm, in $ns)"
 }
 
 # ------------------------------------------------------------------ DHCP client

@@ -22,39 +22,10 @@ finish() {
 trap finish EXIT
 
 STEP=gadget
-for m in configfs libcomposite dummy_hcd usb_f_ncm cdc_ncm; do
-    modprobe "$m" || fail gadget "modprobe $m"
-done
-mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config || fail gadget "mount configfs"
-G=/sys/kernel/config/usb_gadget/pm
-mkdir -p "$G" || fail gadget "configfs gadget"
-echo 0x1d6b >"$G/idVendor"; echo 0x0104 >"$G/idProduct"
-mkdir -p "$G/strings/0x409" "$G/configs/c.1/strings/0x409" "$G/functions/ncm.usb0"
-echo pathman >"$G/strings/0x409/manufacturer"; echo "pathman tether test" >"$G/strings/0x409/product"
-echo NCM >"$G/configs/c.1/strings/0x409/configuration"
-echo 02:00:00:00:aa:01 >"$G/functions/ncm.usb0/dev_addr"
-echo 02:00:00:00:aa:02 >"$G/functions/ncm.usb0/host_addr"
-ln -s "$G/functions/ncm.usb0" "$G/configs/c.1/" || fail gadget "config link"
-UDC=$(ls /sys/class/udc | head -1)
-[ -n "$UDC" ] || fail gadget "no UDC (dummy_hcd)"
-echo "$UDC" >"$G/UDC" || fail gadget "bind $UDC"
-GADGET=$(cat "$G/functions/ncm.usb0/ifname")
+usb_gadget_ncm laptop || fail gadget
 result gadget_ifname "$GADGET"
 result gadget_devtype "$(sed -n 's/^DEVTYPE=//p' "/sys/class/net/$GADGET/uevent")"
-host_if() {
-    local d
-    for d in /sys/class/net/*; do
-        [ "$(basename "$(readlink -f "$d/device/driver" 2>/dev/null)")" = cdc_ncm ] && { basename "$d"; return 0; }
-    done
-    return 1
-}
-wait_for 30 host_if || fail gadget "no cdc_ncm interface on the host side: $(ls /sys/class/net)"
-HOSTIF=$(host_if)
 result host_ifname "$HOSTIF"
-ip netns add laptop || fail gadget "netns laptop"
-ip -n laptop link set lo up
-ip link set "$HOSTIF" netns laptop || fail gadget "move $HOSTIF"
-ip -n laptop link set "$HOSTIF" up
 
 STEP=uplink
 ip netns add isp || fail uplink "ip netns add isp"
