@@ -872,20 +872,25 @@ impl Task {
             }
         };
         let mut props = None;
+        // The bridge the interface names: the existing one's, or the one it is made with.
+        let mut bridge = want_bridge.clone();
         if let Some(p) = existing.clone() {
             props = self.get_all(&p, wpa::IFACE_INTERFACE).await;
-            let bridge = props
+            bridge = props
                 .as_ref()
                 .and_then(|pr| pr.get("BridgeIfname"))
                 .and_then(|v| crate::dbus::value::string(v))
                 .unwrap_or_default();
-            if bridge != want_bridge {
+            // An access point needs its bridge named; a station keeps what
+            // it was given (a user's wpa_supplicant -b is not undone).
+            if !want_bridge.is_empty() && bridge != want_bridge {
                 log::info!(
                     "{ifname}: its supplicant interface has bridge {bridge:?}, not {want_bridge:?}: made again"
                 );
                 self.remove_interface(&p).await;
                 existing = None;
                 props = None;
+                bridge = want_bridge.clone();
             }
         }
         let path = match existing {
@@ -918,7 +923,7 @@ impl Task {
         };
         log::info!("{ifname}: wpa_supplicant interface {path}");
         self.radios[i].path = Some(path.clone());
-        self.radios[i].bridge = Some(want_bridge);
+        self.radios[i].bridge = Some(bridge);
         if props.is_none() {
             props = self.get_all(&path, wpa::IFACE_INTERFACE).await;
         }
