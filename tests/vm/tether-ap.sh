@@ -52,7 +52,7 @@ sta_completed() { [ "$(sta_state)" = COMPLETED ]; }
 sta_lost() { [ "$(sta_state)" != COMPLETED ]; }
 
 STEP=enable
-out=$(ctl enable wifi); result enable "$out"
+out=$(ctl enable wifi); result enable "$(echo "$out" | tr "\n" "|")"
 echo "$out" | grep -i -E "Enabled wifi|already enabled" >/dev/null || fail enable "$out"
 STEP=uplink_ready
 wait_for 60 has_addr up0 192.168.77. || fail uplink_ready "up0: $(addr4 up0)"
@@ -60,7 +60,7 @@ result uplink_address "$(addr4 up0)"
 
 STEP=tether_on
 T1=$(cut -d' ' -f1 /proc/uptime)
-out=$(ctl tether wifi on pm-ap "correct horse"); result tether_on "$out"
+out=$(ctl tether wifi on pm-ap "correct horse"); result tether_on "$(echo "$out" | tr "\n" "|")"
 echo "$out" | grep "Enabled tethering for wifi" >/dev/null || fail tether_on "$out"
 STEP=ap_up
 wait_for 60 is_type wlan0 AP || fail ap_up "wlan0 type $(iftype wlan0)"
@@ -111,7 +111,7 @@ wait_for 20 listed || fail clients "$(ctl tethering_clients | tr '\n' '|') lacks
 result client_listed "$STA_MAC"
 
 STEP=tether_off
-out=$(ctl tether wifi off); result tether_off "$out"
+out=$(ctl tether wifi off); result tether_off "$(echo "$out" | tr "\n" "|")"
 echo "$out" | grep "Disabled tethering for wifi" >/dev/null || fail tether_off "$out"
 wait_for 30 unbridged || fail ap_unbridged "wlan0 master '$(master wlan0)'"
 wait_for 30 no_bridge || fail bridge_gone

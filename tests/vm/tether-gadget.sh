@@ -46,7 +46,7 @@ gadget_service() { ctl services | grep gadget_ >/dev/null; }
 no_gadget_service() { ! gadget_service; }
 
 STEP=enable
-out=$(ctl enable gadget); result enable "$out"
+out=$(ctl enable gadget); result enable "$(echo "$out" | tr "\n" "|")"
 echo "$out" | grep -i -E "Enabled gadget|already enabled" >/dev/null || fail enable "$out"
 wait_for 60 has_addr up0 192.168.77. || fail uplink_ready "up0: $(addr4 up0)"
 STEP=gadget_uplink
@@ -54,7 +54,7 @@ wait_for 30 gadget_service || fail gadget_uplink "$(ctl services | tr '\n' '|')"
 result gadget_uplink "$(ctl services | grep gadget_ | tr -s ' ')"
 
 STEP=tether_on
-out=$(ctl tether gadget on); result tether_on "$out"
+out=$(ctl tether gadget on); result tether_on "$(echo "$out" | tr "\n" "|")"
 echo "$out" | grep "Enabled tethering for gadget" >/dev/null || fail tether_on "$out"
 wait_for 30 bridged || fail bridged "$GADGET master '$(master "$GADGET")'"
 wait_for 30 no_gadget_service || fail no_uplink "$(ctl services | tr '\n' '|')"
@@ -79,7 +79,7 @@ wait_for 20 listed || fail clients "$(ctl tethering_clients | tr '\n' '|') lacks
 result client_listed "$HOST_MAC"
 
 STEP=tether_off
-out=$(ctl tether gadget off); result tether_off "$out"
+out=$(ctl tether gadget off); result tether_off "$(echo "$out" | tr "\n" "|")"
 echo "$out" | grep "Disabled tethering for gadget" >/dev/null || fail tether_off "$out"
 wait_for 30 unbridged || fail unbridged "$GADGET master '$(master "$GADGET")'"
 wait_for 30 gadget_service || fail uplink_again "$(ctl services | tr '\n' '|')"
