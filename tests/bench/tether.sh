@@ -58,10 +58,10 @@ start_pathman() {
 set_tethering() {   # on|off: SetProperty from dbus-python; prints the monotonic ns before it
     x /usr/bin/python3 -c "
 import dbus, time, sys
-t = dbus.Interface(dbus.SystemBus().get_object('net.connman', '/net/connman/technology/ethernet'),
+t = dbus.Interface(dbus.SystemBus().get_object('net.connman', '/net/connman/technology/ethernet', introspect=False),
                    'net.connman.Technology')
 t0 = time.monotonic_ns()
-t.SetProperty('Tethering', dbus.Boolean(sys.argv[1] == 'on'))
+t.SetProperty('Tethering', dbus.Boolean(sys.argv[1] == 'on', variant_level=1))
 print(t0)" "$1"
 }
 bridge_gone() { ! x ip link show tether >/dev/null 2>&1; }

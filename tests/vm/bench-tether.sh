@@ -23,10 +23,10 @@ result kernel "$(uname -r)"
 set_tethering() {   # on|off; prints CLOCK_MONOTONIC ns before the call
     /usr/bin/python3 -c "
 import dbus, time, sys
-t = dbus.Interface(dbus.SystemBus().get_object('net.connman', '/net/connman/technology/gadget'),
+t = dbus.Interface(dbus.SystemBus().get_object('net.connman', '/net/connman/technology/gadget', introspect=False),
                    'net.connman.Technology')
 t0 = time.monotonic_ns()
-t.SetProperty('Tethering', dbus.Boolean(sys.argv[1] == 'on'))
+t.SetProperty('Tethering', dbus.Boolean(sys.argv[1] == 'on', variant_level=1))
 print(t0)" "$1"
 }
 bridge_gone() { ! ip link show dev tether >/dev/null 2>&1; }
