@@ -37,6 +37,17 @@ pub struct DhcpSockets {
     arp_buf: [u8; 64],
 }
 
+/// Packet sockets are closed on the worker: each close waits for an RCU
+/// grace period (10–30 ms), which would hold the loop as a client stops.
+impl Drop for DhcpSockets {
+    fn drop(&mut self) {
+        let packet = (self.raw.take(), self.arp.take());
+        if packet.0.is_some() || packet.1.is_some() {
+            crate::edge::worker::drop_later(packet);
+        }
+    }
+}
+
 impl DhcpSockets {
     /// Sockets for `ifindex`/`ifname`, opened as the machine needs them.
     pub fn new(ifindex: u32, ifname: IfName) -> DhcpSockets {

@@ -53,6 +53,16 @@ impl ServerSockets {
     }
 }
 
+/// The frame sender (a packet socket) is closed on the worker: its close
+/// waits for an RCU grace period, which would hold the loop as tethering stops.
+impl Drop for ServerSockets {
+    fn drop(&mut self) {
+        if let Some(f) = self.frames.take() {
+            crate::edge::worker::drop_later(f);
+        }
+    }
+}
+
 impl Transport<Server> for ServerSockets {
     async fn recv(&mut self) -> Datagram {
         loop {

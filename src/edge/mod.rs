@@ -14,3 +14,4 @@ pub mod probe;
 pub mod random;
 pub mod rtnl;
 pub mod sysfs;
+pub mod worker;
