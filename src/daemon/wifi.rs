@@ -797,35 +797,8 @@ impl Task {
         }
         self.radios[i].ap_net = None;
         let ifname = self.radios[i].ifname.to_string();
-        let net = call(
-            &self.conn,
-            wpa::NAME,
-            &path,
-            wpa::IFACE_INTERFACE,
-            "AddNetwork",
-            &(wpa::ap_args(&spec),),
-        )
-        .await
-        .and_then(|m| m.body().deserialize::<OwnedObjectPath>());
-        let net = match net {
-            Ok(n) => n,
-            Err(e) => {
-                log::warn!("{ifname}: wpa_supplicant refused the access point: {e}");
-                return;
-            }
-        };
-        self.radios[i].network = Some(net.as_str().to_string());
-        if let Err(e) = call(
-            &self.conn,
-            wpa::NAME,
-            &path,
-            wpa::IFACE_INTERFACE,
-            "SelectNetwork",
-            &(net,),
-        )
-        .await
-        {
-            log::warn!("{ifname}: wpa_supplicant cannot start the access point: {e}");
+        if let Err(e) = self.add_and_select(i, &path, wpa::ap_args(&spec)).await {
+            log::warn!("{ifname}: no access point: {e}");
             return;
         }
         log::info!(
@@ -1028,21 +1001,18 @@ impl Task {
         }
     }
 
-    async fn connect(&mut self, i: usize, spec: &ConnectSpec) -> Result<(), String> {
-        let Some(path) = self.radios[i].path.clone() else {
-            return Err("the radio is not managed by wpa_supplicant".into());
-        };
-        if self.radios[i].ap.is_some() {
-            return Err("the radio is tethering's access point".into());
-        }
-        if let Some(old) = self.radios[i].network.take() {
-            self.remove_network(&path, &old).await;
-        }
-        let args = wpa::network_args(spec);
+    /// AddNetwork with `args` on radio `i`'s interface `path`, then
+    /// SelectNetwork: the network it now runs (a station's or an AP's).
+    async fn add_and_select(
+        &mut self,
+        i: usize,
+        path: &str,
+        args: HashMap<&'static str, Value<'static>>,
+    ) -> Result<(), String> {
         let net = call(
             &self.conn,
             wpa::NAME,
-            &path,
+            path,
             wpa::IFACE_INTERFACE,
             "AddNetwork",
             &(args,),
@@ -1054,13 +1024,28 @@ impl Task {
         call(
             &self.conn,
             wpa::NAME,
-            &path,
+            path,
             wpa::IFACE_INTERFACE,
             "SelectNetwork",
             &(net,),
         )
         .await
         .map_err(|e| format!("wpa_supplicant cannot select the network: {e}"))?;
+        Ok(())
+    }
+
+    async fn connect(&mut self, i: usize, spec: &ConnectSpec) -> Result<(), String> {
+        let Some(path) = self.radios[i].path.clone() else {
+            return Err("the radio is not managed by wpa_supplicant".into());
+        };
+        if self.radios[i].ap.is_some() {
+            return Err("the radio is tethering's access point".into());
+        }
+        if let Some(old) = self.radios[i].network.take() {
+            self.remove_network(&path, &old).await;
+        }
+        self.add_and_select(i, &path, wpa::network_args(spec))
+            .await?;
         self.radios[i].assoc_deadline =
             Some(Instant::now() + Duration::from_secs(caps::WIFI_ASSOC_TIMEOUT_SECS));
         Ok(())

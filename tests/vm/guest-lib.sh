@@ -17,6 +17,8 @@
 #   start_pathman BIN [DAEMON ARGS...]   BIN daemon on that bus (state/run dirs in /run/vm,
 #                                         --no-set-clock, log $VM_LOGS/pathman.log), waits
 #                                         for net.connman; sets PATHMAN_PID
+#   isp_uplink IFACE NS SUBNET            a veth IFACE (up, here) to isp0 in netns NS, with dnsmasq
+#                                         behind it serving SUBNET (a.b.c.0/24): an uplink
 #   usb_gadget_ncm NS                     a real USB gadget: dummy_hcd + configfs NCM; sets GADGET
 #                                         (the board's usb0, DEVTYPE gadget) and HOSTIF (the host
 #                                         stack's cdc_ncm interface, moved into netns NS, up)
@@ -202,6 +204,15 @@ start_pathman() {   # start_pathman BIN [DAEMON ARGS...] (e.g. -i wlan0 -d)
     PATHMAN_PID=$!
     wait_for 30 has_name net.connman || vdie "pathman did not take net.connman: $(tail -5 "$VM_LOGS/pathman.log")"
     vlog "start_pathman: pid $PATHMAN_PID on the bus ($*)"
+}
+
+isp_uplink() {   # isp_uplink IFACE NS SUBNET
+    local ifc=$1 ns=$2 subnet=$3
+    [ -e "/var/run/netns/$ns" ] || ip netns add "$ns" || return 1
+    ip -n "$ns" link set lo up
+    ip link add "$ifc" type veth peer name isp0 netns "$ns" || { vlog "isp_uplink: veth $ifc"; return 1; }
+    ip link set "$ifc" up
+    start_dnsmasq_behind "$ns" isp0 "$subnet"
 }
 
 # ------------------------------------------------------------------ USB gadget

@@ -28,11 +28,7 @@ T0=$(cut -d' ' -f1 /proc/uptime)
 STEP=radios; wifi_radios 2
 ap_netns sta wlan1
 STEP=uplink
-ip netns add isp || fail uplink "ip netns add isp"
-ip -n isp link set lo up
-ip link add up0 type veth peer name isp0 netns isp || fail uplink "veth"
-ip link set up0 up
-start_dnsmasq_behind isp isp0 192.168.77.0/24 || fail uplink dnsmasq
+isp_uplink up0 isp 192.168.77.0/24 || fail uplink
 STEP=bus; start_private_bus || fail bus
 STEP=wpa_supplicant; start_wpa_supplicant -d || fail wpa_supplicant
 STEP=pathman; start_pathman "$PATHMAN" -i wlan0,up0 -d || fail pathman

@@ -28,11 +28,7 @@ result gadget_devtype "$(sed -n 's/^DEVTYPE=//p' "/sys/class/net/$GADGET/uevent"
 result host_ifname "$HOSTIF"
 
 STEP=uplink
-ip netns add isp || fail uplink "ip netns add isp"
-ip -n isp link set lo up
-ip link add up0 type veth peer name isp0 netns isp || fail uplink veth
-ip link set up0 up
-start_dnsmasq_behind isp isp0 192.168.77.0/24 || fail uplink dnsmasq
+isp_uplink up0 isp 192.168.77.0/24 || fail uplink
 STEP=bus; start_private_bus || fail bus
 STEP=pathman; start_pathman "$PATHMAN" -i "$GADGET,up0" -d || fail pathman
 
