@@ -418,6 +418,15 @@ fn endpoint_cap_refusal_reaches_the_caller_and_the_service_keeps_working() {
 /// connection to the lab server (`ss -tni` lists each subflow as a TCP
 /// socket with `tcp-ulp-mptcp`). iperf3 has a control and a data connection.
 fn subflows(lab: &Lab) -> std::collections::BTreeSet<String> {
+    subflow_lines(lab)
+        .iter()
+        .filter_map(|s| s.split_whitespace().nth(2).map(str::to_owned))
+        .collect()
+}
+
+/// One line per established MPTCP subflow to the lab server (`ss -tni`'s
+/// two lines a socket joined).
+fn subflow_lines(lab: &Lab) -> Vec<String> {
     let out = lab.exec_ok(&[
         "ss",
         "-tniH",
@@ -434,10 +443,53 @@ fn subflows(lab: &Lab) -> std::collections::BTreeSet<String> {
         }
     }
     sockets
-        .iter()
+        .into_iter()
         .filter(|s| s.contains("tcp-ulp-mptcp"))
-        .filter_map(|s| s.split_whitespace().nth(2).map(str::to_owned))
         .collect()
+}
+
+/// `bytes_acked` of every established subflow to the lab server, by local
+/// `address:port` (as [`subflows`] names them).
+fn subflow_acked(lab: &Lab) -> std::collections::BTreeMap<String, u64> {
+    subflow_lines(lab)
+        .iter()
+        .filter_map(|s| {
+            let local = s.split_whitespace().nth(2)?.to_owned();
+            let acked = s
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("bytes_acked:"))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            Some((local, acked))
+        })
+        .collect()
+}
+
+/// Routes of every table, rules and IPv4 addresses of the DUT.
+fn kernel_paths(lab: &Lab) -> Vec<String> {
+    let mut out = routes(lab, "all");
+    out.extend(rules(lab));
+    let addrs = lab.exec_ok(&["ip", "-4", "-o", "address", "show"]);
+    out.extend(addrs.lines().map(str::to_owned));
+    out
+}
+
+/// Polls `f` like `wait_for`; on timeout the panic shows what the kernel says
+/// about every subflow (rto, retransmissions, last send and ack) and the path
+/// changes seen, so a stall can be told from a broken path.
+fn wait_explained(lab: &Lab, what: &str, changes: &Watch, mut f: impl FnMut() -> bool) {
+    let end = std::time::Instant::now() + T;
+    while !f() {
+        if std::time::Instant::now() >= end {
+            panic!(
+                "timed out after {T:?} waiting for: {what}\n--- ss -tniM ---\n{}\n--- path changes ---\n{}\n--- daemon log ---\n{}",
+                lab.exec_ok(&["ss", "-tniM"]),
+                changes.output(),
+                lab.daemon_log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -492,18 +544,38 @@ fn a_restart_keeps_live_mptcp_subflows_and_endpoints() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("iperf3 client");
-    // Subflows over both uplinks, and the same set in two reads in a row
-    // (the path manager is not opening another one right now).
+    // The transfer's own subflows carry it over both uplinks. (Subflows of
+    // iperf3's control connection run over both too, but carry a few bytes:
+    // they cannot stand for the transfer.)
+    lab.wait_for(T, "the transfer's subflows busy on both uplinks", || {
+        let s = subflow_acked(&lab);
+        let busy = |a: &str| s.iter().any(|(l, n)| l.starts_with(a) && *n > 500_000);
+        busy(&a0) && busy(&a1)
+    });
+    // The same set in two reads in a row (the path manager is not opening
+    // another one right now).
     let mut before_sf = std::collections::BTreeSet::new();
-    lab.wait_for(T, "subflows over both uplinks, settled", || {
+    lab.wait_for(T, "subflows settled", || {
         let s = subflows(&lab);
-        // (a subflow bound to its device shows as `addr%dev:port`)
-        let both = s.iter().any(|l| l.starts_with(&a0)) && s.iter().any(|l| l.starts_with(&a1));
-        let settled = both && s == before_sf;
+        let settled = s == before_sf;
         before_sf = s;
         settled
     });
+    let busy: std::collections::BTreeMap<String, u64> = subflow_acked(&lab)
+        .into_iter()
+        .filter(|(_, n)| *n > 500_000)
+        .collect();
     let before = endpoints(&lab);
+    let paths_before = kernel_paths(&lab);
+    // Every route, rule and IPv4 address change in the DUT from here on; the
+    // monitor is subscribed once it reports a rule of the test's own.
+    let changes = Watch::start(&lab, &["ip", "-4", "monitor", "route", "rule", "address"]);
+    let marker = ["pref", "9", "from", "192.0.2.99", "lookup", "999"];
+    lab.wait_for(T, "ip monitor follows", || {
+        let _ = lab.exec(&[&["ip", "rule", "add"][..], &marker[..]].concat());
+        let _ = lab.exec(&[&["ip", "rule", "del"][..], &marker[..]].concat());
+        changes.output().contains("192.0.2.99")
+    });
 
     lab.kill_daemon();
     lab.start_daemon(&["--mpathrouting"]);
@@ -516,10 +588,28 @@ fn a_restart_keeps_live_mptcp_subflows_and_endpoints() {
         before,
         "endpoints changed across the restart"
     );
-    let (b0, b1) = (bytes(&lab, "eth0"), bytes(&lab, "eth1"));
-    lab.wait_for(T, "traffic keeps flowing on both uplinks", || {
-        bytes(&lab, "eth0") > b0 + 500_000 && bytes(&lab, "eth1") > b1 + 500_000
-    });
+    let at_restart = subflow_acked(&lab);
+    wait_explained(
+        &lab,
+        "each of the transfer's subflows carries it on",
+        &changes,
+        || {
+            let now = subflow_acked(&lab);
+            busy.keys().all(|k| {
+                now.get(k).copied().unwrap_or(0) > at_restart.get(k).copied().unwrap_or(0) + 500_000
+            })
+        },
+    );
+    // The restarted daemon changed no path: no route, rule or address event,
+    // and the same tables, rules and addresses.
+    let moved: Vec<String> = changes
+        .output()
+        .lines()
+        .filter(|l| !l.contains("192.0.2.99"))
+        .map(str::to_owned)
+        .collect();
+    assert!(moved.is_empty(), "the restart changed paths: {moved:?}");
+    assert_eq!(kernel_paths(&lab), paths_before);
     // Every subflow of before is still there. The kernel's path manager
     // may add subflows after the snapshot (it opens them one at a time as
     // each one is established), so the set may have grown, never shrunk.
