@@ -568,6 +568,30 @@ fn gadget_tethering_takes_the_usb_link_from_the_uplinks_and_gives_it_back() {
             .iter()
             .any(|(_, _, id)| id.starts_with("gadget_"))
     });
+    // As in ConnMan: switching the technology off ends its tethering, and a
+    // technology that is off cannot be tethered (EACCES: PermissionDenied).
+    ok(
+        t.lab.ctl(&["tether", "gadget", "on"]),
+        "ctl tether gadget on",
+    );
+    t.lab
+        .wait_for(T, "usb0 in the bridge", || t.ports().contains(" usb0@"));
+    ok(t.lab.ctl(&["disable", "gadget"]), "ctl disable gadget");
+    t.lab
+        .wait_for(T, "tethering ended with the technology", || {
+            !ok(t.lab.exec(&["ip", "-o", "link"]), "ip link").contains(" tether:")
+                && !ok(t.lab.ctl(&["technologies"]), "ctl technologies")
+                    .contains("Tethering = True")
+        });
+    let out = t.lab.ctl(&["tether", "gadget", "on"]);
+    let err =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("Permission denied") || err.contains("PermissionDenied"),
+        "{err}"
+    );
+    assert!(!ok(t.lab.exec(&["ip", "-o", "link"]), "ip link").contains(" tether:"));
 }
 
 /// Packets received by upstream k's side of its link to the DUT.

@@ -626,3 +626,39 @@ fn wifi_tethering_runs_an_access_point_and_bridges_the_radio_only_while_it_runs(
     m.tether_ap_state(12, None);
     assert!(m.tether.ap_up.is_none());
 }
+
+#[test]
+fn tethering_needs_the_technology_powered_and_ends_when_it_is_switched_off() {
+    let mut m = three_ready(false);
+    let mut w = link(12, true);
+    w.tech = Technology::Wifi;
+    w.name = heapless::String::try_from("wlan0").unwrap();
+    m.link_changed(w, &mut Defaults);
+    m.set_tether_ap(Technology::Wifi, Some("pm-ap".into()), None, None)
+        .unwrap();
+    m.set_powered(Technology::Wifi, false).unwrap();
+    // ConnMan: EACCES, net.connman.Error.PermissionDenied; nothing changed.
+    assert!(matches!(
+        m.set_tethering(Technology::Wifi, true),
+        Err(super::model::RequestError::PermissionDenied(_))
+    ));
+    assert!(!m.tether_settings(Technology::Wifi).enabled);
+    assert!(m.tether_ap().is_none());
+    m.set_powered(Technology::Wifi, true).unwrap();
+    m.set_tethering(Technology::Wifi, true).unwrap();
+    assert!(m.tether_ap().is_some());
+    m.set_powered(Technology::Wifi, false).unwrap();
+    assert!(!m.tether_settings(Technology::Wifi).enabled);
+    assert!(m.tether_ap().is_none());
+    assert!(super::tether::plan(&m).is_none());
+    // Offline mode ends it too, and a saved Tethering=true does not come
+    // back while the technology is off.
+    m.set_powered(Technology::Wifi, true).unwrap();
+    m.set_tethering(Technology::Wifi, true).unwrap();
+    m.set_offline(true);
+    assert!(!m.tether_settings(Technology::Wifi).enabled);
+    let mut saved = m.tether_settings(Technology::Wifi).clone();
+    saved.enabled = true;
+    m.load_tether_settings(Technology::Wifi, saved);
+    assert!(!m.tether_settings(Technology::Wifi).enabled);
+}

@@ -58,6 +58,10 @@ impl Model {
     /// Brings a technology's devices and services in line with its switch.
     fn apply_power(&mut self, tech: Technology) {
         let on = self.tech_powered(tech) && !self.offline;
+        if !on && self.tether_settings(tech).enabled {
+            // As ConnMan: switching a technology off ends its tethering.
+            let _ = self.set_tethering(tech, false);
+        }
         let devs: Vec<(u32, bool, bool)> = self
             .devices
             .iter()

@@ -62,7 +62,12 @@ impl Model {
     }
 
     /// Settings loaded at start (the global settings file).
-    pub fn load_tether_settings(&mut self, tech: Technology, s: TetherSettings) {
+    /// Tethering of a technology that is off (or offline mode) stays off.
+    pub fn load_tether_settings(&mut self, tech: Technology, mut s: TetherSettings) {
+        if s.enabled && (!self.tech_powered(tech) || self.offline) {
+            log::info!("tethering {tech}: off, the technology is powered off");
+            s.enabled = false;
+        }
         self.tether.settings[index(tech)] = s;
         self.tether_update();
     }
@@ -78,6 +83,13 @@ impl Model {
         }
         if on {
             tether::can_tether(tech).map_err(|e| RequestError::NotSupported(e.into()))?;
+            // ConnMan refuses tethering a technology that is off (EACCES).
+            if !self.tech_powered(tech) || self.offline {
+                return Err(RequestError::PermissionDenied(format!(
+                    "{tech} is powered off{}: power it on first",
+                    if self.offline { " (offline mode)" } else { "" }
+                )));
+            }
             if tech == Technology::Wifi && self.tether_settings(tech).identifier.is_none() {
                 return Err(RequestError::InvalidArguments(
                     "wifi: set TetheringIdentifier (the access point's SSID) first".into(),
