@@ -44,6 +44,33 @@ impl Netns {
         self.exec(&["nft", "list", "table", "inet", "pathman"])
     }
 
+    /// nft reads pathman's table back from its own listing (no chain is
+    /// named after an nft keyword: `nft list ruleset > f; nft -f f`, as
+    /// admins back up and restore, keeps working): the table is deleted,
+    /// loaded from `listing` and listed the same.
+    fn assert_round_trip(&self, listing: &str) {
+        use std::io::Write;
+        self.exec(&["nft", "delete", "table", "inet", "pathman"]);
+        let mut c = Command::new("ip")
+            .args(["netns", "exec", &self.name, "nft", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(listing.as_bytes())
+            .unwrap();
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "nft -f of pathman's listing: {}\n{listing}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(self.nft_table(), listing);
+    }
+
     fn tx_packets(&self, dev: &str) -> u64 {
         let p = format!("/sys/class/net/{dev}/statistics/tx_packets");
         self.exec(&["cat", &p]).trim().parse().unwrap()
@@ -244,6 +271,7 @@ fn replace_replace_refuse_remove() {
             "meta nfproto ipv6 meta mark 0x00010002 oif \"lo\" snat ip6 to 2001:db8::1",
         ];
         assert_has(&a, &a_parts);
+        ns.assert_round_trip(&a);
 
         nft.replace(&ruleset_b()).await.unwrap();
         let b = ns.nft_table();
@@ -548,4 +576,86 @@ fn timing_1024_selectors() {
     println!(
         "udp send rate, packet misses every selector: none {base:.0}/s, exact map {map:.0}/s, mixed {mixed_pps:.0}/s, 1024 plain rules {plain:.0}/s"
     );
+}
+
+/// Tethering's fast path: the flowtable on the given devices and the last
+/// forward chain adding the clients' TCP and UDP flows to it, when this
+/// kernel has flowtables (the real nft is the oracle: it makes one in a
+/// scratch table first); without them the batch is refused as a whole and
+/// the ruleset before it stays.
+#[test]
+fn offload_flowtable_as_nft_makes_it_or_refused_whole() {
+    use pathman::core::firewall::{Masquerade, Offload};
+    let ns = Netns::enter();
+    ns.exec(&["ip", "link", "add", "tether", "type", "bridge"]);
+    ns.exec(&[
+        "ip", "link", "add", "up0", "type", "veth", "peer", "name", "up0p",
+    ]);
+    let oracle = Command::new("ip")
+        .args(["netns", "exec", &ns.name, "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(
+                b"table inet probe { flowtable f { hook ingress priority 0; devices = { tether, up0 }; } }\n",
+            )?;
+            c.wait()
+        })
+        .unwrap()
+        .success();
+    let _ = ns.exec(&["nft", "flush", "ruleset"]);
+    let mut nft = nft::open().unwrap();
+    smol::block_on(async {
+        let mut plain = Ruleset::default();
+        let up0: u32 = ns
+            .exec(&["cat", "/sys/class/net/up0/ifindex"])
+            .trim()
+            .parse()
+            .unwrap();
+        plain.masquerade.push(Masquerade {
+            src: ("192.168.7.0".parse().unwrap(), 24),
+            oif: up0,
+        });
+        nft.replace(&plain).await.unwrap();
+        let before = ns.nft_table();
+        let mut rs = plain.clone();
+        rs.offload = Some(Offload {
+            devices: vec!["tether".into(), "up0".into()],
+            src: ("192.168.7.0".parse().unwrap(), 24),
+        });
+        let res = nft.replace(&rs).await;
+        let table = ns.nft_table();
+        println!("flowtables in this kernel: {oracle}\n{table}");
+        if oracle {
+            res.unwrap();
+            assert_has(
+                &table,
+                &[
+                    "flowtable tether {",
+                    "hook ingress priority filter",
+                    "devices = { tether, up0 }",
+                    "chain fastpath {",
+                    "type filter hook forward priority 2147483647; policy accept;",
+                    "ip saddr 192.168.7.0/24 meta l4proto tcp flow add @tether",
+                    "ip saddr 192.168.7.0/24 meta l4proto udp flow add @tether",
+                    "masquerade",
+                ],
+            );
+            ns.assert_round_trip(&table);
+        } else {
+            assert!(
+                matches!(res, Err(NftError::Kernel(_))),
+                "no flowtables here, yet {res:?}"
+            );
+            assert_eq!(table, before, "a refused batch changes nothing");
+        }
+        // Bad device names never reach the kernel.
+        let mut bad = rs.clone();
+        bad.offload.as_mut().unwrap().devices = vec!["a-name-longer-than-15".into()];
+        assert!(matches!(nft.replace(&bad).await, Err(NftError::Invalid(_))));
+        nft.remove().await.unwrap();
+    });
 }

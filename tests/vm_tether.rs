@@ -80,6 +80,15 @@ fn connmanctl_tethers_a_real_usb_gadget_to_the_computer_it_is_plugged_into() {
     );
     assert_eq!(run.get("lease_router"), "192.168.0.1");
     assert_eq!(run.get("laptop_ping"), "ok");
+    // The fast path (this guest kernel has flowtables): a flowtable on the
+    // bridge and the uplink, the laptop's TCP flow offloaded, through the NAT.
+    let devs = run.get("flowtable_devices");
+    assert!(
+        devs.contains("tether") && devs.contains("up0"),
+        "flowtable devices: {devs}"
+    );
+    assert!(run.get("offloaded").contains("[OFFLOAD]"));
+    println!("NAT iperf3 through the flowtable: {}", run.get("nat_iperf"));
     assert_eq!(run.get("client_listed"), "02:00:00:00:AA:02");
     assert_eq!(run.get("uplink_again"), "yes");
     assert_eq!(run.get("result"), "pass");

@@ -20,7 +20,25 @@ pub struct Ruleset {
     pub forward_marks: Vec<MarkRule>,
     /// Tethering's NAT: the clients' block out of each connected uplink.
     pub masquerade: Vec<Masquerade>,
+    /// Tethering's fast path (see [`Offload`]); None: none.
+    pub offload: Option<Offload>,
 }
+
+/// "Established TCP and UDP flows from `src` go through a flowtable on
+/// `devices`": after its first packets a tethered client's flow skips the
+/// forward path (routing, the chains, NAT lookups) in the kernel's
+/// software fast path. The flows are added by the last chain of the
+/// forward hook, so every other table's forward chains have passed them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offload {
+    /// The bridge and the uplinks (interface names; they must exist).
+    pub devices: Vec<String>,
+    /// The clients' IPv4 network and prefix length.
+    pub src: (std::net::Ipv4Addr, u8),
+}
+
+/// Most devices in [`Offload::devices`]: the bridge and the uplinks.
+pub const MAX_OFFLOAD_DEVICES: usize = 16;
 
 /// "Packets from `src` leaving via `oif` are masqueraded."
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -210,6 +228,24 @@ impl Ruleset {
         for (i, m) in self.masquerade.iter().enumerate() {
             if m.oif == 0 || m.src.1 > 32 {
                 return Err(format!("masquerade rule {i} ({m:?}): bad oif or prefix"));
+            }
+        }
+        if let Some(o) = &self.offload {
+            if o.devices.is_empty() || o.devices.len() > MAX_OFFLOAD_DEVICES {
+                return Err(format!(
+                    "offload: {} devices (1 to {MAX_OFFLOAD_DEVICES})",
+                    o.devices.len()
+                ));
+            }
+            if let Some(d) = o
+                .devices
+                .iter()
+                .find(|d| d.is_empty() || d.len() > 15 || d.bytes().any(|b| b == 0 || b == b'/'))
+            {
+                return Err(format!("offload: bad device name {d:?}"));
+            }
+            if o.src.1 > 32 {
+                return Err(format!("offload: bad prefix {:?}", o.src));
             }
         }
         for (i, s) in self.snat.iter().enumerate() {

@@ -264,6 +264,7 @@ pub fn ruleset(model: &Model, sessions: &[Box<Session>], policies: &[PolicyRule]
         }
     }
     rs.masquerade = crate::core::tether::masquerade(model);
+    rs.offload = crate::core::tether::offload(model, &rs.masquerade);
     rs
 }
 

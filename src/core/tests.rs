@@ -459,6 +459,22 @@ fn a_lan_port_is_never_an_uplink_and_ethernet_tethering_bridges_it() {
     let rs = super::session::ruleset(&m, &m.sessions, &m.policies);
     let oifs: Vec<u32> = rs.masquerade.iter().map(|x| x.oif).collect();
     assert_eq!(oifs, vec![3, 4, 5], "NAT out of every connected uplink");
+    // The fast path on the bridge and those uplinks, for the block's flows.
+    let o = rs.offload.as_ref().expect("a flowtable");
+    let names: Vec<String> = [3, 4, 5]
+        .iter()
+        .map(|i| {
+            m.devices
+                .iter()
+                .find(|d| d.ifindex == *i)
+                .unwrap()
+                .name
+                .to_string()
+        })
+        .collect();
+    assert_eq!(o.devices[0], "tether");
+    assert_eq!(o.devices[1..], names[..]);
+    assert_eq!(o.src, (Ipv4Addr::new(192, 168, 0, 0), 24));
     assert!(rs.validate().is_ok());
     let server = super::tasks::desired(&m)
         .into_iter()
@@ -474,9 +490,8 @@ fn a_lan_port_is_never_an_uplink_and_ethernet_tethering_bridges_it() {
     }
     m.set_tethering(Technology::Ethernet, false).unwrap();
     assert!(super::tether::plan(&m).is_none());
-    assert!(super::session::ruleset(&m, &m.sessions, &m.policies)
-        .masquerade
-        .is_empty());
+    let rs = super::session::ruleset(&m, &m.sessions, &m.policies);
+    assert!(rs.masquerade.is_empty() && rs.offload.is_none());
 }
 
 #[test]

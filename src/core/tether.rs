@@ -226,6 +226,33 @@ pub fn masquerade(model: &Model) -> Vec<crate::core::firewall::Masquerade> {
     out
 }
 
+/// The fast path for the NATed flows: a flowtable on the bridge (once it
+/// exists) and the uplinks the block is masqueraded out of.
+pub fn offload(
+    model: &Model,
+    masquerade: &[crate::core::firewall::Masquerade],
+) -> Option<crate::core::firewall::Offload> {
+    let first = masquerade.first()?;
+    model.tether.bridge?;
+    let mut devices = vec![model.tether.bridge_name.to_string()];
+    for m in masquerade {
+        let name = model
+            .devices
+            .iter()
+            .find(|d| d.ifindex == m.oif)?
+            .name
+            .to_string();
+        if !devices.contains(&name) {
+            devices.push(name);
+        }
+    }
+    devices.truncate(crate::core::firewall::MAX_OFFLOAD_DEVICES);
+    Some(crate::core::firewall::Offload {
+        devices,
+        src: first.src,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

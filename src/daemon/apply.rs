@@ -82,12 +82,15 @@ impl Daemon {
     /// Replaces pathman's nftables table when the sessions' marking changed
     /// (one atomic batch), or removes it when no session needs one.
     pub(super) async fn apply_firewall(&mut self) {
-        let rs = session::ruleset(&self.model, &self.model.sessions, &self.model.policies);
+        let mut rs = session::ruleset(&self.model, &self.model.sessions, &self.model.policies);
+        if rs.offload.as_ref().map(|o| &o.devices) == self.offload_refused.as_ref() {
+            rs.offload = None;
+        }
         if self.ruleset_applied.as_ref() == Some(&rs) {
             return;
         }
         let Some(nft) = self.nft.as_mut() else { return };
-        let res = if rs == crate::core::firewall::Ruleset::default() {
+        let mut res = if rs == crate::core::firewall::Ruleset::default() {
             // Nothing to remove unless a table is there (start, after a crash).
             match nft.exists().await {
                 Ok(false) => Ok(()),
@@ -96,6 +99,16 @@ impl Daemon {
         } else {
             nft.replace(&rs).await
         };
+        if let (Err(e), Some(o)) = (&res, &rs.offload) {
+            // A kernel without nf_flow_table (or a device gone meanwhile):
+            // the same ruleset without the fast path, NAT as before.
+            log::info!(
+                "nftables: no flowtable on {} ({e}); forwarding without the fast path",
+                o.devices.join(",")
+            );
+            self.offload_refused = rs.offload.take().map(|o| o.devices);
+            res = nft.replace(&rs).await;
+        }
         match res {
             Ok(()) => {
                 log::debug!(
@@ -105,6 +118,9 @@ impl Daemon {
                     rs.forward_marks.len(),
                     rs.masquerade.len()
                 );
+                if let Some(o) = &rs.offload {
+                    log::debug!("nftables: flowtable on {}", o.devices.join(","));
+                }
                 self.ruleset_applied = Some(rs);
             }
             Err(e) => {

@@ -326,6 +326,15 @@ impl Daemon {
                         self.ifname(r.oif)
                     );
                 }
+                match (&rs.offload, &self.offload_refused) {
+                    (Some(o), _) => {
+                        let _ = writeln!(s, "  flowtable on {}", o.devices.join(","));
+                    }
+                    (None, Some(d)) if !rs.masquerade.is_empty() => {
+                        let _ = writeln!(s, "  flowtable refused on {}", d.join(","));
+                    }
+                    _ => {}
+                }
             }
         }
         self.leases_text(&mut s);

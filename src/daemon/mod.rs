@@ -342,6 +342,7 @@ async fn run(
         limits_applied: None,
         nft,
         ruleset_applied: None,
+        offload_refused: None,
         counters: counters::Counters::default(),
         run_dir: opts.run_dir.clone(),
         adopted: Vec::new(),
@@ -669,6 +670,8 @@ struct Daemon {
     /// The ruleset last applied; `None` forces a replace (start: removes what
     /// a crashed pathman left).
     ruleset_applied: Option<crate::core::firewall::Ruleset>,
+    /// The flowtable devices the kernel refused last (see `apply_firewall`).
+    offload_refused: Option<Vec<String>>,
     /// Usage counter baselines and reports.
     counters: counters::Counters,
     /// `--run-dir`: lease files live here.

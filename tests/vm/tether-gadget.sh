@@ -69,6 +69,30 @@ if in_ns laptop busybox ping -c 3 -i 0.2 -w 20 192.168.77.1 >"$VM_LOGS/ping-lapt
 else
     result laptop_ping fail; fail laptop_internet "$(tail -2 "$VM_LOGS/ping-laptop.txt" | tr '\n' '|')"
 fi
+# The fast path: pathman's flowtable on the bridge and the uplink, and the laptop's TCP
+# flow offloaded to it (the conntrack entry says [OFFLOAD]) while it runs through the NAT.
+STEP=offload
+nft list table inet pathman >"$VM_LOGS/nft-tether.txt" 2>&1
+devs=$(sed -n 's/.*devices = { \(.*\) }.*/\1/p' "$VM_LOGS/nft-tether.txt")
+result flowtable_devices "$devs"
+case " ${devs//,/ } " in *" tether "*" up0 "*|*" up0 "*" tether "*) ;;
+    *) fail offload "flowtable devices '$devs': $(tr '\n' ' ' <"$VM_LOGS/nft-tether.txt")" ;; esac
+in_ns isp iperf3 -s -1 -p 5201 >"$VM_LOGS/iperf-isp.txt" 2>&1 &
+IPERF_S=$!
+listening() { in_ns isp ss -ltnH "sport = :5201" | grep 5201 >/dev/null; }
+wait_for 20 listening || fail offload "the isp's iperf3 server does not listen"
+in_ns laptop iperf3 -c 192.168.77.1 -p 5201 -t 8 >"$VM_LOGS/iperf-laptop.txt" 2>&1 &
+IPERF_C=$!
+offloaded() { grep -E "dport=5201 .*\[OFFLOAD\]" /proc/net/nf_conntrack >/dev/null; }
+if wait_for 20 offloaded; then
+    result offloaded "$(grep -E 'dport=5201 .*\[OFFLOAD\]' /proc/net/nf_conntrack | sed -n 1p | tr -s ' ')"
+else
+    fail offload "no [OFFLOAD] entry: $(grep 5201 /proc/net/nf_conntrack | tr '\n' '|')"
+fi
+wait "$IPERF_C" || fail offload "iperf3 through the NAT: $(tail -3 "$VM_LOGS/iperf-laptop.txt" | tr '\n' '|')"
+wait "$IPERF_S" 2>/dev/null
+result nat_iperf "$(grep -E 'sender|receiver' "$VM_LOGS/iperf-laptop.txt" | tail -1 | tr -s ' ')"
+
 HOST_MAC=$(in_ns laptop cat "/sys/class/net/$HOSTIF/address" | tr 'a-f' 'A-F')
 listed() { ctl tethering_clients | grep "$HOST_MAC" >/dev/null; }
 wait_for 20 listed || fail clients "$(ctl tethering_clients | tr '\n' '|') lacks $HOST_MAC"

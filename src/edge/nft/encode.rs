@@ -24,9 +24,16 @@ use std::net::IpAddr;
 /// pathman's table (family inet): it owns nothing else in nftables.
 pub const TABLE: &str = "pathman";
 /// Output chain of type route: marks, so marked packets are re-routed.
-pub const MARK_CHAIN: &str = "mark";
+pub const MARK_CHAIN: &str = "marks";
+/// Forward filter chain adding tethered flows to [`FLOWTABLE`].
+pub const OFFLOAD_CHAIN: &str = "fastpath";
+/// Tethering's flowtable.
+pub const FLOWTABLE: &str = "tether";
+/// The offload chain runs last on the forward hook: a flow is added only
+/// once every other forward chain (any table's) has let its packet pass.
+const PRIO_OFFLOAD: i32 = i32::MAX;
 /// Postrouting nat chain: source address of re-routed marked packets.
-pub const SNAT_CHAIN: &str = "snat";
+pub const SNAT_CHAIN: &str = "source-nat";
 /// Marks forwarded packets (tethered clients) by session flow selectors.
 pub const FORWARD_MARK_CHAIN: &str = "forward-mark";
 
@@ -254,6 +261,30 @@ pub(super) fn replace_body(rs: &Ruleset, first_seq: u32) -> Batch {
             NLM_F_CREATE | NLM_F_APPEND,
         );
     }
+    if let Some(o) = &rs.offload {
+        b.push(
+            "add flowtable",
+            raw::flowtable(FLOWTABLE, &o.devices),
+            NLM_F_CREATE,
+        );
+        b.push(
+            "add offload chain",
+            chain(
+                OFFLOAD_CHAIN,
+                "filter",
+                InetHookNumber::Forward,
+                PRIO_OFFLOAD,
+            ),
+            NLM_F_CREATE,
+        );
+        for proto in [libc::IPPROTO_TCP as u8, libc::IPPROTO_UDP as u8] {
+            b.push(
+                "add offload rule",
+                rule(OFFLOAD_CHAIN, offload_rule(o.src, proto)),
+                NLM_F_CREATE | NLM_F_APPEND,
+            );
+        }
+    }
     for m in &rs.masquerade {
         b.push(
             "add masquerade rule",
@@ -288,6 +319,24 @@ fn masquerade_rule(m: &Masquerade) -> Vec<Expr> {
         .into(),
     );
     out
+}
+
+/// `meta nfproto ipv4 ip saddr <net>/<len> meta l4proto <proto> flow add @ft`.
+fn offload_rule(src: (std::net::Ipv4Addr, u8), proto: u8) -> Vec<Expr> {
+    let r = Register::Reg1;
+    let mask_bytes = crate::core::types::prefix_to_mask(src.1)
+        .to_be_bytes()
+        .to_vec();
+    vec![
+        load(Field::NfProto, r),
+        cmp(Operator::Equal, r, &[nfproto(Family::V4)]),
+        load(Field::Saddr(Family::V4), r),
+        mask(r, mask_bytes),
+        cmp(Operator::Equal, r, &src.0.octets()),
+        load(Field::L4Proto, r),
+        cmp(Operator::Equal, r, &[proto]),
+        raw::flow_offload(FLOWTABLE),
+    ]
 }
 
 fn chain(name: &str, kind: &str, hook: InetHookNumber, prio: i32) -> NfTablesMessage {
@@ -628,6 +677,54 @@ mod raw {
             ],
         }
         .into()
+    }
+
+    /// `NFT_MSG_NEWFLOWTABLE`: flowtable `name` of pathman's table on the
+    /// ingress hook of `devices` (netlink-packet-netfilter has no
+    /// flowtable messages).
+    pub fn flowtable(name: &str, devices: &[String]) -> NfTablesMessage {
+        const NFT_MSG_NEWFLOWTABLE: u8 = 22;
+        const NFTA_FLOWTABLE_TABLE: u16 = 1;
+        const NFTA_FLOWTABLE_NAME: u16 = 2;
+        const NFTA_FLOWTABLE_HOOK: u16 = 3;
+        const NFTA_FLOWTABLE_HOOK_NUM: u16 = 1;
+        const NFTA_FLOWTABLE_HOOK_PRIORITY: u16 = 2;
+        const NFTA_FLOWTABLE_HOOK_DEVS: u16 = 3;
+        const NFTA_DEVICE_NAME: u16 = 1;
+        const NF_NETDEV_INGRESS: u32 = 0;
+        use netlink_packet_core::NLA_F_NESTED;
+        let mut devs = Vec::new();
+        for d in devices {
+            devs.extend(nla(NFTA_DEVICE_NAME, &cstr(d)));
+        }
+        let mut hook = nla(NFTA_FLOWTABLE_HOOK_NUM, &NF_NETDEV_INGRESS.to_be_bytes());
+        hook.extend(nla(NFTA_FLOWTABLE_HOOK_PRIORITY, &0u32.to_be_bytes()));
+        hook.extend(nla(NFTA_FLOWTABLE_HOOK_DEVS | NLA_F_NESTED, &devs));
+        NfTablesMessage::Other {
+            message_type: NFT_MSG_NEWFLOWTABLE,
+            attributes: vec![
+                DefaultNla::new(NFTA_FLOWTABLE_TABLE, cstr(super::TABLE)),
+                DefaultNla::new(NFTA_FLOWTABLE_NAME, cstr(name)),
+                DefaultNla::new(NFTA_FLOWTABLE_HOOK | NLA_F_NESTED, hook),
+            ],
+        }
+    }
+
+    /// The `flow_offload` expression: add the packet's flow to flowtable `name`.
+    pub fn flow_offload(name: &str) -> Expr {
+        const NFTA_FLOW_TABLE_NAME: u16 = 1;
+        Expressions::Other {
+            expression_type: "flow_offload".into(),
+            attributes: vec![DefaultNla::new(NFTA_FLOW_TABLE_NAME, cstr(name))],
+        }
+        .into()
+    }
+
+    /// A NUL-terminated string attribute value.
+    fn cstr(s: &str) -> Vec<u8> {
+        let mut v = s.as_bytes().to_vec();
+        v.push(0);
+        v
     }
 
     /// One NLA as bytes (header + value, padded), for nesting in a `DefaultNla`.
