@@ -10,6 +10,11 @@
 #      bridge module loaded before. Issue 11's target (<= 5 ms) is for the lab
 #      (tests/bench/tether.sh); here the figure is pathman against ConnMan.
 #   2. One client's DISCOVER -> ACK (dhcp_load.py load --count 1), R x 4 rounds, median.
+#   3. NAT throughput (pathman): iperf3 from a tethered LAN port's client through pathman's
+#      masquerade and flowtable, against the kernel's masquerade alone and plain forwarding,
+#      4 runs of 5 s each, interleaved A B C C B A, medians
+#      (issue 11: >= 0.9x plain forwarding; this guest kernel has nf_flow_table, the lab's
+#      host kernel may not).
 # pathman runs with -d (its log lines carry CLOCK_MONOTONIC times, the tool's clock).
 # Timings come from emulation: relative (pathman vs ConnMan in the same guest), never absolute.
 # No figure is asserted: the script reports (exit 0 when the guest ran).
@@ -54,4 +59,12 @@ row "  samples (ConnMan)" "$(val connman_on_ms | tr ' ' ',')" "-" "(reported)" "
 row "  rounds without an OFFER in 20 s" "$(fails pathman_on_ms)" "$(fails connman_on_ms)" "0" "$(verdict "$(fails pathman_on_ms)" "==" 0)" "-"
 row "client DISCOVER -> ACK, ms (median of $((ROUNDS * 4)))" "$pm_dora" "${cm_dora:-n/a}" "<= ConnMan" "$(verdict "$pm_dora" "<=" "${cm_dora:-x}")"
 row "  DORA rounds without an ACK" "$(fails pathman_dora_ms)" "$(fails connman_dora_ms)" "0" "$(verdict "$(fails pathman_dora_ms)" "==" 0)" "-"
+nat=$(val nat_mbps | tr ' ' '\n' | median); masq=$(val masq_mbps | tr ' ' '\n' | median)
+plain=$(val plain_mbps | tr ' ' '\n' | median)
+row "NAT via the flowtable, Mbit/s (plain fwd ${plain:-n/a})" "${nat:-n/a}" "-" ">= 0.9x" "$(verdict "${nat:-x}" ">=" "$(awk -v p="${plain:-0}" 'BEGIN { print 0.9 * p }')")" "$(ratio "${nat:-0}" "${plain:-1}")"
+row "  flowtable devices: $(val nat_flowtable)" "-" "-" "(reported)" "-" "-"
+row "  samples NAT / masquerade / plain" "$(val nat_mbps | tr ' ' ',')" "-" "(reported)" "-" "-"
+row "  " "$(val masq_mbps | tr ' ' ',')" "-" "" "" "-"
+row "  " "$(val plain_mbps | tr ' ' ',')" "-" "" "" "-"
+row "  the kernel's masquerade alone (one nft rule), Mbit/s" "${masq:-n/a}" "-" "(reported)" "-" "$(ratio "${masq:-0}" "${plain:-1}")"
 echo "raw: $OUT/result.txt, logs: $OUT/logs/"

@@ -86,6 +86,62 @@ measure() {   # measure NAME
     result "${name}_dora_ms" "${dora[*]}"
 }
 
+# NAT throughput (pathman only): a LAN port (veth lan0, Role=lan; the client in netns "lanc")
+# tethered to an uplink veth (up0, netns "isp", dnsmasq 192.168.77.0/24). iperf3 TCP from the
+# client to 192.168.77.1, 5 s runs: through pathman's table (masquerade and its flowtable), the
+# kernel's masquerade alone (pathman's table deleted, one nft rule), plain forwarding (no NAT
+# rule, a route back to the block in the isp), in the order A B C C B A. Writes nat_mbps,
+# masq_mbps, plain_mbps (4 samples each) and nat_flowtable (the flowtable's devices).
+nat_bench() {
+    ip netns add lanc && ip -n lanc link set lo up || return 1
+    ip link add lan0 type veth peer name eth0 netns lanc || return 1
+    ip link set lan0 up
+    isp_uplink up0 isp 192.168.77.0/24 || return 1
+    printf '[Board]\nName=vm-nat\n\n[Interface lan0]\nRole=lan\n' >"$VM_RUN/board-nat.conf"
+    rm -rf "$VM_RUN/pathman-state"
+    start_pathman "$PATHMAN" -i lan0,up0 --board "$VM_RUN/board-nat.conf" || return 1
+    up0_addr() { ip -4 -o addr show dev up0 | awk '{ split($4, a, "/"); print a[1]; exit }'; }
+    up0_ready() { up0_addr | grep '^192\.168\.77\.' >/dev/null; }
+    wait_for 60 up0_ready || { vlog "nat: up0 has no lease"; return 1; }
+    timeout 60 connmanctl tether ethernet on >"$VM_LOGS/nat-tether.txt" 2>&1
+    wait_for 30 bridge_addr || { vlog "nat: the bridge has no address"; return 1; }
+    ip netns exec lanc bash -c ". '$VM_LIB_DIR/guest-lib.sh'; dhcp_lease eth0 30" || return 1
+    local lf=$VM_LOGS/lease-eth0.txt ip router
+    ip=$(sed -n 's/^ip=//p' "$lf"); router=$(sed -n 's/^router=//p' "$lf" | cut -d' ' -f1)
+    ip -n lanc route replace default via "$router" dev eth0
+    listening() { ip netns exec isp ss -ltnH "sport = :5201" | grep 5201 >/dev/null; }
+    iperf_runs() {   # iperf_runs N - N 5 s runs, Mbit/s each
+        local r
+        for r in $(seq "$1"); do
+            ip netns exec isp iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+            wait_for 20 listening || vlog "nat: iperf3 server not listening"
+            ip netns exec lanc iperf3 -c 192.168.77.1 -p 5201 -t 5 -J 2>/dev/null | /usr/bin/python3 -c \
+                'import json,sys; print("%.0f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e6))' || echo n/a
+            wait
+        done
+    }
+    local saved=$VM_RUN/pathman-table.nft nat=() masq=() plain=() block=${ip%.*}.0/24 via
+    via=$(up0_addr)
+    nft list table inet pathman >"$saved" 2>/dev/null
+    result nat_flowtable "$(sed -n 's/.*devices = { \(.*\) }.*/\1/p' "$saved" | tr -d ' ')"
+    # A B C C B A (2 runs each): the guest's drift under emulation cancels out. Between the
+    # legs pathman's own table is deleted and later put back as it was (nft -f of its listing).
+    masq_on() { printf 'table ip pm_bench_nat {\n chain post {\n  type nat hook postrouting priority srcnat; policy accept;\n  ip saddr %s oifname "up0" masquerade\n }\n}\n' "$block" | nft -f -; }
+    nat+=($(iperf_runs 2))
+    nft delete table inet pathman; masq_on
+    masq+=($(iperf_runs 2))
+    nft delete table ip pm_bench_nat; ip -n isp route add "$block" via "$via"
+    plain+=($(iperf_runs 4))
+    ip -n isp route del "$block" via "$via"; masq_on
+    masq+=($(iperf_runs 2))
+    nft delete table ip pm_bench_nat; nft -f "$saved"
+    nat+=($(iperf_runs 2))
+    result nat_mbps "${nat[*]}"
+    result masq_mbps "${masq[*]}"
+    result plain_mbps "${plain[*]}"
+    kill "$PATHMAN_PID"; wait "$PATHMAN_PID" 2>/dev/null
+}
+
 # The bridge module loaded before either daemon's first round.
 modprobe bridge
 result pathman_version "$("$PATHMAN" --version 2>&1)"
@@ -94,4 +150,5 @@ if [ -n "$CONNMAN" ]; then
     result connman_version "$(connmand --version 2>&1)"
     measure connman
 fi
+nat_bench || vlog "nat: the NAT throughput part failed (see $VM_LOGS)"
 result result pass
