@@ -596,13 +596,18 @@ fn an_uplink_landing_in_the_tether_block_moves_tethering() {
         .any(|a| a.ifindex == 20 && a.addr == IpAddr::V4(Ipv4Addr::new(192, 168, 2, 1))));
 }
 
-#[test]
-fn wifi_tethering_runs_an_access_point_and_bridges_the_radio_only_while_it_runs() {
-    let mut m = three_ready(false);
-    let mut w = link(12, true);
+/// A wifi device `wlan0` on `ifindex`.
+fn add_radio(m: &mut Model, ifindex: u32) {
+    let mut w = link(ifindex, true);
     w.tech = Technology::Wifi;
     w.name = heapless::String::try_from("wlan0").unwrap();
     m.link_changed(w, &mut Defaults);
+}
+
+#[test]
+fn wifi_tethering_runs_an_access_point_and_bridges_the_radio_only_while_it_runs() {
+    let mut m = three_ready(false);
+    add_radio(&mut m, 12);
     assert!(matches!(
         m.set_tethering(Technology::Wifi, true),
         Err(super::model::RequestError::InvalidArguments(_))
@@ -645,10 +650,7 @@ fn wifi_tethering_runs_an_access_point_and_bridges_the_radio_only_while_it_runs(
 #[test]
 fn tethering_needs_the_technology_powered_and_ends_when_it_is_switched_off() {
     let mut m = three_ready(false);
-    let mut w = link(12, true);
-    w.tech = Technology::Wifi;
-    w.name = heapless::String::try_from("wlan0").unwrap();
-    m.link_changed(w, &mut Defaults);
+    add_radio(&mut m, 12);
     m.set_tether_ap(Technology::Wifi, Some("pm-ap".into()), None, None)
         .unwrap();
     m.set_powered(Technology::Wifi, false).unwrap();

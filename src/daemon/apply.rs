@@ -99,9 +99,12 @@ impl Daemon {
         } else {
             nft.replace(&rs).await
         };
-        if let (Err(e), Some(o)) = (&res, &rs.offload) {
-            // A kernel without nf_flow_table (or a device gone meanwhile):
-            // the same ruleset without the fast path, NAT as before.
+        let fast_path_refused = matches!(&res, Err(crate::edge::nft::NftError::Kernel(e))
+            if matches!(e.op, "add flowtable" | "add offload chain" | "add offload rule"));
+        if let (true, Err(e), Some(o)) = (fast_path_refused, &res, &rs.offload) {
+            // A kernel without nf_flow_table (or a device gone meanwhile)
+            // refused the fast path itself: the same ruleset without it, NAT
+            // as before. Any other refusal is not the flowtable's doing.
             log::info!(
                 "nftables: no flowtable on {} ({e}); forwarding without the fast path",
                 o.devices.join(",")
