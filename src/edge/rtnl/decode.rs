@@ -1,30 +1,62 @@
-//! Pure decoders: typed rtnetlink messages become pathman's plain values.
-//! A message pathman cannot represent yields `None` and is skipped.
+//! Pure decoders: rtnetlink messages, read byte by byte after the kernel's
+//! uapi structs, become pathman's plain values. A message pathman cannot
+//! represent (an unknown family, a short header, an attribute pathman reads
+//! with the wrong length) yields `None` and is skipped; attributes pathman
+//! does not read are passed over.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
-use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
-use netlink_packet_route::rule::{RuleAttribute, RuleMessage};
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-
+use super::consts::*;
 use super::{AddrEntry, KernelEvent, KernelRoute, KernelRule, Link};
 use crate::core::netstate::{IpPrefix, RouteSpec, RuleSpec};
 use crate::core::types::IfName;
 
-fn is_inet(family: AddressFamily) -> Option<bool> {
-    match family {
-        AddressFamily::Inet => Some(false),
-        AddressFamily::Inet6 => Some(true),
+/// One netlink message split into its type and its body (what follows the
+/// 16-byte header, up to `nlmsg_len`). `None` when the header does not fit.
+pub fn parse_message(msg: &[u8]) -> Option<(u16, &[u8])> {
+    let len = u32::from_ne_bytes(msg.get(0..4)?.try_into().ok()?) as usize;
+    let kind = u16::from_ne_bytes(msg.get(4..6)?.try_into().ok()?);
+    let body = msg.get(NLMSG_HDRLEN..len)?;
+    Some((kind, body))
+}
+
+/// The attributes after a family header: (type without the flag bits,
+/// value). Stops at the first one whose length does not fit.
+fn attrs(mut buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    std::iter::from_fn(move || {
+        let len = usize::from(u16::from_ne_bytes(buf.get(0..2)?.try_into().ok()?));
+        let kind = u16::from_ne_bytes(buf.get(2..4)?.try_into().ok()?) & NLA_TYPE_MASK;
+        let value = buf.get(NLA_HDRLEN..len)?;
+        buf = buf.get(len.next_multiple_of(4)..).unwrap_or(&[]);
+        Some((kind, value))
+    })
+}
+
+fn u32_of(v: &[u8]) -> Option<u32> {
+    Some(u32::from_ne_bytes(v.try_into().ok()?))
+}
+
+fn u8_of(v: &[u8]) -> Option<u8> {
+    match v {
+        [b] => Some(*b),
         _ => None,
     }
 }
 
-fn route_ip(addr: &RouteAddress) -> Option<IpAddr> {
-    match addr {
-        RouteAddress::Inet(a) => Some(IpAddr::V4(*a)),
-        RouteAddress::Inet6(a) => Some(IpAddr::V6(*a)),
+/// An address attribute of the message's family.
+fn ip_of(ipv6: bool, v: &[u8]) -> Option<IpAddr> {
+    if ipv6 {
+        Some(IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(v).ok()?)))
+    } else {
+        Some(IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(v).ok()?)))
+    }
+}
+
+/// IPv4 → false, IPv6 → true, anything else → not pathman's.
+fn is_inet(family: u8) -> Option<bool> {
+    match family {
+        AF_INET => Some(false),
+        AF_INET6 => Some(true),
         _ => None,
     }
 }
@@ -37,82 +69,94 @@ fn unspecified(ipv6: bool) -> IpAddr {
     }
 }
 
-/// A link as pathman sees it. `None` without a usable name.
-pub fn decode_link(msg: &LinkMessage) -> Option<Link> {
+/// A link (`struct ifinfomsg` body) as pathman sees it. `None` without a
+/// usable name.
+pub fn decode_link(body: &[u8]) -> Option<Link> {
+    let h = body.get(..IFINFOMSG_LEN)?;
+    let arphrd = u16::from_ne_bytes([h[2], h[3]]);
+    let ifindex = u32_of(&h[4..8])?;
+    let flags = u32_of(&h[8..12])?;
     let mut name = None;
     let mut mac = None;
     let mut mtu = 0;
     let mut master = None;
-    for attr in &msg.attributes {
-        match attr {
-            LinkAttribute::Controller(m) if *m != 0 => master = Some(*m),
-            LinkAttribute::IfName(n) => name = IfName::try_from(n.as_str()).ok(),
-            LinkAttribute::Address(a) => mac = <[u8; 6]>::try_from(a.as_slice()).ok(),
-            LinkAttribute::Mtu(m) => mtu = *m,
+    for (kind, v) in attrs(&body[IFINFOMSG_LEN..]) {
+        match kind {
+            IFLA_MASTER => master = Some(u32_of(v)?).filter(|m| *m != 0),
+            IFLA_IFNAME => {
+                let s = v.split(|b| *b == 0).next().unwrap_or_default();
+                name = std::str::from_utf8(s)
+                    .ok()
+                    .and_then(|s| IfName::try_from(s).ok());
+            }
+            IFLA_ADDRESS => mac = <[u8; 6]>::try_from(v).ok(),
+            IFLA_MTU => mtu = u32_of(v)?,
             _ => {}
         }
     }
-    let flags = msg.header.flags;
     Some(Link {
-        ifindex: msg.header.index,
+        ifindex,
         name: name?,
         mac,
-        up: flags.contains(LinkFlags::Up),
-        carrier: flags.contains(LinkFlags::LowerUp),
-        loopback: flags.contains(LinkFlags::Loopback),
-        arphrd: u16::from(msg.header.link_layer_type),
+        up: flags & IFF_UP != 0,
+        carrier: flags & IFF_LOWER_UP != 0,
+        loopback: flags & IFF_LOOPBACK != 0,
+        arphrd,
         mtu,
         master,
     })
 }
 
-/// An interface address. The own address is IFA_LOCAL when present
-/// (IFA_ADDRESS is then the peer on point-to-point links).
-pub fn decode_address(msg: &AddressMessage) -> Option<AddrEntry> {
-    is_inet(msg.header.family)?;
+/// An interface address (`struct ifaddrmsg` body). The own address is
+/// IFA_LOCAL when present (IFA_ADDRESS is then the peer on point-to-point
+/// links).
+pub fn decode_address(body: &[u8]) -> Option<AddrEntry> {
+    let h = body.get(..IFADDRMSG_LEN)?;
+    let ipv6 = is_inet(h[0])?;
     let mut local = None;
     let mut address = None;
     let mut proto = 0;
     // IFA_FLAGS carries all 32 bits; the header byte only the low 8.
-    let mut flags = AddressFlags::from_bits_retain(u32::from(msg.header.flags.bits()));
-    for attr in &msg.attributes {
-        match attr {
-            AddressAttribute::Local(a) => local = Some(*a),
-            AddressAttribute::Address(a) => address = Some(*a),
-            AddressAttribute::Protocol(p) => proto = u8::from(*p),
-            AddressAttribute::Flags(f) => flags = *f,
+    let mut flags = u32::from(h[2]);
+    for (kind, v) in attrs(&body[IFADDRMSG_LEN..]) {
+        match kind {
+            IFA_LOCAL => local = Some(ip_of(ipv6, v)?),
+            IFA_ADDRESS => address = Some(ip_of(ipv6, v)?),
+            IFA_PROTO => proto = u8_of(v)?,
+            IFA_FLAGS => flags = u32_of(v)?,
             _ => {}
         }
     }
     Some(AddrEntry {
-        ifindex: msg.header.index,
+        ifindex: u32_of(&h[4..8])?,
         addr: local.or(address)?,
-        prefix_len: msg.header.prefix_len,
+        prefix_len: h[1],
         proto,
-        tentative: flags.contains(AddressFlags::Tentative),
-        scope: u8::from(msg.header.scope),
-        permanent: flags.contains(AddressFlags::Permanent),
+        tentative: flags & IFA_F_TENTATIVE != 0,
+        scope: h[3],
+        permanent: flags & IFA_F_PERMANENT != 0,
     })
 }
 
-/// A route. The table is FRA/RTA_TABLE when present: the header byte says
-/// 252 (RT_TABLE_COMPAT) for tables above 255.
-pub fn decode_route(msg: &RouteMessage) -> Option<KernelRoute> {
-    let ipv6 = is_inet(msg.header.address_family)?;
-    let mut table = u32::from(msg.header.table);
+/// A route (`struct rtmsg` body). The table is RTA_TABLE when present: the
+/// header byte says 252 (RT_TABLE_COMPAT) for tables above 255.
+pub fn decode_route(body: &[u8]) -> Option<KernelRoute> {
+    let h = body.get(..RTMSG_LEN)?;
+    let ipv6 = is_inet(h[0])?;
+    let mut table = u32::from(h[4]);
     let mut dst = unspecified(ipv6);
     let mut gateway = None;
     let mut oif = 0;
     let mut metric = 0;
     let mut pref_src = None;
-    for attr in &msg.attributes {
-        match attr {
-            RouteAttribute::Table(t) => table = *t,
-            RouteAttribute::Destination(a) => dst = route_ip(a)?,
-            RouteAttribute::Gateway(a) => gateway = Some(route_ip(a)?),
-            RouteAttribute::Oif(i) => oif = *i,
-            RouteAttribute::Priority(m) => metric = *m,
-            RouteAttribute::PrefSource(a) => pref_src = Some(route_ip(a)?),
+    for (kind, v) in attrs(&body[RTMSG_LEN..]) {
+        match kind {
+            RTA_TABLE => table = u32_of(v)?,
+            RTA_DST => dst = ip_of(ipv6, v)?,
+            RTA_GATEWAY => gateway = Some(ip_of(ipv6, v)?),
+            RTA_OIF => oif = u32_of(v)?,
+            RTA_PRIORITY => metric = u32_of(v)?,
+            RTA_PREFSRC => pref_src = Some(ip_of(ipv6, v)?),
             _ => {}
         }
     }
@@ -121,39 +165,41 @@ pub fn decode_route(msg: &RouteMessage) -> Option<KernelRoute> {
             table,
             dst: IpPrefix {
                 addr: dst,
-                len: msg.header.destination_prefix_length,
+                len: h[1],
             },
             gateway,
             oif,
             metric,
             pref_src,
         },
-        proto: u8::from(msg.header.protocol),
-        kind_unicast: msg.header.kind == RouteType::Unicast,
+        proto: h[5],
+        kind_unicast: h[7] == RTN_UNICAST,
     })
 }
 
-/// A policy rule. Selectors pathman never sets (dst, iif, uid range…) are
-/// not represented; such rules never carry pathman's protocol.
-pub fn decode_rule(msg: &RuleMessage) -> Option<KernelRule> {
-    let ipv6 = is_inet(msg.header.family)?;
-    let mut table = u32::from(msg.header.table);
+/// A policy rule (`struct fib_rule_hdr` body). Selectors pathman never sets
+/// (dst, iif, uid range…) are not represented; such rules never carry
+/// pathman's protocol.
+pub fn decode_rule(body: &[u8]) -> Option<KernelRule> {
+    let h = body.get(..FIB_RULE_HDR_LEN)?;
+    let ipv6 = is_inet(h[0])?;
+    let mut table = u32::from(h[4]);
     let mut priority = 0;
     let mut src = None;
     let mut fwmark = None;
     let mut proto = 0;
-    for attr in &msg.attributes {
-        match attr {
-            RuleAttribute::Table(t) => table = *t,
-            RuleAttribute::Priority(p) => priority = *p,
-            RuleAttribute::Source(a) => {
+    for (kind, v) in attrs(&body[FIB_RULE_HDR_LEN..]) {
+        match kind {
+            FRA_TABLE => table = u32_of(v)?,
+            FRA_PRIORITY => priority = u32_of(v)?,
+            FRA_SRC => {
                 src = Some(IpPrefix {
-                    addr: *a,
-                    len: msg.header.src_len,
+                    addr: ip_of(ipv6, v)?,
+                    len: h[2],
                 })
             }
-            RuleAttribute::FwMark(m) => fwmark = Some(*m),
-            RuleAttribute::Protocol(p) => proto = u8::from(*p),
+            FRA_FWMARK => fwmark = Some(u32_of(v)?),
+            FRA_PROTOCOL => proto = u8_of(v)?,
             _ => {}
         }
     }
@@ -169,24 +215,25 @@ pub fn decode_rule(msg: &RuleMessage) -> Option<KernelRule> {
     })
 }
 
-/// A multicast notification as an event; `None` for kinds pathman ignores.
-pub fn decode_event(msg: &RouteNetlinkMessage) -> Option<KernelEvent> {
-    match msg {
-        // A bridge reports its ports' bridge state as AF_BRIDGE link messages (a
-        // DELLINK when a port leaves it): not about the link itself.
-        RouteNetlinkMessage::NewLink(m) | RouteNetlinkMessage::DelLink(m)
-            if m.header.interface_family == netlink_packet_route::AddressFamily::Bridge =>
-        {
-            None
+/// A multicast notification (one whole netlink message) as an event; `None`
+/// for kinds pathman ignores and for messages it cannot read.
+pub fn decode_event(msg: &[u8]) -> Option<KernelEvent> {
+    let (kind, body) = parse_message(msg)?;
+    match kind {
+        // A bridge reports its ports' bridge state as AF_BRIDGE link messages
+        // (a DELLINK when a port leaves it): not about the link itself.
+        RTM_NEWLINK | RTM_DELLINK if body.first() == Some(&AF_BRIDGE) => None,
+        RTM_NEWLINK => decode_link(body).map(KernelEvent::Link),
+        RTM_DELLINK => {
+            let h = body.get(..IFINFOMSG_LEN)?;
+            Some(KernelEvent::LinkRemoved(u32_of(&h[4..8])?))
         }
-        RouteNetlinkMessage::NewLink(m) => decode_link(m).map(KernelEvent::Link),
-        RouteNetlinkMessage::DelLink(m) => Some(KernelEvent::LinkRemoved(m.header.index)),
-        RouteNetlinkMessage::NewAddress(m) => decode_address(m).map(KernelEvent::AddrAdded),
-        RouteNetlinkMessage::DelAddress(m) => decode_address(m).map(KernelEvent::AddrRemoved),
-        RouteNetlinkMessage::NewRoute(m) => decode_route(m).map(KernelEvent::RouteAdded),
-        RouteNetlinkMessage::DelRoute(m) => decode_route(m).map(KernelEvent::RouteRemoved),
-        RouteNetlinkMessage::NewRule(m) => decode_rule(m).map(KernelEvent::RuleAdded),
-        RouteNetlinkMessage::DelRule(m) => decode_rule(m).map(KernelEvent::RuleRemoved),
+        RTM_NEWADDR => decode_address(body).map(KernelEvent::AddrAdded),
+        RTM_DELADDR => decode_address(body).map(KernelEvent::AddrRemoved),
+        RTM_NEWROUTE => decode_route(body).map(KernelEvent::RouteAdded),
+        RTM_DELROUTE => decode_route(body).map(KernelEvent::RouteRemoved),
+        RTM_NEWRULE => decode_rule(body).map(KernelEvent::RuleAdded),
+        RTM_DELRULE => decode_rule(body).map(KernelEvent::RuleRemoved),
         _ => None,
     }
 }

@@ -1,37 +1,20 @@
-//! Pure request builders: an [`Op`] or a dump request becomes one typed
-//! netlink message appended to a send buffer.
+//! Pure request builders: an [`Op`] or a dump request becomes one rtnetlink
+//! message appended to a send buffer, written byte by byte after the kernel's
+//! uapi structs (`linux/rtnetlink.h`, `if_link.h`, `if_addr.h`,
+//! `fib_rules.h`) in native byte order, as netlink wants. pathman sends a
+//! dozen kinds of message; a general rtnetlink library cost a fifth of the
+//! binary for them.
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
-    NLM_F_REPLACE, NLM_F_REQUEST,
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{
-    AddressAttribute, AddressMessage, AddressProtocol, AddressScope,
-};
-use netlink_packet_route::link::{LinkFlags, LinkMessage};
-use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
-};
-use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
+use super::consts::*;
 use crate::caps::RT_PROTO_PATHMAN;
 use crate::core::netstate::{AddressSpec, Op, RouteSpec, RuleSpec};
 use crate::core::types::prefix_to_mask;
-
-/// `RT_SCOPE_NOWHERE`: in a route delete request it means "any scope".
-const RT_SCOPE_NOWHERE: u8 = 255;
-
-/// Attribute vectors kept between requests so that building a message does
-/// not allocate once they have grown to their working size.
-#[derive(Default)]
-pub(super) struct Scratch {
-    addr: Vec<AddressAttribute>,
-    route: Vec<RouteAttribute>,
-    rule: Vec<RuleAttribute>,
-}
 
 /// What a dump request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,265 +39,266 @@ fn change_flags(op: &Op) -> u16 {
     }
 }
 
-fn family(ipv6: bool) -> AddressFamily {
+fn family(ipv6: bool) -> u8 {
     if ipv6 {
-        AddressFamily::Inet6
+        AF_INET6
     } else {
-        AddressFamily::Inet
+        AF_INET
     }
 }
 
 /// The `rtm_table` / `frh.table` header byte: tables above 255 only fit in
 /// the `*_TABLE` attribute, and the kernel wants UNSPEC in the header then.
 fn header_table(table: u32) -> u8 {
-    u8::try_from(table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC)
+    u8::try_from(table).unwrap_or(RT_TABLE_UNSPEC)
 }
 
-/// Appends one message with sequence number `seq` to `tx`, 4-byte aligned
-/// as netlink requires between messages, and hands the payload back so its
-/// attribute vector can be reused.
-fn push_message(
-    tx: &mut Vec<u8>,
-    seq: u32,
-    flags: u16,
-    payload: RouteNetlinkMessage,
-) -> RouteNetlinkMessage {
-    let mut header = NetlinkHeader::default();
-    header.flags = flags;
-    header.sequence_number = seq;
-    let mut msg = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(payload));
-    msg.finalize();
-    let start = tx.len().next_multiple_of(4);
-    let len = msg.buffer_len();
-    tx.resize(start + len.next_multiple_of(4), 0);
-    msg.serialize(&mut tx[start..start + len]);
-    match msg.payload {
-        NetlinkPayload::InnerMessage(inner) => inner,
-        // `msg` was built with an inner message just above.
-        _ => RouteNetlinkMessage::GetLink(LinkMessage::default()),
+/// One message being written at the end of a send buffer: the netlink
+/// header, then the family header, then attributes, each 4-byte aligned.
+struct Msg<'a> {
+    tx: &'a mut Vec<u8>,
+    start: usize,
+}
+
+impl<'a> Msg<'a> {
+    /// Starts a message of `kind` (RTM_*) with `flags` and sequence `seq`,
+    /// 4-byte aligned after what `tx` already holds.
+    fn begin(tx: &'a mut Vec<u8>, kind: u16, flags: u16, seq: u32) -> Msg<'a> {
+        let start = tx.len().next_multiple_of(4);
+        tx.resize(start, 0);
+        tx.extend_from_slice(&0u32.to_ne_bytes()); // nlmsg_len, set by `end`
+        tx.extend_from_slice(&kind.to_ne_bytes());
+        tx.extend_from_slice(&flags.to_ne_bytes());
+        tx.extend_from_slice(&seq.to_ne_bytes());
+        tx.extend_from_slice(&0u32.to_ne_bytes()); // nlmsg_pid: the kernel fills it
+        Msg { tx, start }
     }
+
+    fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        self.tx.extend_from_slice(b);
+        self
+    }
+
+    fn pad(&mut self) {
+        let aligned = self.tx.len().next_multiple_of(4);
+        self.tx.resize(aligned, 0);
+    }
+
+    /// One attribute: `nla_len` (header + value, unpadded), `nla_type`,
+    /// the value, padding to 4.
+    fn attr(&mut self, kind: u16, value: &[u8]) -> &mut Self {
+        let len = (NLA_HDRLEN + value.len()) as u16;
+        self.tx.extend_from_slice(&len.to_ne_bytes());
+        self.tx.extend_from_slice(&kind.to_ne_bytes());
+        self.tx.extend_from_slice(value);
+        self.pad();
+        self
+    }
+
+    fn attr_u32(&mut self, kind: u16, v: u32) -> &mut Self {
+        self.attr(kind, &v.to_ne_bytes())
+    }
+
+    fn attr_ip(&mut self, kind: u16, ip: IpAddr) -> &mut Self {
+        match ip {
+            IpAddr::V4(a) => self.attr(kind, &a.octets()),
+            IpAddr::V6(a) => self.attr(kind, &a.octets()),
+        }
+    }
+
+    /// A nested attribute whose content `fill` writes.
+    fn nest(&mut self, kind: u16, fill: impl FnOnce(&mut Self)) -> &mut Self {
+        let at = self.tx.len();
+        self.attr(kind, &[]);
+        fill(self);
+        let len = (self.tx.len() - at) as u16;
+        self.tx[at..at + 2].copy_from_slice(&len.to_ne_bytes());
+        self
+    }
+
+    /// Sets `nlmsg_len`: everything from the header on (attributes are
+    /// padded, so it is a multiple of 4).
+    fn end(self) {
+        let len = (self.tx.len() - self.start) as u32;
+        self.tx[self.start..self.start + 4].copy_from_slice(&len.to_ne_bytes());
+    }
+}
+
+/// `struct ifinfomsg`: family, pad, type, index, flags, change mask.
+fn ifinfomsg(index: u32, flags: u32, change: u32) -> [u8; IFINFOMSG_LEN] {
+    let mut h = [0u8; IFINFOMSG_LEN];
+    h[4..8].copy_from_slice(&index.to_ne_bytes());
+    h[8..12].copy_from_slice(&flags.to_ne_bytes());
+    h[12..16].copy_from_slice(&change.to_ne_bytes());
+    h
 }
 
 /// Appends the request for `op`.
-pub(super) fn push_op(tx: &mut Vec<u8>, seq: u32, op: &Op, scratch: &mut Scratch) {
+pub(super) fn push_op(tx: &mut Vec<u8>, seq: u32, op: &Op) {
     let flags = change_flags(op);
-    let msg = match op {
-        Op::AddAddress(a) => {
-            RouteNetlinkMessage::NewAddress(address_message(a, std::mem::take(&mut scratch.addr)))
-        }
-        Op::DelAddress(a) => {
-            RouteNetlinkMessage::DelAddress(address_message(a, std::mem::take(&mut scratch.addr)))
-        }
-        Op::AddRoute(r) => RouteNetlinkMessage::NewRoute(route_message(
-            r,
-            false,
-            std::mem::take(&mut scratch.route),
-        )),
-        Op::DelRoute(r) => RouteNetlinkMessage::DelRoute(route_message(
-            r,
-            true,
-            std::mem::take(&mut scratch.route),
-        )),
-        Op::AddRule(r) => {
-            RouteNetlinkMessage::NewRule(rule_message(r, std::mem::take(&mut scratch.rule)))
-        }
-        Op::DelRule(r) => {
-            RouteNetlinkMessage::DelRule(rule_message(r, std::mem::take(&mut scratch.rule)))
-        }
-    };
-    match push_message(tx, seq, flags, msg) {
-        RouteNetlinkMessage::NewAddress(m) | RouteNetlinkMessage::DelAddress(m) => {
-            scratch.addr = m.attributes;
-            scratch.addr.clear();
-        }
-        RouteNetlinkMessage::NewRoute(m) | RouteNetlinkMessage::DelRoute(m) => {
-            scratch.route = m.attributes;
-            scratch.route.clear();
-        }
-        RouteNetlinkMessage::NewRule(m) | RouteNetlinkMessage::DelRule(m) => {
-            scratch.rule = m.attributes;
-            scratch.rule.clear();
-        }
-        _ => {}
+    match op {
+        Op::AddAddress(a) => address_message(tx, RTM_NEWADDR, flags, seq, a),
+        Op::DelAddress(a) => address_message(tx, RTM_DELADDR, flags, seq, a),
+        Op::AddRoute(r) => route_message(tx, RTM_NEWROUTE, flags, seq, r),
+        Op::DelRoute(r) => route_message(tx, RTM_DELROUTE, flags, seq, r),
+        Op::AddRule(r) => rule_message(tx, RTM_NEWRULE, flags, seq, r),
+        Op::DelRule(r) => rule_message(tx, RTM_DELRULE, flags, seq, r),
     }
 }
 
-/// Appends a dump request of every object of `kind`, all families, all tables.
+/// Appends a dump request of every object of `kind`, all families, all
+/// tables: a zeroed family header.
 pub(super) fn push_dump(tx: &mut Vec<u8>, seq: u32, kind: DumpKind) {
-    let msg = match kind {
-        DumpKind::Links => RouteNetlinkMessage::GetLink(LinkMessage::default()),
-        DumpKind::Addresses => RouteNetlinkMessage::GetAddress(AddressMessage::default()),
-        DumpKind::Routes => RouteNetlinkMessage::GetRoute(RouteMessage::default()),
-        DumpKind::Rules => RouteNetlinkMessage::GetRule(RuleMessage::default()),
+    let (msg_kind, header_len) = match kind {
+        DumpKind::Links => (RTM_GETLINK, IFINFOMSG_LEN),
+        DumpKind::Addresses => (RTM_GETADDR, IFADDRMSG_LEN),
+        DumpKind::Routes => (RTM_GETROUTE, RTMSG_LEN),
+        DumpKind::Rules => (RTM_GETRULE, FIB_RULE_HDR_LEN),
     };
-    push_message(tx, seq, NLM_F_REQUEST | NLM_F_DUMP, msg);
+    let mut m = Msg::begin(tx, msg_kind, NLM_F_REQUEST | NLM_F_DUMP, seq);
+    m.bytes(&[0; IFINFOMSG_LEN][..header_len]);
+    m.end();
 }
 
 /// Appends an RTM_NEWLINK that changes only IFF_UP of `ifindex`.
 pub(super) fn push_set_link_up(tx: &mut Vec<u8>, seq: u32, ifindex: u32, up: bool) {
-    let mut msg = LinkMessage::default();
-    msg.header.index = ifindex;
-    msg.header.change_mask = LinkFlags::Up;
-    msg.header.flags = if up {
-        LinkFlags::Up
-    } else {
-        LinkFlags::empty()
-    };
-    push_message(
-        tx,
-        seq,
-        NLM_F_REQUEST | NLM_F_ACK,
-        RouteNetlinkMessage::NewLink(msg),
-    );
+    let flags = if up { IFF_UP } else { 0 };
+    let mut m = Msg::begin(tx, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq);
+    m.bytes(&ifinfomsg(ifindex, flags, IFF_UP));
+    m.end();
 }
 
 /// Appends an RTM_NEWLINK creating a bridge named `name` (up, STP off: the
 /// kernel's default, so ports forward at once).
 pub(super) fn push_new_bridge(tx: &mut Vec<u8>, seq: u32, name: &str) {
-    use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo};
-    let mut msg = LinkMessage::default();
-    msg.header.change_mask = LinkFlags::Up;
-    msg.header.flags = LinkFlags::Up;
-    msg.attributes.push(LinkAttribute::IfName(name.to_string()));
-    msg.attributes
-        .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
-            InfoKind::Bridge,
-        )]));
-    push_message(
-        tx,
-        seq,
-        NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-        RouteNetlinkMessage::NewLink(msg),
-    );
+    let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+    let mut m = Msg::begin(tx, RTM_NEWLINK, flags, seq);
+    m.bytes(&ifinfomsg(0, IFF_UP, IFF_UP));
+    // IFLA_IFNAME is NUL-terminated; IFLA_INFO_KIND need not be (iproute2
+    // sends it without).
+    let mut ifname = name.as_bytes().to_vec();
+    ifname.push(0);
+    m.attr(IFLA_IFNAME, &ifname);
+    m.nest(IFLA_LINKINFO, |m| {
+        m.attr(IFLA_INFO_KIND, b"bridge");
+    });
+    m.end();
 }
 
 /// Appends an RTM_NEWLINK making `ifindex` a port of `master` (0: of none).
 pub(super) fn push_set_master(tx: &mut Vec<u8>, seq: u32, ifindex: u32, master: u32) {
-    use netlink_packet_route::link::LinkAttribute;
-    let mut msg = LinkMessage::default();
-    msg.header.index = ifindex;
-    msg.attributes.push(LinkAttribute::Controller(master));
-    push_message(
-        tx,
-        seq,
-        NLM_F_REQUEST | NLM_F_ACK,
-        RouteNetlinkMessage::NewLink(msg),
-    );
+    let mut m = Msg::begin(tx, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq);
+    m.bytes(&ifinfomsg(ifindex, 0, 0));
+    m.attr_u32(IFLA_MASTER, master);
+    m.end();
 }
 
 /// Appends an RTM_DELLINK of `ifindex`.
 pub(super) fn push_del_link(tx: &mut Vec<u8>, seq: u32, ifindex: u32) {
-    let mut msg = LinkMessage::default();
-    msg.header.index = ifindex;
-    push_message(
-        tx,
-        seq,
-        NLM_F_REQUEST | NLM_F_ACK,
-        RouteNetlinkMessage::DelLink(msg),
-    );
+    let mut m = Msg::begin(tx, RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, seq);
+    m.bytes(&ifinfomsg(ifindex, 0, 0));
+    m.end();
 }
 
 /// The scope `ip addr add` would pick for an IPv4 address; the kernel
 /// derives IPv6 scopes itself.
-fn ipv4_scope(addr: Ipv4Addr) -> AddressScope {
+fn ipv4_scope(addr: Ipv4Addr) -> u8 {
     if addr.is_loopback() {
-        AddressScope::Host
+        RT_SCOPE_HOST
     } else if addr.is_link_local() {
-        AddressScope::Link
+        RT_SCOPE_LINK
     } else {
-        AddressScope::Universe
+        RT_SCOPE_UNIVERSE
     }
 }
 
-/// An address request. No IFA_F_NOPREFIXROUTE: the kernel's subnet route
-/// in `main` is wanted.
-pub(super) fn address_message(
-    spec: &AddressSpec,
-    mut attrs: Vec<AddressAttribute>,
-) -> AddressMessage {
-    let mut msg = AddressMessage::default();
-    msg.header.index = spec.ifindex;
-    msg.header.prefix_len = spec.prefix_len;
-    msg.header.family = family(spec.addr.is_ipv6());
-    msg.header.scope = match spec.addr {
+/// An address request (`struct ifaddrmsg`: family, prefix length, flags,
+/// scope, index). No IFA_F_NOPREFIXROUTE: the kernel's subnet route in
+/// `main` is wanted.
+fn address_message(tx: &mut Vec<u8>, kind: u16, flags: u16, seq: u32, spec: &AddressSpec) {
+    let scope = match spec.addr {
         IpAddr::V4(a) => ipv4_scope(a),
-        IpAddr::V6(_) => AddressScope::Universe,
+        IpAddr::V6(_) => RT_SCOPE_UNIVERSE,
     };
-    attrs.push(AddressAttribute::Local(spec.addr));
-    attrs.push(AddressAttribute::Address(spec.addr));
+    let mut m = Msg::begin(tx, kind, flags, seq);
+    m.bytes(&[family(spec.addr.is_ipv6()), spec.prefix_len, 0, scope]);
+    m.bytes(&spec.ifindex.to_ne_bytes());
+    m.attr_ip(IFA_LOCAL, spec.addr);
+    m.attr_ip(IFA_ADDRESS, spec.addr);
     if let IpAddr::V4(a) = spec.addr {
         // /31 and /32 have no broadcast address (RFC 3021).
         if spec.prefix_len < 31 {
             let bcast = u32::from(a) | !prefix_to_mask(spec.prefix_len);
-            attrs.push(AddressAttribute::Broadcast(Ipv4Addr::from(bcast)));
+            m.attr(IFA_BROADCAST, &bcast.to_be_bytes());
         }
     }
-    attrs.push(AddressAttribute::Protocol(AddressProtocol::from(
-        RT_PROTO_PATHMAN,
-    )));
-    msg.attributes = attrs;
-    msg
+    m.attr(IFA_PROTO, &[RT_PROTO_PATHMAN]);
+    m.end();
 }
 
-/// A route request. Deletes carry pathman's protocol so the kernel only
-/// ever removes a route pathman installed, and a wildcard scope.
-pub(super) fn route_message(
-    spec: &RouteSpec,
-    delete: bool,
-    mut attrs: Vec<RouteAttribute>,
-) -> RouteMessage {
-    let mut msg = RouteMessage::default();
-    let h = &mut msg.header;
-    h.address_family = family(spec.dst.is_ipv6());
-    h.destination_prefix_length = spec.dst.len;
-    h.table = header_table(spec.table);
-    h.protocol = RouteProtocol::from(RT_PROTO_PATHMAN);
-    h.kind = RouteType::Unicast;
-    h.scope = if delete {
-        RouteScope::from(RT_SCOPE_NOWHERE)
+/// A route request (`struct rtmsg`). Deletes carry pathman's protocol so the
+/// kernel only ever removes a route pathman installed, and a wildcard scope.
+fn route_message(tx: &mut Vec<u8>, kind: u16, flags: u16, seq: u32, spec: &RouteSpec) {
+    let scope = if kind == RTM_DELROUTE {
+        RT_SCOPE_NOWHERE
     } else if spec.gateway.is_some() {
-        RouteScope::Universe
+        RT_SCOPE_UNIVERSE
     } else {
-        RouteScope::Link
+        RT_SCOPE_LINK
     };
-    attrs.push(RouteAttribute::Table(spec.table));
+    let mut m = Msg::begin(tx, kind, flags, seq);
+    m.bytes(&[
+        family(spec.dst.is_ipv6()),
+        spec.dst.len,
+        0, // src_len
+        0, // tos
+        header_table(spec.table),
+        RT_PROTO_PATHMAN,
+        scope,
+        RTN_UNICAST,
+    ]);
+    m.bytes(&0u32.to_ne_bytes()); // rtm_flags
+    m.attr_u32(RTA_TABLE, spec.table);
     if spec.dst.len > 0 {
-        attrs.push(RouteAttribute::Destination(RouteAddress::from(
-            spec.dst.addr,
-        )));
+        m.attr_ip(RTA_DST, spec.dst.addr);
     }
     if let Some(gw) = spec.gateway {
-        attrs.push(RouteAttribute::Gateway(RouteAddress::from(gw)));
+        m.attr_ip(RTA_GATEWAY, gw);
     }
-    attrs.push(RouteAttribute::Oif(spec.oif));
-    attrs.push(RouteAttribute::Priority(spec.metric));
+    m.attr_u32(RTA_OIF, spec.oif);
+    m.attr_u32(RTA_PRIORITY, spec.metric);
     if let Some(src) = spec.pref_src {
-        attrs.push(RouteAttribute::PrefSource(RouteAddress::from(src)));
+        m.attr_ip(RTA_PREFSRC, src);
     }
-    msg.attributes = attrs;
-    msg
+    m.end();
 }
 
-/// A rule request: explicit priority, FRA_TABLE, exact fwmark, pathman's
-/// protocol (which also restricts deletes to pathman's own rules).
-pub(super) fn rule_message(spec: &RuleSpec, mut attrs: Vec<RuleAttribute>) -> RuleMessage {
-    let mut msg = RuleMessage::default();
-    msg.header.family = family(spec.ipv6);
-    msg.header.table = header_table(spec.table);
-    msg.header.action = RuleAction::ToTable;
-    attrs.push(RuleAttribute::Priority(spec.priority));
-    attrs.push(RuleAttribute::Table(spec.table));
+/// A rule request (`struct fib_rule_hdr`): explicit priority, FRA_TABLE,
+/// exact fwmark, pathman's protocol (which also restricts deletes to
+/// pathman's own rules).
+fn rule_message(tx: &mut Vec<u8>, kind: u16, flags: u16, seq: u32, spec: &RuleSpec) {
+    let src_len = spec.src.map_or(0, |s| s.len);
+    let mut m = Msg::begin(tx, kind, flags, seq);
+    m.bytes(&[
+        family(spec.ipv6),
+        0, // dst_len
+        src_len,
+        0, // tos
+        header_table(spec.table),
+        0,
+        0,
+        FR_ACT_TO_TBL,
+    ]);
+    m.bytes(&0u32.to_ne_bytes()); // flags
+    m.attr_u32(FRA_PRIORITY, spec.priority);
+    m.attr_u32(FRA_TABLE, spec.table);
     if let Some(src) = spec.src {
-        msg.header.src_len = src.len;
-        attrs.push(RuleAttribute::Source(src.addr));
+        m.attr_ip(FRA_SRC, src.addr);
     }
     if let Some(mark) = spec.fwmark {
-        attrs.push(RuleAttribute::FwMark(mark));
-        attrs.push(RuleAttribute::FwMask(u32::MAX));
+        m.attr_u32(FRA_FWMARK, mark);
+        m.attr_u32(FRA_FWMASK, u32::MAX);
     }
-    attrs.push(RuleAttribute::Protocol(RouteProtocol::from(
-        RT_PROTO_PATHMAN,
-    )));
-    msg.attributes = attrs;
-    msg
+    m.attr(FRA_PROTOCOL, &[RT_PROTO_PATHMAN]);
+    m.end();
 }

@@ -1,7 +1,8 @@
 //! The rtnetlink edge: dumps of links, addresses, routes and rules, batched
-//! changes with per-op acks, and the multicast event stream. Everything goes
-//! through typed netlink-packet-route messages; the daemon never runs `ip`.
+//! changes with per-op acks, and the multicast event stream. The messages are
+//! pathman's own pure codec (`encode`, `decode`); the daemon never runs `ip`.
 
+mod consts;
 mod decode;
 mod encode;
 #[cfg(test)]
@@ -12,8 +13,7 @@ use std::io;
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 
-use netlink_packet_core::{NetlinkBuffer, NetlinkMessage, NetlinkPayload};
-use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_core::NetlinkBuffer;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
 use smol::Async;
 
@@ -21,8 +21,11 @@ use crate::caps;
 use crate::core::netstate::{AddressSpec, Op, RouteSpec, RuleSpec};
 use crate::core::types::IfName;
 
-pub use decode::{decode_address, decode_event, decode_link, decode_route, decode_rule};
-use encode::{DumpKind, Scratch};
+use consts::{RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE, RTM_NEWRULE};
+pub use decode::{
+    decode_address, decode_event, decode_link, decode_route, decode_rule, parse_message,
+};
+use encode::DumpKind;
 
 /// Receive buffer size. The kernel caps dump datagrams at 32 KiB
 /// (`netlink_dump`), and a single link message stays far below that.
@@ -157,7 +160,6 @@ fn open_socket(op: &'static str) -> Result<Socket, RtnlError> {
 pub struct Rtnl {
     sock: NlSocket,
     tx: Vec<u8>,
-    scratch: Scratch,
 }
 
 impl Rtnl {
@@ -166,7 +168,6 @@ impl Rtnl {
         Ok(Rtnl {
             sock: NlSocket::open("rtnl", NETLINK_ROUTE, RX_BUF_LEN, false)?,
             tx: Vec::with_capacity(4096),
-            scratch: Scratch::default(),
         })
     }
 
@@ -177,7 +178,7 @@ impl Rtnl {
         op: &'static str,
         first: u32,
         status: &mut [Answer],
-        on_data: &mut dyn FnMut(&RouteNetlinkMessage),
+        on_data: &mut dyn FnMut(u16, &[u8]),
     ) -> Result<bool, RtnlError> {
         let Rtnl { sock, tx, .. } = self;
         sock.exchange(op, tx, first, status, Collect::Every, &mut |msg| {
@@ -186,13 +187,15 @@ impl Rtnl {
         .await
     }
 
-    /// Dumps one kind of object, retrying once if the kernel says the dump
+    /// Dumps one kind of object (`decode` reads the body of each message of
+    /// type `want`), retrying once if the kernel says the dump
     /// was interrupted by a concurrent change.
     async fn dump<T>(
         &mut self,
         op: &'static str,
         kind: DumpKind,
-        decode: fn(&RouteNetlinkMessage) -> Option<T>,
+        want: u16,
+        decode: fn(&[u8]) -> Option<T>,
     ) -> Result<Vec<T>, RtnlError> {
         let mut out = Vec::new();
         for _ in 0..2 {
@@ -202,7 +205,11 @@ impl Rtnl {
             encode::push_dump(&mut self.tx, seq, kind);
             let mut status = [Answer::default()];
             let interrupted = self
-                .exchange(op, seq, &mut status, &mut |m| out.extend(decode(m)))
+                .exchange(op, seq, &mut status, &mut |t, body| {
+                    if t == want {
+                        out.extend(decode(body))
+                    }
+                })
                 .await?;
             match status[0].errno {
                 Some(0) | None if !interrupted => return Ok(out),
@@ -215,39 +222,32 @@ impl Rtnl {
 
     /// All links.
     pub async fn dump_links(&mut self) -> Result<Vec<Link>, RtnlError> {
-        self.dump("dump links", DumpKind::Links, |m| match m {
-            RouteNetlinkMessage::NewLink(l) => decode_link(l),
-            _ => None,
-        })
-        .await
+        self.dump("dump links", DumpKind::Links, RTM_NEWLINK, decode_link)
+            .await
     }
 
     /// All IPv4 and IPv6 addresses of all links.
     pub async fn dump_addresses(&mut self) -> Result<Vec<AddrEntry>, RtnlError> {
-        self.dump("dump addresses", DumpKind::Addresses, |m| match m {
-            RouteNetlinkMessage::NewAddress(a) => decode_address(a),
-            _ => None,
-        })
+        self.dump(
+            "dump addresses",
+            DumpKind::Addresses,
+            RTM_NEWADDR,
+            decode_address,
+        )
         .await
     }
 
     /// All IPv4 and IPv6 routes of all tables (local and broadcast too:
     /// filter on `kind_unicast` / `proto`).
     pub async fn dump_routes(&mut self) -> Result<Vec<KernelRoute>, RtnlError> {
-        self.dump("dump routes", DumpKind::Routes, |m| match m {
-            RouteNetlinkMessage::NewRoute(r) => decode_route(r),
-            _ => None,
-        })
-        .await
+        self.dump("dump routes", DumpKind::Routes, RTM_NEWROUTE, decode_route)
+            .await
     }
 
     /// All IPv4 and IPv6 policy rules.
     pub async fn dump_rules(&mut self) -> Result<Vec<KernelRule>, RtnlError> {
-        self.dump("dump rules", DumpKind::Rules, |m| match m {
-            RouteNetlinkMessage::NewRule(r) => decode_rule(r),
-            _ => None,
-        })
-        .await
+        self.dump("dump rules", DumpKind::Rules, RTM_NEWRULE, decode_rule)
+            .await
     }
 
     /// Sends the ops in datagrams of at most `caps::RTNL_OPS_PER_BATCH` (each
@@ -269,16 +269,11 @@ impl Rtnl {
         self.tx.clear();
         let first = self.sock.take_seq(ops.len());
         for (i, op) in ops.iter().enumerate() {
-            encode::push_op(
-                &mut self.tx,
-                first.wrapping_add(i as u32),
-                op,
-                &mut self.scratch,
-            );
+            encode::push_op(&mut self.tx, first.wrapping_add(i as u32), op);
         }
         let mut status = vec![Answer::default(); ops.len()];
         let io_errno = match self
-            .exchange("apply", first, &mut status, &mut |_| {})
+            .exchange("apply", first, &mut status, &mut |_, _| {})
             .await
         {
             Ok(_) => libc::EIO,
@@ -337,7 +332,7 @@ impl Rtnl {
         let seq = self.sock.take_seq(1);
         build(&mut self.tx, seq);
         let mut status = [Answer::default()];
-        self.exchange(op, seq, &mut status, &mut |_| {}).await?;
+        self.exchange(op, seq, &mut status, &mut |_, _| {}).await?;
         match status[0].errno {
             Some(0) => Ok(()),
             Some(errno) => Err(err(op, errno)),
@@ -346,17 +341,12 @@ impl Rtnl {
     }
 }
 
-/// Parses one data message and hands it on; garbled or unknown messages
-/// are skipped.
-fn deliver(msg: NetlinkBuffer<&[u8]>, on_data: &mut dyn FnMut(&RouteNetlinkMessage)) {
-    let kind = msg.message_type();
-    match NetlinkMessage::<RouteNetlinkMessage>::deserialize(msg.into_inner()) {
-        Ok(NetlinkMessage {
-            payload: NetlinkPayload::InnerMessage(m),
-            ..
-        }) => on_data(&m),
-        Ok(_) => {}
-        Err(e) => log::debug!("rtnl: skipping undecodable message type {kind}: {e}"),
+/// Hands one data message's type and body on; a message whose header does
+/// not fit is skipped.
+fn deliver(msg: NetlinkBuffer<&[u8]>, on_data: &mut dyn FnMut(u16, &[u8])) {
+    match parse_message(msg.into_inner()) {
+        Some((kind, body)) => on_data(kind, body),
+        None => log::debug!("rtnl: skipping a message whose length does not fit"),
     }
 }
 
@@ -404,7 +394,7 @@ impl Events {
             Err(e) => return Err(io_err("receive events", &e)),
         };
         for msg in messages("rtnl", &self.rx[..n]) {
-            deliver(msg, &mut |m| out.extend(decode_event(m)));
+            out.extend(decode_event(msg.into_inner()));
         }
         Ok(())
     }
