@@ -2,7 +2,7 @@
 # tests/run.sh - the project's test command (README): installs what is missing on a fresh
 # Debian machine, then runs, from the repository root:
 #   cargo fmt --check
-#   cargo clippy --all-targets -- -D warnings
+#   cargo clippy --all-targets -- -D warnings, and the fuzz targets' crate (fuzz/) the same
 #   cargo build --release, and the static musl release binaries for x86_64 and aarch64
 #       (cross/build.sh; armv7 too where its std installs, else a note in the summary)
 #   cargo test --release --no-fail-fast, one test binary at a time (the library's unit
@@ -16,7 +16,7 @@
 # Needs root: re-executes itself with sudo when not root; finds a rustup cargo that root's
 # PATH lacks (~/.cargo/bin of the sudo user, /root/.cargo/bin, $CARGO_HOME/bin). Options:
 #   --no-install   do not install missing Debian packages
-#   --quick        skip fmt and clippy
+#   --quick        skip fmt, clippy and the fuzz targets' build
 #   -- ARGS        select test binaries (--lib, --bins, --test NAME, repeatable; default: all)
 #                  and pass the rest to `cargo test` (e.g. -- --test lab_selftest)
 set -euo pipefail
@@ -93,6 +93,9 @@ step() {   # step NAME CMD...
 if [ $QUICK = 0 ]; then
     step "format" cargo fmt --check || true
     step "clippy" cargo clippy --all-targets -- -D warnings || true
+    # The fuzz targets (fuzz/, a crate of their own) drive the parsers' public API: a change
+    # of that API must not leave them unbuildable until someone runs a fuzzer.
+    step "fuzz targets build" cargo clippy --manifest-path fuzz/Cargo.toml --bins -- -D warnings || true
 fi
 
 # ------------------------------------------------------------------ cross targets (issue 12)

@@ -18,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
     let cfg = ServerConfig {
         server: SERVER,
         prefix_len: 24,
-        pool: (Ipv4Addr::new(192, 168, 0, 2), Ipv4Addr::new(192, 168, 0, 12)),
+        pool: (
+            Ipv4Addr::new(192, 168, 0, 2),
+            Ipv4Addr::new(192, 168, 0, 12),
+        ),
         dns: vec![Ipv4Addr::new(198, 18, 1, 1)],
         domain: Some("lan".into()),
         mtu: None,
@@ -51,7 +54,11 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(repr.server_identifier, Some(SERVER));
             if repr.message_type == MessageType::Offer {
                 let n = u32::from(repr.your_ip);
-                assert!((0xc0a8_0002..=0xc0a8_000c).contains(&n), "offered {}", repr.your_ip);
+                assert!(
+                    (0xc0a8_0002..=0xc0a8_000c).contains(&n),
+                    "offered {}",
+                    repr.your_ip
+                );
             }
         }
         let mut addrs: Vec<Ipv4Addr> = s.bindings().iter().map(|b| b.addr).collect();

@@ -51,7 +51,11 @@ fuzz_target!(|data: &[u8]| {
             addr: "198.18.1.100".parse().unwrap(),
         }],
     };
-    let rs = Ruleset { marks, snat };
+    let rs = Ruleset {
+        marks,
+        snat,
+        ..Ruleset::default()
+    };
     if let Err(e) = rs.validate() {
         panic!("selectors accepted by parse_list fail the firewall's validation: {e}\n{items:?}");
     }

@@ -58,6 +58,8 @@ fn check(view: &ModemView) {
             up: true,
             carrier: true,
             mtu: 1500,
+            lan: false,
+            master: None,
         },
         &mut Defaults,
     );
@@ -67,7 +69,10 @@ fn check(view: &ModemView) {
         assert!(cell.len() <= caps::CELLULAR_MAX_CONTEXTS);
         for s in cell {
             assert!(s.id.starts_with("cellular_"));
-            assert!(s.ifindex == 0 || s.ifindex == 9, "bound to an unmanaged link");
+            assert!(
+                s.ifindex == 0 || s.ifindex == 9,
+                "bound to an unmanaged link"
+            );
         }
         let _ = m.take_actions();
         let _ = pathman::core::plan::endpoints(&m, pathman::core::mptcp::EndpointFlags::NONE);
@@ -135,7 +140,8 @@ fuzz_target!(|input: &[u8]| {
         }
         // GetContexts / GetModems: a(oa{sv}).
         _ => {
-            let Ok((list, _)) = data.deserialize::<Vec<(OwnedObjectPath, HashMap<String, OwnedValue>)>>()
+            let Ok((list, _)) =
+                data.deserialize::<Vec<(OwnedObjectPath, HashMap<String, OwnedValue>)>>()
             else {
                 return;
             };

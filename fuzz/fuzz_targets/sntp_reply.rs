@@ -28,8 +28,7 @@ fuzz_target!(|data: &[u8]| {
         if let Event::Synced(m) = ev {
             assert!((1..=15).contains(&m.stratum), "stratum {}", m.stratum);
             assert!(
-                m.root_distance
-                    <= Duration::from_millis(pathman::caps::SNTP_MAX_ROOT_DISTANCE_MS),
+                m.root_distance <= Duration::from_millis(pathman::caps::SNTP_MAX_ROOT_DISTANCE_MS),
                 "root distance {:?}",
                 m.root_distance
             );
