@@ -15,6 +15,7 @@ pub mod dbus;
 pub mod dhcp;
 pub mod edge;
 pub mod online;
+pub mod sort;
 pub mod task;
 pub mod time;
 pub mod wire;

@@ -784,7 +784,7 @@ impl Store {
                 }
             }
         }
-        ids.sort();
+        crate::sort::sort(&mut ids);
         (ids, warnings)
     }
 }

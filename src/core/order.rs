@@ -73,7 +73,9 @@ fn strength(s: &Service) -> u8 {
 /// Indices into `model.services`, in service order.
 pub fn sorted(model: &Model) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..model.services.len()).collect();
-    idx.sort_by(|&a, &b| compare(model, &model.services[a], &model.services[b]));
+    crate::sort::sort_by(&mut idx, |&a, &b| {
+        compare(model, &model.services[a], &model.services[b])
+    });
     idx
 }
 

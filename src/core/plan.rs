@@ -77,11 +77,11 @@ pub fn desired(model: &Model) -> NetState {
             prefix_len: 24,
         });
     }
-    st.addresses.sort();
+    crate::sort::sort(&mut st.addresses);
     // Routes without a gateway first: the kernel accepts `default via G` only once G is
     // reachable, which for a /32 lease is the on-link host route planned beside it.
-    st.routes.sort_by_key(|r| (r.gateway.is_some(), *r));
-    st.rules.sort();
+    crate::sort::sort_by_key(&mut st.routes, |r| (r.gateway.is_some(), *r));
+    crate::sort::sort(&mut st.rules);
     st
 }
 

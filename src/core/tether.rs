@@ -221,7 +221,7 @@ pub fn masquerade(model: &Model) -> Vec<crate::core::firewall::Masquerade> {
             oif: s.ifindex,
         })
         .collect();
-    out.sort_by_key(|m| m.oif);
+    crate::sort::sort_by_key(&mut out, |m| m.oif);
     out.dedup();
     out
 }

@@ -189,7 +189,7 @@ pub fn property_lines<'a, K: AsRef<str>>(
 /// The entries of `props`, sorted by key (ConnMan's order is lost in the `HashMap`).
 fn sorted(props: &Properties) -> Vec<(&String, &OwnedValue)> {
     let mut entries: Vec<_> = props.iter().collect();
-    entries.sort_unstable_by_key(|(k, _)| *k);
+    crate::sort::sort_by_key(&mut entries, |(k, _)| *k);
     entries
 }
 

@@ -287,7 +287,7 @@ pub fn update_text(notifier: &str, settings: &Properties) -> String {
         .map(String::as_str)
         .filter(|k| !SETTING_ORDER.contains(k))
         .collect();
-    others.sort_unstable();
+    crate::sort::sort(&mut others);
     let entries = SETTING_ORDER
         .iter()
         .copied()
@@ -762,7 +762,7 @@ mod tests {
         };
         let d = o.settings_dict();
         let mut keys: Vec<&str> = d.keys().copied().collect();
-        keys.sort_unstable();
+        crate::sort::sort(&mut keys);
         assert_eq!(keys, ["AllowedBearers", "ConnectionType", "SourceIPRule"]);
         let sig = |k: &str| d.get(k).map(|v| v.value_signature().to_string());
         assert_eq!(sig("AllowedBearers").as_deref(), Some("as"));

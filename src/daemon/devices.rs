@@ -56,7 +56,7 @@ impl Devices {
         let mut out: Vec<&str> = named
             .filter(|n| !n.contains(['*', '?']) && !present.contains(n))
             .collect();
-        out.sort_unstable();
+        crate::sort::sort(&mut out);
         out.dedup();
         out
     }

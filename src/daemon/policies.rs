@@ -26,7 +26,7 @@ pub fn load(dir: &Path) -> Vec<PolicyRule> {
         .filter(|e| e.file_name().to_str().is_some_and(is_policy_file_name))
         .map(|e| e.path())
         .collect();
-    files.sort();
+    crate::sort::sort(&mut files);
     let mut rules = Vec::new();
     for file in files {
         if let Err(why) = trusted(&file) {

@@ -26,7 +26,7 @@ pub fn load(state_dir: &Path) -> Vec<WifiProvision> {
         })
         .map(|e| e.path())
         .collect();
-    files.sort();
+    crate::sort::sort(&mut files);
     if files.len() > caps::MAX_PROVISION_FILES {
         log::warn!(
             "provisioning: {} .config files in {}; only the first {} are read (caps::MAX_PROVISION_FILES)",

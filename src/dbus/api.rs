@@ -514,7 +514,7 @@ pub fn children(model: &Model, path: &str) -> Vec<String> {
             }
         }
     }
-    out.sort();
+    crate::sort::sort(&mut out);
     out
 }
 

@@ -156,7 +156,7 @@ pub fn each(
 ) -> Vec<String> {
     let mut keys: Vec<&String> = props.keys().collect();
     // Interfaces last: it decides which parts of the view exist.
-    keys.sort_by_key(|k| k.as_str() == "Interfaces");
+    crate::sort::sort_by_key(&mut keys, |k| k.as_str() == "Interfaces");
     keys.into_iter()
         .filter_map(|k| f(k, &props[k]).err())
         .collect()

@@ -122,7 +122,7 @@ pub fn create(
     let mut s = session::admit(model, &who, notifier)?;
     // A stable order makes the error for several bad settings deterministic.
     let mut sorted: Vec<&(String, &Value<'_>)> = settings.iter().collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    crate::sort::sort_by(&mut sorted, |a, b| a.0.cmp(&b.0));
     for (i, (key, value)) in sorted.iter().enumerate() {
         if sorted[..i].iter().any(|(k, _)| k == key) {
             return Err(CallError::invalid(format!("setting {key} given twice")));

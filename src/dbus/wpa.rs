@@ -170,7 +170,7 @@ pub fn cap_bsses(bsses: &mut Vec<Bss>) -> usize {
     if bsses.len() <= caps::WIFI_MAX_BSS {
         return 0;
     }
-    bsses.sort_by_key(|b| std::cmp::Reverse(b.signal));
+    crate::sort::sort_by_key(bsses, |b| std::cmp::Reverse(b.signal));
     let dropped = bsses.len() - caps::WIFI_MAX_BSS;
     bsses.truncate(caps::WIFI_MAX_BSS);
     dropped

@@ -249,7 +249,7 @@ impl Server {
             .filter(|b| b.active(now))
             .map(|b| b.mac)
             .collect();
-        v.sort_unstable();
+        crate::sort::sort(&mut v);
         v.dedup();
         v
     }

@@ -266,7 +266,7 @@ impl Model {
             .map(|d| d.ifindex)
             .filter(|i| self.is_tethered_port(*i))
             .collect();
-        out.sort_unstable();
+        crate::sort::sort(&mut out);
         out
     }
 
@@ -292,7 +292,7 @@ impl Model {
 
     /// The DHCP server's bound clients changed.
     pub fn tether_clients(&mut self, mut macs: Vec<[u8; 6]>) {
-        macs.sort_unstable();
+        crate::sort::sort(&mut macs);
         macs.dedup();
         self.tether.clients = macs;
     }

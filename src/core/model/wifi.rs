@@ -825,7 +825,7 @@ impl Model {
                     && !s.user_disconnected
             })
             .collect();
-        order.sort_by_key(|&i| {
+        crate::sort::sort_by_key(&mut order, |&i| {
             std::cmp::Reverse(
                 self.services[i]
                     .wifi

@@ -242,7 +242,7 @@ pub fn networks(bsses: &[Bss]) -> Vec<Network> {
             }),
         }
     }
-    out.sort_by(|a, b| {
+    crate::sort::sort_by(&mut out, |a, b| {
         b.strength
             .cmp(&a.strength)
             .then_with(|| a.ssid.cmp(&b.ssid))

@@ -284,7 +284,7 @@ mod tests {
             let first = marks.iter().position(|q| shape(q) == shape(r));
             order.push((first.unwrap_or(0), r));
         }
-        order.sort_by_key(|(first, _)| *first);
+        crate::sort::sort_by_key(&mut order, |(first, _)| *first);
         order
             .into_iter()
             .find(|(_, r)| p.matches(&terms(&r.m)))
