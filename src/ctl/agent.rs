@@ -123,7 +123,7 @@ fn text_of(v: &Value<'_>) -> Option<String> {
 /// is not a dictionary is skipped; arguments of the wrong type count as absent.
 pub fn parse_fields(fields: &Properties) -> Vec<Field> {
     let mut keys: Vec<&String> = fields.keys().collect();
-    keys.sort_unstable();
+    crate::sort::sort(&mut keys);
     keys.into_iter()
         .take(MAX_FIELDS)
         .filter_map(|key| {
@@ -167,7 +167,7 @@ pub fn request_text(method: &str, service: &str, fields: &Properties) -> String 
         clip(names::last_path_element(service))
     );
     let mut keys: Vec<&String> = fields.keys().collect();
-    keys.sort_unstable();
+    crate::sort::sort(&mut keys);
     for key in keys.iter().take(MAX_FIELDS) {
         let value = format::value(&fields[*key]);
         let line = format::property_lines(
@@ -618,7 +618,12 @@ impl Agent {
                 loop {
                     match dialog.step() {
                         Step::Done(answers) => {
-                            let _ = conn.reply(&msg.header(), &answer_dict(&answers)).await;
+                            let _ = crate::dbus::client::reply(
+                                conn,
+                                &msg.header(),
+                                &answer_dict(&answers),
+                            )
+                            .await;
                             return Ok(());
                         }
                         Step::Canceled => {
@@ -663,12 +668,12 @@ impl Agent {
                         // End of input: no retry.
                         Ok(None) => break,
                         Err(why) => {
-                            let _ = conn.reply(&msg.header(), &()).await;
+                            let _ = crate::dbus::client::reply(conn, &msg.header(), &()).await;
                             return self.aborted(why, out);
                         }
                     }
                 }
-                let _ = conn.reply(&msg.header(), &()).await;
+                let _ = crate::dbus::client::reply(conn, &msg.header(), &()).await;
                 Ok(())
             }
             Incoming::Browser { msg, text } => {
@@ -706,7 +711,7 @@ async fn refuse(conn: &Connection, inc: Incoming) {
             reply_error(conn, &msg, ERROR_CANCELED).await
         }
         Incoming::Error { msg, .. } => {
-            let _ = conn.reply(&msg.header(), &()).await;
+            let _ = crate::dbus::client::reply(conn, &msg.header(), &()).await;
         }
         Incoming::Cancel | Incoming::Release | Incoming::Closed => {}
     }
@@ -714,20 +719,27 @@ async fn refuse(conn: &Connection, inc: Incoming) {
 
 /// Whether a caller may talk to the agent: root (the daemon) or this process's own user. Other
 /// users could otherwise make pathmanctl prompt for a passphrase and receive it.
-async fn allowed(
-    dbus: &zbus::fdo::DBusProxy<'_>,
-    cache: &mut HashMap<String, bool>,
-    sender: &str,
-) -> bool {
+async fn allowed(conn: &Connection, cache: &mut HashMap<String, bool>, sender: &str) -> bool {
     if let Some(ok) = cache.get(sender) {
         return *ok;
     }
-    let Ok(name) = zbus::names::BusName::try_from(sender) else {
+    if zbus::names::BusName::try_from(sender).is_err() {
         return false;
-    };
+    }
     // SAFETY: getuid cannot fail and touches no memory.
     let me = unsafe { libc::getuid() };
-    let ok = matches!(dbus.get_connection_unix_user(name).await, Ok(uid) if uid == 0 || uid == me);
+    // A plain call, not zbus's DBusProxy: its property cache machinery costs ~30 kB of binary.
+    let uid = crate::dbus::client::call(
+        conn,
+        "org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus",
+        "GetConnectionUnixUser",
+        &(sender,),
+    )
+    .await
+    .and_then(|m| m.body().deserialize::<u32>());
+    let ok = matches!(uid, Ok(uid) if uid == 0 || uid == me);
     // Unique names are never reused; the cache only needs to be small.
     if cache.len() >= 16 {
         cache.clear();
@@ -738,7 +750,6 @@ async fn allowed(
 
 /// Reads the agent's method calls, answers what needs no user at once and queues the rest.
 async fn serve(conn: Connection, mut stream: MessageStream, tx: Sender<Incoming>) {
-    let dbus = zbus::fdo::DBusProxy::new(&conn).await.ok();
     let mut senders = HashMap::new();
     while let Some(item) = stream.next().await {
         let Ok(msg) = item else { continue };
@@ -757,10 +768,7 @@ async fn serve(conn: Connection, mut stream: MessageStream, tx: Sender<Incoming>
             .sender()
             .map(|s| s.as_str().to_owned())
             .unwrap_or_default();
-        let permitted = match &dbus {
-            Some(dbus) => allowed(dbus, &mut senders, &sender).await,
-            None => false,
-        };
+        let permitted = allowed(&conn, &mut senders, &sender).await;
         if !permitted {
             answer_err(zbus::fdo::Error::AccessDenied(
                 "only root or this user may use this agent".into(),
@@ -786,14 +794,14 @@ async fn serve(conn: Connection, mut stream: MessageStream, tx: Sender<Incoming>
         let inc = match member.as_str() {
             "Release" => {
                 if !no_reply {
-                    let _ = conn.reply(&header, &()).await;
+                    let _ = crate::dbus::client::reply(&conn, &header, &()).await;
                 }
                 let _ = tx.send(Incoming::Release).await;
                 return;
             }
             "Cancel" => {
                 if !no_reply {
-                    let _ = conn.reply(&header, &()).await;
+                    let _ = crate::dbus::client::reply(&conn, &header, &()).await;
                 }
                 Incoming::Cancel
             }
@@ -833,7 +841,7 @@ async fn serve(conn: Connection, mut stream: MessageStream, tx: Sender<Incoming>
             // No peers in pathman: nothing to report or authorise.
             "ReportPeerError" => {
                 if !no_reply {
-                    let _ = conn.reply(&header, &()).await;
+                    let _ = crate::dbus::client::reply(&conn, &header, &()).await;
                 }
                 continue;
             }

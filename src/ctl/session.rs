@@ -364,7 +364,7 @@ async fn serve_notifier(
         if !header.primary().flags().contains(Flags::NoReplyExpected) {
             // A failed reply only means the daemon went away; the bus watcher reports that.
             let _ = match reply {
-                Ok(()) => conn.reply(&header, &()).await,
+                Ok(()) => crate::dbus::client::reply(&conn, &header, &()).await,
                 Err(e) => conn.reply_dbus_error(&header, e).await,
             };
         }

@@ -217,6 +217,54 @@ where
     smol::future::or(call, timeout).await
 }
 
+/// A reply to `call` carrying `body`, sent (zbus's `Connection::reply`).
+///
+/// Only the message is built per body type (synchronously); the sending is one async fn for
+/// every reply and signal in pathman. `Connection::reply` and `emit_signal` are async and
+/// generic over the body, so each body type got its own copy of their futures (issue 12's
+/// size budget: ~40 kB for pathman's ~30 reply sites and its signals).
+pub fn reply<'c, B>(
+    conn: &'c zbus::Connection,
+    call: &zbus::message::Header<'_>,
+    body: &B,
+) -> impl std::future::Future<Output = zbus::Result<()>> + 'c
+where
+    B: zbus::export::serde::Serialize + zbus::zvariant::DynamicType,
+{
+    let msg = Message::method_return(call).and_then(|b| with_sender(conn, b)?.build(body));
+    send(conn, msg)
+}
+
+/// A signal from `path` carrying `body`, broadcast (zbus's `Connection::emit_signal` with no
+/// destination); see [`reply`].
+pub fn signal<'c, B>(
+    conn: &'c zbus::Connection,
+    path: &str,
+    iface: &str,
+    member: &str,
+    body: &B,
+) -> impl std::future::Future<Output = zbus::Result<()>> + 'c
+where
+    B: zbus::export::serde::Serialize + zbus::zvariant::DynamicType,
+{
+    let msg = Message::signal(path, iface, member).and_then(|b| with_sender(conn, b)?.build(body));
+    send(conn, msg)
+}
+
+fn with_sender<'b>(
+    conn: &zbus::Connection,
+    b: zbus::message::Builder<'b>,
+) -> zbus::Result<zbus::message::Builder<'b>> {
+    match conn.unique_name() {
+        Some(name) => b.sender(name.to_owned()),
+        None => Ok(b),
+    }
+}
+
+async fn send(conn: &zbus::Connection, msg: zbus::Result<Message>) -> zbus::Result<()> {
+    conn.send(&msg?).await
+}
+
 /// The unique name that owns `name` now, if any.
 pub async fn name_owner(conn: &zbus::Connection, name: &str) -> Option<String> {
     let msg = call(

@@ -147,7 +147,7 @@ pub struct Deferred {
 pub async fn finish(conn: &Connection, d: Deferred, failure: Option<CallError>) {
     let header = d.msg.header();
     let sent = match failure {
-        None => conn.reply(&header, &()).await,
+        None => crate::dbus::client::reply(conn, &header, &()).await,
         Some(e) => conn.reply_error(&header, e.name.as_str(), &e.message).await,
     };
     if let Err(e) = sent {
@@ -158,7 +158,7 @@ pub async fn finish(conn: &Connection, d: Deferred, failure: Option<CallError>) 
 /// Answers a deferred request whose answer is a text (`Debug.GetState`).
 pub async fn finish_text(conn: &Connection, d: Deferred, text: &str) {
     let header = d.msg.header();
-    if let Err(e) = conn.reply(&header, &text).await {
+    if let Err(e) = crate::dbus::client::reply(conn, &header, &text).await {
         log::debug!("dbus: deferred reply ({:?}) failed: {e}", d.pending);
     }
 }
@@ -279,15 +279,15 @@ pub async fn handle(
         && sig.is_empty()
         && iface_ref.is_none_or(|i| i == api::INTROSPECTABLE.name)
     {
-        reply(conn.reply(&header, &api::introspect(model, &path)).await);
+        reply(crate::dbus::client::reply(conn, &header, &api::introspect(model, &path)).await);
         return None;
     }
     if iface_ref == Some("org.freedesktop.DBus.Peer") {
         match (member.as_str(), sig.as_str()) {
-            ("Ping", "") => reply(conn.reply(&header, &()).await),
+            ("Ping", "") => reply(crate::dbus::client::reply(conn, &header, &()).await),
             ("GetMachineId", "") => {
                 let id = std::fs::read_to_string("/etc/machine-id").unwrap_or_default();
-                reply(conn.reply(&header, &id.trim()).await);
+                reply(crate::dbus::client::reply(conn, &header, &id.trim()).await);
             }
             _ => {
                 let text = no_such_method(&member, &sig, iface_ref);
@@ -357,22 +357,24 @@ async fn send_answer(
     answer: Answer,
 ) -> zbus::Result<()> {
     match answer {
-        Answer::Empty | Answer::AfterSettle(_) => conn.reply(header, &()).await,
-        Answer::Props(p) => conn.reply(header, &Dict(&p)).await,
+        Answer::Empty | Answer::AfterSettle(_) => {
+            crate::dbus::client::reply(conn, header, &()).await
+        }
+        Answer::Props(p) => crate::dbus::client::reply(conn, header, &Dict(&p)).await,
         Answer::Objects(list) => {
             let body: Vec<(OwnedObjectPath, Dict<'_>)> = list
                 .iter()
                 .map(|(o, p)| (object_path(o), Dict(p)))
                 .collect();
-            conn.reply(header, &body).await
+            crate::dbus::client::reply(conn, header, &body).await
         }
-        Answer::Strings(list) => conn.reply(header, &list).await,
-        Answer::Path(p) => conn.reply(header, &object_path(&p)).await,
+        Answer::Strings(list) => crate::dbus::client::reply(conn, header, &list).await,
+        Answer::Path(p) => crate::dbus::client::reply(conn, header, &object_path(&p)).await,
         Answer::Paths(list) => {
             let paths: Vec<OwnedObjectPath> = list.iter().map(|p| object_path(p)).collect();
-            conn.reply(header, &paths).await
+            crate::dbus::client::reply(conn, header, &paths).await
         }
-        Answer::Text(t) => conn.reply(header, &t).await,
+        Answer::Text(t) => crate::dbus::client::reply(conn, header, &t).await,
         Answer::Managed(objects) => {
             let empty = HashMap::<String, Value<'static>>::new();
             let body: HashMap<OwnedObjectPath, HashMap<&str, &HashMap<String, Value<'static>>>> =
@@ -385,7 +387,7 @@ async fn send_answer(
                         )
                     })
                     .collect();
-            conn.reply(header, &body).await
+            crate::dbus::client::reply(conn, header, &body).await
         }
     }
 }

@@ -406,10 +406,7 @@ async fn emit<B>(conn: &Connection, path: &str, iface: &str, member: &str, body:
 where
     B: zbus::export::serde::Serialize + zbus::zvariant::DynamicType,
 {
-    if let Err(e) = conn
-        .emit_signal(None::<zbus::names::BusName<'_>>, path, iface, member, body)
-        .await
-    {
+    if let Err(e) = crate::dbus::client::signal(conn, path, iface, member, body).await {
         log::debug!("dbus: signal {member} on {path} failed: {e}");
     }
 }
