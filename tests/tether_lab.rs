@@ -398,6 +398,39 @@ fn an_address_landing_in_the_tether_block_moves_tethering_and_clients_follow() {
 }
 
 #[test]
+fn tethering_fast_path_off_nats_without_a_flowtable() {
+    let t = Tether::up(&["lan0"], "TetheringFastPath=false");
+    t.tether(true);
+    t.lab.wait_for(T, "the masquerade rule", || {
+        t.nft()
+            .contains("ip saddr 192.168.0.0/24 oif \"eth0\" masquerade")
+    });
+    t.client("lan0", "udhcpc", "start");
+    t.lab.wait_for(T, "leased", || t.leased("lan0").is_some());
+    t.lab
+        .wait_for(T, "the client pings the internet through NAT", || {
+            t.pings_internet("lan0")
+        });
+    let nft = t.nft();
+    assert!(
+        !nft.contains("flowtable") && !nft.contains("chain fastpath"),
+        "{nft}"
+    );
+    // Never tried, so never refused: this kernel's answer plays no part.
+    assert!(
+        !t.lab.daemon_log().contains("no flowtable on"),
+        "{}",
+        t.lab.daemon_log()
+    );
+    let dump = ok(t.lab.ctl(&["state", "--all"]), "ctl state --all");
+    assert!(
+        dump.contains("  flowtable off (main.conf TetheringFastPath=false)\n"),
+        "{dump}"
+    );
+    t.client("lan0", "udhcpc", "stop");
+}
+
+#[test]
 fn bad_tethering_requests_get_connman_errors_and_change_nothing() {
     // No LAN port: ethernet has nothing to tether.
     let t = Tether::up(&[], "");

@@ -58,6 +58,7 @@ pub const KEYS: &[&str] = &[
     "PersistentTetheringMode",
     "TetheringBridge",
     "TetheringLeaseTime",
+    "TetheringFastPath",
     "MultipathRouting",
     MPTCP_LINK_KEY,
     "MptcpEndpointFlags",
@@ -239,6 +240,10 @@ pub struct MainConf {
     /// Lease time the tethering DHCP server gives, in seconds
     /// (`TetheringLeaseTime`, default 86400: ConnMan's 24 h; 30–604800).
     pub tethering_lease_secs: u32,
+    /// Tethered clients' forwarded flows take the kernel's flowtable fast path
+    /// (`TetheringFastPath`, default true). Off, they are NATed without one:
+    /// no flowtable, no `fastpath` chain.
+    pub tethering_fast_path: bool,
     /// The zoneinfo link `Clock.Timezone` writes (ConnMan's `Localtime`).
     pub localtime: PathBuf,
     /// Where the tzdata zones are (`ZoneinfoDir`).
@@ -280,6 +285,7 @@ impl Default for MainConf {
             persistent_tethering: false,
             tethering_bridge: "tether".into(),
             tethering_lease_secs: 86_400,
+            tethering_fast_path: true,
             localtime: PathBuf::from("/etc/localtime"),
             zoneinfo_dir: PathBuf::from("/usr/share/zoneinfo"),
         }
@@ -624,6 +630,7 @@ impl MainConf {
             "AutoConnectRoamingServices" => r.bool(key, &mut self.auto_connect_roaming),
             "MeteredCellular" => r.bool(key, &mut self.metered_cellular),
             "PersistentTetheringMode" => r.bool(key, &mut self.persistent_tethering),
+            "TetheringFastPath" => r.bool(key, &mut self.tethering_fast_path),
             "TetheringBridge" => {
                 let value = r.string(key);
                 if crate::core::types::IfName::try_from(value.as_str()).is_err()
@@ -944,6 +951,26 @@ mod tests {
         }
         assert!(!example.contains("SPEC"), "main.conf.example cites SPEC");
         assert!(!example.contains("#MptcpLink="));
+    }
+
+    #[test]
+    fn tethering_fast_path_key() {
+        assert!(MainConf::default().tethering_fast_path);
+        let (c, w) = parse("[General]\nTetheringFastPath=false\n");
+        assert!(w.is_empty(), "{w:?}");
+        assert!(!c.tethering_fast_path);
+        let (c, w) = parse("[General]\nTetheringFastPath=true\n");
+        assert!(w.is_empty(), "{w:?}");
+        assert!(c.tethering_fast_path);
+        // A bad value warns, naming key and line, and keeps the default.
+        let (c, w) = parse("[General]\nTetheringFastPath=fast\n");
+        assert!(c.tethering_fast_path);
+        assert_eq!(w.len(), 1, "{w:?}");
+        let msg = w[0].to_string();
+        assert!(
+            msg.starts_with("main.conf:2:") && msg.contains("TetheringFastPath"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -495,6 +495,25 @@ fn a_lan_port_is_never_an_uplink_and_ethernet_tethering_bridges_it() {
 }
 
 #[test]
+fn tethering_fast_path_off_is_nat_without_a_flowtable() {
+    let mut m = three_ready(false);
+    lan_port(&mut m);
+    m.tether.fast_path = false;
+    m.set_tethering(Technology::Ethernet, true).unwrap();
+    m.tether_bridge_seen(Some(20));
+    let rs = super::session::ruleset(&m, &m.sessions, &m.policies);
+    let oifs: Vec<u32> = rs.masquerade.iter().map(|x| x.oif).collect();
+    assert_eq!(oifs, vec![3, 4, 5], "NAT out of every connected uplink");
+    assert_eq!(rs.offload, None, "no flowtable, no fastpath chain");
+    assert!(rs.validate().is_ok());
+    // The same model with the fast path on has one: only the switch differs.
+    m.tether.fast_path = true;
+    let on = super::session::ruleset(&m, &m.sessions, &m.policies);
+    assert!(on.offload.is_some());
+    assert_eq!(on.masquerade, rs.masquerade);
+}
+
+#[test]
 fn tethering_without_a_device_or_of_a_technology_that_cannot_is_refused_and_changes_nothing() {
     let mut m = three_ready(false);
     assert!(matches!(

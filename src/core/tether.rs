@@ -227,11 +227,15 @@ pub fn masquerade(model: &Model) -> Vec<crate::core::firewall::Masquerade> {
 }
 
 /// The fast path for the NATed flows: a flowtable on the bridge (once it
-/// exists) and the uplinks the block is masqueraded out of.
+/// exists) and the uplinks the block is masqueraded out of; none when
+/// main.conf says `TetheringFastPath=false`.
 pub fn offload(
     model: &Model,
     masquerade: &[crate::core::firewall::Masquerade],
 ) -> Option<crate::core::firewall::Offload> {
+    if !model.tether.fast_path {
+        return None;
+    }
     let first = masquerade.first()?;
     model.tether.bridge?;
     let mut devices = vec![model.tether.bridge_name.to_string()];

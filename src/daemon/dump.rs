@@ -330,6 +330,9 @@ impl Daemon {
                     (Some(o), _) => {
                         let _ = writeln!(s, "  flowtable on {}", o.devices.join(","));
                     }
+                    (None, _) if !rs.masquerade.is_empty() && !self.model.tether.fast_path => {
+                        s.push_str("  flowtable off (main.conf TetheringFastPath=false)\n");
+                    }
                     (None, Some(d)) if !rs.masquerade.is_empty() => {
                         let _ = writeln!(s, "  flowtable refused on {}", d.join(","));
                     }

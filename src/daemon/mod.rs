@@ -228,6 +228,7 @@ async fn run(
     model.clock.fallback = conf.fallback_timeservers.clone();
     model.tether.bridge_name = conf.tethering_bridge.clone();
     model.tether.lease_secs = conf.tethering_lease_secs;
+    model.tether.fast_path = conf.tethering_fast_path;
     for t in Technology::ALL {
         let mut ts =
             global.tether[Technology::ALL.iter().position(|x| *x == t).unwrap_or(0)].clone();

@@ -27,6 +27,8 @@ pub struct TetherState {
     pub clients: Vec<[u8; 6]>,
     /// The lease time clients get (main.conf `TetheringLeaseTime`).
     pub lease_secs: u32,
+    /// Whether the NATed flows get a flowtable (main.conf `TetheringFastPath`).
+    pub fast_path: bool,
     /// The radio whose access point runs, with the settings it runs with
     /// (wpa_supplicant said so): bridged while those are still the wanted ones.
     pub ap_up: Option<(u32, tether::ApSpec)>,
@@ -43,6 +45,7 @@ impl Default for TetherState {
             foreign: Vec::new(),
             clients: Vec::new(),
             lease_secs: 86_400,
+            fast_path: true,
             ap_up: None,
         }
     }
