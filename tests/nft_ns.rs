@@ -600,7 +600,9 @@ fn offload_flowtable_as_nft_makes_it_or_refused_whole() {
         .and_then(|mut c| {
             use std::io::Write;
             c.stdin.take().unwrap().write_all(
-                b"table inet probe { flowtable f { hook ingress priority 0; devices = { tether, up0 }; } }\n",
+                // What pathman asks for, counter flag included (on lines of
+                // their own: nft 1.0.6 takes no `counter;` in the one-line form).
+                b"table inet probe {\n flowtable f {\n  hook ingress priority 0\n  devices = { tether, up0 }\n  counter\n }\n}\n",
             )?;
             c.wait()
         })
@@ -643,6 +645,18 @@ fn offload_flowtable_as_nft_makes_it_or_refused_whole() {
                     "ip saddr 192.168.7.0/24 meta l4proto udp flow add @tether",
                     "masquerade",
                 ],
+            );
+            // NF_FLOWTABLE_COUNTER: a `counter` line inside the flowtable's
+            // block (offloaded packets keep counting in conntrack).
+            let block: Vec<&str> = table
+                .lines()
+                .skip_while(|l| !l.contains("flowtable tether {"))
+                .skip(1)
+                .take_while(|l| l.trim() != "}")
+                .collect();
+            assert!(
+                block.iter().any(|l| l.trim() == "counter"),
+                "no counter in the flowtable:\n{table}"
             );
             ns.assert_round_trip(&table);
         } else {

@@ -680,13 +680,17 @@ mod raw {
     }
 
     /// `NFT_MSG_NEWFLOWTABLE`: flowtable `name` of pathman's table on the
-    /// ingress hook of `devices` (netlink-packet-netfilter has no
-    /// flowtable messages).
+    /// ingress hook of `devices`, with `NF_FLOWTABLE_COUNTER` so offloaded
+    /// packets still count in their conntrack entry's counters (`nft list`
+    /// shows `counter`; Linux 5.7+). netlink-packet-netfilter has no
+    /// flowtable messages.
     pub fn flowtable(name: &str, devices: &[String]) -> NfTablesMessage {
         const NFT_MSG_NEWFLOWTABLE: u8 = 22;
         const NFTA_FLOWTABLE_TABLE: u16 = 1;
         const NFTA_FLOWTABLE_NAME: u16 = 2;
         const NFTA_FLOWTABLE_HOOK: u16 = 3;
+        const NFTA_FLOWTABLE_FLAGS: u16 = 7;
+        const NF_FLOWTABLE_COUNTER: u32 = 0x2;
         const NFTA_FLOWTABLE_HOOK_NUM: u16 = 1;
         const NFTA_FLOWTABLE_HOOK_PRIORITY: u16 = 2;
         const NFTA_FLOWTABLE_HOOK_DEVS: u16 = 3;
@@ -706,6 +710,10 @@ mod raw {
                 DefaultNla::new(NFTA_FLOWTABLE_TABLE, cstr(super::TABLE)),
                 DefaultNla::new(NFTA_FLOWTABLE_NAME, cstr(name)),
                 DefaultNla::new(NFTA_FLOWTABLE_HOOK | NLA_F_NESTED, hook),
+                DefaultNla::new(
+                    NFTA_FLOWTABLE_FLAGS,
+                    NF_FLOWTABLE_COUNTER.to_be_bytes().to_vec(),
+                ),
             ],
         }
     }

@@ -107,6 +107,42 @@ fn cmp_layout() {
     assert!(got.ends_with(&want_data), "{got:x?}");
 }
 
+/// The flowtable asks for `NF_FLOWTABLE_COUNTER` (0x2 in
+/// `NFTA_FLOWTABLE_FLAGS`, attribute 7, big endian), as
+/// nft 1.0.6 sends for a flowtable with `counter` (seen with strace).
+#[test]
+fn flowtable_has_the_counter_flag() {
+    use crate::core::firewall::{Masquerade, Offload};
+    let rs = Ruleset {
+        masquerade: vec![Masquerade {
+            src: ("192.168.0.0".parse().unwrap(), 24),
+            oif: 3,
+        }],
+        offload: Some(Offload {
+            devices: vec!["tether".into(), "eth0".into()],
+            src: ("192.168.0.0".parse().unwrap(), 24),
+        }),
+        ..Ruleset::default()
+    };
+    let b = replace_batch(&rs, 1);
+    let newflowtable = (10 << 8) | 22;
+    let msg = messages("nft", &b.buf)
+        .find(|m| m.message_type() == newflowtable)
+        .expect("a NEWFLOWTABLE message");
+    // After the nfgenmsg header: (len, type, value) attributes.
+    let mut attrs = &msg.payload()[4..];
+    let mut flags = None;
+    while attrs.len() >= 4 {
+        let len = u16::from_ne_bytes([attrs[0], attrs[1]]) as usize;
+        let kind = u16::from_ne_bytes([attrs[2], attrs[3]]) & 0x3fff;
+        if kind == 7 {
+            flags = Some(attrs[4..len].to_vec());
+        }
+        attrs = attrs.get(len.next_multiple_of(4)..).unwrap_or(&[]);
+    }
+    assert_eq!(flags, Some(vec![0, 0, 0, 2]));
+}
+
 /// A batch the kernel refuses part-way (a rule for a chain that does not
 /// exist, after a valid replacement): the error names that message and the
 /// previous ruleset is untouched. Runs in its own netns (needs root).
