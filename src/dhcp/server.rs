@@ -181,6 +181,25 @@ pub struct Stats {
     pub exhausted: u64,
 }
 
+/// `received N offers N acks N naks N declines N releases N dropped N exhausted N`: the
+/// dump's line.
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "received {} offers {} acks {} naks {} declines {} releases {} dropped {} exhausted {}",
+            self.received,
+            self.offers,
+            self.acks,
+            self.naks,
+            self.declines,
+            self.releases,
+            self.dropped,
+            self.exhausted
+        )
+    }
+}
+
 /// Log lines allowed per second (a flood of bad packets logs a count, not each one).
 const LOG_PER_SEC: u32 = 5;
 

@@ -114,17 +114,21 @@ pub enum Control<C> {
 
 /// Runs `machine` over `transport` until a [`Control::Stop`] arrives (or the
 /// control channel closes); every event goes through `emit`, which returns
-/// false once nobody listens (the task then ends).
-pub async fn drive<M, T, E, F>(
+/// false once nobody listens (the task then ends). `observe` sees the machine
+/// before each wait, once the step's outputs and events are out: how a task
+/// shows the daemon what it counts (the DHCP server's [`Stats`](crate::dhcp::server::Stats)).
+pub async fn drive<M, T, E, F, O>(
     mut machine: M,
     mut transport: T,
     control: Receiver<Control<M::Config>>,
     mut emit: E,
+    mut observe: O,
 ) where
     M: Machine,
     T: Transport<M>,
     E: FnMut(M::Event) -> F,
     F: Future<Output = bool>,
+    O: FnMut(&M),
 {
     enum Wake<I, C> {
         Input(I),
@@ -146,6 +150,7 @@ pub async fn drive<M, T, E, F>(
             }
         }
         let retry = transport.prepare(&machine, now.mono);
+        observe(&machine);
         let mut deadline = machine.poll_at();
         if let Some(t) = retry {
             deadline = deadline.min(PollAt::At(t));
@@ -207,8 +212,28 @@ impl<C> Handle<C> {
         F: Future<Output = bool> + 'static,
         C: 'static,
     {
+        Handle::spawn_observed(ex, machine, transport, emit, |_: &M| {})
+    }
+
+    /// [`Handle::spawn`], with `observe` called on the machine before each
+    /// wait (see [`drive`]).
+    pub fn spawn_observed<M, T, E, F, O>(
+        ex: &smol::LocalExecutor<'static>,
+        machine: M,
+        transport: T,
+        emit: E,
+        observe: O,
+    ) -> Handle<M::Config>
+    where
+        M: Machine<Config = C> + 'static,
+        T: Transport<M> + 'static,
+        E: FnMut(M::Event) -> F + 'static,
+        F: Future<Output = bool> + 'static,
+        O: FnMut(&M) + 'static,
+        C: 'static,
+    {
         let (tx, rx) = smol::channel::bounded(4);
-        let task = ex.spawn(drive(machine, transport, rx, emit));
+        let task = ex.spawn(drive(machine, transport, rx, emit, observe));
         Handle { control: tx, task }
     }
 
@@ -341,5 +366,46 @@ mod tests {
             "outputs, then the goodbye"
         );
         assert_eq!(*events.borrow(), vec![3, 1000]);
+    }
+
+    #[test]
+    fn the_observer_sees_every_input_before_the_next_wait() {
+        let ex: &'static smol::LocalExecutor<'static> =
+            Box::leak(Box::new(smol::LocalExecutor::new()));
+        let (in_tx, in_rx) = smol::channel::unbounded();
+        let machine = Echo {
+            pending: Vec::new(),
+            events: Vec::new(),
+            seen: 0,
+            wake_at: None,
+            stopped: false,
+        };
+        let transport = Pipe {
+            rx: in_rx,
+            sent: Rc::new(RefCell::new(Vec::new())),
+        };
+        let seen = Rc::new(std::cell::Cell::new(None));
+        let cell = seen.clone();
+        let handle = Handle::spawn_observed(
+            ex,
+            machine,
+            transport,
+            |_| async { true },
+            move |m: &Echo| cell.set(Some(m.seen)),
+        );
+        smol::block_on(ex.run(async {
+            while seen.get().is_none() {
+                smol::future::yield_now().await;
+            }
+            assert_eq!(seen.get(), Some(0), "before the first input");
+            for i in 1..=2 {
+                in_tx.send(i).await.unwrap();
+            }
+            while seen.get() != Some(2) {
+                smol::future::yield_now().await;
+            }
+            handle.stop(false).await;
+        }));
+        assert_eq!(seen.get(), Some(2));
     }
 }

@@ -285,6 +285,27 @@ fn a_declined_address_is_quarantined_then_given_again() {
 }
 
 #[test]
+fn stats_count_a_lease_and_read_as_the_dump_shows_them() {
+    let (mut s, now) = server();
+    assert_eq!(
+        s.stats().to_string(),
+        "received 0 offers 0 acks 0 naks 0 declines 0 releases 0 dropped 0 exhausted 0"
+    );
+    dora(&mut s, &now, 1);
+    s.process(
+        &now,
+        Datagram {
+            bytes: vec![0; 3],
+            src: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
+        },
+    );
+    assert_eq!(
+        s.stats().to_string(),
+        "received 3 offers 1 acks 1 naks 0 declines 0 releases 0 dropped 1 exhausted 0"
+    );
+}
+
+#[test]
 fn a_released_address_comes_back_to_its_client() {
     let (mut s, now) = server();
     let a = dora(&mut s, &now, 1);
