@@ -164,6 +164,22 @@ impl Tether {
         .into_owned()
     }
 
+    /// The DHCP server's counters from `state --all` (`dhcp server tether: received N
+    /// offers N …`), by name; None while the dump has no such line.
+    fn server_stats(&self) -> Option<std::collections::HashMap<String, u64>> {
+        let dump = ok(self.lab.ctl(&["state", "--all"]), "ctl state --all");
+        let line = dump
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("dhcp server tether: "))?;
+        let words: Vec<&str> = line.split_whitespace().collect();
+        Some(
+            words
+                .chunks(2)
+                .filter_map(|kv| Some((kv[0].to_string(), kv.get(1)?.parse().ok()?)))
+                .collect(),
+        )
+    }
+
     fn pings_internet(&self, lan: &str) -> bool {
         self.in_client(lan, &["ping", "-c", "1", "-W", "1", INET_SERVER])
             .status
@@ -252,6 +268,11 @@ fn three_real_dhcp_clients_lease_renew_reach_the_internet_through_nat_and_releas
         !route.status.success(),
         "the internet routes 192.168.0.0/24 itself"
     );
+    // The server's own count in state --all: at least one ACK per client that holds a lease.
+    let stats = t.server_stats().expect("a dhcp server line in state --all");
+    let acks = stats["acks"];
+    assert!(acks >= 3, "{stats:?}");
+    assert!(stats["received"] >= stats["offers"] + acks, "{stats:?}");
     let listed = ok(t.lab.ctl(&["tethering_clients"]), "ctl tethering_clients");
     for mac in [
         "02:50:4D:20:00:01",
@@ -273,6 +294,10 @@ fn three_real_dhcp_clients_lease_renew_reach_the_internet_through_nat_and_releas
             });
         assert_eq!(t.leased(lan).as_deref(), Some(leased_of(&t, lan).as_str()));
     }
+    // Each renewal was an ACK the counter saw.
+    t.lab.wait_for(T, "the renewals' ACKs counted", || {
+        t.server_stats().is_some_and(|s| s["acks"] >= acks + 3)
+    });
     // Release, each client its own way: the lease leaves the server.
     for (lan, prog) in clients {
         t.client(lan, prog, "release");

@@ -69,6 +69,9 @@ impl Daemon {
                     p.block.gateway(),
                     m.tether.clients.len()
                 );
+                if let Some((bridge, stats)) = self.tasks.dhcp_server_stats() {
+                    let _ = writeln!(s, "  dhcp server {bridge}: {stats}");
+                }
                 if let Some((radio, ap)) = m.tether_ap() {
                     let running = m
                         .tether

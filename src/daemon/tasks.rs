@@ -16,7 +16,11 @@ pub(super) enum Running {
     Dhcp(Handle<()>),
     Sntp(Handle<SntpConfig>),
     Online(Handle<crate::online::Config>),
-    DhcpServer(Handle<crate::dhcp::server::ServerConfig>),
+    /// The tethering DHCP server, with the counters it publishes before each wait.
+    DhcpServer(
+        Handle<crate::dhcp::server::ServerConfig>,
+        std::rc::Rc<std::cell::Cell<crate::dhcp::server::Stats>>,
+    ),
     /// A task that could not start (its configuration is unusable); kept so
     /// the supervisor does not try again until the spec changes.
     Idle,
@@ -32,6 +36,18 @@ impl Tasks {
     /// How many tasks there are (running or idle).
     pub fn len(&self) -> usize {
         self.running.len()
+    }
+
+    /// The running DHCP server's bridge and counters.
+    pub fn dhcp_server_stats(&self) -> Option<(&str, crate::dhcp::server::Stats)> {
+        self.running
+            .iter()
+            .find_map(|(spec, run)| match (spec, run) {
+                (TaskSpec::DhcpServer { ifname, .. }, Running::DhcpServer(_, stats)) => {
+                    Some((ifname.as_str(), stats.get()))
+                }
+                _ => None,
+            })
     }
 
     /// One line per task: what it is, with its configuration.
@@ -143,7 +159,7 @@ impl Daemon {
                                 h.reconfigure(c).await;
                             }
                         }
-                        (TaskSpec::DhcpServer { .. }, Running::DhcpServer(h)) => {
+                        (TaskSpec::DhcpServer { .. }, Running::DhcpServer(h, _)) => {
                             if let Some(c) = super::tether::server_config(&spec) {
                                 h.reconfigure(c).await;
                             }
@@ -275,7 +291,7 @@ impl Daemon {
                 log::debug!("ifindex {ifindex}: online check stopped");
                 self.ex.spawn(h.stop(false)).detach();
             }
-            (_, Running::DhcpServer(h)) => {
+            (_, Running::DhcpServer(h, _)) => {
                 log::info!("dhcp server: stopped");
                 self.model.tether_clients(Vec::new());
                 self.ex.spawn(h.stop(false)).detach();
@@ -292,7 +308,7 @@ impl Daemon {
                 Running::Dhcp(h) => h.stop(false).await,
                 Running::Sntp(h) => h.stop(false).await,
                 Running::Online(h) => h.stop(false).await,
-                Running::DhcpServer(h) => h.stop(false).await,
+                Running::DhcpServer(h, _) => h.stop(false).await,
                 Running::Idle => {}
             }
         }

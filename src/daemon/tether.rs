@@ -317,7 +317,9 @@ impl Daemon {
         let transport =
             crate::edge::dhcp_server::ServerSockets::new(*ifindex, ifname.as_str(), path);
         let tx = self.events.clone();
-        super::tasks::Running::DhcpServer(crate::task::Handle::spawn(
+        let stats = std::rc::Rc::new(std::cell::Cell::new(machine.stats()));
+        let published = stats.clone();
+        let handle = crate::task::Handle::spawn_observed(
             self.ex,
             machine,
             transport,
@@ -328,7 +330,9 @@ impl Daemon {
                     tx.send(super::Event::TetherClients(clients)).await
                 }
             },
-        ))
+            move |m: &Server| published.set(m.stats()),
+        );
+        super::tasks::Running::DhcpServer(handle, stats)
     }
 
     /// At shutdown: the bridge and forwarding go with pathman.
