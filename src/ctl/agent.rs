@@ -20,7 +20,7 @@ use zbus::message::{Flags, Type as MessageType};
 use zbus::zvariant::{ObjectPath, OwnedObjectPath, Value};
 use zbus::{Connection, MatchRule, Message, MessageStream};
 
-use super::commands::{call, CallError, CtlError};
+use super::commands::{call, Args, CallError, CtlError};
 use super::format::{self, Properties};
 use super::monitor::Sink;
 use super::LineReader;
@@ -459,12 +459,12 @@ impl Agent {
                 .map_err(failed)?;
             let (tx, rx) = smol::channel::bounded(MAX_PENDING);
             let task = ex.spawn(serve(conn.clone(), stream, tx));
-            match call::<_, ()>(
+            match call::<()>(
                 conn,
                 names::MANAGER_PATH,
                 names::MANAGER_INTERFACE,
                 "RegisterAgent",
-                &(agent_path(),),
+                &Args::of((agent_path(),)),
             )
             .await
             {
@@ -482,12 +482,12 @@ impl Agent {
             }
             // As connmanctl: stop serving first, then tell the daemon.
             self.forget();
-            match call::<_, ()>(
+            match call::<()>(
                 conn,
                 names::MANAGER_PATH,
                 names::MANAGER_INTERFACE,
                 "UnregisterAgent",
-                &(agent_path(),),
+                &Args::of((agent_path(),)),
             )
             .await
             {
@@ -507,12 +507,12 @@ impl Agent {
     pub(super) async fn shut_down(&mut self, conn: &Connection) {
         if self.is_registered() {
             self.forget();
-            let _ = call::<_, ()>(
+            let _ = call::<()>(
                 conn,
                 names::MANAGER_PATH,
                 names::MANAGER_INTERFACE,
                 "UnregisterAgent",
-                &(agent_path(),),
+                &Args::of((agent_path(),)),
             )
             .await;
         }
@@ -735,7 +735,7 @@ async fn allowed(conn: &Connection, cache: &mut HashMap<String, bool>, sender: &
         "/org/freedesktop/DBus",
         "org.freedesktop.DBus",
         "GetConnectionUnixUser",
-        &(sender,),
+        &crate::dbus::client::Args::of((sender,)),
     )
     .await
     .and_then(|m| m.body().deserialize::<u32>());

@@ -12,6 +12,7 @@ use zbus::Connection;
 
 use super::format::{self, ObjectEntry, Properties};
 use super::session::{self, CreateOptions};
+pub(super) use crate::dbus::client::Args;
 use crate::dbus::names;
 
 /// The help text, in connmanctl's layout.
@@ -871,17 +872,31 @@ fn classify(e: zbus::Error) -> CallError {
 pub const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Calls `member` on pathman and decodes the reply as `R`.
-pub(super) async fn call<B, R>(
+pub(super) async fn call<R>(
     conn: &Connection,
     path: &str,
     interface: &str,
     member: &str,
-    body: &B,
+    body: &Args<'_>,
 ) -> Result<R, CallError>
 where
-    B: zbus::export::serde::Serialize + zbus::zvariant::DynamicType,
     R: for<'d> zbus::zvariant::DynamicDeserialize<'d>,
 {
+    let reply = call_raw(conn, path, interface, member, body).await?;
+    reply
+        .body()
+        .deserialize::<R>()
+        .map_err(|e| CallError::Failed(format!("unexpected reply to {member}: {e}")))
+}
+
+/// [`call`] up to the reply, the same code for every reply type.
+async fn call_raw(
+    conn: &Connection,
+    path: &str,
+    interface: &str,
+    member: &str,
+    body: &Args<'_>,
+) -> Result<zbus::Message, CallError> {
     let reply = conn.call_method(Some(names::BUS_NAME), path, Some(interface), member, body);
     let timeout = async {
         smol::Timer::after(CALL_TIMEOUT).await;
@@ -890,11 +905,7 @@ where
             CALL_TIMEOUT.as_secs()
         )))
     };
-    let reply = smol::future::or(async { reply.await.map_err(classify) }, timeout).await?;
-    reply
-        .body()
-        .deserialize::<R>()
-        .map_err(|e| CallError::Failed(format!("unexpected reply to {member}: {e}")))
+    smol::future::or(async { reply.await.map_err(classify) }, timeout).await
 }
 
 /// An object and interface to call.
@@ -913,7 +924,7 @@ async fn get<R>(
 where
     R: for<'d> zbus::zvariant::DynamicDeserialize<'d>,
 {
-    call(conn, path, interface, member, &())
+    call(conn, path, interface, member, &Args::NONE)
         .await
         .map_err(|e| e.in_context(""))
 }
@@ -925,7 +936,18 @@ async fn set_property(
     name: &str,
     value: &Value<'_>,
 ) -> Result<(), CallError> {
-    call::<_, ()>(conn, path, interface, "SetProperty", &(name, value)).await
+    // Holds no file descriptor, so the copy cannot fail.
+    let value = value
+        .try_clone()
+        .map_err(|e| CallError::Failed(format!("{name}: {e}")))?;
+    call::<()>(
+        conn,
+        path,
+        interface,
+        "SetProperty",
+        &Args::of((name, value)),
+    )
+    .await
 }
 
 /// Runs `cmd` and writes its output to `out`; errors are returned, not printed.
@@ -960,10 +982,15 @@ pub async fn execute(
         }
         BusCommand::Services(Some(id)) => {
             let path = id.path();
-            let props: Properties =
-                call(conn, &path, names::SERVICE_INTERFACE, "GetProperties", &())
-                    .await
-                    .map_err(|e| e.in_context(id.as_str()))?;
+            let props: Properties = call(
+                conn,
+                &path,
+                names::SERVICE_INTERFACE,
+                "GetProperties",
+                &Args::NONE,
+            )
+            .await
+            .map_err(|e| e.in_context(id.as_str()))?;
             out.write_all(format::object_properties(&path, &props).as_bytes())?;
         }
         BusCommand::Power { target, on } => {
@@ -1031,9 +1058,15 @@ pub async fn execute(
         }
         BusCommand::Scan(tech) => {
             let path = names::technology_path(tech);
-            call::<_, ()>(conn, &path, names::TECHNOLOGY_INTERFACE, "Scan", &())
-                .await
-                .map_err(|e| e.in_context(path.as_str()))?;
+            call::<()>(
+                conn,
+                &path,
+                names::TECHNOLOGY_INTERFACE,
+                "Scan",
+                &Args::NONE,
+            )
+            .await
+            .map_err(|e| e.in_context(path.as_str()))?;
             writeln!(out, "Scan completed for {tech}")?;
         }
         BusCommand::Connect(id) | BusCommand::Disconnect(id) => {
@@ -1042,7 +1075,7 @@ pub async fn execute(
                 _ => ("Disconnect", "Disconnected"),
             };
             let path = id.path();
-            call::<_, ()>(conn, &path, names::SERVICE_INTERFACE, member, &())
+            call::<()>(conn, &path, names::SERVICE_INTERFACE, member, &Args::NONE)
                 .await
                 .map_err(|e| e.in_context(path.as_str()))?;
             writeln!(out, "{done} {}", id.as_str())?;
@@ -1059,12 +1092,12 @@ pub async fn execute(
             let path = service.path();
             let target_path =
                 object_path(&target.path()).map_err(|e| e.in_context(path.as_str()))?;
-            call::<_, ()>(
+            call::<()>(
                 conn,
                 &path,
                 names::SERVICE_INTERFACE,
                 member,
-                &(target_path,),
+                &Args::of((target_path,)),
             )
             .await
             .map_err(|e| e.in_context(path.as_str()))?;
@@ -1079,7 +1112,8 @@ pub async fn execute(
                         set_property(conn, &path, names::SERVICE_INTERFACE, name, &value).await
                     }
                     None => {
-                        call::<_, ()>(conn, &path, names::SERVICE_INTERFACE, "Remove", &()).await
+                        call::<()>(conn, &path, names::SERVICE_INTERFACE, "Remove", &Args::NONE)
+                            .await
                     }
                 };
                 match result {
@@ -1103,9 +1137,15 @@ pub async fn execute(
         }
         BusCommand::SessionDestroy(path) => {
             let (manager, interface) = MANAGER;
-            call::<_, ()>(conn, manager, interface, "DestroySession", &(path,))
-                .await
-                .map_err(|e| e.in_context(path.as_str()))?;
+            call::<()>(
+                conn,
+                manager,
+                interface,
+                "DestroySession",
+                &Args::of((path.clone(),)),
+            )
+            .await
+            .map_err(|e| e.in_context(path.as_str()))?;
             writeln!(out, "Destroyed session {}", path.as_str())?;
         }
     }

@@ -21,7 +21,7 @@ use zbus::zvariant::{ObjectPath, OwnedObjectPath, Value};
 use zbus::{Connection, MatchRule, Message, MessageStream};
 
 use super::commands::{
-    bad, call, no_args, one_bool, option_runs, owned, CallError, CtlError, ParseError,
+    bad, call, no_args, one_bool, option_runs, owned, Args, CallError, CtlError, ParseError,
 };
 use super::format::{self, Properties, Style};
 use super::monitor::Sink;
@@ -454,16 +454,13 @@ async fn notifier_stream(conn: &Connection, notifier: &str) -> zbus::Result<Mess
 }
 
 /// Calls `member` on the session object.
-async fn session_call<B>(
+async fn session_call(
     conn: &Connection,
     session: &str,
     member: &str,
-    body: &B,
-) -> Result<(), CallError>
-where
-    B: zbus::export::serde::Serialize + zbus::zvariant::DynamicType,
-{
-    call::<_, ()>(conn, session, names::SESSION_INTERFACE, member, body).await
+    body: &Args<'_>,
+) -> Result<(), CallError> {
+    call::<()>(conn, session, names::SESSION_INTERFACE, member, body).await
 }
 
 /// What a line of input led to.
@@ -518,7 +515,7 @@ where
         names::MANAGER_PATH,
         names::MANAGER_INTERFACE,
         "CreateSession",
-        &(options.settings_dict(), notifier_obj),
+        &Args::of((options.settings_dict(), notifier_obj)),
     )
     .await
     .map_err(|e| e.in_context("session"))?;
@@ -532,7 +529,7 @@ where
         write_now(&out, &text)?;
     }
     if options.connect {
-        call_and_report(conn, &session, "Connect", &(), "connect", &out).await?;
+        call_and_report(conn, &session, "Connect", &Args::NONE, "connect", &out).await?;
     }
 
     smol::pin!(input);
@@ -578,24 +575,21 @@ async fn next_event(rx: &Receiver<Event>) -> Event {
 }
 
 async fn destroy(conn: &Connection, session: &str) -> Result<(), CtlError> {
-    session_call(conn, session, "Destroy", &())
+    session_call(conn, session, "Destroy", &Args::NONE)
         .await
         .map_err(|e| e.in_context(session))
 }
 
 /// Calls `member` on the session and prints a failure as `Error <what>: <message>`; the
 /// session goes on, so only output failures are returned.
-async fn call_and_report<B>(
+async fn call_and_report(
     conn: &Connection,
     session: &str,
     member: &str,
-    body: &B,
+    body: &Args<'_>,
     what: &str,
     out: &Sink,
-) -> Result<(), CtlError>
-where
-    B: zbus::export::serde::Serialize + zbus::zvariant::DynamicType,
-{
+) -> Result<(), CtlError> {
     if let Err(e) = session_call(conn, session, member, body).await {
         write_now(out, &format!("{}\n", e.in_context(what)))?;
     }
@@ -613,14 +607,14 @@ async fn act(conn: &Connection, session: &str, line: &str, out: &Sink) -> Result
     };
     match input {
         SessionInput::Connect => {
-            call_and_report(conn, session, "Connect", &(), "connect", out).await?;
+            call_and_report(conn, session, "Connect", &Args::NONE, "connect", out).await?;
         }
         SessionInput::Disconnect => {
-            call_and_report(conn, session, "Disconnect", &(), "disconnect", out).await?;
+            call_and_report(conn, session, "Disconnect", &Args::NONE, "disconnect", out).await?;
         }
         SessionInput::Change(settings) => {
             for setting in settings {
-                let body = (setting.key(), setting.value());
+                let body = Args::of((setting.key(), setting.value()));
                 call_and_report(conn, session, "Change", &body, setting.key(), out).await?;
             }
         }

@@ -14,7 +14,7 @@ use zbus::Message;
 use crate::caps;
 use crate::core::tech::cellular::{Context, ModemView, Sim};
 use crate::core::types::Technology;
-use crate::dbus::client::call;
+use crate::dbus::client::{call, Args};
 use crate::dbus::ofono::{self, Props};
 
 use super::events::EventTx;
@@ -230,16 +230,17 @@ async fn set_property(
     value: bool,
     timeout: Duration,
 ) -> Result<(), String> {
-    let body = (name, Value::from(value));
-    let call = conn.call_method(Some(ofono::NAME), path, Some(iface), "SetProperty", &body);
-    let deadline = async {
-        smol::Timer::after(timeout).await;
-        Err(zbus::Error::Failure(format!(
-            "no answer within {} s",
-            timeout.as_secs()
-        )))
-    };
-    match smol::future::or(call, deadline).await {
+    let body = Args::of((name, Value::from(value)));
+    let call = crate::dbus::client::call_within(
+        conn,
+        ofono::NAME,
+        path,
+        iface,
+        "SetProperty",
+        &body,
+        timeout,
+    );
+    match call.await {
         Ok(_) => Ok(()),
         Err(zbus::Error::MethodError(name, text, _)) => Err(format!(
             "{}{}",
@@ -277,9 +278,16 @@ impl Task {
     }
 
     async fn get_properties(&self, path: &str, iface: &str) -> Option<Props> {
-        let r = call(&self.conn, ofono::NAME, path, iface, "GetProperties", &())
-            .await
-            .and_then(|m| m.body().deserialize::<Props>());
+        let r = call(
+            &self.conn,
+            ofono::NAME,
+            path,
+            iface,
+            "GetProperties",
+            &Args::NONE,
+        )
+        .await
+        .and_then(|m| m.body().deserialize::<Props>());
         match r {
             Ok(p) => Some(p),
             Err(e) => {
@@ -296,7 +304,7 @@ impl Task {
             "/",
             ofono::MANAGER,
             "GetModems",
-            &(),
+            &Args::NONE,
         )
         .await
         .and_then(|m| m.body().deserialize::<Vec<(OwnedObjectPath, Props)>>());
@@ -382,7 +390,7 @@ impl Task {
             &path,
             ofono::CM,
             "GetContexts",
-            &(),
+            &Args::NONE,
         )
         .await
         .and_then(|m| m.body().deserialize::<Vec<(OwnedObjectPath, Props)>>());

@@ -16,7 +16,7 @@ use crate::core::model::{Agent, AgentAnswer, ConnectSpec, InputRequest};
 use crate::core::tech::wifi::{LinkState, RadioView, ScanBackoff};
 use crate::core::tether::ApSpec;
 use crate::core::types::{IfName, ServiceId, Technology};
-use crate::dbus::client::call;
+use crate::dbus::client::{call, Args};
 use crate::dbus::request::CallError;
 use crate::dbus::server::Deferred;
 use crate::dbus::wpa::{self, Props};
@@ -393,19 +393,18 @@ async fn ask_agent(conn: zbus::Connection, agent: Agent, req: InputRequest, tx: 
     let answer = match OwnedObjectPath::try_from(service_path) {
         Err(e) => AgentAnswer::Failed(format!("bad service path: {e}")),
         Ok(path) => {
-            let body = (path, fields);
-            let reply = conn.call_method(
-                Some(agent.owner.as_str()),
+            let body = Args::of((path, fields));
+            let reply = crate::dbus::client::call_within(
+                &conn,
+                agent.owner.as_str(),
                 agent.path.as_str(),
-                Some("net.connman.Agent"),
+                "net.connman.Agent",
                 "RequestInput",
                 &body,
+                Duration::from_secs(caps::AGENT_TIMEOUT_SECS),
             );
-            let timeout = async {
-                smol::Timer::after(Duration::from_secs(caps::AGENT_TIMEOUT_SECS)).await;
-                Err(zbus::Error::Failure("timeout".into()))
-            };
-            match smol::future::or(reply, timeout).await {
+            // A timeout is a Failure.
+            match reply.await {
                 Ok(msg) => agent_reply(&msg, &req),
                 Err(zbus::Error::MethodError(name, text, _)) => {
                     let text = text.unwrap_or_default();
@@ -462,19 +461,18 @@ async fn report_error(
     let retry = match OwnedObjectPath::try_from(path) {
         Err(_) => false,
         Ok(path) => {
-            let body = (path, error);
-            let reply = conn.call_method(
-                Some(agent.owner.as_str()),
+            let body = Args::of((path, error));
+            let reply = crate::dbus::client::call_within(
+                &conn,
+                agent.owner.as_str(),
                 agent.path.as_str(),
-                Some("net.connman.Agent"),
+                "net.connman.Agent",
                 "ReportError",
                 &body,
+                Duration::from_secs(caps::AGENT_TIMEOUT_SECS),
             );
-            let timeout = async {
-                smol::Timer::after(Duration::from_secs(caps::AGENT_TIMEOUT_SECS)).await;
-                Err(zbus::Error::Failure("timeout".into()))
-            };
-            match smol::future::or(reply, timeout).await {
+            // A timeout is a Failure.
+            match reply.await {
                 Err(zbus::Error::MethodError(name, _, _)) => {
                     name.as_str() == "net.connman.Agent.Error.Retry"
                 }
@@ -833,7 +831,7 @@ impl Task {
             wpa::PATH,
             wpa::IFACE_ROOT,
             "GetInterface",
-            &(ifname.as_str(),),
+            &Args::of((ifname.as_str(),)),
         )
         .await;
         let mut existing = match found.and_then(|m| m.body().deserialize::<OwnedObjectPath>()) {
@@ -881,7 +879,7 @@ impl Task {
                     wpa::PATH,
                     wpa::IFACE_ROOT,
                     "CreateInterface",
-                    &(args,),
+                    &Args::of((args,)),
                 )
                 .await
                 .and_then(|m| m.body().deserialize::<OwnedObjectPath>());
@@ -919,7 +917,7 @@ impl Task {
             path,
             wpa::PROPERTIES,
             "GetAll",
-            &(iface,),
+            &Args::of((iface,)),
         )
         .await
         .and_then(|m| m.body().deserialize::<Props>());
@@ -983,7 +981,7 @@ impl Task {
             &path,
             wpa::IFACE_INTERFACE,
             "Scan",
-            &(args,),
+            &Args::of((args,)),
         )
         .await;
         self.radios[i].next_scan = None;
@@ -1015,7 +1013,7 @@ impl Task {
             path,
             wpa::IFACE_INTERFACE,
             "AddNetwork",
-            &(args,),
+            &Args::of((args,)),
         )
         .await
         .and_then(|m| m.body().deserialize::<OwnedObjectPath>())
@@ -1027,7 +1025,7 @@ impl Task {
             path,
             wpa::IFACE_INTERFACE,
             "SelectNetwork",
-            &(net,),
+            &Args::of((net,)),
         )
         .await
         .map_err(|e| format!("wpa_supplicant cannot select the network: {e}"))?;
@@ -1062,7 +1060,7 @@ impl Task {
             &path,
             wpa::IFACE_INTERFACE,
             "Disconnect",
-            &(),
+            &Args::NONE,
         )
         .await
         {
@@ -1083,7 +1081,7 @@ impl Task {
             iface,
             wpa::IFACE_INTERFACE,
             "RemoveNetwork",
-            &(p,),
+            &Args::of((p,)),
         )
         .await
         {
@@ -1098,7 +1096,7 @@ impl Task {
             path,
             wpa::IFACE_INTERFACE,
             "AbortScan",
-            &(),
+            &Args::NONE,
         )
         .await
         {
@@ -1116,7 +1114,7 @@ impl Task {
             wpa::PATH,
             wpa::IFACE_ROOT,
             "RemoveInterface",
-            &(p,),
+            &Args::of((p,)),
         )
         .await
         {

@@ -181,7 +181,7 @@ pub async fn subscribe(conn: &zbus::Connection) {
             "/org/freedesktop/DBus",
             "org.freedesktop.DBus",
             "AddMatch",
-            &(r.match_string(),),
+            &Args::of((r.match_string(),)),
         )
         .await;
         if let Err(e) = res {
@@ -194,24 +194,74 @@ pub async fn subscribe(conn: &zbus::Connection) {
 /// a stuck peer never holds up the loop for long.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A method call's arguments: one body type for every call pathman makes.
+///
+/// zbus's `call_method` is async and generic over the body, so each body type got its own
+/// copy of its future (issue 12's size budget); pathman's calls all pass an `Args`, so there
+/// is one. `Args::of((a, b))` holds the arguments as a zvariant structure, which zbus writes
+/// exactly as the tuple `(a, b)` (the body signature is the structure's without its
+/// parentheses); a `Value` argument is sent as a variant.
+#[derive(Debug)]
+pub struct Args<'a>(Option<zbus::zvariant::Structure<'a>>);
+
+impl Args<'static> {
+    /// No arguments.
+    pub const NONE: Args<'static> = Args(None);
+}
+
+impl<'a> Args<'a> {
+    /// The arguments of a tuple: `Args::of((name, value))`, `Args::of((path,))`.
+    pub fn of(args: impl Into<zbus::zvariant::Structure<'a>>) -> Args<'a> {
+        Args(Some(args.into()))
+    }
+}
+
+impl zbus::zvariant::DynamicType for Args<'_> {
+    fn signature(&self) -> zbus::zvariant::Signature {
+        match &self.0 {
+            None => zbus::zvariant::Signature::Unit,
+            Some(s) => zbus::zvariant::DynamicType::signature(s),
+        }
+    }
+}
+
+impl zbus::export::serde::Serialize for Args<'_> {
+    fn serialize<S: zbus::export::serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            None => ().serialize(ser),
+            Some(s) => s.serialize(ser),
+        }
+    }
+}
+
 /// A method call to another daemon, with [`CALL_TIMEOUT`].
-pub async fn call<B>(
+pub async fn call(
     conn: &zbus::Connection,
     dest: &str,
     path: &str,
     iface: &str,
     member: &str,
-    body: &B,
-) -> zbus::Result<Message>
-where
-    B: zbus::export::serde::Serialize + zbus::zvariant::DynamicType,
-{
+    body: &Args<'_>,
+) -> zbus::Result<Message> {
+    call_within(conn, dest, path, iface, member, body, CALL_TIMEOUT).await
+}
+
+/// A method call with its own timeout (the error says who did not answer what, and when).
+pub async fn call_within(
+    conn: &zbus::Connection,
+    dest: &str,
+    path: &str,
+    iface: &str,
+    member: &str,
+    body: &Args<'_>,
+    timeout: Duration,
+) -> zbus::Result<Message> {
     let call = conn.call_method(Some(dest), path, Some(iface), member, body);
     let timeout = async {
-        smol::Timer::after(CALL_TIMEOUT).await;
+        smol::Timer::after(timeout).await;
         Err(zbus::Error::Failure(format!(
             "{dest} did not answer {iface}.{member} within {} s",
-            CALL_TIMEOUT.as_secs()
+            timeout.as_secs()
         )))
     };
     smol::future::or(call, timeout).await
@@ -273,7 +323,7 @@ pub async fn name_owner(conn: &zbus::Connection, name: &str) -> Option<String> {
         "/org/freedesktop/DBus",
         "org.freedesktop.DBus",
         "GetNameOwner",
-        &(name,),
+        &Args::of((name,)),
     )
     .await
     .ok()?;

@@ -54,7 +54,7 @@ impl Access {
             "/org/freedesktop/DBus",
             "org.freedesktop.DBus",
             "GetConnectionUnixUser",
-            &(sender,),
+            &crate::dbus::client::Args::of((sender,)),
         )
         .await
         .and_then(|m| m.body().deserialize::<u32>())
