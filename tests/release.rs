@@ -9,7 +9,9 @@
 //! `offline_tarball_build_matches_repo_build` 4 LTO release builds of ~70-120 s each
 //! (the repository's x86_64 and aarch64, often already built by CI's build step, and
 //! the same two from the unpacked tarball, offline with an empty CARGO_HOME);
-//! `aarch64_binary_runs_under_qemu` reuses the repository's aarch64 build.
+//! `aarch64_binary_runs_under_qemu` reuses the repository's aarch64 build;
+//! `small_aarch64_binary_runs_under_qemu` makes cross/build.sh's PATHMAN_SMALL=1 one
+//! (std rebuilt, ~150 s; needs the rust-src component, which tests/run.sh adds).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -219,14 +221,7 @@ fn offline_tarball_build_matches_repo_build() {
 #[test]
 fn aarch64_binary_runs_under_qemu() {
     need("file");
-    let qemu = ["qemu-aarch64-static", "qemu-aarch64"]
-        .into_iter()
-        .find(|q| {
-            std::env::var_os("PATH")
-                .map(|p| std::env::split_paths(&p).any(|d| d.join(q).is_file()))
-                .unwrap_or(false)
-        })
-        .expect("qemu-aarch64-static (Debian qemu-user-static) or qemu-aarch64 is needed");
+    let qemu = qemu_aarch64();
     let epoch = last_commit_time();
     let rows = build(
         &repo(),
@@ -245,6 +240,53 @@ fn aarch64_binary_runs_under_qemu() {
         kind.contains("statically linked") || kind.contains("static-pie linked"),
         "file: {kind}"
     );
+    runs_under(qemu, bin);
+}
+
+/// The flash-starved boards' build (PATHMAN_SMALL=1: std rebuilt for size, no panic
+/// locations, shallow Debug) is a static aarch64 binary that runs and parses its options.
+#[test]
+fn small_aarch64_binary_runs_under_qemu() {
+    need("file");
+    let qemu = qemu_aarch64();
+    let target = "aarch64-unknown-linux-musl";
+    let o = run(Command::new(repo().join("cross/build.sh"))
+        .arg(target)
+        .current_dir(repo())
+        .env("PATHMAN_SMALL", "1")
+        .env("PATHMAN_BUILD_STRICT", "1")
+        .env("PATHMAN_CARGO_FLAGS", "--locked")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS"));
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let f: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(f.len(), 4, "build.sh line: {text}");
+    let bin = PathBuf::from(f[1]);
+    assert!(
+        bin.ends_with(format!("small/{target}/release/pathman")),
+        "PATHMAN_SMALL=1 builds into TARGET_DIR/small: {}",
+        bin.display()
+    );
+    let o = run(Command::new("file").arg("-b").arg(&bin));
+    let kind = String::from_utf8_lossy(&o.stdout);
+    assert!(kind.contains("ARM aarch64"), "file: {kind}");
+    assert!(kind.contains("statically linked"), "file: {kind}");
+    runs_under(qemu, &bin);
+    run(Command::new(qemu).arg(&bin).args(["ctl", "--help"]));
+}
+
+fn qemu_aarch64() -> &'static str {
+    ["qemu-aarch64-static", "qemu-aarch64"]
+        .into_iter()
+        .find(|q| {
+            std::env::var_os("PATH")
+                .map(|p| std::env::split_paths(&p).any(|d| d.join(q).is_file()))
+                .unwrap_or(false)
+        })
+        .expect("qemu-aarch64-static (Debian qemu-user-static) or qemu-aarch64 is needed")
+}
+
+fn runs_under(qemu: &str, bin: &Path) {
     let o = run(Command::new(qemu).arg(bin).arg("--version"));
     let v = String::from_utf8_lossy(&o.stdout);
     assert_eq!(v.trim(), format!("pathman {}", env!("CARGO_PKG_VERSION")));

@@ -54,6 +54,10 @@ if [ $QUICK = 0 ] && command -v rustup >/dev/null; then
     cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
     cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 fi
+# std's source, for cross/build.sh PATHMAN_SMALL=1 (tests/release.rs builds it).
+if command -v rustup >/dev/null && [ ! -d "$(rustc --print sysroot)/lib/rustlib/src/rust/library/std" ]; then
+    rustup component add rust-src >/dev/null 2>&1 || say "rust-src not installable: the PATHMAN_SMALL=1 build test will fail"
+fi
 
 # ------------------------------------------------------------------ test binaries
 # Which binaries to run: `-- --lib --test X …` selects, anything else goes to cargo test.
