@@ -729,16 +729,7 @@ async fn allowed(conn: &Connection, cache: &mut HashMap<String, bool>, sender: &
     // SAFETY: getuid cannot fail and touches no memory.
     let me = unsafe { libc::getuid() };
     // A plain call, not zbus's DBusProxy: its property cache machinery costs ~30 kB of binary.
-    let uid = crate::dbus::client::call(
-        conn,
-        "org.freedesktop.DBus",
-        "/org/freedesktop/DBus",
-        "org.freedesktop.DBus",
-        "GetConnectionUnixUser",
-        &crate::dbus::client::Args::of((sender,)),
-    )
-    .await
-    .and_then(|m| m.body().deserialize::<u32>());
+    let uid = crate::dbus::client::unix_user(conn, sender).await;
     let ok = matches!(uid, Ok(uid) if uid == 0 || uid == me);
     // Unique names are never reused; the cache only needs to be small.
     if cache.len() >= 16 {

@@ -315,6 +315,20 @@ async fn send(conn: &zbus::Connection, msg: zbus::Result<Message>) -> zbus::Resu
     conn.send(&msg?).await
 }
 
+/// The uid of the process behind a bus connection (`GetConnectionUnixUser`).
+pub async fn unix_user(conn: &zbus::Connection, name: &str) -> zbus::Result<u32> {
+    call(
+        conn,
+        "org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus",
+        "GetConnectionUnixUser",
+        &Args::of((name,)),
+    )
+    .await
+    .and_then(|m| m.body().deserialize::<u32>())
+}
+
 /// The unique name that owns `name` now, if any.
 pub async fn name_owner(conn: &zbus::Connection, name: &str) -> Option<String> {
     let msg = call(

@@ -48,17 +48,7 @@ impl Access {
         if let Some(uid) = self.cache.get(sender) {
             return Some(*uid);
         }
-        match crate::dbus::client::call(
-            conn,
-            "org.freedesktop.DBus",
-            "/org/freedesktop/DBus",
-            "org.freedesktop.DBus",
-            "GetConnectionUnixUser",
-            &crate::dbus::client::Args::of((sender,)),
-        )
-        .await
-        .and_then(|m| m.body().deserialize::<u32>())
-        {
+        match crate::dbus::client::unix_user(conn, sender).await {
             Ok(uid) => {
                 if self.cache.len() >= 64 {
                     self.cache.clear();
