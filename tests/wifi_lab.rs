@@ -38,6 +38,11 @@ impl WifiLab {
 
     /// The same with `n` upstreams: eth0 the radio, eth1… wired uplinks.
     fn up_with(bsses: &[&str], n: usize) -> WifiLab {
+        Self::up_full(bsses, n, &[])
+    }
+
+    /// [`WifiLab::up_with`], the fake supplicant started with `wpa_args`.
+    fn up_full(bsses: &[&str], n: usize, wpa_args: &[&str]) -> WifiLab {
         let lab = Lab::up_prefixed("wl", n, &[]);
         lab.start_bus();
         let board = lab.dir.join("board-wifi.conf");
@@ -54,7 +59,7 @@ impl WifiLab {
             lab,
             board: board.to_str().unwrap().to_string(),
         };
-        w.start_supplicant(bsses);
+        w.start_supplicant_with(bsses, wpa_args);
         w.start_daemon();
         // Radios are off until enabled (ConnMan's default); the switch is saved.
         let out = ok(w.lab.ctl(&["enable", "wifi"]), "pathman ctl enable wifi");
@@ -63,7 +68,13 @@ impl WifiLab {
     }
 
     fn start_supplicant(&self, bsses: &[&str]) {
-        ok(self.lab.cmd("wpa", &["start"]), "lab.sh wpa start");
+        self.start_supplicant_with(bsses, &[]);
+    }
+
+    fn start_supplicant_with(&self, bsses: &[&str], args: &[&str]) {
+        let mut cmd = vec!["start"];
+        cmd.extend_from_slice(args);
+        ok(self.lab.cmd("wpa", &cmd), "lab.sh wpa start");
         for b in bsses {
             ok(self.lab.cmd("wpa", &["ctl", "AddBss", "", b]), "ctl AddBss");
         }
@@ -969,4 +980,35 @@ fn roaming_keeps_the_address_routes_mptcp_endpoint_and_an_mptcp_connection() {
         .unwrap_or(0);
     assert!(n >= 1, "the server saw no MP_CAPABLE SYN: {text}");
     drop(server);
+}
+
+/// A radio whose supplicant says it has no access-point mode cannot be tethered:
+/// `tether wifi on` answers NotSupported (ConnMan: EOPNOTSUPP), Tethering stays false
+/// and no bridge appears in the kernel.
+#[test]
+fn wifi_tethering_on_a_radio_without_access_point_mode_is_not_supported() {
+    let psk = bss("pm-psk", "02:00:00:00:01:01", "psk", -50);
+    let w = WifiLab::up_full(&[&psk], 1, &["--modes", "infrastructure,ad-hoc"]);
+    // The interface's GetAll (Capabilities with it) has reached the model once its
+    // networks are services.
+    w.wait_service(&wifi_id(b"pm-psk", "psk"));
+    let out = w
+        .lab
+        .ctl(&["tether", "wifi", "on", "pm-ap", "correct horse"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Not supported"), "{text}");
+    assert!(!text.contains("Enabled tethering"), "{text}");
+    let techs = ok(w.lab.ctl(&["technologies"]), "pathman ctl technologies");
+    let wifi = techs
+        .split("/net/connman/technology/")
+        .find(|t| t.starts_with("wifi"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(wifi.contains("Tethering = False"), "{techs}");
+    let links = ok(w.lab.exec(&["ip", "-o", "link", "show"]), "ip link");
+    assert!(!links.contains(" tether:"), "a bridge was made: {links}");
 }

@@ -666,6 +666,54 @@ fn wifi_tethering_runs_an_access_point_and_bridges_the_radio_only_while_it_runs(
     assert!(m.tether.ap_up.is_none());
 }
 
+/// A radio its supplicant says cannot be an access point is never picked for one; with no
+/// radio that can, Tethering=true is NotSupported (ConnMan: EOPNOTSUPP) and nothing changes.
+#[test]
+fn wifi_tethering_skips_radios_without_access_point_mode() {
+    use super::tech::wifi::RadioView;
+    let station_only = RadioView {
+        ap_mode: Some(false),
+        ..Default::default()
+    };
+    let mut m = three_ready(false);
+    add_radio(&mut m, 12);
+    m.wifi_radio(12, &station_only, &mut Defaults);
+    m.set_tether_ap(Technology::Wifi, Some("pm-ap".into()), None, None)
+        .unwrap();
+    let _ = m.take_actions();
+    assert!(matches!(
+        m.set_tethering(Technology::Wifi, true),
+        Err(super::model::RequestError::NotSupported(_))
+    ));
+    assert!(!m.tether_settings(Technology::Wifi).enabled);
+    assert!(m.tether_ap().is_none());
+    assert!(m.take_actions().is_empty(), "nothing to save or do");
+    // A second radio that can: the access point runs there.
+    add_radio(&mut m, 13);
+    m.wifi_radio(
+        13,
+        &RadioView {
+            ap_mode: Some(true),
+            ..Default::default()
+        },
+        &mut Defaults,
+    );
+    m.set_tethering(Technology::Wifi, true).unwrap();
+    assert_eq!(m.tether_ap().map(|(radio, _)| radio), Some(13));
+    // The first radio's supplicant learns AP mode (a new driver): it is the lowest again.
+    m.set_tethering(Technology::Wifi, false).unwrap();
+    m.wifi_radio(
+        12,
+        &RadioView {
+            ap_mode: Some(true),
+            ..Default::default()
+        },
+        &mut Defaults,
+    );
+    m.set_tethering(Technology::Wifi, true).unwrap();
+    assert_eq!(m.tether_ap().map(|(radio, _)| radio), Some(12));
+}
+
 #[test]
 fn tethering_needs_the_technology_powered_and_ends_when_it_is_switched_off() {
     let mut m = three_ready(false);

@@ -159,10 +159,26 @@ pub fn update_interface(view: &mut RadioView, props: &Props) -> Option<Vec<Strin
                 }
             }
             "BSSs" => bss_list = paths(v),
+            "Capabilities" => {
+                if let Some(modes) = capability_modes(v) {
+                    view.ap_mode = Some(modes.iter().any(|m| m == "ap"));
+                }
+            }
             _ => {}
         }
     }
     bss_list
+}
+
+/// The `Modes` of an interface's `Capabilities` (a{sv}); None when it is not there or
+/// not a list of strings.
+fn capability_modes(v: &Value<'_>) -> Option<Vec<String>> {
+    let Value::Dict(d) = inner(v) else {
+        return None;
+    };
+    d.iter()
+        .find(|(k, _)| string(k).as_deref() == Some("Modes"))
+        .and_then(|(_, m)| strings(m))
 }
 
 /// Keeps the strongest [`caps::WIFI_MAX_BSS`] BSSes; says how many went.
@@ -348,6 +364,36 @@ mod tests {
         let mut long = p.clone();
         long.insert("SSID".into(), ov(Value::from(vec![0xffu8; 40])));
         assert_eq!(bss("/b/3", &long).unwrap().ssid.len(), 32);
+    }
+
+    #[test]
+    fn capabilities_say_whether_the_radio_can_be_an_access_point() {
+        let caps = |modes: Option<&[&str]>| {
+            let mut d: HashMap<String, Value<'static>> = HashMap::new();
+            d.insert("Scan".into(), Value::from(vec!["active".to_string()]));
+            if let Some(m) = modes {
+                d.insert(
+                    "Modes".into(),
+                    Value::from(m.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+                );
+            }
+            let mut p = Props::new();
+            p.insert("Capabilities".into(), ov(Value::from(d)));
+            p
+        };
+        let mut v = RadioView::default();
+        update_interface(&mut v, &caps(Some(&["infrastructure", "ad-hoc"])));
+        assert_eq!(v.ap_mode, Some(false));
+        update_interface(&mut v, &caps(Some(&["infrastructure", "ap", "p2p"])));
+        assert_eq!(v.ap_mode, Some(true));
+        // No Modes, or Capabilities of the wrong type: what was known stays.
+        update_interface(&mut v, &caps(None));
+        assert_eq!(v.ap_mode, Some(true));
+        let mut p = Props::new();
+        p.insert("Capabilities".into(), ov(Value::from("ap")));
+        let mut fresh = RadioView::default();
+        update_interface(&mut fresh, &p);
+        assert_eq!(fresh.ap_mode, None);
     }
 
     #[test]

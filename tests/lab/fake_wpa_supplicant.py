@@ -235,6 +235,9 @@ def to_bytes(v):
     return None
 
 
+# Capabilities.Modes of every interface (--modes); hwsim radios under the real one say these.
+MODES = ["infrastructure", "ad-hoc", "ap"]
+
 class Exported(dbus.service.Object):
     """An object with wpa_supplicant-style org.freedesktop.DBus.Properties for one interface."""
     iface_name = None
@@ -698,7 +701,7 @@ class Iface(Exported):
             "KeyMgmt": s("none", "ieee8021x", "wpa-eap", "wpa-ft-eap", "wpa-eap-sha256",
                          "wpa-psk", "wpa-ft-psk", "wpa-psk-sha256", "wps", "sae"),
             "Protocol": s("rsn", "wpa"), "AuthAlg": s("open", "shared", "leap"),
-            "Scan": s("active", "passive", "ssid"), "Modes": s("infrastructure", "ad-hoc", "ap"),
+            "Scan": s("active", "passive", "ssid"), "Modes": s(*MODES),
             "MaxScanSSID": dbus.Int32(16)}, signature="sv")
 
     def auth_mode(self):
@@ -1387,7 +1390,11 @@ def main():
     ap.add_argument("--bus", help="D-Bus address (default: $DBUS_SYSTEM_BUS_ADDRESS)")
     ap.add_argument("--bsses", help="JSON file: list of AddBss property dicts")
     ap.add_argument("--step-ms", type=int, default=30)
+    ap.add_argument("--modes", default=",".join(MODES),
+                    help="the interfaces' Capabilities.Modes, comma-separated (a radio without "
+                         "'ap' cannot be an access point)")
     a = ap.parse_args()
+    MODES[:] = [m for m in a.modes.split(",") if m]
     dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
     addr = a.bus or os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
     if not addr:

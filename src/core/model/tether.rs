@@ -32,6 +32,8 @@ pub struct TetherState {
     /// The radio whose access point runs, with the settings it runs with
     /// (wpa_supplicant said so): bridged while those are still the wanted ones.
     pub ap_up: Option<(u32, tether::ApSpec)>,
+    /// Radios whose supplicant said they cannot be an access point.
+    pub no_ap_mode: Vec<u32>,
 }
 
 impl Default for TetherState {
@@ -47,6 +49,7 @@ impl Default for TetherState {
             lease_secs: 86_400,
             fast_path: true,
             ap_up: None,
+            no_ap_mode: Vec::new(),
         }
     }
 }
@@ -96,6 +99,18 @@ impl Model {
             if tech == Technology::Wifi && self.tether_settings(tech).identifier.is_none() {
                 return Err(RequestError::InvalidArguments(
                     "wifi: set TetheringIdentifier (the access point's SSID) first".into(),
+                ));
+            }
+            let radios = self.devices.iter().filter(|d| d.tech == Technology::Wifi);
+            if tech == Technology::Wifi
+                && radios.clone().next().is_some()
+                && radios
+                    .clone()
+                    .all(|d| self.tether.no_ap_mode.contains(&d.ifindex))
+            {
+                // ConnMan: no radio with AP mode is EOPNOTSUPP.
+                return Err(RequestError::NotSupported(
+                    "wifi: no radio can be an access point (wpa_supplicant's Capabilities.Modes has no \"ap\")".into(),
                 ));
             }
             if self.tether_candidates(tech).next().is_none() {
@@ -181,13 +196,25 @@ impl Model {
             .map(|d| d.ifindex)
     }
 
-    /// The radio an access point would run on: the lowest-numbered one.
+    /// The radio an access point would run on: the lowest-numbered one that can (or has
+    /// not said it cannot).
     fn ap_radio(&self) -> Option<u32> {
         self.devices
             .iter()
-            .filter(|d| d.tech == Technology::Wifi)
+            .filter(|d| d.tech == Technology::Wifi && !self.tether.no_ap_mode.contains(&d.ifindex))
             .map(|d| d.ifindex)
             .min()
+    }
+
+    /// Records whether the radio on `ifindex` can be an access point (the supplicant's
+    /// `Capabilities.Modes`).
+    pub(super) fn note_ap_mode(&mut self, ifindex: u32, ap_mode: Option<bool>) {
+        let listed = self.tether.no_ap_mode.contains(&ifindex);
+        match ap_mode {
+            Some(false) if !listed => self.tether.no_ap_mode.push(ifindex),
+            Some(true) if listed => self.tether.no_ap_mode.retain(|i| *i != ifindex),
+            _ => {}
+        }
     }
 
     /// Whether the device on `ifindex` is (to be) a port of the bridge. A

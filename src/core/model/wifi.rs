@@ -106,6 +106,7 @@ impl Model {
         else {
             return;
         };
+        self.note_ap_mode(ifindex, view.ap_mode);
         if !self.tech_powered(Technology::Wifi) || self.offline {
             return;
         }

@@ -182,6 +182,9 @@ pub struct RadioView {
     pub auth_status: i32,
     /// A scan is running.
     pub scanning: bool,
+    /// Whether the radio can be an access point (`Capabilities.Modes` holds "ap"); None
+    /// while the supplicant has not said.
+    pub ap_mode: Option<bool>,
 }
 
 /// A network: the BSSes that share SSID, mode and security.
