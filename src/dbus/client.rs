@@ -361,6 +361,45 @@ pub fn gone_connection(msg: &Message) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// `Args` puts on the wire exactly what the tuple it holds would: the same body
+    /// signature and bytes, a `Value` as a variant, no arguments as no body.
+    #[test]
+    fn args_are_written_as_their_tuple() {
+        use std::collections::HashMap;
+        use zbus::zvariant::{OwnedObjectPath, Value};
+        fn body<B>(b: &B) -> (String, Vec<u8>)
+        where
+            B: zbus::export::serde::Serialize + zbus::zvariant::DynamicType,
+        {
+            let m = Message::method_call("/x", "M").unwrap().build(b).unwrap();
+            // The header's signature is the one on the wire.
+            let sig = m.header().signature().to_string_no_parens();
+            let b = m.body();
+            let data: &[u8] = b.data();
+            (sig, data.to_vec())
+        }
+        assert_eq!(body(&Args::NONE), body(&()));
+        assert_eq!(body(&Args::NONE).0, "");
+        assert_eq!(body(&Args::of(("eth0",))), body(&("eth0",)));
+        let (sig, _) = body(&Args::of(("Powered", Value::from(true))));
+        assert_eq!(sig, "sv");
+        assert_eq!(
+            body(&Args::of(("Powered", Value::from(true)))),
+            body(&("Powered", Value::from(true)))
+        );
+        let path = OwnedObjectPath::try_from("/net/connman/service/x").unwrap();
+        let mut fields: HashMap<&str, Value<'_>> = HashMap::new();
+        fields.insert("Name", Value::from("pm"));
+        let via_args = body(&Args::of((path.clone(), fields.clone())));
+        assert_eq!(via_args.0, "oa{sv}");
+        assert_eq!(via_args, body(&(path, fields)));
+        assert_eq!(
+            body(&Args::of(("a", 7u32, "b"))),
+            body(&("a", 7u32, "b")),
+            "alignment after a string"
+        );
+    }
+
     #[test]
     fn owner_changes_are_routed_to_the_owner_tracking() {
         let sig = zbus::Message::signal(
