@@ -55,6 +55,11 @@ REMAP=(
     "--remap-path-prefix=$TD=/build/target"
     "--remap-path-prefix=$SRC/vendor=/deps"
 )
+# With the rust-src component installed, rustc names std's files by their local copy
+# ($SYSROOT/lib/rustlib/src/rust/...) instead of /rustc/<commit>/...: crates built before and
+# after `rustup component add rust-src` would differ. Both get the name std was built with.
+HASH=$(rustc -vV | sed -n 's/^commit-hash: //p')
+[ -z "$HASH" ] || REMAP+=("--remap-path-prefix=$SYSROOT/lib/rustlib/src/rust=/rustc/$HASH")
 for d in "$CH"/registry/src/*/; do
     [ -d "$d" ] && REMAP+=("--remap-path-prefix=${d%/}=/deps")
 done
