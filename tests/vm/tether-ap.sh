@@ -83,7 +83,7 @@ in_ns sta wpa_supplicant -B -Dnl80211 -i wlan1 -c "$VM_LOGS/wpas-sta.conf" -t \
 # `wpa_cli status` can catch it mid-handshake. The lease and ping steps wait for it.
 sta_status_completed() {
     STA_STATUS=$(in_ns sta wpa_cli -p "$WPAS_STA" -i wlan1 status 2>/dev/null)
-    echo "$STA_STATUS" | grep -qx 'wpa_state=COMPLETED'
+    grep -x 'wpa_state=COMPLETED' >/dev/null <<<"$STA_STATUS"
 }
 wait_for 60 sta_status_completed || fail client_assoc "state $(sta_state): $(tail -3 "$VM_LOGS/wpas-sta.log" | tr '\n' '|')"
 result client_state "$(echo "$STA_STATUS" | sed -n 's/^wpa_state=//p')"
