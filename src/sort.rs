@@ -2,7 +2,7 @@
 //!
 //! `slice::sort*` is generic over the element and the comparison: every call site with
 //! another type got its own copy of std's driftsort/quicksort, ~3-4 kB each, ~100 kB of the
-//! binary for 27 call sites (issue 12's size budget). These functions sort a list of
+//! binary for two dozen call sites (issue 12's size budget). These functions sort a list of
 //! indices with one non-generic instance (a `dyn` comparison) and then move the elements
 //! into place, so each call site adds only a few hundred bytes. Stable, O(n log n); the
 //! extra index vector is one allocation of `n` words. pathman's lists are small (services,

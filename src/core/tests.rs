@@ -670,14 +670,13 @@ fn wifi_tethering_runs_an_access_point_and_bridges_the_radio_only_while_it_runs(
 /// radio that can, Tethering=true is NotSupported (ConnMan: EOPNOTSUPP) and nothing changes.
 #[test]
 fn wifi_tethering_skips_radios_without_access_point_mode() {
-    use super::tech::wifi::RadioView;
-    let station_only = RadioView {
-        ap_mode: Some(false),
+    let says = |ap: bool| super::tech::wifi::RadioView {
+        ap_mode: Some(ap),
         ..Default::default()
     };
     let mut m = three_ready(false);
     add_radio(&mut m, 12);
-    m.wifi_radio(12, &station_only, &mut Defaults);
+    m.wifi_radio(12, &says(false), &mut Defaults);
     m.set_tether_ap(Technology::Wifi, Some("pm-ap".into()), None, None)
         .unwrap();
     let _ = m.take_actions();
@@ -690,28 +689,22 @@ fn wifi_tethering_skips_radios_without_access_point_mode() {
     assert!(m.take_actions().is_empty(), "nothing to save or do");
     // A second radio that can: the access point runs there.
     add_radio(&mut m, 13);
-    m.wifi_radio(
-        13,
-        &RadioView {
-            ap_mode: Some(true),
-            ..Default::default()
-        },
-        &mut Defaults,
-    );
+    m.wifi_radio(13, &says(true), &mut Defaults);
     m.set_tethering(Technology::Wifi, true).unwrap();
     assert_eq!(m.tether_ap().map(|(radio, _)| radio), Some(13));
     // The first radio's supplicant learns AP mode (a new driver): it is the lowest again.
     m.set_tethering(Technology::Wifi, false).unwrap();
-    m.wifi_radio(
-        12,
-        &RadioView {
-            ap_mode: Some(true),
-            ..Default::default()
-        },
-        &mut Defaults,
-    );
+    m.wifi_radio(12, &says(true), &mut Defaults);
     m.set_tethering(Technology::Wifi, true).unwrap();
     assert_eq!(m.tether_ap().map(|(radio, _)| radio), Some(12));
+    assert!(m.tether.no_ap_mode.is_empty());
+    // A station-only radio that is unplugged is forgotten at the next report.
+    m.set_tethering(Technology::Wifi, false).unwrap();
+    m.wifi_radio(13, &says(false), &mut Defaults);
+    assert_eq!(m.tether.no_ap_mode, vec![13]);
+    m.link_removed(13);
+    m.wifi_radio(12, &says(true), &mut Defaults);
+    assert!(m.tether.no_ap_mode.is_empty());
 }
 
 #[test]

@@ -209,6 +209,14 @@ impl Model {
     /// Records whether the radio on `ifindex` can be an access point (the supplicant's
     /// `Capabilities.Modes`).
     pub(super) fn note_ap_mode(&mut self, ifindex: u32, ap_mode: Option<bool>) {
+        // Radios that went (a replugged dongle comes back with a new ifindex) are forgotten,
+        // so the list never outgrows the radios there are.
+        let devices = &self.devices;
+        self.tether.no_ap_mode.retain(|i| {
+            devices
+                .iter()
+                .any(|d| d.ifindex == *i && d.tech == Technology::Wifi)
+        });
         let listed = self.tether.no_ap_mode.contains(&ifindex);
         match ap_mode {
             Some(false) if !listed => self.tether.no_ap_mode.push(ifindex),
