@@ -477,6 +477,30 @@ fn bad_tethering_requests_get_connman_errors_and_change_nothing() {
     assert!(!techs.contains("Tethering = True"), "{techs}");
 }
 
+#[test]
+fn a_technology_main_conf_leaves_out_of_tethering_is_not_supported_and_nothing_changes() {
+    // A LAN port that could be tethered, but main.conf lets only the gadget tether.
+    let t = Tether::up(&["lan0"], "TetheringTechnologies=gadget");
+    let out = t.lab.ctl(&["tether", "ethernet", "on"]);
+    assert!(!out.status.success());
+    let err =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        err.contains("Not supported") || err.contains("NotSupported"),
+        "{err}"
+    );
+    assert!(err.contains("TetheringTechnologies"), "{err}");
+    assert!(!ok(t.lab.exec(&["ip", "-o", "link"]), "ip link").contains(" tether:"));
+    assert_eq!(t.ports(), "", "lan0 in no bridge");
+    assert_eq!(t.ip_forward(), "0");
+    assert!(!t.nft().contains("masquerade"), "{}", t.nft());
+    let techs = ok(t.lab.ctl(&["technologies"]), "ctl technologies");
+    assert!(!techs.contains("Tethering = True"), "{techs}");
+    // No DHCP server was started.
+    let log = t.lab.daemon_log();
+    assert!(!log.contains("dhcp server on"), "{log}");
+}
+
 /// `python3 tests/lab/dhcp_load.py --iface IFACE ARGS…` as a command line.
 fn load_cmd(iface: &str, args: &[&str]) -> Vec<String> {
     let tool = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/dhcp_load.py");

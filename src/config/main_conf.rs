@@ -59,6 +59,7 @@ pub const KEYS: &[&str] = &[
     "TetheringBridge",
     "TetheringLeaseTime",
     "TetheringFastPath",
+    "TetheringTechnologies",
     "MultipathRouting",
     MPTCP_LINK_KEY,
     "MptcpEndpointFlags",
@@ -81,7 +82,6 @@ pub const CONNMAN_IGNORED_KEYS: &[&str] = &[
     "UseGatewaysAsTimeservers",
     "DefaultFavoriteTechnologies",
     "AlwaysConnectedTechnologies",
-    "TetheringTechnologies",
     "Enable6to4",
     "VendorClassID",
     "EnableOnlineToReadyTransition",
@@ -244,6 +244,11 @@ pub struct MainConf {
     /// (`TetheringFastPath`, default true). Off, they are NATed without one:
     /// no flowtable, no `fastpath` chain.
     pub tethering_fast_path: bool,
+    /// The technologies that may tether (`TetheringTechnologies`, ConnMan's
+    /// key; default wifi, gadget and ethernet: ConnMan's wifi, bluetooth,
+    /// gadget, plus ethernet, which tethers only the board config's LAN ports).
+    /// Empty: nothing tethers, no DHCP server ever runs.
+    pub tethering_technologies: Vec<Technology>,
     /// The zoneinfo link `Clock.Timezone` writes (ConnMan's `Localtime`).
     pub localtime: PathBuf,
     /// Where the tzdata zones are (`ZoneinfoDir`).
@@ -286,6 +291,11 @@ impl Default for MainConf {
             tethering_bridge: "tether".into(),
             tethering_lease_secs: 86_400,
             tethering_fast_path: true,
+            tethering_technologies: vec![
+                Technology::Wifi,
+                Technology::Gadget,
+                Technology::Ethernet,
+            ],
             localtime: PathBuf::from("/etc/localtime"),
             zoneinfo_dir: PathBuf::from("/usr/share/zoneinfo"),
         }
@@ -631,6 +641,7 @@ impl MainConf {
             "MeteredCellular" => r.bool(key, &mut self.metered_cellular),
             "PersistentTetheringMode" => r.bool(key, &mut self.persistent_tethering),
             "TetheringFastPath" => r.bool(key, &mut self.tethering_fast_path),
+            "TetheringTechnologies" => r.technologies(key, &mut self.tethering_technologies),
             "TetheringBridge" => {
                 let value = r.string(key);
                 if crate::core::types::IfName::try_from(value.as_str()).is_err()
@@ -951,6 +962,30 @@ mod tests {
         }
         assert!(!example.contains("SPEC"), "main.conf.example cites SPEC");
         assert!(!example.contains("#MptcpLink="));
+    }
+
+    #[test]
+    fn tethering_technologies_key() {
+        use Technology::*;
+        let all = MainConf::default().tethering_technologies;
+        assert_eq!(all, [Wifi, Gadget, Ethernet]);
+        // ConnMan's own default value parses (bluetooth quietly left out).
+        let (c, w) = parse("[General]\nTetheringTechnologies=wifi,bluetooth,gadget\n");
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.tethering_technologies, [Wifi, Gadget]);
+        // Empty: nothing tethers.
+        let (c, w) = parse("[General]\nTetheringTechnologies=\n");
+        assert!(w.is_empty(), "{w:?}");
+        assert!(c.tethering_technologies.is_empty());
+        // An unknown name warns, naming key and line; the rest is kept.
+        let (c, w) = parse("[General]\nTetheringTechnologies=ethernet,wlan\n");
+        assert_eq!(c.tethering_technologies, [Ethernet]);
+        assert_eq!(w.len(), 1, "{w:?}");
+        let msg = w[0].to_string();
+        assert!(
+            msg.starts_with("main.conf:2:") && msg.contains("wlan"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -514,6 +514,33 @@ fn tethering_fast_path_off_is_nat_without_a_flowtable() {
 }
 
 #[test]
+fn tethering_a_technology_main_conf_leaves_out_is_not_supported_and_changes_nothing() {
+    let mut m = three_ready(false);
+    lan_port(&mut m);
+    m.allow_tethering(&[Technology::Gadget, Technology::Wifi]);
+    let _ = m.take_actions();
+    match m.set_tethering(Technology::Ethernet, true) {
+        Err(super::model::RequestError::NotSupported(why)) => {
+            assert!(why.contains("TetheringTechnologies"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!m.tether_settings(Technology::Ethernet).enabled);
+    assert!(super::tether::plan(&m).is_none());
+    assert!(m.take_actions().is_empty(), "nothing to save or resync");
+    // Tethering saved on in an earlier run stays off when the list leaves it out.
+    let mut saved = m.tether_settings(Technology::Ethernet).clone();
+    saved.enabled = true;
+    m.load_tether_settings(Technology::Ethernet, saved);
+    assert!(!m.tether_settings(Technology::Ethernet).enabled);
+    assert!(super::tether::plan(&m).is_none());
+    // Listed, the same request tethers the LAN port.
+    m.allow_tethering(&[Technology::Ethernet]);
+    m.set_tethering(Technology::Ethernet, true).unwrap();
+    assert_eq!(super::tether::plan(&m).expect("a plan").ports, vec![9]);
+}
+
+#[test]
 fn tethering_without_a_device_or_of_a_technology_that_cannot_is_refused_and_changes_nothing() {
     let mut m = three_ready(false);
     assert!(matches!(

@@ -229,6 +229,7 @@ async fn run(
     model.tether.bridge_name = conf.tethering_bridge.clone();
     model.tether.lease_secs = conf.tethering_lease_secs;
     model.tether.fast_path = conf.tethering_fast_path;
+    model.allow_tethering(&conf.tethering_technologies);
     for t in Technology::ALL {
         let mut ts =
             global.tether[Technology::ALL.iter().position(|x| *x == t).unwrap_or(0)].clone();

@@ -34,6 +34,9 @@ pub struct TetherState {
     pub ap_up: Option<(u32, tether::ApSpec)>,
     /// Radios whose supplicant said they cannot be an access point.
     pub no_ap_mode: Vec<u32>,
+    /// Per technology (indexed like [`Technology::ALL`]): main.conf's
+    /// `TetheringTechnologies` lets it tether.
+    pub allowed: [bool; 4],
 }
 
 impl Default for TetherState {
@@ -50,6 +53,7 @@ impl Default for TetherState {
             fast_path: true,
             ap_up: None,
             no_ap_mode: Vec::new(),
+            allowed: [true; 4],
         }
     }
 }
@@ -74,8 +78,24 @@ impl Model {
             log::info!("tethering {tech}: off, the technology is powered off");
             s.enabled = false;
         }
+        if s.enabled && !self.tether_allowed(tech) {
+            log::info!("tethering {tech}: off, main.conf TetheringTechnologies leaves it out");
+            s.enabled = false;
+        }
         self.tether.settings[index(tech)] = s;
         self.tether_update();
+    }
+
+    /// Whether main.conf's `TetheringTechnologies` lets `tech` tether.
+    pub fn tether_allowed(&self, tech: Technology) -> bool {
+        self.tether.allowed[index(tech)]
+    }
+
+    /// main.conf's `TetheringTechnologies`: only these may tether.
+    pub fn allow_tethering(&mut self, techs: &[Technology]) {
+        for (i, t) in Technology::ALL.iter().enumerate() {
+            self.tether.allowed[i] = techs.contains(t);
+        }
     }
 
     /// Technology.SetProperty("Tethering").
@@ -89,6 +109,12 @@ impl Model {
         }
         if on {
             tether::can_tether(tech).map_err(|e| RequestError::NotSupported(e.into()))?;
+            // ConnMan: a technology left out of TetheringTechnologies is EOPNOTSUPP.
+            if !self.tether_allowed(tech) {
+                return Err(RequestError::NotSupported(format!(
+                    "{tech}: tethering is not allowed by main.conf TetheringTechnologies"
+                )));
+            }
             // ConnMan refuses tethering a technology that is off (EACCES).
             if !self.tech_powered(tech) || self.offline {
                 return Err(RequestError::PermissionDenied(format!(
