@@ -2,7 +2,9 @@
 //! on a slow machine: settings files' fsyncs (tens to hundreds of ms on slow
 //! flash) and packet sockets' closes (each waits for an RCU grace period,
 //! 10–30 ms). Jobs run in the order they were given; a job never touches
-//! the loop's state (it reports through a channel if it must).
+//! the loop's state (it reports through a channel if it must). The queue
+//! holds [`QUEUE`] jobs: with that many waiting, the loop waits for the
+//! worker to take one, so a storm of link flaps cannot grow it.
 
 use std::sync::mpsc;
 use std::sync::OnceLock;
@@ -18,34 +20,46 @@ enum Msg {
 /// The worker's stack: a keyfile read, merged and written is the biggest job.
 const STACK: usize = 128 * 1024;
 
-static WORKER: OnceLock<Option<mpsc::Sender<Msg>>> = OnceLock::new();
+/// Jobs waiting at most (each a boxed closure of a few dozen bytes).
+pub const QUEUE: usize = 256;
 
-fn worker() -> Option<&'static mpsc::Sender<Msg>> {
-    WORKER
-        .get_or_init(|| {
-            let (tx, rx) = mpsc::channel::<Msg>();
-            let spawned = std::thread::Builder::new()
-                .name("pathman-worker".into())
-                .stack_size(STACK)
-                .spawn(move || {
-                    for msg in rx {
-                        match msg {
-                            Msg::Run(job) => job(),
-                            Msg::Flush(ack) => {
-                                let _ = ack.send(());
-                            }
-                        }
+static WORKER: OnceLock<Option<mpsc::SyncSender<Msg>>> = OnceLock::new();
+
+fn worker() -> Option<&'static mpsc::SyncSender<Msg>> {
+    WORKER.get_or_init(|| spawn(QUEUE)).as_ref()
+}
+
+/// A worker thread whose queue holds `queue` jobs.
+fn spawn(queue: usize) -> Option<mpsc::SyncSender<Msg>> {
+    let (tx, rx) = mpsc::sync_channel::<Msg>(queue);
+    let spawned = std::thread::Builder::new()
+        .name("pathman-worker".into())
+        .stack_size(STACK)
+        .spawn(move || {
+            for msg in rx {
+                match msg {
+                    Msg::Run(job) => job(),
+                    Msg::Flush(ack) => {
+                        let _ = ack.send(());
                     }
-                });
-            match spawned {
-                Ok(_) => Some(tx),
-                Err(e) => {
-                    log::warn!("no worker thread ({e}): slow syscalls run in the loop");
-                    None
                 }
             }
+        });
+    match spawned {
+        Ok(_) => Some(tx),
+        Err(e) => {
+            log::warn!("no worker thread ({e}): slow syscalls run in the loop");
+            None
+        }
+    }
+}
+
+fn send(tx: &mpsc::SyncSender<Msg>, job: Job) -> Result<(), Job> {
+    tx.send(Msg::Run(job))
+        .map_err(|mpsc::SendError(m)| match m {
+            Msg::Run(job) => job,
+            Msg::Flush(_) => Box::new(|| {}),
         })
-        .as_ref()
 }
 
 /// Whether the worker thread runs.
@@ -54,16 +68,13 @@ pub fn available() -> bool {
 }
 
 /// Runs `job` on the worker. Gives it back when there is no worker (the
-/// caller runs it itself).
+/// caller runs it itself). With [`QUEUE`] jobs waiting this blocks until the
+/// worker takes one, so jobs keep their order and the queue its bound.
 pub fn run(job: Job) -> Result<(), Job> {
-    let Some(tx) = worker() else {
-        return Err(job);
-    };
-    tx.send(Msg::Run(job))
-        .map_err(|mpsc::SendError(m)| match m {
-            Msg::Run(job) => job,
-            Msg::Flush(_) => Box::new(|| {}),
-        })
+    match worker() {
+        Some(tx) => send(tx, job),
+        None => Err(job),
+    }
 }
 
 /// Drops `value` on the worker (inline without one): for values whose drop
@@ -99,5 +110,50 @@ mod tests {
         }
         flush();
         assert_eq!(*seen.lock().unwrap(), (0..50).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_full_queue_waits_for_the_worker_and_keeps_the_order() {
+        // A worker of its own (the global one is shared with other tests),
+        // held by its first job until the queue is seen full.
+        const Q: usize = 4;
+        let tx = spawn(Q).expect("a worker thread");
+        let (go, wait) = mpsc::channel::<()>();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (started, running) = mpsc::channel::<()>();
+        let s = seen.clone();
+        assert!(send(
+            &tx,
+            Box::new(move || {
+                let _ = started.send(());
+                let _ = wait.recv();
+                s.lock().unwrap().push(0);
+            })
+        )
+        .is_ok());
+        running.recv().unwrap();
+        for i in 1..=Q {
+            let s = seen.clone();
+            assert!(send(&tx, Box::new(move || s.lock().unwrap().push(i))).is_ok());
+        }
+        let (ack, _) = mpsc::channel();
+        assert!(
+            matches!(
+                tx.try_send(Msg::Flush(ack)),
+                Err(mpsc::TrySendError::Full(_))
+            ),
+            "the queue holds {Q} jobs"
+        );
+        // The next jobs wait for room; the worker is let go from elsewhere.
+        let releaser = std::thread::spawn(move || go.send(()).unwrap());
+        for i in Q + 1..Q + 10 {
+            let s = seen.clone();
+            assert!(send(&tx, Box::new(move || s.lock().unwrap().push(i))).is_ok());
+        }
+        releaser.join().unwrap();
+        let (ack, done) = mpsc::channel();
+        tx.send(Msg::Flush(ack)).unwrap();
+        done.recv().unwrap();
+        assert_eq!(*seen.lock().unwrap(), (0..Q + 10).collect::<Vec<_>>());
     }
 }
