@@ -112,13 +112,7 @@ impl Daemon {
     }
 
     pub(super) fn on_cellular(&mut self, ev: CellEvent) {
-        let mut configs = super::events::StoreConfigs {
-            store: &self.store,
-            default_mptcp_link: self.default_mptcp_link,
-            run_dir: &self.run_dir,
-            kernel: &self.kernel,
-            adopted: &mut self.adopted,
-        };
+        let mut configs = super::events::store_configs!(self);
         match ev {
             CellEvent::Modem(view) => self.model.cellular_modem(&view, &mut configs),
             CellEvent::Gone(path) => self.model.cellular_modem_gone(&path),

@@ -114,6 +114,21 @@ pub(super) struct StoreConfigs<'a> {
     pub(super) adopted: &'a mut Vec<(u32, Option<std::time::Instant>)>,
 }
 
+/// The daemon's [`StoreConfigs`], borrowing only the fields it reads (so
+/// the model stays free to be borrowed mutably beside it).
+macro_rules! store_configs {
+    ($d:expr) => {
+        super::events::StoreConfigs {
+            store: &$d.store,
+            default_mptcp_link: $d.default_mptcp_link,
+            run_dir: &$d.run_dir,
+            kernel: &$d.kernel,
+            adopted: &mut $d.adopted,
+        }
+    };
+}
+pub(super) use store_configs;
+
 impl ConfigSource for StoreConfigs<'_> {
     fn lease(&mut self, id: &ServiceId, ifindex: u32) -> Option<DhcpConfig> {
         let path = crate::config::lease::path(self.run_dir, id);
@@ -248,13 +263,7 @@ impl Daemon {
             }
             KernelEvent::Link(link) => match self.devices.classify(&link) {
                 Some(seen) => {
-                    let mut configs = StoreConfigs {
-                        store: &self.store,
-                        default_mptcp_link: self.default_mptcp_link,
-                        run_dir: &self.run_dir,
-                        kernel: &self.kernel,
-                        adopted: &mut self.adopted,
-                    };
+                    let mut configs = store_configs!(self);
                     self.model.link_changed(seen, &mut configs);
                 }
                 // A wireless event (RTM_NEWLINK with IFLA_WIRELESS only) has

@@ -237,13 +237,7 @@ impl Daemon {
 
     /// An event of the supplicant task or of an agent call.
     pub(super) fn on_wifi(&mut self, ev: WifiEvent) {
-        let mut configs = super::events::StoreConfigs {
-            store: &self.store,
-            default_mptcp_link: self.default_mptcp_link,
-            run_dir: &self.run_dir,
-            kernel: &self.kernel,
-            adopted: &mut self.adopted,
-        };
+        let mut configs = super::events::store_configs!(self);
         match ev {
             WifiEvent::Radio { ifindex, view } => {
                 self.model.wifi_radio(ifindex, &view, &mut configs);
