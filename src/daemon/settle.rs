@@ -43,13 +43,10 @@ impl Daemon {
         let tether_before = (self.model.tether.bridge, self.model.tether.block);
         let t = std::time::Instant::now();
         self.sync_tether().await;
-        if tether_before != (self.model.tether.bridge, self.model.tether.block) {
-            log::debug!(
-                "tethering: bridge and ports in {} us",
-                t.elapsed().as_micros()
-            );
-        }
         let tether_changed = tether_before != (self.model.tether.bridge, self.model.tether.block);
+        if tether_changed {
+            log::debug!("tethering: bridge in {} us", t.elapsed().as_micros());
+        }
         let t_tether = t0.elapsed().as_micros();
         if had_actions || tether_changed {
             // Actions (a manual address) and tethering (the bridge's
@@ -65,7 +62,7 @@ impl Daemon {
                 t0.elapsed().as_micros()
             );
             // The tethering DHCP server just started: it opens its sockets
-            // now, before NAT, forwarding and the bus's signals are done.
+            // now, before NAT, forwarding, the bus's signals and the ports.
             smol::future::yield_now().await;
         }
         // After routes and rules (marks must find their tables), and after the
@@ -85,6 +82,13 @@ impl Daemon {
         }
         for (ifindex, cfg, expires) in std::mem::take(&mut self.leases_to_save) {
             self.save_lease(ifindex, cfg, expires);
+        }
+        // Tethered ports join last: the clients' first DISCOVER comes through
+        // them, and right after, the loop is free to answer it.
+        let t = std::time::Instant::now();
+        self.sync_tether_ports(true).await;
+        if tether_changed {
+            log::debug!("tethering: ports in {} us", t.elapsed().as_micros());
         }
     }
 

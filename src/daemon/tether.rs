@@ -62,20 +62,49 @@ impl TetherEdge {
     }
 }
 
+/// Writes `value` to `ip_forward` on the worker thread (in the loop without
+/// one): the write makes the kernel walk every device, 35 ms in a slow guest,
+/// and the tethering DHCP server, started just before, answers meanwhile.
+/// Writes run in the order given, so an on then an off end off.
+fn write_forwarding(value: &str, done: String) {
+    let value = value.to_string();
+    let job: crate::edge::worker::Job =
+        Box::new(move || match std::fs::write(IP_FORWARD, &value) {
+            Ok(()) => log::info!("tethering: {done}"),
+            Err(e) => log::warn!("tethering: cannot set {IP_FORWARD} to {value}: {e}"),
+        });
+    if let Err(job) = crate::edge::worker::run(job) {
+        job();
+    }
+}
+
 impl Daemon {
-    /// Bridge, ports and forwarding as the plan wants them.
+    /// The bridge as the plan wants it: made when something is tethered,
+    /// gone with its ports when nothing is. Its ports follow in
+    /// [`Self::sync_tether_ports`], after its address and DHCP server.
     pub(super) async fn sync_tether(&mut self) {
         self.model.tether_update();
         let Some(plan) = tether::plan(&self.model) else {
             self.tether_down().await;
             return;
         };
-        let bridge = match self.model.tether.bridge {
-            Some(i) => i,
-            None => match self.create_bridge(&plan.bridge).await {
-                Some(i) => i,
-                None => return,
-            },
+        if self.model.tether.bridge.is_none() {
+            self.create_bridge(&plan.bridge).await;
+        }
+        // Ports leave first: an access point's radio leaves before its
+        // supplicant interface is made again as a station (sync_radios).
+        self.sync_tether_ports(false).await;
+    }
+
+    /// Ports out of the bridge (`join` false) or into it (`join` true) as
+    /// the plan wants them. Joins come at the end of a settle, once the
+    /// bridge's address, its DHCP server and NAT are in place: a client's
+    /// first DISCOVER, which comes through the port, finds the server ready
+    /// and the loop free (a join takes 30 ms in a slow guest).
+    pub(super) async fn sync_tether_ports(&mut self, join: bool) {
+        let (Some(plan), Some(bridge)) = (tether::plan(&self.model), self.model.tether.bridge)
+        else {
+            return;
         };
         let moves: Vec<(u32, u32, String)> = self
             .model
@@ -83,9 +112,9 @@ impl Daemon {
             .iter()
             .filter_map(|d| {
                 let want = plan.ports.contains(&d.ifindex);
-                match (want, d.master == Some(bridge)) {
-                    (true, false) => Some((d.ifindex, bridge, d.name.to_string())),
-                    (false, true) => Some((d.ifindex, 0, d.name.to_string())),
+                match (want, d.master == Some(bridge), join) {
+                    (true, false, true) => Some((d.ifindex, bridge, d.name.to_string())),
+                    (false, true, false) => Some((d.ifindex, 0, d.name.to_string())),
                     _ => None,
                 }
             })
@@ -115,9 +144,8 @@ impl Daemon {
     }
 
     /// IPv4 forwarding on while something is tethered. Called at the end of
-    /// a settle, after the bridge's address, the DHCP server and NAT: the
-    /// write makes the kernel walk every device (hundreds of ms in a
-    /// slow guest), and clients' DHCP does not need it.
+    /// a settle, after the bridge's address, the DHCP server and NAT; the
+    /// write itself runs on the worker ([`write_forwarding`]).
     pub(super) fn tether_forwarding(&mut self) {
         if tether::plan(&self.model).is_some() {
             self.set_forwarding(true);
@@ -218,10 +246,7 @@ impl Daemon {
                 log::debug!("tethering: {}: {e}", t.saved_file.display());
             }
             if now != "1" {
-                match std::fs::write(IP_FORWARD, "1") {
-                    Ok(()) => log::info!("tethering: IPv4 forwarding on (was {before})"),
-                    Err(e) => log::warn!("tethering: cannot turn IPv4 forwarding on: {e}"),
-                }
+                write_forwarding("1", format!("IPv4 forwarding on (was {before})"));
             }
             t.forward_saved = Some(before);
         } else if !on && (t.forward_saved.is_some() || !t.checked_saved) {
@@ -234,10 +259,8 @@ impl Daemon {
             });
             let Some(before) = before else { return };
             if before != "1" {
-                match std::fs::write(IP_FORWARD, &before) {
-                    Ok(()) => log::info!("tethering: IPv4 forwarding restored to {before}"),
-                    Err(e) => log::warn!("tethering: cannot restore IPv4 forwarding: {e}"),
-                }
+                let done = format!("IPv4 forwarding restored to {before}");
+                write_forwarding(&before, done);
             }
             let _ = std::fs::remove_file(&t.saved_file);
         }
@@ -338,5 +361,7 @@ impl Daemon {
     /// At shutdown: the bridge and forwarding go with pathman.
     pub(super) async fn tether_shutdown(&mut self) {
         self.tether_down().await;
+        // The restore is written on the worker: done before pathman exits.
+        crate::edge::worker::flush();
     }
 }
