@@ -99,3 +99,20 @@ fn fake_ofono_traces_like_real_ofonod() {
         diff(&real, &fake)
     );
 }
+
+/// The tracer's normalisation of the Interfaces stream (a loaded machine's ofonod merges
+/// changes a quiet one makes one by one) on the two traces it must make equal.
+#[test]
+fn the_tracer_keeps_the_turns_of_the_interfaces_stream() {
+    let tracer = format!("{}/tests/lab/ofono_trace.py", env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args([&tracer, "selftest"])
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

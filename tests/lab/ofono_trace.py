@@ -26,6 +26,9 @@ Normalisation (each rule says why; the --raw output shows what came in):
     says Name again once it has the operator's MCC/MNC)
   - Interfaces/Features signals listed apart, after the main stream (ofonod sends them from
     an idle callback: their place among an atom's first signals depends on timing)
+  - in that stream, a change strictly between its neighbours of the same property (a set
+    that grows on to the next, or shrinks on) is dropped: atoms registered in the same
+    main-loop turn (a loaded machine) come from ofonod as one change, one by one otherwise
 
 Usage (DBUS_SYSTEM_BUS_ADDRESS = the lab bus; lab.sh exec sets it):
   ofono_trace.py run [--apn APN] [--raw] [--timeout S]
@@ -290,7 +293,28 @@ class Tracer:
                 out.append("wait %s %s" % (e[2], e[3]))
             elif kind == "note":
                 out.append(e[2])
-        return out + ["--- Interfaces and Features, in order"] + ifl
+        return out + ["--- Interfaces and Features, in order"] + monotonic_ends(ifl)
+
+
+def monotonic_ends(ifl):
+    """The Interfaces/Features stream without the changes that lie strictly between their
+    neighbours of the same property and path (prev < cur < next, or prev > cur > next, as
+    sets): ofonod adds an atom's interface from an idle callback, so two atoms registered
+    in one main-loop turn make one change where a quiet machine makes two. What is kept:
+    every turn of direction, in order."""
+    def parse(line):
+        head, _, val = line.rpartition(" ")
+        return head, frozenset(x for x in val.strip("[]").split(",") if x)
+    parsed = [parse(line) for line in ifl]
+    keep = []
+    for i, (head, cur) in enumerate(parsed):
+        prev = next((v for h, v in reversed(parsed[:i]) if h == head), None)
+        nxt = next((v for h, v in parsed[i + 1:] if h == head), None)
+        between = prev is not None and nxt is not None and (
+            prev < cur < nxt or prev > cur > nxt)
+        if not between:
+            keep.append(ifl[i])
+    return keep
 
 
 def has_iface(t, modem, iface):
@@ -407,6 +431,27 @@ def scenario(t, a):
     t.get_props(modem, MODEM)
 
 
+def selftest():
+    """monotonic_ends on the traces a loaded and a quiet machine gave (fake_ofono_vs_real)."""
+    p = "signal org.ofono.Modem.PropertyChanged MODEM0 "
+    i = lambda v: p + "Interfaces [%s]" % v
+    f = lambda v: p + "Features [%s]" % v
+    sim, nr, cm = "org.ofono.SimManager", "org.ofono.NetworkRegistration", "org.ofono.ConnectionManager"
+    loaded = [i(sim), f("sim"), i(",".join([cm, nr, sim])), f("gprs,net,sim"), i(""), f("")]
+    quiet = [i(sim), f("sim"), i(",".join([nr, sim])), f("net,sim"),
+             i(",".join([cm, nr, sim])), f("gprs,net,sim"), i(""), f("")]
+    assert monotonic_ends(quiet) == loaded, monotonic_ends(quiet)
+    assert monotonic_ends(loaded) == loaded
+    # a turn of direction is kept: down to SimManager and up again
+    turn = [i(",".join([cm, nr, sim])), i(sim), i(",".join([nr, sim]))]
+    assert monotonic_ends(turn) == turn
+    # another modem's changes are no neighbours
+    other = [i(sim), i(",".join([nr, sim])).replace("MODEM0", "MODEM1"),
+             i(",".join([cm, nr, sim]))]
+    assert monotonic_ends(other) == other
+    print("selftest ok")
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -414,7 +459,11 @@ def main():
     r.add_argument("--apn", default="internet")
     r.add_argument("--raw", action="store_true", help="print the raw events too (stderr)")
     r.add_argument("--timeout", type=float, default=20)
+    sub.add_parser("selftest", help="check the normalisation of the Interfaces stream")
     a = ap.parse_args()
+    if a.cmd == "selftest":
+        selftest()
+        return
     dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
     addr = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
     bus = dbus.bus.BusConnection(addr) if addr else dbus.SystemBus()
