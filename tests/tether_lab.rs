@@ -68,6 +68,15 @@ impl Tether {
         )
     }
 
+    /// `ctl ARGS` that must fail: what it printed (stderr, then stdout).
+    fn ctl_refused(&self, args: &[&str]) -> String {
+        let out = self.lab.ctl(args);
+        let err = String::from_utf8_lossy(&out.stderr).to_string()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "ctl {args:?} succeeded: {err}");
+        err
+    }
+
     fn client(&self, lan: &str, prog: &str, action: &str) -> String {
         ok(
             self.lab.cmd("lan", &["client", lan, prog, action]),
@@ -459,17 +468,12 @@ fn tethering_fast_path_off_nats_without_a_flowtable() {
 fn bad_tethering_requests_get_connman_errors_and_change_nothing() {
     // No LAN port: ethernet has nothing to tether.
     let t = Tether::up(&[], "");
-    let out = t.lab.ctl(&["tether", "ethernet", "on"]);
-    assert!(!out.status.success());
-    let err =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let err = t.ctl_refused(&["tether", "ethernet", "on"]);
     assert!(
         err.contains("No carrier") || err.contains("NoCarrier"),
         "{err}"
     );
-    let out = t.lab.ctl(&["tether", "ethernet", "off"]);
-    let err =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let err = t.ctl_refused(&["tether", "ethernet", "off"]);
     assert!(err.contains("Already disabled"), "{err}");
     assert!(!ok(t.lab.exec(&["ip", "-o", "link"]), "ip link").contains(" tether:"));
     assert_eq!(t.ip_forward(), "0");
@@ -481,10 +485,7 @@ fn bad_tethering_requests_get_connman_errors_and_change_nothing() {
 fn a_technology_main_conf_leaves_out_of_tethering_is_not_supported_and_nothing_changes() {
     // A LAN port that could be tethered, but main.conf lets only the gadget tether.
     let t = Tether::up(&["lan0"], "TetheringTechnologies=gadget");
-    let out = t.lab.ctl(&["tether", "ethernet", "on"]);
-    assert!(!out.status.success());
-    let err =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let err = t.ctl_refused(&["tether", "ethernet", "on"]);
     assert!(
         err.contains("Not supported") || err.contains("NotSupported"),
         "{err}"
@@ -665,10 +666,7 @@ fn gadget_tethering_takes_the_usb_link_from_the_uplinks_and_gives_it_back() {
                 && !ok(t.lab.ctl(&["technologies"]), "ctl technologies")
                     .contains("Tethering = True")
         });
-    let out = t.lab.ctl(&["tether", "gadget", "on"]);
-    let err =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "{err}");
+    let err = t.ctl_refused(&["tether", "gadget", "on"]);
     assert!(
         err.contains("Permission denied") || err.contains("PermissionDenied"),
         "{err}"
