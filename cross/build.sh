@@ -75,7 +75,7 @@ for T in "$@"; do
         continue
     fi
     # RUSTFLAGS replaces .cargo/config.toml's target rustflags, so they are repeated here.
-    RUSTFLAGS="-C target-feature=+crt-static -C link-self-contained=yes -C link-arg=--icf=all -C link-arg=--no-eh-frame-hdr -C link-arg=-T$SRC/cross/no-unwind-tables.ld ${REMAP[*]} ${PATHMAN_RUSTFLAGS:-}" \
+    RUSTFLAGS="-C target-feature=+crt-static -C link-self-contained=yes -C link-arg=--icf=all -C link-arg=-zpack-relative-relocs -C link-arg=--no-eh-frame-hdr -C link-arg=-T$SRC/cross/no-unwind-tables.ld ${REMAP[*]} ${PATHMAN_RUSTFLAGS:-}" \
         cargo build --release --target "$T" "${EXTRA[@]+"${EXTRA[@]}"}" >&2
     bin=$TD/$T/release/pathman
     echo "$T $bin $(stat -c %s "$bin") $(sha256sum "$bin" | cut -d' ' -f1)"

@@ -243,6 +243,54 @@ fn aarch64_binary_runs_under_qemu() {
     runs_under(qemu, bin);
 }
 
+/// The x86_64 release binary stays a static PIE (code at a random address) and carries its
+/// pointer fix-ups packed (`-z pack-relative-relocs`, DT_RELR): unpacked they were ~98 KB of
+/// RELA entries. It still starts (musl's start code applies RELR).
+#[test]
+fn x86_64_binary_is_a_static_pie_with_packed_relocations() {
+    let epoch = last_commit_time();
+    let rows = build(
+        &repo(),
+        &[("SOURCE_DATE_EPOCH", Path::new(&epoch))],
+        "--locked",
+    );
+    let bin = &rows
+        .iter()
+        .find(|r| r.0 == "x86_64-unknown-linux-musl")
+        .unwrap()
+        .1;
+    let elf = std::fs::read(bin).unwrap();
+    let (kind, sections) = elf64_sections(&elf);
+    assert_eq!(kind, 3, "ET_DYN (a static PIE), not ET_EXEC");
+    let size_of = |ty: u32| -> u64 { sections.iter().filter(|s| s.0 == ty).map(|s| s.1).sum() };
+    const SHT_RELA: u32 = 4;
+    const SHT_RELR: u32 = 19;
+    assert!(size_of(SHT_RELR) > 0, "a .relr.dyn section: {sections:?}");
+    assert!(
+        size_of(SHT_RELA) < 4096,
+        "RELA entries left unpacked: {} bytes",
+        size_of(SHT_RELA)
+    );
+    let o = run(Command::new(bin).arg("--version"));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("pathman "));
+}
+
+/// An ELF64 little-endian file's type (e_type) and its sections' (sh_type, sh_size).
+fn elf64_sections(elf: &[u8]) -> (u16, Vec<(u32, u64)>) {
+    assert!(elf.len() > 64 && &elf[..4] == b"\x7fELF" && elf[4] == 2 && elf[5] == 1);
+    let u16_at = |o: usize| u16::from_le_bytes(elf[o..o + 2].try_into().unwrap());
+    let u32_at = |o: usize| u32::from_le_bytes(elf[o..o + 4].try_into().unwrap());
+    let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap());
+    let (shoff, shentsize, shnum) = (u64_at(0x28) as usize, u16_at(0x3a) as usize, u16_at(0x3c));
+    let sections = (0..shnum as usize)
+        .map(|i| {
+            let h = shoff + i * shentsize;
+            (u32_at(h + 4), u64_at(h + 0x20))
+        })
+        .collect();
+    (u16_at(0x10), sections)
+}
+
 /// The flash-starved boards' build (PATHMAN_SMALL=1: std rebuilt for size, no panic
 /// locations, shallow Debug) is a static aarch64 binary that runs and parses its options.
 #[test]
