@@ -33,13 +33,10 @@ impl Saver {
             return;
         }
         let done = self.done.clone();
-        let job: worker::Job = Box::new(move || {
+        worker::run(Box::new(move || {
             let error = run().err().map(|e| e.to_string());
             let _ = done.send_blocking(super::Event::Saved { what, error });
-        });
-        if let Err(job) = worker::run(job) {
-            job();
-        }
+        }));
     }
 
     /// Waits until every write queued before is done (at shutdown).

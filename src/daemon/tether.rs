@@ -68,14 +68,10 @@ impl TetherEdge {
 /// Writes run in the order given, so an on then an off end off.
 fn write_forwarding(value: &str, done: String) {
     let value = value.to_string();
-    let job: crate::edge::worker::Job =
-        Box::new(move || match std::fs::write(IP_FORWARD, &value) {
-            Ok(()) => log::info!("tethering: {done}"),
-            Err(e) => log::warn!("tethering: cannot set {IP_FORWARD} to {value}: {e}"),
-        });
-    if let Err(job) = crate::edge::worker::run(job) {
-        job();
-    }
+    crate::edge::worker::run(Box::new(move || match std::fs::write(IP_FORWARD, &value) {
+        Ok(()) => log::info!("tethering: {done}"),
+        Err(e) => log::warn!("tethering: cannot set {IP_FORWARD} to {value}: {e}"),
+    }));
 }
 
 impl Daemon {

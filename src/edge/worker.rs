@@ -67,22 +67,24 @@ pub fn available() -> bool {
     worker().is_some()
 }
 
-/// Runs `job` on the worker. Gives it back when there is no worker (the
-/// caller runs it itself). With [`QUEUE`] jobs waiting this blocks until the
+/// Runs `job` on the worker, or here when there is no worker (it could not
+/// be started, or is gone). With [`QUEUE`] jobs waiting this blocks until the
 /// worker takes one, so jobs keep their order and the queue its bound.
-pub fn run(job: Job) -> Result<(), Job> {
-    match worker() {
-        Some(tx) => send(tx, job),
-        None => Err(job),
-    }
+pub fn run(job: Job) {
+    let job = match worker() {
+        Some(tx) => match send(tx, job) {
+            Ok(()) => return,
+            Err(job) => job,
+        },
+        None => job,
+    };
+    job();
 }
 
 /// Drops `value` on the worker (inline without one): for values whose drop
 /// blocks (packet sockets).
 pub fn drop_later<T: Send + 'static>(value: T) {
-    if let Err(job) = run(Box::new(move || drop(value))) {
-        job();
-    }
+    run(Box::new(move || drop(value)));
 }
 
 /// Waits until every job given before is done.
@@ -104,9 +106,7 @@ mod tests {
         let seen = Arc::new(Mutex::new(Vec::new()));
         for i in 0..50 {
             let s = seen.clone();
-            if let Err(job) = run(Box::new(move || s.lock().unwrap().push(i))) {
-                job();
-            }
+            run(Box::new(move || s.lock().unwrap().push(i)));
         }
         flush();
         assert_eq!(*seen.lock().unwrap(), (0..50).collect::<Vec<_>>());
