@@ -502,6 +502,48 @@ fn a_technology_main_conf_leaves_out_of_tethering_is_not_supported_and_nothing_c
     assert!(!log.contains("dhcp server on"), "{log}");
 }
 
+#[test]
+fn ports_join_the_bridge_only_once_it_has_its_address() {
+    // A client's first DISCOVER comes in through a port, so the ports join last, once the
+    // bridge has its address (and the server and NAT behind it). One rtnetlink monitor sees
+    // the kernel's address and link changes in the order the kernel made them.
+    let t = Tether::up(&["lan0", "lan1"], "");
+    let mon = Watch::start(&t.lab, &["ip", "-o", "monitor", "link", "address"]);
+    // The monitor listens once it has seen a change made after it started.
+    t.lab.wait_for(T, "the monitor listening", || {
+        let _ = t
+            .lab
+            .exec(&["ip", "addr", "replace", "127.0.0.9/8", "dev", "lo"]);
+        mon.seen("127.0.0.9/8")
+    });
+    ok(
+        t.lab
+            .exec(&["ip", "addr", "del", "127.0.0.9/8", "dev", "lo"]),
+        "ip addr del",
+    );
+    t.tether(true);
+    let joined = |out: &str, lan: &str| {
+        out.lines()
+            .position(|l| l.contains(&format!(" {lan}@")) && l.contains(" master tether "))
+    };
+    t.lab.wait_for(T, "both ports' joins in the monitor", || {
+        let out = mon.output();
+        joined(&out, "lan0").is_some() && joined(&out, "lan1").is_some()
+    });
+    let out = mon.output();
+    let address = out
+        .lines()
+        .position(|l| l.contains(" tether ") && l.contains("inet 192.168.0.1/24"))
+        .unwrap_or_else(|| panic!("no address on the bridge in:\n{out}"));
+    for lan in ["lan0", "lan1"] {
+        let join = joined(&out, lan).unwrap();
+        assert!(
+            address < join,
+            "{lan} joined (line {join}) before the bridge had its address (line {address}):\n{out}"
+        );
+    }
+}
+
 /// `python3 tests/lab/dhcp_load.py --iface IFACE ARGS…` as a command line.
 fn load_cmd(iface: &str, args: &[&str]) -> Vec<String> {
     let tool = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/dhcp_load.py");
