@@ -44,20 +44,17 @@ pub enum CellEvent {
     },
 }
 
-const CMD_QUEUE: usize = 64;
-
 /// The loop's side of cellular.
 #[derive(Default)]
 pub(super) struct Cellular {
-    cmds: Option<smol::channel::Sender<Cmd>>,
+    cmds: super::bus_task::Commands<Cmd>,
     online_sent: Option<bool>,
 }
 
 impl Daemon {
     /// The bus (re)connected: a new oFono task on it.
     pub(super) fn start_cellular(&mut self, conn: &zbus::Connection) {
-        let (tx, rx) = smol::channel::bounded(CMD_QUEUE);
-        self.cellular.cmds = Some(tx);
+        let rx = self.cellular.cmds.open();
         self.cellular.online_sent = None;
         self.ex
             .spawn(ofono_task(
@@ -71,26 +68,17 @@ impl Daemon {
     }
 
     pub(super) fn stop_cellular(&mut self) {
-        self.cellular.cmds = None;
+        self.cellular.cmds.close();
     }
 
     fn cellular_cmd(&mut self, cmd: Cmd) {
-        let Some(tx) = &self.cellular.cmds else {
-            log::debug!("cellular: no bus, dropped {cmd:?}");
-            return;
-        };
-        if let Err(e) = tx.try_send(cmd) {
-            log::warn!(
-                "cellular: command queue full ({CMD_QUEUE}), dropped {:?}",
-                e.into_inner()
-            );
-        }
+        self.cellular.cmds.send("cellular", cmd);
     }
 
     /// Declared state: modems are online while the technology is on.
     pub(super) fn sync_modems(&mut self) {
         let on = self.model.tech_powered(Technology::Cellular) && !self.model.offline;
-        if self.cellular.cmds.is_some() && self.cellular.online_sent != Some(on) {
+        if self.cellular.cmds.is_open() && self.cellular.online_sent != Some(on) {
             self.cellular.online_sent = Some(on);
             self.cellular_cmd(Cmd::Online(on));
         }

@@ -5,6 +5,7 @@
 //! the model's actions, rewrites resolv.conf and emits D-Bus signals.
 
 mod apply;
+mod bus_task;
 mod cellular;
 mod counters;
 mod devices;

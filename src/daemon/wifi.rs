@@ -74,9 +74,6 @@ pub enum WifiEvent {
     },
 }
 
-/// Commands queued for the task; the loop never waits on it.
-const CMD_QUEUE: usize = 64;
-
 /// A reply that waits for the radio.
 pub(super) struct Held {
     def: Deferred,
@@ -97,7 +94,7 @@ const SCAN_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The loop's side of WiFi.
 #[derive(Default)]
 pub(super) struct Wifi {
-    cmds: Option<smol::channel::Sender<Cmd>>,
+    cmds: super::bus_task::Commands<Cmd>,
     /// The radio list last sent to the task.
     radios_sent: Option<Vec<(u32, IfName)>>,
     held: Vec<Held>,
@@ -110,8 +107,7 @@ pub(super) struct Wifi {
 impl Daemon {
     /// The bus (re)connected: a new supplicant task on it.
     pub(super) fn start_wifi(&mut self, conn: &zbus::Connection) {
-        let (tx, rx) = smol::channel::bounded(CMD_QUEUE);
-        self.wifi.cmds = Some(tx);
+        let rx = self.wifi.cmds.open();
         self.wifi.radios_sent = None;
         self.wifi.ap_sent = None;
         self.ex
@@ -126,20 +122,11 @@ impl Daemon {
 
     /// The bus is gone: the task ends with its command channel.
     pub(super) fn stop_wifi(&mut self) {
-        self.wifi.cmds = None;
+        self.wifi.cmds.close();
     }
 
     fn wifi_cmd(&mut self, cmd: Cmd) {
-        let Some(tx) = &self.wifi.cmds else {
-            log::debug!("wifi: no bus, dropped {cmd:?}");
-            return;
-        };
-        if let Err(e) = tx.try_send(cmd) {
-            log::warn!(
-                "wifi: command queue full ({CMD_QUEUE}), dropped {:?}",
-                e.into_inner()
-            );
-        }
+        self.wifi.cmds.send("wifi", cmd);
     }
 
     /// Declared state: the powered radios are the supplicant interfaces.
@@ -152,7 +139,7 @@ impl Daemon {
             .filter(|d| on && d.tech == Technology::Wifi)
             .map(|d| (d.ifindex, d.name.clone()))
             .collect();
-        if self.wifi.cmds.is_some() && self.wifi.radios_sent.as_ref() != Some(&radios) {
+        if self.wifi.cmds.is_open() && self.wifi.radios_sent.as_ref() != Some(&radios) {
             self.wifi.radios_sent = Some(radios.clone());
             self.wifi_cmd(Cmd::Radios(radios));
         }
@@ -164,7 +151,7 @@ impl Daemon {
     /// bridge before its AP stops or changes (the kernel refuses to make a
     /// bridged interface a station again).
     fn sync_ap(&mut self) {
-        if self.wifi.cmds.is_none() {
+        if !self.wifi.cmds.is_open() {
             return;
         }
         let want = self
