@@ -17,5 +17,7 @@ pub mod edge;
 pub mod online;
 pub mod sort;
 pub mod task;
+#[cfg(test)]
+pub(crate) mod test_dir;
 pub mod time;
 pub mod wire;

@@ -140,30 +140,7 @@ pub fn read_bounded(path: &Path, links: Links) -> Result<Vec<u8>, ReadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new() -> TempDir {
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let p = std::env::temp_dir().join(format!(
-                "pathman-file-test-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = fs::remove_dir_all(&p);
-            fs::create_dir_all(&p).unwrap();
-            TempDir(p)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::test_dir::TempDir;
 
     fn mkfifo(path: &Path) {
         nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
@@ -171,7 +148,7 @@ mod tests {
 
     #[test]
     fn regular_file_is_read() {
-        let t = TempDir::new();
+        let t = TempDir::new("file-test");
         let p = t.0.join("settings");
         fs::write(&p, "[global]\nOfflineMode=false\n").unwrap();
         for links in [Links::Follow, Links::Refuse] {
@@ -189,7 +166,7 @@ mod tests {
     /// A FIFO nobody writes to: refused at once (it used to block forever).
     #[test]
     fn fifo_is_refused_without_blocking() {
-        let t = TempDir::new();
+        let t = TempDir::new("file-test");
         let p = t.0.join("settings");
         mkfifo(&p);
         for links in [Links::Follow, Links::Refuse] {
@@ -204,7 +181,7 @@ mod tests {
     /// allocation failed).
     #[test]
     fn link_to_dev_zero_is_refused() {
-        let t = TempDir::new();
+        let t = TempDir::new("file-test");
         let p = t.0.join("settings");
         std::os::unix::fs::symlink("/dev/zero", &p).unwrap();
         assert!(matches!(
@@ -225,7 +202,7 @@ mod tests {
 
     #[test]
     fn link_to_regular_file_follows_only_when_allowed() {
-        let t = TempDir::new();
+        let t = TempDir::new("file-test");
         let target = t.0.join("real.conf");
         fs::write(&target, "[General]\n").unwrap();
         let p = t.0.join("main.conf");
@@ -239,7 +216,7 @@ mod tests {
 
     #[test]
     fn directory_is_refused() {
-        let t = TempDir::new();
+        let t = TempDir::new("file-test");
         assert!(matches!(
             read_bounded(&t.0, Links::Refuse),
             Err(ReadError::NotRegular("a directory"))
@@ -249,7 +226,7 @@ mod tests {
     /// One byte over the cap is refused; a sparse 1 GiB file costs nothing.
     #[test]
     fn oversized_file_is_refused() {
-        let t = TempDir::new();
+        let t = TempDir::new("file-test");
         let p = t.0.join("settings");
         let cap = caps::MAX_KEYFILE_BYTES;
         fs::write(&p, vec![b'#'; cap as usize]).unwrap();

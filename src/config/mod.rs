@@ -229,8 +229,8 @@ mod tests {
 
     #[test]
     fn board_under_main_conf() {
-        let dir = std::env::temp_dir().join(format!("pathman-config-load-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = crate::test_dir::TempDir::new("config-load");
+        let dir = tmp.0.clone();
         let board = dir.join("board.conf");
         let main = dir.join("main.conf");
         std::fs::write(
@@ -241,7 +241,6 @@ mod tests {
         std::fs::write(&main, "[General]\nMultipathTcpLink=off\nFrobnicate=1\n").unwrap();
         let result = load(Some(&main), Some(&board));
         let broken = load(Some(&main), Some(&dir.join("missing.conf")));
-        let _ = std::fs::remove_dir_all(&dir);
 
         let (conf, board, warnings) = result.unwrap();
         assert_eq!(board.map(|b| b.name).as_deref(), Some("t"));
@@ -256,11 +255,10 @@ mod tests {
     /// for `-c`.
     #[test]
     fn named_files_must_exist() {
-        let dir = std::env::temp_dir().join(format!("pathman-config-named-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = crate::test_dir::TempDir::new("config-named");
+        let dir = tmp.0.clone();
         let missing = dir.join("nope.conf");
         let fifo = dir.join("fifo.conf");
-        let _ = std::fs::remove_file(&fifo);
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         let e_missing = load(Some(&missing), None);
         let e_fifo = load(Some(&fifo), None);
@@ -268,7 +266,6 @@ mod tests {
         // The default path: absent is normal, unreadable is a warning.
         let absent_default = load_with_default(None, &missing, None);
         let fifo_default = load_with_default(None, &fifo, None);
-        let _ = std::fs::remove_dir_all(&dir);
 
         let (conf, _, w) = absent_default.unwrap();
         assert_eq!(conf, MainConf::default());

@@ -284,16 +284,14 @@ ignored = yes
     /// for that file at once, not a hang or an unbounded read.
     #[test]
     fn special_files_are_refused() {
-        let dir = std::env::temp_dir().join(format!("pathman-policy-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = crate::test_dir::TempDir::new("policy");
+        let dir = tmp.0.clone();
         let fifo = dir.join("fifo.policy");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         let zero = dir.join("zero.policy");
         std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
         let from_fifo = load_policy_file(&fifo);
         let from_zero = load_policy_file(&zero);
-        let _ = std::fs::remove_dir_all(&dir);
         let e = from_fifo.unwrap_err().to_string();
         assert!(e.contains("fifo.policy") && e.contains("FIFO"), "{e}");
         let e = from_zero.unwrap_err().to_string();

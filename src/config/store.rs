@@ -793,32 +793,9 @@ impl Store {
 mod tests {
     use super::*;
     use crate::core::types::{Name, Timeserver};
+    use crate::test_dir::TempDir;
     use proptest::prelude::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
-
-    /// A unique temp dir, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new() -> TempDir {
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let p = std::env::temp_dir().join(format!(
-                "pathman-store-test-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = fs::remove_dir_all(&p);
-            fs::create_dir_all(&p).unwrap();
-            TempDir(p)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
 
     const ID: &str = "ethernet_024858000001_cable";
 
@@ -833,7 +810,7 @@ mod tests {
 
     #[test]
     fn global_round_trip_keeps_unknown_keys() {
-        let tmp = TempDir::new();
+        let tmp = TempDir::new("store-test");
         let store = Store::new(&tmp.0);
         let (g, w) = store.load_global();
         assert_eq!(g, GlobalSettings::default());
@@ -894,7 +871,7 @@ mod tests {
 
     #[test]
     fn service_round_trip_every_field() {
-        let tmp = TempDir::new();
+        let tmp = TempDir::new("store-test");
         let store = Store::new(&tmp.0);
         assert_eq!(store.load_service(ID), (None, Vec::new()));
         let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
@@ -925,7 +902,7 @@ mod tests {
 
     #[test]
     fn connman_file_keeps_extra_keys() {
-        let tmp = TempDir::new();
+        let tmp = TempDir::new("store-test");
         let id = "wifi_024858000001_686f6d65_managed_psk";
         let dir = tmp.0.join(id);
         fs::create_dir_all(&dir).unwrap();
@@ -982,7 +959,7 @@ mod tests {
 
     #[test]
     fn corrupt_and_bad_values() {
-        let tmp = TempDir::new();
+        let tmp = TempDir::new("store-test");
         let dir = tmp.0.join(ID);
         fs::create_dir_all(&dir).unwrap();
         let store = Store::new(&tmp.0);
@@ -1029,7 +1006,7 @@ mod tests {
     }
 
     fn load_text(text: &str) -> (ServiceConfig, Vec<Warning>) {
-        let tmp = TempDir::new();
+        let tmp = TempDir::new("store-test");
         let dir = tmp.0.join(ID);
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join("settings"), format!("[{ID}]\n{text}")).unwrap();
@@ -1183,7 +1160,7 @@ mod tests {
     /// failed.
     #[test]
     fn special_state_files_are_defaults_not_hangs() {
-        let tmp = TempDir::new();
+        let tmp = TempDir::new("store-test");
         let store = Store::new(&tmp.0);
         let global = tmp.0.join("settings");
         nix::unistd::mkfifo(&global, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();

@@ -139,7 +139,8 @@ mod tests {
 
     #[test]
     fn timezone_from_the_link() {
-        let dir = std::env::temp_dir().join(format!("pm-tz-{}", std::process::id()));
+        let tmp = crate::test_dir::TempDir::new("tz");
+        let dir = tmp.0.clone();
         let zi = dir.join("zoneinfo");
         std::fs::create_dir_all(zi.join("Europe")).unwrap();
         std::fs::write(zi.join("Europe/Berlin"), b"TZif").unwrap();
@@ -160,7 +161,6 @@ mod tests {
         let f = floor_file(&dir);
         write_floor(&f, 1_800_000_000).unwrap();
         assert_eq!(read_floor(&f), Some(1_800_000_000));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
