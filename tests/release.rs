@@ -115,6 +115,20 @@ fn build(dir: &Path, envs: &[(&str, &Path)], flags: &str) -> Vec<(String, PathBu
     rows
 }
 
+/// The repository's reproducible release binary for `target` (cross/build.sh, built or reused).
+fn repo_binary(target: &str) -> PathBuf {
+    let epoch = last_commit_time();
+    build(
+        &repo(),
+        &[("SOURCE_DATE_EPOCH", Path::new(&epoch))],
+        "--locked",
+    )
+    .into_iter()
+    .find(|r| r.0 == target)
+    .unwrap_or_else(|| panic!("cross/build.sh printed no {target} row"))
+    .1
+}
+
 fn last_commit_time() -> String {
     let o = run(Command::new("git")
         .args(["log", "-1", "--format=%ct", "HEAD"])
@@ -222,17 +236,7 @@ fn offline_tarball_build_matches_repo_build() {
 fn aarch64_binary_runs_under_qemu() {
     need("file");
     let qemu = qemu_aarch64();
-    let epoch = last_commit_time();
-    let rows = build(
-        &repo(),
-        &[("SOURCE_DATE_EPOCH", Path::new(&epoch))],
-        "--locked",
-    );
-    let bin = &rows
-        .iter()
-        .find(|r| r.0 == "aarch64-unknown-linux-musl")
-        .unwrap()
-        .1;
+    let bin = &repo_binary("aarch64-unknown-linux-musl");
     let o = run(Command::new("file").arg("-b").arg(bin));
     let kind = String::from_utf8_lossy(&o.stdout);
     assert!(kind.contains("ARM aarch64"), "file: {kind}");
@@ -248,17 +252,7 @@ fn aarch64_binary_runs_under_qemu() {
 /// RELA entries. It still starts (musl's start code applies RELR).
 #[test]
 fn x86_64_binary_is_a_static_pie_with_packed_relocations() {
-    let epoch = last_commit_time();
-    let rows = build(
-        &repo(),
-        &[("SOURCE_DATE_EPOCH", Path::new(&epoch))],
-        "--locked",
-    );
-    let bin = &rows
-        .iter()
-        .find(|r| r.0 == "x86_64-unknown-linux-musl")
-        .unwrap()
-        .1;
+    let bin = &repo_binary("x86_64-unknown-linux-musl");
     let elf = std::fs::read(bin).unwrap();
     let (kind, sections) = elf64_sections(&elf);
     assert_eq!(kind, 3, "ET_DYN (a static PIE), not ET_EXEC");
