@@ -64,6 +64,8 @@ for d in "$CH"/registry/src/*/; do
     [ -d "$d" ] && REMAP+=("--remap-path-prefix=${d%/}=/deps")
 done
 read -r -a EXTRA <<<"${PATHMAN_CARGO_FLAGS:-}"
+# shellcheck source=cross/flags.sh
+. "$SRC/cross/flags.sh"
 
 SKIPPED=()
 for T in "$@"; do
@@ -74,8 +76,8 @@ for T in "$@"; do
         SKIPPED+=("$T")
         continue
     fi
-    # RUSTFLAGS replaces .cargo/config.toml's target rustflags, so they are repeated here.
-    RUSTFLAGS="-C target-feature=+crt-static -C link-self-contained=yes -C link-arg=--icf=all -C link-arg=-zpack-relative-relocs -C link-arg=--no-eh-frame-hdr -C link-arg=-T$SRC/cross/no-unwind-tables.ld ${REMAP[*]} ${PATHMAN_RUSTFLAGS:-}" \
+    # RUSTFLAGS replaces .cargo/config.toml's target rustflags: cross/flags.sh repeats them.
+    RUSTFLAGS="$(pm_target_rustflags "$T") -C link-arg=--no-eh-frame-hdr -C link-arg=-T$SRC/cross/no-unwind-tables.ld ${REMAP[*]} ${PATHMAN_RUSTFLAGS:-}" \
         cargo build --release --target "$T" "${EXTRA[@]+"${EXTRA[@]}"}" >&2
     bin=$TD/$T/release/pathman
     echo "$T $bin $(stat -c %s "$bin") $(sha256sum "$bin" | cut -d' ' -f1)"

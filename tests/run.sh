@@ -9,6 +9,8 @@
 #       tests, the binary's, and every tests/*.rs; integration tests build network-namespace
 #       labs with tests/lab/lab.sh, so they need root; tests/vm_tier.rs boots a QEMU guest
 #       with simulated WiFi radios, tests/vm/README.md), -- --test-threads=2
+#   cross/test.sh for x86_64 and aarch64 musl: the unit tests again, built as the release
+#       binaries are (static musl, their code generation), aarch64's under qemu-user
 # and exits non-zero when any step fails. The summary names the tiers that ran (namespace lab,
 # VM tier, or why its guest could not boot). The closing line counts every test of every test
 # binary: "N passed, N failed"; a binary that does not build, or that crashes or aborts
@@ -17,8 +19,9 @@
 # PATH lacks (~/.cargo/bin of the sudo user, /root/.cargo/bin, $CARGO_HOME/bin). Options:
 #   --no-install   do not install missing Debian packages
 #   --quick        skip fmt, clippy and the fuzz targets' build
-#   -- ARGS        select test binaries (--lib, --bins, --test NAME, repeatable; default: all)
-#                  and pass the rest to `cargo test` (e.g. -- --test lab_selftest)
+#   -- ARGS        select test binaries (--lib, --bins, --test NAME, --cross TARGET,
+#                  repeatable; default: all) and pass the rest to `cargo test`
+#                  (e.g. -- --test lab_selftest)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
@@ -33,7 +36,7 @@ while [ $# -gt 0 ]; do
         --no-install) INSTALL=0 ;;
         --quick)      QUICK=1 ;;
         --)           shift; TEST_ARGS=("$@"); break ;;
-        -h|--help)    sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help)    sed -n '2,24p' "$0"; exit 0 ;;
         *)            echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -69,6 +72,7 @@ while [ $# -gt 0 ]; do
         --bins)  SELECT+=("--bins") ;;
         --test)  SELECT+=("--test $2"); shift ;;
         --test=*) SELECT+=("--test ${1#--test=}") ;;
+        --cross) SELECT+=("cross:$2"); shift ;;
         *)       PASS+=("$1") ;;
     esac
     shift
@@ -82,6 +86,7 @@ if [ ${#SELECT[@]} -eq 0 ]; then
         case "$f" in */main.rs) n=$(basename "$(dirname "$f")") ;; *) n=$(basename "$f" .rs) ;; esac
         SELECT+=("--test $n")
     done
+    SELECT+=("cross:x86_64-unknown-linux-musl" "cross:aarch64-unknown-linux-musl")
 fi
 
 # ------------------------------------------------------------------ steps
@@ -120,7 +125,7 @@ for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linu
     fi
 done
 
-PASSED=0; FAILN=0; SKIPPED=0; RAN=0; NOBUILD=0; CRASHED=0; BROKEN=(); VM_LOG=""; BUILT=0
+PASSED=0; FAILN=0; SKIPPED=0; RAN=0; NOBUILD=0; CRASHED=0; BROKEN=(); VM_LOG=""; BUILT=0; CROSS_RAN=()
 LOGDIR=$(mktemp -d)
 trap 'rm -rf "$LOGDIR"' EXIT
 if step "build" cargo build --release; then
@@ -130,8 +135,14 @@ if step "build" cargo build --release; then
     for sel in "${SELECT[@]}"; do
         i=$((i + 1)); log=$LOGDIR/$i.log
         if [ "$sel" = "--test vm_tier" ]; then VM_LOG=$log; fi
-        # shellcheck disable=SC2086  # $sel is "--lib" or "--test NAME"
-        rc=0; cargo test --release --no-fail-fast $sel "${PASS[@]+"${PASS[@]}"}" -- --test-threads=2 2>&1 | tee "$log" || rc=$?
+        if [[ $sel == cross:* ]]; then
+            CROSS_RAN+=("${sel#cross:}")
+            cmd=("$REPO/cross/test.sh" "${sel#cross:}")
+        else
+            # shellcheck disable=SC2206  # $sel is "--lib" or "--test NAME"
+            cmd=(cargo test --release --no-fail-fast $sel "${PASS[@]+"${PASS[@]}"}" -- --test-threads=2)
+        fi
+        rc=0; "${cmd[@]}" 2>&1 | tee "$log" || rc=$?
         # Per binary (--bins may run several): "Running …", its "test … ok|FAILED" lines, then
         # "test result: …". One that never reports crashed or aborted: what it printed
         # before dying still counts, and the binary itself counts as one failure.
@@ -181,9 +192,9 @@ vm_tier_line() {
 
 say "summary"
 if [ "$BUILT" = 1 ]; then
-    NLAB=${#SELECT[@]}; if [ -n "$VM_LOG" ]; then NLAB=$((NLAB - 1)); fi
+    NLAB=$((${#SELECT[@]} - ${#CROSS_RAN[@]})); if [ -n "$VM_LOG" ]; then NLAB=$((NLAB - 1)); fi
     if [ "$NLAB" -gt 0 ]; then LABT="ran ($NLAB test binaries)"; else LABT="not run (not selected)"; fi
-    echo "tiers: namespace lab: $LABT; VM tier: $(vm_tier_line)"
+    echo "tiers: namespace lab: $LABT; VM tier: $(vm_tier_line); release code generation (cross/test.sh): ${CROSS_RAN[*]:-not run (not selected)}"
 else
     echo "tiers: none ran (the release build failed)"
 fi
