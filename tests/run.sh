@@ -136,7 +136,8 @@ if step "build" cargo build --release; then
         i=$((i + 1)); log=$LOGDIR/$i.log
         if [ "$sel" = "--test vm_tier" ]; then VM_LOG=$log; fi
         if [[ $sel == cross:* ]]; then
-            CROSS_RAN+=("${sel#cross:}")
+            t=${sel#cross:}
+            if [ "${t%%-*}" = "$(uname -m)" ]; then CROSS_RAN+=("$t"); else CROSS_RAN+=("$t (qemu-user)"); fi
             cmd=("$REPO/cross/test.sh" "${sel#cross:}")
         else
             # shellcheck disable=SC2206  # $sel is "--lib" or "--test NAME"
@@ -194,7 +195,7 @@ say "summary"
 if [ "$BUILT" = 1 ]; then
     NLAB=$((${#SELECT[@]} - ${#CROSS_RAN[@]})); if [ -n "$VM_LOG" ]; then NLAB=$((NLAB - 1)); fi
     if [ "$NLAB" -gt 0 ]; then LABT="ran ($NLAB test binaries)"; else LABT="not run (not selected)"; fi
-    echo "tiers: namespace lab: $LABT; VM tier: $(vm_tier_line); release code generation (cross/test.sh): ${CROSS_RAN[*]:-not run (not selected)}"
+    echo "tiers: namespace lab: $LABT; VM tier: $(vm_tier_line); unit tests as the release builds them (cross/test.sh): ${CROSS_RAN[*]:-not run (not selected)}"
 else
     echo "tiers: none ran (the release build failed)"
 fi
