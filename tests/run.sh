@@ -138,7 +138,7 @@ if step "build" cargo build --release; then
         if [[ $sel == cross:* ]]; then
             t=${sel#cross:}
             if [ "${t%%-*}" = "$(uname -m)" ]; then CROSS_RAN+=("$t"); else CROSS_RAN+=("$t (qemu-user)"); fi
-            cmd=("$REPO/cross/test.sh" "${sel#cross:}")
+            cmd=("$REPO/cross/test.sh" "$t")
         else
             # shellcheck disable=SC2206  # $sel is "--lib" or "--test NAME"
             cmd=(cargo test --release --no-fail-fast $sel "${PASS[@]+"${PASS[@]}"}" -- --test-threads=2)
