@@ -334,3 +334,41 @@ fn runs_under(qemu: &str, bin: &Path) {
     assert_eq!(v.trim(), format!("pathman {}", env!("CARGO_PKG_VERSION")));
     run(Command::new(qemu).arg(bin).args(["daemon", "--help"]));
 }
+
+/// `.cargo/config.toml`'s target rustflags (plain cargo) and `cross/flags.sh` (build.sh,
+/// test.sh: RUSTFLAGS replaces the config's) are two copies of one list; a flag added to
+/// one only would make plain `cargo build --target T` and the release artefact differ.
+#[test]
+fn config_rustflags_match_cross_flags() {
+    let config = std::fs::read_to_string(repo().join(".cargo/config.toml")).expect("config");
+    for t in [
+        "x86_64-unknown-linux-musl",
+        "aarch64-unknown-linux-musl",
+        "armv7-unknown-linux-musleabihf",
+    ] {
+        let header = format!("[target.{t}]");
+        let section = config
+            .split_once(&header)
+            .unwrap_or_else(|| panic!("{header} missing in .cargo/config.toml"))
+            .1;
+        let line = section
+            .lines()
+            .take_while(|l| !l.starts_with('['))
+            .find(|l| l.starts_with("rustflags"))
+            .unwrap_or_else(|| panic!("{header} has no rustflags"));
+        // ["-C", "a", "-C", "b"] → -C a -C b
+        let in_config: Vec<&str> = line.split('"').skip(1).step_by(2).collect();
+        let out = run(Command::new("bash").current_dir(repo()).args([
+            "-c",
+            ". cross/flags.sh && pm_target_rustflags \"$1\"",
+            "flags",
+            t,
+        ]));
+        let in_script = String::from_utf8(out.stdout).expect("utf-8");
+        assert_eq!(
+            in_config,
+            in_script.split_whitespace().collect::<Vec<_>>(),
+            "{t}: .cargo/config.toml and cross/flags.sh differ"
+        );
+    }
+}
