@@ -16,7 +16,6 @@ use pathman::dbus::{bus, names};
 use smol::LocalExecutor;
 use zbus::object_server::SignalEmitter;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
-use zbus::Connection;
 
 #[derive(Debug, zbus::DBusError)]
 #[zbus(prefix = "net.connman.Error")]
@@ -185,7 +184,7 @@ fn parse(line: &str) -> BusCommand {
     }
 }
 
-async fn run(conn: &Connection, line: &str) -> Result<String, CtlError> {
+async fn run(conn: &pathman::dbus::Connection, line: &str) -> Result<String, CtlError> {
     let mut out = Vec::new();
     commands::execute(conn, &parse(line), &mut out).await?;
     Ok(String::from_utf8(out).expect("utf-8 output"))
@@ -211,8 +210,8 @@ fn pathmanctl_against_a_fake_daemon() {
         assert_eq!(ctl_main("frobnicate").await, 1);
         assert_eq!(ctl_main("help").await, 0);
 
-        let server = bus::connect_system().await.expect("server connects");
-        let _server_ticker = bus::spawn_ticker(&ex, &server);
+        // The fake serves with zbus's own connection and object server (its executor thread).
+        let server = zbus::Connection::system().await.expect("server connects");
         let calls: Calls = Arc::default();
         let objects = server.object_server();
         objects.at("/", FakeManager).await.expect("serve manager");

@@ -206,7 +206,7 @@ type Input = smol::channel::Sender<std::io::Result<String>>;
 /// returned buffer.
 fn start(
     ex: &'static LocalExecutor<'static>,
-    client: &Connection,
+    client: &pathman::dbus::Connection,
     options: CreateOptions,
 ) -> (Input, Buffer, Task<Result<(), CtlError>>) {
     let (tx, rx) = smol::channel::unbounded();
@@ -261,8 +261,8 @@ fn session_against_a_fake_daemon() {
         assert!(matches!(r, Err(CtlError::NotRunning)), "{r:?}");
         assert_eq!(out.text(), "");
 
-        let server = bus::connect_system().await.expect("server connects");
-        let _server_ticker = bus::spawn_ticker(ex, &server);
+        // The fake serves with zbus's own connection and object server (its executor thread).
+        let server = zbus::Connection::system().await.expect("server connects");
         let state: Shared = Arc::default();
         let objects = server.object_server();
         objects

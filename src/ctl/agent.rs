@@ -13,12 +13,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 
+use crate::dbus::{Connection, MessageStream};
 use smol::channel::{Receiver, Sender, TrySendError};
-use smol::stream::StreamExt;
 use smol::{LocalExecutor, Task};
 use zbus::message::{Flags, Type as MessageType};
 use zbus::zvariant::{ObjectPath, OwnedObjectPath, Value};
-use zbus::{Connection, MatchRule, Message, MessageStream};
+use zbus::{MatchRule, Message};
 
 use super::commands::{call, Args, CallError, CtlError};
 use super::format::{self, Properties};
@@ -454,9 +454,7 @@ impl Agent {
                 .path(AGENT_PATH)
                 .map_err(failed)?
                 .build();
-            let stream = MessageStream::for_match_rule(rule, conn, None)
-                .await
-                .map_err(failed)?;
+            let stream = conn.stream_for(rule).await.map_err(failed)?;
             let (tx, rx) = smol::channel::bounded(MAX_PENDING);
             let task = ex.spawn(serve(conn.clone(), stream, tx));
             match call::<()>(
@@ -742,8 +740,7 @@ async fn allowed(conn: &Connection, cache: &mut HashMap<String, bool>, sender: &
 /// Reads the agent's method calls, answers what needs no user at once and queues the rest.
 async fn serve(conn: Connection, mut stream: MessageStream, tx: Sender<Incoming>) {
     let mut senders = HashMap::new();
-    while let Some(item) = stream.next().await {
-        let Ok(msg) = item else { continue };
+    while let Some(msg) = stream.next().await {
         let header = msg.header();
         let no_reply = header.primary().flags().contains(Flags::NoReplyExpected);
         let answer_err = |e: zbus::fdo::Error| {

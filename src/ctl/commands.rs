@@ -7,8 +7,8 @@
 use std::io::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use crate::dbus::Connection;
 use zbus::zvariant::{ObjectPath, OwnedObjectPath, Value};
-use zbus::Connection;
 
 use super::format::{self, ObjectEntry, Properties};
 use super::session::{self, CreateOptions};

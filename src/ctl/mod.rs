@@ -18,8 +18,8 @@ use std::io::{IsTerminal, Write};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
+use crate::dbus::Connection;
 use smol::{Async, LocalExecutor};
-use zbus::Connection;
 
 use crate::dbus::bus;
 use commands::{Command, CtlError, ParseError, USAGE};

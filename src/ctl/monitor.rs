@@ -7,11 +7,11 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;
 
-use smol::stream::StreamExt;
+use crate::dbus::{Connection, MessageStream};
 use smol::{LocalExecutor, Task};
 use zbus::message::Type as MessageType;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Structure};
-use zbus::{Connection, MatchRule, Message, MessageStream};
+use zbus::{MatchRule, Message};
 
 use super::commands::{CtlError, MonitorScope};
 use super::format::{self, ObjectEntry, Properties};
@@ -101,17 +101,11 @@ async fn subscribe(conn: &Connection, interface: &str) -> Result<MessageStream, 
         .interface(interface)
         .map_err(failed)?
         .build();
-    MessageStream::for_match_rule(rule, conn, None)
-        .await
-        .map_err(failed)
+    conn.stream_for(rule).await.map_err(failed)
 }
 
 async fn print_signals(mut stream: MessageStream, sink: Sink) {
-    while let Some(item) = stream.next().await {
-        // A message the connection could not read is not ours to report, and more may follow.
-        let Ok(msg) = item else {
-            continue;
-        };
+    while let Some(msg) = stream.next().await {
         let Some(text) = render(&msg) else {
             continue;
         };

@@ -13,12 +13,13 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::dbus::{Connection, MessageStream};
 use smol::channel::{Receiver, Sender};
 use smol::stream::{Stream, StreamExt};
 use smol::LocalExecutor;
 use zbus::message::{Flags, Type as MessageType};
 use zbus::zvariant::{ObjectPath, OwnedObjectPath, Value};
-use zbus::{Connection, MatchRule, Message, MessageStream};
+use zbus::{MatchRule, Message};
 
 use super::commands::{
     bad, call, no_args, one_bool, option_runs, owned, Args, CallError, CtlError, ParseError,
@@ -354,11 +355,7 @@ async fn serve_notifier(
     gate: Rc<RefCell<Gate>>,
     events: Sender<Event>,
 ) {
-    while let Some(item) = stream.next().await {
-        // A message the connection could not read is not ours, and more may follow.
-        let Ok(msg) = item else {
-            continue;
-        };
+    while let Some(msg) = stream.next().await {
         let (reply, text, released) = handle_call(&msg, &notifier);
         let header = msg.header();
         if !header.primary().flags().contains(Flags::NoReplyExpected) {
@@ -421,10 +418,7 @@ fn handle_call(
 
 /// Watches for pathman losing `net.connman` (a crash sends no `Release`).
 async fn watch_daemon(mut stream: MessageStream, events: Sender<Event>) {
-    while let Some(item) = stream.next().await {
-        let Ok(msg) = item else {
-            continue;
-        };
+    while let Some(msg) = stream.next().await {
         if let Ok((_, _, new_owner)) = msg.body().deserialize::<(String, String, String)>() {
             if new_owner.is_empty() {
                 let _ = events.try_send(Event::DaemonGone);
@@ -442,7 +436,7 @@ async fn name_owner_stream(conn: &Connection) -> zbus::Result<MessageStream> {
         .member("NameOwnerChanged")?
         .arg(0, names::BUS_NAME)?
         .build();
-    MessageStream::for_match_rule(rule, conn, None).await
+    conn.stream_for(rule).await
 }
 
 async fn notifier_stream(conn: &Connection, notifier: &str) -> zbus::Result<MessageStream> {
@@ -450,7 +444,7 @@ async fn notifier_stream(conn: &Connection, notifier: &str) -> zbus::Result<Mess
         .msg_type(MessageType::MethodCall)
         .path(notifier)?
         .build();
-    MessageStream::for_match_rule(rule, conn, None).await
+    conn.stream_for(rule).await
 }
 
 /// Calls `member` on the session object.

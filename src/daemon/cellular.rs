@@ -53,7 +53,7 @@ pub(super) struct Cellular {
 
 impl Daemon {
     /// The bus (re)connected: a new oFono task on it.
-    pub(super) fn start_cellular(&mut self, conn: &zbus::Connection) {
+    pub(super) fn start_cellular(&mut self, conn: &crate::dbus::Connection) {
         let rx = self.cellular.cmds.open();
         self.cellular.online_sent = None;
         self.ex
@@ -123,7 +123,7 @@ struct Task {
     /// Runs the context activations, which may take oFono up to 40 s, beside
     /// the task (its signals keep flowing meanwhile).
     ex: &'static smol::LocalExecutor<'static>,
-    conn: zbus::Connection,
+    conn: crate::dbus::Connection,
     tx: EventTx,
     /// The unique name that owns `org.ofono`.
     owner: Option<String>,
@@ -148,7 +148,7 @@ enum Next {
 
 async fn ofono_task(
     ex: &'static smol::LocalExecutor<'static>,
-    conn: zbus::Connection,
+    conn: crate::dbus::Connection,
     cmds: smol::channel::Receiver<Cmd>,
     signals: smol::channel::Receiver<Message>,
     tx: EventTx,
@@ -205,7 +205,7 @@ async fn ofono_task(
 
 /// `SetProperty(name, <value>)` on an oFono interface.
 async fn set_property(
-    conn: &zbus::Connection,
+    conn: &crate::dbus::Connection,
     path: &str,
     iface: &str,
     name: &str,

@@ -101,7 +101,12 @@ impl Counters {
     }
 
     /// Sends the reports that are due (without a bus, the period just passes).
-    pub async fn report(&mut self, conn: Option<&zbus::Connection>, model: &Model, now: Instant) {
+    pub async fn report(
+        &mut self,
+        conn: Option<&crate::dbus::Connection>,
+        model: &Model,
+        now: Instant,
+    ) {
         for c in &model.counters {
             let Some(slot) = self
                 .due

@@ -26,7 +26,6 @@ mod wifi;
 use std::path::PathBuf;
 
 use events::EventTx;
-use smol::stream::StreamExt;
 use smol::LocalExecutor;
 
 use crate::config::store::Store;
@@ -92,7 +91,7 @@ enum Due {
 
 /// Events from the D-Bus task.
 pub enum BusEvent {
-    Connected(zbus::Connection),
+    Connected(crate::dbus::Connection),
     Call(zbus::Message),
     /// A client left the bus: its sessions die with it.
     NameGone(String),
@@ -512,7 +511,7 @@ async fn bus_task(ex: &'static LocalExecutor<'static>, tx: EventTx, peers: Peers
             Ok(conn) => {
                 said_waiting = false;
                 let ticker = crate::dbus::bus::spawn_ticker(ex, &conn);
-                let stream = zbus::MessageStream::from(&conn);
+                let stream = conn.stream();
                 // The signals pathman's modules listen to (connections
                 // leaving: sessions, agents and counters die with them).
                 crate::dbus::client::subscribe(&conn).await;
@@ -559,14 +558,14 @@ async fn bus_task(ex: &'static LocalExecutor<'static>, tx: EventTx, peers: Peers
 /// the socket dropped for their size; returns false when the loop is gone,
 /// true when the connection ended.
 async fn forward(
-    conn: &zbus::Connection,
-    mut stream: zbus::MessageStream,
+    conn: &crate::dbus::Connection,
+    mut stream: crate::dbus::MessageStream,
     dropped: &smol::channel::Receiver<crate::dbus::bus::Dropped>,
     tx: &EventTx,
     peers: &Peers,
 ) -> bool {
     enum Next {
-        Msg(Option<zbus::Result<zbus::Message>>),
+        Msg(Option<zbus::Message>),
         Dropped(crate::dbus::bus::Dropped),
     }
     loop {
@@ -579,12 +578,12 @@ async fn forward(
         .await;
         match next {
             Next::Msg(None) => return true,
-            Next::Msg(Some(Ok(m))) if m.message_type() == zbus::message::Type::MethodCall => {
+            Next::Msg(Some(m)) if m.message_type() == zbus::message::Type::MethodCall => {
                 if !tx.send(Event::Bus(BusEvent::Call(m))).await {
                     return false;
                 }
             }
-            Next::Msg(Some(Ok(m))) => match crate::dbus::client::route(&m) {
+            Next::Msg(Some(m)) => match crate::dbus::client::route(&m) {
                 Some(crate::dbus::client::Subscriber::Owners) => {
                     match crate::dbus::client::owner_change(&m) {
                         Some((name, _)) if name == crate::dbus::wpa::NAME => {
@@ -609,7 +608,6 @@ async fn forward(
                 }
                 None => {}
             },
-            Next::Msg(Some(Err(e))) => log::debug!("dbus: bad message: {e}"),
             Next::Dropped(d) => server::refuse_oversized(conn, &d).await,
         }
     }
@@ -650,7 +648,7 @@ struct Daemon {
     /// `None` when main.conf disables resolv.conf (`/dev/null`).
     resolv_path: Option<PathBuf>,
     resolv_written: Option<String>,
-    bus: Option<zbus::Connection>,
+    bus: Option<crate::dbus::Connection>,
     access: Access,
     snapshot: Snapshot,
     /// The event channel, for tasks the supervisor starts.

@@ -106,7 +106,7 @@ pub(super) struct Wifi {
 
 impl Daemon {
     /// The bus (re)connected: a new supplicant task on it.
-    pub(super) fn start_wifi(&mut self, conn: &zbus::Connection) {
+    pub(super) fn start_wifi(&mut self, conn: &crate::dbus::Connection) {
         let rx = self.wifi.cmds.open();
         self.wifi.radios_sent = None;
         self.wifi.ap_sent = None;
@@ -343,7 +343,7 @@ impl Daemon {
 }
 
 /// Asks the agent for the inputs of `req` and reports the answer.
-async fn ask_agent(conn: zbus::Connection, agent: Agent, req: InputRequest, tx: EventTx) {
+async fn ask_agent(conn: crate::dbus::Connection, agent: Agent, req: InputRequest, tx: EventTx) {
     let service_path = format!("{}{}", crate::dbus::names::SERVICE_PATH_PREFIX, req.service);
     let mut fields: HashMap<&str, Value<'_>> = HashMap::new();
     if req.ask_name {
@@ -416,7 +416,7 @@ async fn ask_agent(conn: zbus::Connection, agent: Agent, req: InputRequest, tx: 
 }
 
 /// `net.connman.Agent.Cancel`: the request about `service` is withdrawn.
-async fn cancel_agent(conn: zbus::Connection, agent: Agent, service: ServiceId) {
+async fn cancel_agent(conn: crate::dbus::Connection, agent: Agent, service: ServiceId) {
     log::info!("agent: request for {service} canceled");
     crate::dbus::signals::call_client(
         &conn,
@@ -432,7 +432,7 @@ async fn cancel_agent(conn: zbus::Connection, agent: Agent, service: ServiceId) 
 /// Tells the agent why connecting `service` failed; its Retry error asks
 /// for another attempt.
 async fn report_error(
-    conn: zbus::Connection,
+    conn: crate::dbus::Connection,
     agent: Agent,
     service: ServiceId,
     error: &'static str,
@@ -525,7 +525,7 @@ impl Radio {
 }
 
 struct Task {
-    conn: zbus::Connection,
+    conn: crate::dbus::Connection,
     tx: EventTx,
     /// The unique name that owns `fi.w1.wpa_supplicant1`.
     owner: Option<String>,
@@ -541,7 +541,7 @@ enum Next {
 /// Keeps the supplicant's interfaces in line with the radios and reports
 /// what it sees; ends when the loop drops the command channel.
 async fn supplicant_task(
-    conn: zbus::Connection,
+    conn: crate::dbus::Connection,
     cmds: smol::channel::Receiver<Cmd>,
     signals: smol::channel::Receiver<Message>,
     tx: EventTx,

@@ -1,18 +1,13 @@
-//! Connecting to the system bus without threads.
+//! Connecting to the system bus without threads: the bus address, the [`Framer`] that keeps
+//! oversized messages out, and the task that reads the connection ([`spawn_ticker`]).
 //!
-//! zbus's own connect path runs the blocking `connect(2)` on the `blocking` thread pool, and its
-//! internal executor is another thread; pathman is single-threaded (SPEC §1), so we connect the
-//! socket ourselves and the owner of the connection ticks zbus's executor on its local executor
-//! (see [`spawn_ticker`]).
+//! pathman is single-threaded (SPEC §1): the socket is connected here and read by a task on the
+//! owner's local executor; the connection itself is [`super::conn`].
 
-use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use smol::Async;
-use zbus::connection::socket::{ReadHalf, Split, WriteHalf};
-
+use super::conn::Connection;
 use crate::caps;
 
 /// Environment variable that overrides the system bus address (D-Bus specification).
@@ -89,51 +84,32 @@ fn unescape(value: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Connects to the system bus (honouring `DBUS_SYSTEM_BUS_ADDRESS`) with zbus's internal
-/// executor off. Incoming messages larger than [`caps::MAX_DBUS_MESSAGE`] never reach zbus:
-/// they are dropped while they stream in, and each dropped method call is reported on
-/// `dropped` (when given) so the caller can answer it with an error.
+/// Connects to the system bus (honouring `DBUS_SYSTEM_BUS_ADDRESS`). Incoming messages larger
+/// than [`caps::MAX_DBUS_MESSAGE`] are dropped while they stream in (the [`Framer`]).
 ///
-/// The caller must keep the connection's executor ticking, e.g. with [`spawn_ticker`], or every
-/// call on it hangs.
-pub async fn connect_system() -> zbus::Result<zbus::Connection> {
+/// The caller must run the connection's reader, e.g. with [`spawn_ticker`], or every call on it
+/// hangs.
+pub async fn connect_system() -> zbus::Result<Connection> {
     connect_system_reporting(None).await
 }
 
 /// [`connect_system`], reporting each method call dropped for its size on `dropped`.
 pub async fn connect_system_reporting(
     dropped: Option<smol::channel::Sender<Dropped>>,
-) -> zbus::Result<zbus::Connection> {
+) -> zbus::Result<Connection> {
     let env = std::env::var(SYSTEM_BUS_ADDRESS_ENV).ok();
     let path = system_bus_socket_path(env.as_deref())?;
     // A local-socket connect() does not wait on the network: it succeeds or fails at once, so
-    // doing it blocking here is fine and keeps zbus off its thread pool.
+    // doing it blocking here is fine.
     let stream = UnixStream::connect(&path).map_err(|e| {
         zbus::Error::InputOutput(std::sync::Arc::new(std::io::Error::new(
             e.kind(),
             format!("{}: {e}", path.display()),
         )))
     })?;
-    let stream = Arc::new(Async::new(stream).map_err(|e| zbus::Error::InputOutput(Arc::new(e)))?);
-    let read = CappedRead {
-        inner: stream.clone(),
-        framer: Framer::new(caps::MAX_DBUS_MESSAGE),
-        pending: Vec::new(),
-        pending_pos: 0,
-        scratch: vec![0; READ_CHUNK],
-        dropped,
-    };
-    zbus::connection::Builder::socket(Split::new(
-        Box::new(read) as Box<dyn ReadHalf>,
-        Box::new(stream) as Box<dyn WriteHalf>,
-    ))
-    .internal_executor(false)
-    .build()
-    .await
+    Connection::handshake(stream, dropped, crate::dbus::client::CALL_TIMEOUT).await
 }
 
-/// Bytes read from the bus socket at a time (and the most the framer holds back).
-const READ_CHUNK: usize = 4096;
 /// Header fields longer than this are not kept for the error reply of a dropped message.
 const MAX_KEPT_HEADER: usize = 4096;
 
@@ -252,10 +228,12 @@ impl Framer {
                         continue;
                     };
                     let little = matches!(endian, zbus::zvariant::Endian::Little);
-                    let body = u32_at(&buf, 4, little) as usize;
-                    let fields = u32_at(&buf, 12, little) as usize;
-                    let header_len = 16 + fields;
-                    let total = header_len.next_multiple_of(8) + body;
+                    // In u64 then saturated: no overflow where usize is 32 bits.
+                    let body = u64::from(u32_at(&buf, 4, little));
+                    let fields = u64::from(u32_at(&buf, 12, little));
+                    let header_len = usize::try_from(16 + fields).unwrap_or(usize::MAX);
+                    let total = usize::try_from((16 + fields).next_multiple_of(8) + body)
+                        .unwrap_or(usize::MAX);
                     if total <= self.cap {
                         out.extend_from_slice(&buf);
                         self.state = FrameState::Pass { left: total - 16 };
@@ -387,74 +365,14 @@ fn substitute_error(d: &Dropped) -> Option<Vec<u8>> {
 /// Error name for replies and calls dropped for their size.
 pub const LIMITS_EXCEEDED_ERROR: &str = "org.freedesktop.DBus.Error.LimitsExceeded";
 
-/// The read half of the bus socket with a [`Framer`] in front of zbus.
-#[derive(Debug)]
-struct CappedRead {
-    inner: Arc<Async<UnixStream>>,
-    framer: Framer,
-    /// Filtered bytes not yet handed to zbus.
-    pending: Vec<u8>,
-    pending_pos: usize,
-    scratch: Vec<u8>,
-    dropped: Option<smol::channel::Sender<Dropped>>,
-}
-
-#[async_trait::async_trait]
-impl ReadHalf for CappedRead {
-    async fn recvmsg(&mut self, buf: &mut [u8]) -> std::io::Result<(usize, Vec<OwnedFd>)> {
-        loop {
-            if self.pending_pos < self.pending.len() {
-                let n = buf.len().min(self.pending.len() - self.pending_pos);
-                buf[..n].copy_from_slice(&self.pending[self.pending_pos..self.pending_pos + n]);
-                self.pending_pos += n;
-                return Ok((n, Vec::new()));
-            }
-            self.pending.clear();
-            self.pending_pos = 0;
-            let (n, _fds) = ReadHalf::recvmsg(&mut self.inner, &mut self.scratch).await?;
-            if n == 0 {
-                return Ok((0, Vec::new()));
-            }
-            let mut dropped = Vec::new();
-            self.framer
-                .feed(&self.scratch[..n], &mut self.pending, &mut dropped);
-            for d in dropped {
-                log::warn!(
-                    "dbus: dropped a message of {} bytes from {} ({}.{} on {}), over caps::MAX_DBUS_MESSAGE ({} bytes)",
-                    d.size,
-                    d.sender.as_deref().unwrap_or("?"),
-                    d.interface.as_deref().unwrap_or("?"),
-                    d.member.as_deref().unwrap_or("?"),
-                    d.path.as_deref().unwrap_or("?"),
-                    caps::MAX_DBUS_MESSAGE
-                );
-                if let Some(tx) = &self.dropped {
-                    if d.msg_type == 1 && tx.try_send(d).is_err() {
-                        log::warn!(
-                            "dbus: too many dropped calls at once; not all get an error reply"
-                        );
-                    }
-                }
-            }
-        }
-    }
-
-    fn can_pass_unix_fd(&self) -> bool {
-        false
-    }
-
-    async fn peer_credentials(&mut self) -> std::io::Result<zbus::fdo::ConnectionCredentials> {
-        ReadHalf::peer_credentials(&mut self.inner).await
-    }
-}
-
-/// Spawns a task on `ex` that drives zbus's executor for `conn` for as long as the task lives
-/// (drop or cancel it to stop).
-pub fn spawn_ticker(ex: &smol::LocalExecutor<'_>, conn: &zbus::Connection) -> smol::Task<()> {
-    let conn = conn.clone();
+/// Spawns a task on `ex` that reads and delivers `conn`'s messages for as long as the task lives
+/// (drop or cancel it to stop: every stream of the connection then ends). A connection has one
+/// reader: a second call spawns a task that ends at once.
+pub fn spawn_ticker(ex: &smol::LocalExecutor<'_>, conn: &Connection) -> smol::Task<()> {
+    let reader = conn.reader();
     ex.spawn(async move {
-        loop {
-            conn.executor().tick().await;
+        if let Some(reader) = reader {
+            reader.run().await;
         }
     })
 }

@@ -173,7 +173,7 @@ pub fn route(msg: &Message) -> Option<Subscriber> {
 }
 
 /// Adds every rule to the bus daemon (after each connect).
-pub async fn subscribe(conn: &zbus::Connection) {
+pub async fn subscribe(conn: &crate::dbus::Connection) {
     for r in RULES {
         let res = call(
             conn,
@@ -236,7 +236,7 @@ impl zbus::export::serde::Serialize for Args<'_> {
 
 /// A method call to another daemon, with [`CALL_TIMEOUT`].
 pub async fn call(
-    conn: &zbus::Connection,
+    conn: &crate::dbus::Connection,
     dest: &str,
     path: &str,
     iface: &str,
@@ -248,7 +248,7 @@ pub async fn call(
 
 /// A method call with its own timeout (the error says who did not answer what, and when).
 pub async fn call_within(
-    conn: &zbus::Connection,
+    conn: &crate::dbus::Connection,
     dest: &str,
     path: &str,
     iface: &str,
@@ -274,21 +274,21 @@ pub async fn call_within(
 /// generic over the body, so each body type got its own copy of their futures (issue 12's
 /// size budget: ~40 kB for pathman's ~30 reply sites and its signals).
 pub fn reply<'c, B>(
-    conn: &'c zbus::Connection,
+    conn: &'c crate::dbus::Connection,
     call: &zbus::message::Header<'_>,
     body: &B,
 ) -> impl std::future::Future<Output = zbus::Result<()>> + 'c
 where
     B: zbus::export::serde::Serialize + zbus::zvariant::DynamicType,
 {
-    let msg = Message::method_return(call).and_then(|b| with_sender(conn, b)?.build(body));
+    let msg = Message::method_return(call).and_then(|b| conn.from_self(b)?.build(body));
     send(conn, msg)
 }
 
 /// A signal from `path` carrying `body`, broadcast (zbus's `Connection::emit_signal` with no
 /// destination); see [`reply`].
 pub fn signal<'c, B>(
-    conn: &'c zbus::Connection,
+    conn: &'c crate::dbus::Connection,
     path: &str,
     iface: &str,
     member: &str,
@@ -297,26 +297,16 @@ pub fn signal<'c, B>(
 where
     B: zbus::export::serde::Serialize + zbus::zvariant::DynamicType,
 {
-    let msg = Message::signal(path, iface, member).and_then(|b| with_sender(conn, b)?.build(body));
+    let msg = Message::signal(path, iface, member).and_then(|b| conn.from_self(b)?.build(body));
     send(conn, msg)
 }
 
-fn with_sender<'b>(
-    conn: &zbus::Connection,
-    b: zbus::message::Builder<'b>,
-) -> zbus::Result<zbus::message::Builder<'b>> {
-    match conn.unique_name() {
-        Some(name) => b.sender(name.to_owned()),
-        None => Ok(b),
-    }
-}
-
-async fn send(conn: &zbus::Connection, msg: zbus::Result<Message>) -> zbus::Result<()> {
+async fn send(conn: &crate::dbus::Connection, msg: zbus::Result<Message>) -> zbus::Result<()> {
     conn.send(&msg?).await
 }
 
 /// The uid of the process behind a bus connection (`GetConnectionUnixUser`).
-pub async fn unix_user(conn: &zbus::Connection, name: &str) -> zbus::Result<u32> {
+pub async fn unix_user(conn: &crate::dbus::Connection, name: &str) -> zbus::Result<u32> {
     call(
         conn,
         "org.freedesktop.DBus",
@@ -330,7 +320,7 @@ pub async fn unix_user(conn: &zbus::Connection, name: &str) -> zbus::Result<u32>
 }
 
 /// The unique name that owns `name` now, if any.
-pub async fn name_owner(conn: &zbus::Connection, name: &str) -> Option<String> {
+pub async fn name_owner(conn: &crate::dbus::Connection, name: &str) -> Option<String> {
     let msg = call(
         conn,
         "org.freedesktop.DBus",

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod api;
 pub mod bus;
 pub mod client;
+pub mod conn;
 pub mod names;
 pub mod ofono;
 pub mod props;
@@ -14,3 +15,5 @@ pub mod session;
 pub mod signals;
 pub mod value;
 pub mod wpa;
+
+pub use conn::{Connection, MessageStream};

@@ -8,9 +8,10 @@
 
 use std::collections::HashMap;
 
+use crate::dbus::Connection;
 use zbus::message::Type as MsgType;
 use zbus::zvariant::{OwnedObjectPath, Structure, Value};
-use zbus::{Connection, Message};
+use zbus::Message;
 
 use crate::core::model::Model;
 use crate::dbus::api::{self, Access as Need, Method, Object};

@@ -6,8 +6,8 @@
 //! property snapshots after every change, so they cannot disagree with
 //! GetProperties.
 
+use crate::dbus::Connection;
 use zbus::zvariant::OwnedObjectPath;
-use zbus::Connection;
 
 use crate::core::model::Model;
 use crate::core::order;
