@@ -19,7 +19,7 @@
 # symbolizer), panic locations are left out (-Zlocation-detail=none: a crash still prints its
 # reason, at "<redacted>"). These are unstable options: the stable
 # toolchain allows them with RUSTC_BOOTSTRAP=1, which this sets; it needs the rust-src
-# component (`rustup component add rust-src`). aarch64: ~1.57 MB instead of ~1.84 MB.
+# component (`rustup component add rust-src`). aarch64: ~1.33 MB instead of ~1.58 MB.
 # Prints, per target: TARGET PATH SIZE SHA256.
 set -euo pipefail
 
