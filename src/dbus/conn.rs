@@ -188,8 +188,10 @@ impl Reader {
         if self.buf.len() < len {
             return Ok(None);
         }
-        let rest = self.buf.split_off(len);
-        let bytes = std::mem::replace(&mut self.buf, rest);
+        // Copied out, so a message queued in a stream holds its own bytes and not the
+        // capacity the buffer grew to.
+        let bytes = self.buf[..len].to_vec();
+        self.buf.drain(..len);
         let data = Data::new(bytes, Context::new_dbus(endian, 0));
         // SAFETY: `from_bytes` is unsafe because nothing checked that the bytes are a valid
         // message; it checks the header itself (as zbus's own reader does with the same bytes),
