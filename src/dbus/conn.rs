@@ -667,4 +667,162 @@ mod tests {
             usize::try_from(want).map(|n| n as u64).map_err(|_| ())
         );
     }
+
+    /// The bus side of a socket pair, scripted. dbus-daemon itself is used by the integration
+    /// tests; this stands in for what it never does on demand: stay silent, refuse, send a
+    /// message that does not parse, or hang up in the middle of a call.
+    struct FakeBus {
+        r: std::io::BufReader<UnixStream>,
+        w: UnixStream,
+    }
+
+    impl FakeBus {
+        fn pair() -> (UnixStream, FakeBus) {
+            let (ours, theirs) = UnixStream::pair().expect("socketpair");
+            let w = theirs.try_clone().expect("clone");
+            (
+                ours,
+                FakeBus {
+                    r: std::io::BufReader::new(theirs),
+                    w,
+                },
+            )
+        }
+
+        fn line(&mut self) -> String {
+            use std::io::BufRead;
+            let mut l = String::new();
+            self.r.read_line(&mut l).expect("read line");
+            l
+        }
+
+        fn message(&mut self) -> Message {
+            let mut head = vec![0; 16];
+            self.r.read_exact(&mut head).expect("fixed header");
+            let (len, endian) = frame_len(&head).unwrap().unwrap();
+            head.resize(len, 0);
+            self.r.read_exact(&mut head[16..]).expect("rest");
+            let data = Data::new(head, Context::new_dbus(endian, 0));
+            // SAFETY: the test reads back what pathman wrote.
+            unsafe { Message::from_bytes(data) }.expect("pathman writes messages")
+        }
+
+        fn write(&mut self, bytes: &[u8]) {
+            use std::io::Write;
+            self.w.write_all(bytes).expect("write");
+        }
+
+        /// Accepts the authentication and answers Hello (`:1.7`).
+        fn accept(&mut self) {
+            let auth = self.line();
+            assert!(auth.starts_with("\0AUTH EXTERNAL "), "{auth:?}");
+            self.write(b"OK 0123456789abcdef0123456789abcdef\r\n");
+            assert_eq!(self.line(), "BEGIN\r\n");
+            let hello = self.message();
+            assert_eq!(hello.header().member().map(|m| m.as_str()), Some("Hello"));
+            let reply = Message::method_return(&hello.header())
+                .unwrap()
+                .sender("org.freedesktop.DBus")
+                .unwrap()
+                .build(&(":1.7",))
+                .unwrap();
+            self.write(reply.data());
+        }
+    }
+
+    fn connect(ours: UnixStream, timeout_ms: u64) -> zbus::Result<Connection> {
+        smol::block_on(Connection::handshake(
+            ours,
+            None,
+            std::time::Duration::from_millis(timeout_ms),
+        ))
+    }
+
+    #[test]
+    fn a_silent_bus_fails_the_handshake_in_time() {
+        let (ours, _bus) = FakeBus::pair();
+        let e = connect(ours, 100).expect_err("nobody answers");
+        assert!(
+            matches!(&e, zbus::Error::Handshake(t) if t.contains("within")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn refused_authentication_is_an_error_that_says_so() {
+        let (ours, mut bus) = FakeBus::pair();
+        let t = std::thread::spawn(move || {
+            bus.line();
+            bus.write(b"REJECTED EXTERNAL\r\n");
+            bus
+        });
+        let e = connect(ours, 5000).expect_err("refused");
+        assert!(e.to_string().contains("REJECTED"), "{e}");
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn hello_gives_the_unique_name() {
+        let (ours, mut bus) = FakeBus::pair();
+        let t = std::thread::spawn(move || {
+            bus.accept();
+            bus
+        });
+        let conn = connect(ours, 5000).expect("handshake");
+        assert_eq!(conn.unique_name(), Some(":1.7"));
+        t.join().unwrap();
+    }
+
+    /// A message that does not parse is skipped and the next one arrives; when the bus hangs
+    /// up, the call waiting fails and the stream ends.
+    #[test]
+    fn unparsable_message_skipped_then_hang_up_ends_calls_and_streams() {
+        let (ours, mut bus) = FakeBus::pair();
+        let peer = std::thread::spawn(move || {
+            bus.accept();
+            // The test's first call: the go-ahead (after its stream exists).
+            let go = bus.message();
+            let mut bad = msg(90);
+            // The first header field's signature 'o' becomes an invalid one: the frame holds,
+            // its header does not parse.
+            assert_eq!(bad[18], b'o');
+            bad[18] = b'!';
+            bus.write(&bad);
+            bus.write(&msg(91));
+            let done = Message::method_return(&go.header())
+                .unwrap()
+                .build(&())
+                .unwrap();
+            bus.write(done.data());
+            // The second call is never answered: the bus goes away.
+            let _unanswered = bus.message();
+        });
+        let conn = connect(ours, 5000).expect("handshake");
+        let ex = smol::LocalExecutor::new();
+        smol::block_on(ex.run(async {
+            let _reader = crate::dbus::bus::spawn_ticker(&ex, &conn);
+            let mut stream = conn.stream();
+            conn.call_method(Some("net.example"), "/", Some("net.example.T"), "Go", &())
+                .await
+                .expect("answered");
+            let m = stream.next().await.expect("the good message");
+            assert_eq!(m.primary_header().serial_num().get(), 91);
+            let e = conn
+                .call_method(Some("net.example"), "/", Some("net.example.T"), "Wait", &())
+                .await
+                .expect_err("the bus hung up");
+            assert!(matches!(e, zbus::Error::InputOutput(_)), "{e}");
+            assert!(stream.next().await.is_none(), "the stream ends");
+            assert!(conn
+                .send(
+                    &Message::signal("/", "net.example.T", "After")
+                        .unwrap()
+                        .build(&())
+                        .unwrap()
+                )
+                .await
+                .is_err());
+        }));
+        peer.join().unwrap();
+    }
 }

@@ -24,6 +24,16 @@ impl PrivateBus {
     /// Starts it (test `name` keeps the folders of parallel test binaries apart)
     /// and points `DBUS_SYSTEM_BUS_ADDRESS` of this process at it.
     pub fn start(name: &str) -> PrivateBus {
+        PrivateBus::start_with_limits(name, &[])
+    }
+
+    /// [`PrivateBus::start`] with dbus-daemon `<limit>`s, e.g.
+    /// `("max_match_rules_per_connection", 8)`.
+    pub fn start_with_limits(name: &str, limits: &[(&str, u32)]) -> PrivateBus {
+        let limits: String = limits
+            .iter()
+            .map(|(n, v)| format!("  <limit name=\"{n}\">{v}</limit>\n"))
+            .collect();
         let dir = std::env::temp_dir().join(format!("pathman-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create bus dir");
@@ -38,7 +48,7 @@ impl PrivateBus {
   <type>session</type>
   <listen>unix:path={}</listen>
   <auth>EXTERNAL</auth>
-  <policy context="default">
+{limits}  <policy context="default">
     <allow user="*"/>
     <allow own="*"/>
     <allow send_type="method_call"/>
