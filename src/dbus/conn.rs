@@ -32,6 +32,9 @@ use zbus::{MatchRule, Message};
 use super::bus::{Dropped, Framer};
 use crate::caps;
 
+/// The bus daemon's name (and interface), and its object.
+const BUS: &str = "org.freedesktop.DBus";
+const BUS_PATH: &str = "/org/freedesktop/DBus";
 /// Messages a stream holds before the reading waits for it (zbus's default).
 const STREAM_QUEUE: usize = 64;
 /// Bytes read from the socket at a time.
@@ -234,12 +237,7 @@ impl Reader {
             return;
         };
         let msg = conn
-            .builder(
-                Some("org.freedesktop.DBus"),
-                "/org/freedesktop/DBus",
-                Some("org.freedesktop.DBus"),
-                "RemoveMatch",
-            )
+            .to_bus("RemoveMatch")
             .and_then(|b| b.with_flags(Flags::NoReplyExpected))
             .and_then(|b| b.build(&(rule.as_str(),)));
         if let Err(e) = match msg {
@@ -371,14 +369,7 @@ impl Connection {
             )));
         }
         self.write_bytes(b"BEGIN\r\n").await?;
-        let hello = self
-            .builder(
-                Some("org.freedesktop.DBus"),
-                "/org/freedesktop/DBus",
-                Some("org.freedesktop.DBus"),
-                "Hello",
-            )?
-            .build(&())?;
+        let hello = self.to_bus("Hello")?.build(&())?;
         let serial = hello.primary_header().serial_num().get();
         self.send(&hello).await?;
         loop {
@@ -473,6 +464,19 @@ impl Connection {
         }
     }
 
+    /// A call to the bus daemon itself (`org.freedesktop.DBus`), from this connection.
+    fn to_bus(&self, member: &'static str) -> zbus::Result<zbus::message::Builder<'static>> {
+        self.builder(Some(BUS), BUS_PATH, Some(BUS), member)
+    }
+
+    /// Calls the bus daemon and waits for its reply.
+    async fn call_bus<B>(&self, member: &'static str, body: &B) -> zbus::Result<Message>
+    where
+        B: zbus::export::serde::Serialize + DynamicType,
+    {
+        self.call(self.to_bus(member)?.build(body)?).await
+    }
+
     /// A method call's builder, from this connection.
     fn builder<'b>(
         &self,
@@ -534,15 +538,7 @@ impl Connection {
     /// replacement, replace the existing owner, do not queue): `NameTaken` when another
     /// connection keeps it.
     pub async fn request_name(&self, name: &str) -> zbus::Result<()> {
-        let reply = self
-            .call_method(
-                Some("org.freedesktop.DBus"),
-                "/org/freedesktop/DBus",
-                Some("org.freedesktop.DBus"),
-                "RequestName",
-                &(name, 7u32),
-            )
-            .await?;
+        let reply = self.call_bus("RequestName", &(name, 7u32)).await?;
         // 1 primary owner, 2 in queue, 3 exists, 4 already the owner.
         match reply.body().deserialize::<u32>()? {
             1 | 4 => Ok(()),
@@ -583,15 +579,7 @@ impl Connection {
         let signals = rule.msg_type().unwrap_or(Type::Signal) == Type::Signal;
         let mut stream = self.add_stream(Some(rule));
         if signals {
-            let added = self
-                .call_method(
-                    Some("org.freedesktop.DBus"),
-                    "/org/freedesktop/DBus",
-                    Some("org.freedesktop.DBus"),
-                    "AddMatch",
-                    &(text.as_str(),),
-                )
-                .await;
+            let added = self.call_bus("AddMatch", &(text.as_str(),)).await;
             if let Err(e) = added {
                 // Not added: nothing to remove.
                 stream.remove = None;
